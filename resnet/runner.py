@@ -209,6 +209,9 @@ class LocalSweep:
     def _start(self, status: RunStatus, slot: Slot) -> bool:
         run = RunDir(status.spec.run_dir)
         run.path.mkdir(parents=True, exist_ok=True)
+        if run.state(status.spec.config.short_hash()) == "finished":  # another runner finished it meanwhile
+            status.state, status.note = "skipped", "finished by another process"
+            return False
         if run.is_locked():
             status.state, status.note = "elsewhere", "another process is training it"
             self.display.event(status)

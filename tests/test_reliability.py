@@ -114,12 +114,9 @@ def test_a_locked_run_is_not_trained_twice(tmp_path):
     (["--milestones", "0.5", "1.5"], "each milestone must be a fraction of the run in (0, 1)"),
     (["--config", "cosin"], "unknown preset 'cosin' in suite 'ablations' (did you mean cosine?); valid: baseline, cosine"),
     (["--config", "nosuite:baseline"], "unknown suite 'nosuite'"),
-    (["--dataset", "cifar10", "--data-dir", "{tmp}/empty", "--model", "resnet8"], "fix:"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, args, message):
-    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    env = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # no download, anywhere
-    result = run_cli("train_cifar.py", *args, "--run-dir", tmp_path / "run", env=env)
+    result = run_cli("train_cifar.py", *args, "--run-dir", tmp_path / "run")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
@@ -127,7 +124,7 @@ def test_bad_input_is_one_clear_line(tmp_path, args, message):
 
 
 def test_missing_data_dir_error_says_where_it_looked(tmp_path):
-    env = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
+    env = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # the download must fail
     result = run_cli("train_cifar.py", "--data-dir", tmp_path / "nowhere", "--run-dir", tmp_path / "run", env=env)
     assert result.returncode == 2
     assert f"not found in {tmp_path / 'nowhere' / 'cifar-10-batches-py'}" in result.stderr

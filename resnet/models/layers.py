@@ -19,6 +19,8 @@ def init_weights(model: nn.Module, norm: str) -> nn.Module:
     Blocks name the last layer of their residual branch in `branch_end`. Zeroing it makes each block
     the identity at init (Fixup, Zhang et al. 2019), which keeps an un-normalised deep ResNet trainable.
     """
+    if any(p.is_meta for p in model.parameters()):
+        return model  # meta tensors hold no values (shape and FLOP counting): nothing to initialise
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
