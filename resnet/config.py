@@ -56,7 +56,7 @@ class TrainConfig(BaseModel):
     random_erasing: float = Field(0, ge=0, le=1, description="probability of random erasing; 0 = off")
 
     seed: int = Field(0, ge=0, lt=2**63)
-    amp: bool | None = Field(None, description="bf16 autocast; None = on for CUDA, off on CPU")
+    amp: bool | None = Field(None, description="bf16 autocast; None = where it is fast (bf16 GPUs, AMX CPUs)")
     channels_last: bool = Field(True, description="NHWC memory format (faster convs on CPU and CUDA)")
     compile: bool = Field(False, description="torch.compile the model (opt-in)")
 

@@ -7,6 +7,8 @@ No DataLoader workers and no PIL in the loop.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import math
 import pickle
@@ -93,7 +95,9 @@ def load_cifar(dataset: str, data_dir: Path, download: bool = True) -> Splits:
     files = source.train_files + source.test_files
     missing = [name for name, _ in files if not (root / name).is_file()]
     if missing and download:
-        fetch_archive(source, data_dir)
+        with download_lock(data_dir):  # concurrent runs of a sweep: one downloads, the others wait for it
+            if any(not (root / name).is_file() for name, _ in files):
+                fetch_archive(source, data_dir)
         missing = [name for name, _ in files if not (root / name).is_file()]
     if missing:
         raise DatasetError(
@@ -107,6 +111,19 @@ def load_cifar(dataset: str, data_dir: Path, download: bool = True) -> Splits:
         notice = (f"notice: {root} differs from the official {source.title} release (md5 of {', '.join(differing)}); "
                   "loading it anyway, but accuracies may not match published numbers")
     return Splits(*_concat(train), *_concat(test), source.mean, source.std, notice)
+
+
+@contextlib.contextmanager
+def download_lock(data_dir: Path):
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(data_dir / ".download.lock", "w")
+    except OSError as exc:
+        raise DatasetError(f"cannot write to the data dir {data_dir} ({exc.strerror or exc}); fix: pass a writable "
+                           "--data-dir, or put the extracted dataset there yourself") from None
+    with fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 def fetch_archive(source: CifarSource, data_dir: Path) -> None:
@@ -171,23 +188,26 @@ def make_synthetic(num_classes: int = 10, sizes: tuple[int, int] = SYNTHETIC_SIZ
 
 
 # --- batch augmentation on the device ---------------------------------------------------------------
-def random_crop(padded: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
-    """A random size x size window of each (already padded) image, gathered in one indexing op."""
-    n, _, h, w = padded.shape
-    device = padded.device
-    dy = torch.randint(0, h - size + 1, (n,), generator=generator, device=device)
-    dx = torch.randint(0, w - size + 1, (n,), generator=generator, device=device)
-    offsets = torch.arange(size, device=device)
-    rows = (dy[:, None] + offsets)[:, :, None]
-    cols = (dx[:, None] + offsets)[:, None, :]
-    batch = torch.arange(n, device=device)[:, None, None]
-    # Gathering from the channels-last view yields a channels-last batch, which is what fast convs want.
-    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+def crop_flip_source(images: torch.Tensor, pad: int, flip: bool) -> torch.Tensor:
+    """(N, F, H+2pad, W+2pad, C) uint8: each image zero-padded (as RandomCrop(32, padding=4)) and, with
+    flip, its mirror image next to it. Channels last, so a gathered batch is channels-last for the convs."""
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
+    views = [padded, padded.flip(3)] if flip else [padded]
+    return torch.stack(views, 1).permute(0, 1, 3, 4, 2).contiguous()
 
 
-def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    flip = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
-    return torch.where(flip[:, None, None, None], images.flip(3), images)
+def random_crop_flip(source: torch.Tensor, index: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """A random size x size window of image `index[i]`, mirrored with probability 1/2 when `source` holds
+    mirrors: one gather from a strided view of every possible window, no per-image work.
+
+    Returns (B, C, size, size) uint8 in channels-last memory format."""
+    n, views, h, w, _ = source.shape
+    windows = source.unfold(2, size, 1).unfold(3, size, 1)  # (N, F, h-size+1, w-size+1, C, size, size), a view
+    b, device = index.shape[0], index.device
+    dy = torch.randint(0, h - size + 1, (b,), generator=generator, device=device)
+    dx = torch.randint(0, w - size + 1, (b,), generator=generator, device=device)
+    mirror = torch.randint(0, views, (b,), generator=generator, device=device)
+    return windows[index, mirror, dy, dx]
 
 
 def rectangle_mask(top, left, height, width, size: int) -> torch.Tensor:
@@ -228,22 +248,20 @@ class DeviceLoader:
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, mean, std, *,
                  train: bool, config: TrainConfig | None = None, generator: torch.Generator | None = None,
                  device="cpu", channels_last: bool = False):
+        if train and (config is None or generator is None):
+            raise ValueError("a training loader needs the config and the run's generator")
         self.device = torch.device(device)
         self.train, self.batch_size, self.generator = train, batch_size, generator
-        self.crop = bool(train and config and config.crop)
-        self.flip = bool(train and config and config.flip)
-        self.cutout = config.cutout if train and config else 0
-        self.erasing = config.random_erasing if train and config else 0.0
+        self.cutout = config.cutout if train else 0
+        self.erasing = config.random_erasing if train else 0.0
         images = images.to(self.device)
-        if self.crop:  # zero padding, as torchvision's RandomCrop(32, padding=4)
-            images = torch.nn.functional.pad(images, (4, 4, 4, 4))
-        self.images, self.labels = images, labels.to(self.device)
+        pad, flip = (4 if config.crop else 0, config.flip) if train else (0, False)
+        self.source = crop_flip_source(images, pad, flip)  # (N, 1 or 2, H, W, C)
+        self.labels = labels.to(self.device)
         std_t = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
         self.scale = 1.0 / (255.0 * std_t)
-        self.shift = torch.tensor(mean, device=self.device).view(1, 3, 1, 1) / std_t
+        self.neg_shift = -torch.tensor(mean, device=self.device).view(1, 3, 1, 1) / std_t
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        if train and generator is None:
-            raise ValueError("a training loader needs the run's generator")
 
     @property
     def num_images(self) -> int:
@@ -259,18 +277,18 @@ class DeviceLoader:
                  else torch.arange(n, device=self.device))
         for i in range(len(self)):
             index = order[i * self.batch_size:(i + 1) * self.batch_size]
-            yield self.augment_and_normalize(self.images[index]), self.labels[index]
+            yield self.batch(index), self.labels[index]
 
-    def augment_and_normalize(self, images: torch.Tensor) -> torch.Tensor:
-        g = self.generator
-        if self.crop:
-            images = random_crop(images, 32, g)
-        if self.flip:
-            images = random_flip(images, g)
-        x = images.float().mul_(self.scale).sub_(self.shift)
+    def batch(self, index: torch.Tensor) -> torch.Tensor:
+        """Augmented (training) or plain images `index`, normalised: (x / 255 - mean) / std in one op."""
+        if self.train:
+            images = random_crop_flip(self.source, index, 32, self.generator)
+        else:
+            images = self.source[index, 0].permute(0, 3, 1, 2)
+        x = torch.addcmul(self.neg_shift, images, self.scale)
         n = x.shape[0]
         if self.cutout:
-            x = x.masked_fill(cutout_mask(n, self.cutout, 32, g, self.device)[:, None], 0.0)
+            x = x.masked_fill(cutout_mask(n, self.cutout, 32, self.generator, self.device)[:, None], 0.0)
         if self.erasing:
-            x = x.masked_fill(erasing_mask(n, self.erasing, 32, g, self.device)[:, None], 0.0)
+            x = x.masked_fill(erasing_mask(n, self.erasing, 32, self.generator, self.device)[:, None], 0.0)
         return x.contiguous(memory_format=self.memory_format)

@@ -1,3 +1,4 @@
+import concurrent.futures
 import functools
 import hashlib
 import http.server
@@ -11,7 +12,7 @@ import torch
 
 import resnet.data as data
 from resnet.config import TrainConfig
-from resnet.data import DatasetError, DeviceLoader, load_cifar, make_synthetic, random_crop, random_flip
+from resnet.data import DatasetError, DeviceLoader, crop_flip_source, load_cifar, make_synthetic, random_crop_flip
 from tests.conftest import write_cifar10
 
 
@@ -66,21 +67,32 @@ def served_archive(tmp_path):
     archive = site / "cifar-10-python.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(tmp_path / "src" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    downloads = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            downloads.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(site)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/{archive.name}", hashlib.md5(archive.read_bytes()).hexdigest()
+    yield f"http://127.0.0.1:{server.server_port}/{archive.name}", hashlib.md5(archive.read_bytes()).hexdigest(), downloads
     server.shutdown()
 
 
 def test_missing_data_is_downloaded_md5_checked_and_extracted(tmp_path, monkeypatch, served_archive):
-    url, md5 = served_archive
+    url, md5, downloads = served_archive
     source = data.SOURCES["cifar10"]
     monkeypatch.setitem(data.SOURCES, "cifar10", data.CifarSource(**{**source.__dict__, "url": url, "archive_md5": md5}))
-    splits = load_cifar("cifar10", tmp_path / "data")
-    assert splits.train_images.shape == (30, 3, 32, 32)
-    assert (tmp_path / "data" / "cifar-10-python.tar.gz").exists()
+    # Two runs of a sweep starting at once: one downloads while the other waits, then both load.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: load_cifar("cifar10", tmp_path / "data"), range(2)))
+    assert all(r.train_images.shape == (30, 3, 32, 32) for r in results)
+    assert torch.equal(results[0].train_images, results[1].train_images)
+    assert (tmp_path / "data" / "cifar-10-python.tar.gz").exists() and len(downloads) == 1
 
     monkeypatch.setitem(data.SOURCES, "cifar10", data.CifarSource(**{**source.__dict__, "url": url, "archive_md5": "0" * 32}))
     with pytest.raises(DatasetError, match=r"downloading .* failed .*fix: download it where there is internet"):
@@ -107,28 +119,47 @@ def test_synthetic_is_deterministic_learnable_shaped_and_says_so():
     assert (means[:, None] - means[None]).abs().mean() > 10
 
 
+def windows_of(image: torch.Tensor, pad: int):
+    padded = torch.nn.functional.pad(image, (pad, pad, pad, pad))
+    return {(dy, dx): padded[:, dy:dy + 32, dx:dx + 32] for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)}
+
+
+def crops(images, pad, flip, seed=0):
+    source = crop_flip_source(images, pad, flip)
+    out = random_crop_flip(source, torch.arange(len(images)), 32, torch.Generator().manual_seed(seed))
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    return out
+
+
 def test_random_crop_is_a_window_inside_the_padding():
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(1, 256, (64, 3, 32, 32), dtype=torch.uint8)
-    padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
-    crops = random_crop(padded, 32, g)
-    assert crops.shape == (64, 3, 32, 32) and crops.dtype == torch.uint8
+    images = torch.randint(1, 256, (64, 3, 32, 32), dtype=torch.uint8)  # no zeros: padding is recognisable
     offsets = set()
-    for i in range(64):
-        found = [(dy, dx) for dy in range(9) for dx in range(9) if torch.equal(crops[i], padded[i, :, dy:dy + 32, dx:dx + 32])]
-        assert found, f"crop {i} is not a window of its padded image"
+    for image, crop in zip(images, crops(images, pad=4, flip=False)):
+        found = [offset for offset, window in windows_of(image, 4).items() if torch.equal(crop, window)]
+        assert found, "a crop is not a window of its zero-padded image"
         offsets.add(found[0])
     assert len(offsets) > 20  # offsets vary across the batch
 
 
 def test_random_flip_is_a_horizontal_flip_of_about_half():
-    g = torch.Generator().manual_seed(1)
     images = torch.randint(0, 256, (200, 3, 32, 32), dtype=torch.uint8)
-    out = random_flip(images, g)
+    out = crops(images, pad=0, flip=True, seed=1)
     flipped = [torch.equal(o, i.flip(-1)) for o, i in zip(out, images)]
     kept = [torch.equal(o, i) for o, i in zip(out, images)]
     assert all(f or k for f, k in zip(flipped, kept))
     assert 70 < sum(flipped) < 130
+
+
+def test_crop_and_flip_together_are_a_window_of_the_image_or_of_its_mirror():
+    images = torch.randint(1, 256, (100, 3, 32, 32), dtype=torch.uint8)
+    mirrored = 0
+    for image, crop in zip(images, crops(images, pad=4, flip=True, seed=2)):
+        plain = any(torch.equal(crop, w) for w in windows_of(image, 4).values())
+        mirror = any(torch.equal(crop, w) for w in windows_of(image.flip(-1), 4).values())
+        assert plain or mirror
+        mirrored += mirror
+    assert 25 < mirrored < 75
 
 
 def test_cutout_and_erasing_zero_rectangles():

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""Speed of resnet-ablations against the reference pipeline, measured side by side in one process.
+
+    python benchmarks/bench.py --data-dir data                  # everything, on the default device
+    python benchmarks/bench.py --data-dir data --only data step # some sections
+    python benchmarks/bench.py --dataset synthetic --only data  # no CIFAR at hand (smaller split)
+
+Sections (each a median of --repeats runs, with min-max):
+  data    images/s of normalised, augmented batches of 128: ours (uint8 on the device, batch ops) vs
+          torchvision DataLoader + PIL RandomCrop(32, 4) / RandomHorizontalFlip / ToTensor / Normalize
+          at num_workers 0 and 2 (the reference repos' pipeline), one epoch each.
+  step    training images/s (fwd + bwd + SGD, batch 128) of resnet20 and resnet18: eager fp32, channels_last,
+          bf16 autocast, torch.compile (compile time reported separately).
+  e2e     our trainer's epoch loop vs the same model trained through the DataLoader (workers=2) in the
+          reference repos' plain loop (per-step .item() for logging), same batch, optimizer and schedule.
+  runner  wall time of run_ablations.py --list / --dry-run, and per-run dispatch overhead of a sweep.
+  pack    aggregate images/s of K concurrent resnet20 runs on one device (--jobs-per-gpu) vs one.
+Prints a markdown table and writes JSON (--json, default benchmarks/results-<device>.json).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from resnet.config import TrainConfig  # noqa: E402
+from resnet.data import DeviceLoader, load_splits  # noqa: E402
+from resnet.models import create_model  # noqa: E402
+from resnet.train import Runtime, train_epoch  # noqa: E402
+
+ROWS: list[dict] = []
+
+
+def record(section: str, name: str, values: list[float], unit: str, device: str, note: str = "") -> dict:
+    row = {"section": section, "name": name, "median": statistics.median(values), "min": min(values),
+           "max": max(values), "n": len(values), "unit": unit, "device": device, "note": note}
+    ROWS.append(row)
+    print(f"  {name}: {row['median']:,.1f} {unit} (min {row['min']:,.1f}, max {row['max']:,.1f}, n={row['n']})", flush=True)
+    return row
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device) -> float:
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
+# --- the reference pipeline -------------------------------------------------------------------------
+class PILCifar(torch.utils.data.Dataset):
+    """What torchvision.datasets.CIFAR10 does per item (HWC uint8 -> PIL -> transform), on our arrays,
+    so that the comparison does not depend on the files' md5 sums."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform):
+        self.images = images.permute(0, 2, 3, 1).contiguous().numpy()
+        self.labels = labels.tolist()
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i])), self.labels[i]
+
+
+def reference_loader(splits, workers: int, batch_size: int = 128):
+    import torchvision.transforms as T
+
+    transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
+                           T.Normalize(splits.mean, splits.std)])
+    return torch.utils.data.DataLoader(PILCifar(splits.train_images, splits.train_labels, transform),
+                                       batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True)
+
+
+def our_loader(splits, device, config: TrainConfig, channels_last: bool):
+    return DeviceLoader(splits.train_images, splits.train_labels, config.batch_size, splits.mean, splits.std,
+                        train=True, config=config, generator=torch.Generator(device=device).manual_seed(0),
+                        device=device, channels_last=channels_last)
+
+
+# --- sections ---------------------------------------------------------------------------------------
+def bench_data(splits, device, repeats: int) -> None:
+    print("data pipeline: images/s of augmented, normalised batches of 128, one epoch", flush=True)
+    loader = our_loader(splits, device, TrainConfig(dataset="synthetic"), channels_last=True)
+    n = len(loader) * 128
+
+    def ours():
+        for x, y in loader:
+            pass
+
+    record("data", "ours (uint8 on device, batch ops)", [n / timed(ours, device) for _ in range(repeats)],
+           "img/s", str(device))
+    for workers in (0, 2):
+        ref = reference_loader(splits, workers)
+
+        def reference():
+            for x, y in ref:
+                pass
+
+        record("data", f"torchvision DataLoader + PIL, workers={workers}",
+               [n / timed(reference, torch.device("cpu")) for _ in range(repeats)], "img/s", "cpu")
+
+
+def train_step_fn(name, device, channels_last, amp, compiled, batch=128):
+    model = create_model(name).to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    y = torch.randint(0, 10, (batch,), device=device)
+    forward = torch.compile(model) if compiled else model
+
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = torch.nn.functional.cross_entropy(forward(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def bench_step(device, repeats: int, models, skip_compile: bool) -> None:
+    print("training step: images/s, fwd+bwd+SGD, batch 128", flush=True)
+    variants = [("eager fp32", False, False, False), ("channels_last fp32", True, False, False),
+                ("channels_last + bf16 autocast", True, True, False)]
+    if not skip_compile:
+        variants.append(("torch.compile + channels_last + bf16", True, True, True))
+    for name in models:
+        steps = 20 if name == "resnet20" or device.type == "cuda" else 4
+        for label, channels_last, amp, compiled in variants:
+            step = train_step_fn(name, device, channels_last, amp, compiled)
+            first = timed(step, device)
+            timed(step, device)
+            note = f"first step {first:.1f} s (compilation)" if compiled else ""
+            values = [128 * steps / timed(lambda: [step() for _ in range(steps)], device) for _ in range(repeats)]
+            record("step", f"{name} {label}", values, "img/s", str(device), note)
+
+
+def bench_e2e(splits, device, repeats: int, steps: int, model: str = "resnet20") -> None:
+    print(f"end to end: {model}, {steps} steps of batch 128 per repeat (images/s incl. data)", flush=True)
+    config = TrainConfig(model=model, dataset="synthetic", epochs=1)
+
+    def ours(amp: bool | None):
+        runtime = Runtime.resolve(config.with_overrides(amp=amp), str(device))
+        net = create_model(model).to(device, memory_format=torch.channels_last)
+        loader = our_loader(splits, device, config, channels_last=True)
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+        limited = _Limited(loader, steps)
+        return lambda: train_epoch(net, limited, optimizer, scheduler, torch.nn.CrossEntropyLoss(), runtime)
+
+    def reference():
+        net = create_model(model).to(device)
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+        loader = reference_loader(splits, workers=2)
+        criterion = torch.nn.CrossEntropyLoss()
+
+        def epoch():  # kuangliu/pytorch-cifar's train(): .item() every step for the progress bar
+            net.train()
+            train_loss = correct = total = 0
+            for i, (x, y) in enumerate(loader):
+                if i == steps:
+                    break
+                x, y = x.to(device), y.to(device)
+                optimizer.zero_grad()
+                outputs = net(x)
+                loss = criterion(outputs, y)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                train_loss += loss.item()
+                total += y.size(0)
+                correct += outputs.argmax(1).eq(y).sum().item()
+        return epoch
+
+    for label, make in ((f"ours, defaults here (channels_last, bf16 {'auto=on' if Runtime.resolve(config, str(device)).amp else 'auto=off'})",
+                         lambda: ours(None)),
+                        ("ours, fp32 (the pipeline alone)", lambda: ours(False)),
+                        ("reference loop: DataLoader workers=2 + PIL, fp32 NCHW", reference)):
+        run = make()
+        run()  # warm-up; each repeat is a new epoch, so the reference starts its workers again, as it does per epoch
+        record("e2e", f"{model} {label}", [steps * 128 / timed(run, device) for _ in range(repeats)], "img/s", str(device))
+
+
+class _Limited:
+    """The first `steps` batches of a loader, as an epoch of our trainer."""
+
+    def __init__(self, loader, steps):
+        self.loader, self.steps, self.batch_size = loader, steps, loader.batch_size
+
+    def __len__(self):
+        return self.steps
+
+    def __iter__(self):
+        for i, batch in enumerate(self.loader):
+            if i == self.steps:
+                return
+            yield batch
+
+
+def bench_runner(repeats: int, runs_dir: Path) -> None:
+    print("runner: wall time of the CLI and dispatch overhead", flush=True)
+    for label, args in (("run_ablations.py --list", ["--list"]),
+                        ("run_ablations.py --all --seed 42 --dry-run", ["--all", "--seed", "42", "--dry-run"])):
+        values = []
+        for _ in range(max(repeats, 10)):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, str(ROOT / "run_ablations.py"), *args, "--runs-dir", str(runs_dir)],
+                           capture_output=True, check=True)
+            values.append(time.perf_counter() - start)
+        record("runner", label, values, "s", "cpu")
+    count = 4
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(ROOT / "run_ablations.py"), "--config", "baseline", "--seeds", *map(str, range(count)),
+                    "--model", "resnet8", "--dataset", "synthetic", "--epochs", "1", "--runs-dir", str(runs_dir),
+                    "--results-dir", str(runs_dir / "results"), "--device", "cpu"], capture_output=True, check=True)
+    wall = time.perf_counter() - start
+    trained = sum(json.loads(p.read_text())["total_seconds"] for p in runs_dir.glob("ablations/*/seed*/summary.json"))
+    record("runner", f"dispatch overhead per run ({count} sequential 1-epoch resnet8 runs, report included)",
+           [(wall - trained) / count], "s", "cpu", f"sweep wall {wall:.1f} s, training {trained:.1f} s")
+
+
+def bench_pack(device, jobs: int, data_dir: str, epochs: int, runs_dir: Path) -> None:
+    print(f"packing: aggregate images/s of {jobs} concurrent resnet20 runs vs 1", flush=True)
+    for k in (1, jobs):
+        out = runs_dir / f"pack{k}"
+        flags = ["--jobs-per-gpu", str(k)] if device.type == "cuda" else ["--device", "cpu", "--jobs", str(k)]
+        start = time.perf_counter()
+        subprocess.run([sys.executable, str(ROOT / "run_ablations.py"), "--suite", "depth", "--config", "resnet20",
+                        "--seeds", *map(str, range(k)), "--epochs", str(epochs), "--data-dir", data_dir,
+                        "--runs-dir", str(out), "--results-dir", str(out / "results"), *flags],
+                       capture_output=True, check=True)
+        wall = time.perf_counter() - start
+        summaries = [json.loads(p.read_text()) for p in out.glob("depth/resnet20/seed*/summary.json")]
+        images = sum(s["images_per_sec"] * s["total_seconds"] for s in summaries)  # ~ train images (upper bound)
+        record("pack", f"{k} concurrent resnet20 run(s), {epochs} epoch(s)", [images / wall], "img/s (aggregate)",
+               str(device), f"wall {wall:.1f} s incl. process start-up")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--dataset", default="cifar10", choices=("cifar10", "synthetic"))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--only", nargs="+", default=["data", "step", "e2e", "runner", "pack"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", nargs="+", default=["resnet20", "resnet18"])
+    parser.add_argument("--e2e-steps", type=int, default=100)
+    parser.add_argument("--skip-compile", action="store_true")
+    parser.add_argument("--pack-jobs", type=int, default=4)
+    parser.add_argument("--pack-epochs", type=int, default=1)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    splits = load_splits(TrainConfig(dataset=args.dataset, data_dir=args.data_dir))
+    work = ROOT / "benchmarks" / ".work"
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    machine = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+               "cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
+               "dataset": args.dataset, "train_images": len(splits.train_labels), "command": sys.argv}
+    print(json.dumps(machine), flush=True)
+    if "data" in args.only:
+        bench_data(splits, device, args.repeats)
+    if "step" in args.only:
+        bench_step(device, args.repeats, args.models, args.skip_compile)
+    if "e2e" in args.only:
+        bench_e2e(splits, device, args.repeats, args.e2e_steps)
+    if "runner" in args.only:
+        bench_runner(args.repeats, work / "runner")
+    if "pack" in args.only:
+        bench_pack(device, args.pack_jobs, args.data_dir, args.pack_epochs, work / "pack")
+    print("\n| section | measurement | median | min | max | n | unit | device | note |\n|---|---|---|---|---|---|---|---|---|")
+    for r in ROWS:
+        print(f"| {r['section']} | {r['name']} | {r['median']:,.2f} | {r['min']:,.2f} | {r['max']:,.2f} | {r['n']} | "
+              f"{r['unit']} | {r['device']} | {r['note']} |")
+    path = args.json or ROOT / "benchmarks" / f"results-{device.type}.json"
+    path.write_text(json.dumps({"machine": machine, "rows": ROWS}, indent=2) + "\n")
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
