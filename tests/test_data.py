@@ -88,11 +88,14 @@ def test_missing_data_is_downloaded_md5_checked_and_extracted(tmp_path, monkeypa
     source = data.SOURCES["cifar10"]
     monkeypatch.setitem(data.SOURCES, "cifar10", data.CifarSource(**{**source.__dict__, "url": url, "archive_md5": md5}))
     # Two runs of a sweep starting at once: one downloads while the other waits, then both load.
+    fetches = []
+    real_fetch = data.fetch_archive
+    monkeypatch.setattr(data, "fetch_archive", lambda *args: fetches.append(args) or real_fetch(*args))
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda _: load_cifar("cifar10", tmp_path / "data"), range(2)))
     assert all(r.train_images.shape == (30, 3, 32, 32) for r in results)
     assert torch.equal(results[0].train_images, results[1].train_images)
-    assert (tmp_path / "data" / "cifar-10-python.tar.gz").exists() and len(downloads) == 1
+    assert (tmp_path / "data" / "cifar-10-python.tar.gz").exists() and len(fetches) == 1 and downloads
 
     monkeypatch.setitem(data.SOURCES, "cifar10", data.CifarSource(**{**source.__dict__, "url": url, "archive_md5": "0" * 32}))
     with pytest.raises(DatasetError, match=r"downloading .* failed .*fix: download it where there is internet"):
