@@ -31,13 +31,15 @@ SECTION_TITLES = {"model": "Depth comparison", "norm": "BatchNorm comparison", "
 def collect_runs(runs_dir: Path, suite: str) -> pd.DataFrame:
     """One row per runs_dir/<suite>/<preset>/seed<k>/: status, every config field and every recorded metric."""
     rows = [_run_row(path, suite) for path in sorted(Path(runs_dir, suite).glob("*/seed*")) if path.is_dir()]
-    return pd.DataFrame(rows)
+    runs = pd.DataFrame(rows)
+    missing = [c for c in (*SUMMARY_FIELDS, "model", "exit_code", "failure") if c not in runs.columns]
+    return runs.assign(**{c: None for c in missing}) if rows else runs  # e.g. every run failed before epoch 1
 
 
 def _run_row(path: Path, suite: str) -> dict:
     run = RunDir(path)
-    record = read_json(run.config_file) or {}
     summary, failure, metrics = read_json(run.summary_file), read_json(run.failure_file), run.metrics()
+    record = read_json(run.config_file) or failure or {}  # a run that failed at start-up has only failure.json
     row = {"suite": suite, "preset": path.parent.name, "seed": int(path.name.removeprefix("seed")),
            "run_dir": str(path), **record.get("config", {}), "config_hash": record.get("config_hash")}
     if summary:
@@ -241,7 +243,9 @@ def plot_curves(curves: pd.DataFrame, order: list[str], path: Path, title: str) 
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
     colours = plt.get_cmap("tab10" if len(order) <= 10 else "tab20")
-    for i, preset in enumerate(order):
+    if curves.empty:
+        axes[0].text(0.5, 0.5, "no epoch recorded yet", ha="center", transform=axes[0].transAxes)
+    for i, preset in enumerate(order if not curves.empty else []):
         data = curves[curves["preset"] == preset]
         if data.empty:
             continue
@@ -259,7 +263,8 @@ def plot_curves(curves: pd.DataFrame, order: list[str], path: Path, title: str) 
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False)
+    if not curves.empty:
+        axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False)
     fig.suptitle(title)
     _save(fig, path)
 

@@ -143,7 +143,8 @@ def record_failure(spec: RunSpec, exit_code: int | None, reason: str = "") -> di
     except FileNotFoundError:
         tail = []
     record = {"exit_code": exit_code, "reason": reason, "log_tail": tail, "command": spec.command(),
-              "failed_at": datetime.datetime.now().isoformat(timespec="seconds")}
+              "failed_at": datetime.datetime.now().isoformat(timespec="seconds"),
+              "config": spec.config.to_dict(), "config_hash": spec.config.short_hash()}
     write_json(run.failure_file, record)
     return record
 

@@ -118,3 +118,15 @@ def test_written_report_marks_every_run_and_has_plots(runs_dir, tmp_path):
 def test_report_without_runs_says_where_it_looked(tmp_path):
     with pytest.raises(FileNotFoundError, match="no runs of suite 'ablations' under"):
         write_report(find_suite("ablations"), tmp_path / "runs", tmp_path / "results")
+
+
+def test_a_sweep_where_every_run_failed_at_start_up_still_gets_a_table(tmp_path):
+    from resnet.runner import plan_runs, record_failure
+
+    suite = find_suite("ablations")
+    for spec in plan_runs(suite, ["baseline", "cosine"], [42], {}, tmp_path / "runs"):
+        record_failure(spec, 2, "no data")  # as the runner does: no config.json, no metrics
+    write_report(suite, tmp_path / "runs", tmp_path / "results")
+    md = (tmp_path / "results" / "ablations.md").read_text()
+    assert "| baseline | — | — |  |  | resnet18 |" in md and "| cosine | — | — |" in md and md.count("1 failed") == 2
+    assert len(pd.read_csv(tmp_path / "results" / "ablations.csv")) == 2
