@@ -7,6 +7,7 @@ holds exits 75; Ctrl-C exits 130 and leaves resumable state. Torch is imported o
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -20,6 +21,16 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 def fail(message: str, status: int = EXIT_BAD_INPUT):
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(status)
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop cleanly (KeyboardInterrupt), even when started with SIGINT ignored
+    (nohup, `cmd &` in a script): a sweep stops its runs and every run keeps its last checkpoint."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 class Parser(argparse.ArgumentParser):
@@ -84,6 +95,7 @@ def train_main(argv: list[str] | None = None) -> int:
     except (ConfigError, PresetError) as exc:
         fail(str(exc))
     run_dir = args.run_dir or default_run_dir(config, label)
+    stop_on_signals()
     print(f"run: {label} (config {config.short_hash()}, seed {config.seed}) -> {run_dir}", flush=True)
 
     from resnet.checkpoint import CheckpointError
@@ -198,6 +210,7 @@ def ablations_main(argv: list[str] | None = None) -> int:
              + (f" (and {len(conflicts) - 1} more runs)" if len(conflicts) > 1 else ""))
     if args.launcher == "slurm":
         return _slurm(suite, specs, args)
+    stop_on_signals()
     return _local(suite, specs, args)
 
 

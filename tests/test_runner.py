@@ -132,9 +132,11 @@ def test_runner_cli_exit_status_report_and_conflicts(tmp_path, suite_file):
 
 def test_ctrl_c_stops_children_and_the_next_sweep_resumes(tmp_path, suite_file):
     runs = tmp_path / "runs"
+    # Started as `cmd &` from a script would be: with SIGINT ignored. The runner must still stop on it.
     runner = subprocess.Popen([sys.executable, str(ROOT / "run_ablations.py"), "--suite-file", str(suite_file),
                                "--config", "long", "--runs-dir", str(runs), "--results-dir", str(tmp_path / "results"),
-                               "--device", "cpu"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               "--device", "cpu"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     run_dir = runs / "tiny" / "long" / "seed0"
     wait_for_epochs(run_dir / "metrics.jsonl", 2, runner)
     runner.send_signal(signal.SIGINT)
