@@ -46,7 +46,7 @@ def _run_row(path: Path, suite: str) -> dict:
         row.update({k: summary.get(k) for k in SUMMARY_FIELDS})
     else:
         row["status"] = ("failed" if failure else "running" if run.is_locked() else
-                         "unfinished" if metrics or run.has_checkpoint() else "not started")
+                         "unfinished" if metrics or run.has_checkpoint() or run.config_file.exists() else "not started")
         if metrics:
             best = max(metrics, key=lambda m: m["test_acc"])
             last = metrics[-1]
