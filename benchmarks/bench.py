@@ -28,7 +28,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,7 +103,7 @@ def bench_data(splits, device, repeats: int) -> None:
     n = len(loader) * 128
 
     def ours():
-        for x, y in loader:
+        for _ in loader:
             pass
 
     record("data", "ours (uint8 on device, batch ops)", [n / timed(ours, device) for _ in range(repeats)],
@@ -112,8 +111,8 @@ def bench_data(splits, device, repeats: int) -> None:
     for workers in (0, 2):
         ref = reference_loader(splits, workers)
 
-        def reference():
-            for x, y in ref:
+        def reference(ref=ref):
+            for _ in ref:
                 pass
 
         record("data", f"torchvision DataLoader + PIL, workers={workers}",
@@ -151,7 +150,11 @@ def bench_step(device, repeats: int, models, skip_compile: bool) -> None:
             first = timed(step, device)
             timed(step, device)
             note = f"first step {first:.1f} s (compilation)" if compiled else ""
-            values = [128 * steps / timed(lambda: [step() for _ in range(steps)], device) for _ in range(repeats)]
+            def run_steps(step=step, steps=steps):
+                for _ in range(steps):
+                    step()
+
+            values = [128 * steps / timed(run_steps, device) for _ in range(repeats)]
             record("step", f"{name} {label}", values, "img/s", str(device), note)
 
 

@@ -37,7 +37,7 @@ class SlurmOptions:
     max_parallel: int | None = None
 
     def __post_init__(self):
-        self.timeout_min  # validates the time format
+        _ = self.timeout_min  # fail at construction on a bad --time
 
     @classmethod
     def from_args(cls, args) -> SlurmOptions:

@@ -91,10 +91,27 @@ def lr_multiplier(config: TrainConfig, steps_per_epoch: int):
     return multiplier
 
 
+class EpochMeter:
+    """Summed loss and correct predictions kept on the device: the step loop never waits for the GPU,
+    and `read` syncs once per epoch."""
+
+    def __init__(self, device: torch.device):
+        self.loss = torch.zeros((), device=device)
+        self.correct = torch.zeros((), dtype=torch.long, device=device)
+        self.count = 0
+
+    def add(self, loss_sum: torch.Tensor, outputs: torch.Tensor, labels: torch.Tensor) -> None:
+        self.loss += loss_sum.detach().float()
+        self.correct += (outputs.argmax(1) == labels).sum()
+        self.count += labels.shape[0]
+
+    def read(self) -> tuple[float, float]:
+        return self.loss.item() / self.count, 100.0 * self.correct.item() / self.count
+
+
 def train_epoch(model, loader, optimizer, scheduler, criterion, runtime: Runtime, on_step=None) -> dict:
     model.train()
-    loss_sum = torch.zeros((), device=runtime.device)
-    correct = torch.zeros((), dtype=torch.long, device=runtime.device)
+    meter = EpochMeter(runtime.device)
     for images, labels in loader:
         with runtime.autocast():
             outputs = model(images)
@@ -103,25 +120,23 @@ def train_epoch(model, loader, optimizer, scheduler, criterion, runtime: Runtime
         loss.backward()
         optimizer.step()
         scheduler.step()
-        loss_sum += loss.detach().float() * labels.shape[0]
-        correct += (outputs.argmax(1) == labels).sum()
+        meter.add(loss * labels.shape[0], outputs, labels)
         if on_step:
             on_step()
-    seen = len(loader) * loader.batch_size
-    return {"train_loss": loss_sum.item() / seen, "train_acc": 100.0 * correct.item() / seen, "images": seen}
+    loss, acc = meter.read()
+    return {"train_loss": loss, "train_acc": acc, "images": meter.count}
 
 
 @torch.no_grad()
 def evaluate(model, loader, runtime: Runtime) -> dict:
     model.eval()
-    loss_sum = torch.zeros((), device=runtime.device)
-    correct = torch.zeros((), dtype=torch.long, device=runtime.device)
+    meter = EpochMeter(runtime.device)
     for images, labels in loader:
         with runtime.autocast():
             outputs = model(images)
-        loss_sum += F.cross_entropy(outputs.float(), labels, reduction="sum")
-        correct += (outputs.argmax(1) == labels).sum()
-    return {"test_loss": loss_sum.item() / loader.num_images, "test_acc": 100.0 * correct.item() / loader.num_images}
+        meter.add(F.cross_entropy(outputs.float(), labels, reduction="sum"), outputs, labels)
+    loss, acc = meter.read()
+    return {"test_loss": loss, "test_acc": acc}
 
 
 class EpochProgress:

@@ -2,6 +2,7 @@ import argparse
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from resnet.config import ConfigError, TrainConfig, add_config_arguments, config_flags, config_overrides
 
@@ -61,7 +62,7 @@ def test_invalid_configs_name_the_field_and_the_constraint(overrides, message):
 
 
 def test_config_is_immutable():
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         TrainConfig().lr = 0.5
 
 

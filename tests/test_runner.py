@@ -68,7 +68,7 @@ def test_dry_run_prints_exact_commands_with_devices_and_skips(tmp_path, suite_fi
     assert f"--config {suite_file}:base --seed 0 --epochs 3 --run-dir {tmp_path}/runs/tiny/base/seed0 --resume" in first
     assert not (tmp_path / "runs").exists()  # a dry run writes nothing
     # The printed command really runs: it trains the first run.
-    env_part, command = first.split(" ", 2)[:2], first.split(" ", 2)[2]
+    command = first.split(" ", 2)[2]  # after the two environment assignments
     trained = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True,
                              env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": ""})
     assert trained.returncode == 0, trained.stderr

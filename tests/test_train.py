@@ -72,8 +72,10 @@ def test_tensorboard_has_scalars_and_hparams(finished_run):
 def test_same_seed_same_numbers_on_cpu(tmp_path, finished_run):
     run_dir, first = finished_run
     again = train(fast_config(seed=3), tmp_path / "again", echo=quiet)
-    strip = lambda path: [{k: v for k, v in json.loads(line).items() if k not in TIMING}
-                          for line in (path / "metrics.jsonl").read_text().splitlines()]
+    def strip(path):
+        return [{k: v for k, v in json.loads(line).items() if k not in TIMING}
+                for line in (path / "metrics.jsonl").read_text().splitlines()]
+
     assert strip(tmp_path / "again") == strip(run_dir)
     assert again["final_test_acc"] == first["final_test_acc"]
     a = torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]

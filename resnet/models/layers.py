@@ -39,6 +39,19 @@ def init_weights(model: nn.Module, norm: str) -> nn.Module:
     return model
 
 
+def make_stages(widths, blocks_per_stage, cin: int, make_block) -> tuple[nn.Sequential, int]:
+    """Stages of blocks, one stage per width; the first block of every stage but the first halves the
+    resolution. `make_block(cin, width, stride)` returns a block that knows its `out_channels`."""
+    stages = []
+    for i, (width, count) in enumerate(zip(widths, blocks_per_stage)):
+        blocks = []
+        for j in range(count):
+            blocks.append(make_block(cin, width, 2 if i > 0 and j == 0 else 1))
+            cin = blocks[-1].out_channels
+        stages.append(nn.Sequential(*blocks))
+    return nn.Sequential(*stages), cin
+
+
 class Classifier(nn.Sequential):
     """Global average pooling and a linear layer: the head of every family but VGG."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch.nn as nn
 import torch.nn.functional as F
 
-from resnet.models.layers import Classifier, conv, init_weights, norm2d
+from resnet.models.layers import Classifier, conv, init_weights, make_stages, norm2d
 
 
 def projection(cin: int, cout: int, stride: int, norm: str) -> nn.Module:
@@ -21,6 +21,7 @@ class PreActBlock(nn.Module):
 
     def __init__(self, cin: int, planes: int, stride: int, norm: str):
         super().__init__()
+        self.out_channels = planes
         self.bn1, self.conv1 = norm2d(norm, cin), conv(cin, planes, 3, stride, norm)
         self.bn2, self.conv2 = norm2d(norm, planes), conv(planes, planes, 3, 1, norm)
         self.shortcut = projection(cin, planes, stride, norm)
@@ -37,6 +38,7 @@ class PreActBottleneck(nn.Module):
 
     def __init__(self, cin: int, planes: int, stride: int, norm: str):
         super().__init__()
+        self.out_channels = planes * 4
         self.bn1, self.conv1 = norm2d(norm, cin), conv(cin, planes, 1, 1, norm)
         self.bn2, self.conv2 = norm2d(norm, planes), conv(planes, planes, 3, stride, norm)
         self.bn3, self.conv3 = norm2d(norm, planes), conv(planes, planes * 4, 1, 1, norm)
@@ -58,14 +60,8 @@ class PreResNet(nn.Module):
         if rest or n < 1:
             raise ValueError(f"depth must be {3 * layers_per_block}n+2, got {depth}")
         self.stem = conv(3, 16, 3, 1, norm)
-        stages, cin = [], 16
-        for i, width in enumerate((16, 32, 64)):
-            blocks = []
-            for j in range(n):
-                blocks.append(block(cin, width, 2 if i > 0 and j == 0 else 1, norm))
-                cin = width * block.expansion
-            stages.append(nn.Sequential(*blocks))
-        self.stages = nn.Sequential(*stages)
+        self.stages, cin = make_stages((16, 32, 64), (n, n, n), 16,
+                                       lambda cin, width, stride: block(cin, width, stride, norm))
         self.final = nn.Sequential(norm2d(norm, cin), nn.ReLU(inplace=True))
         self.head = Classifier(cin, num_classes)
         init_weights(self, norm)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch.nn as nn
 import torch.nn.functional as F
 
-from resnet.models.layers import Classifier, conv, init_weights, norm2d
+from resnet.models.layers import Classifier, conv, init_weights, make_stages, norm2d
 
 
 class PadShortcut(nn.Module):
@@ -40,6 +40,7 @@ class BasicBlock(nn.Module):
 
     def __init__(self, cin: int, planes: int, stride: int, option: str, norm: str):
         super().__init__()
+        self.out_channels = planes
         self.conv1, self.bn1 = conv(cin, planes, 3, stride, norm), norm2d(norm, planes)
         self.conv2, self.bn2 = conv(planes, planes, 3, 1, norm), norm2d(norm, planes)
         self.shortcut = shortcut(cin, planes, stride, option, norm)
@@ -56,7 +57,7 @@ class Bottleneck(nn.Module):
 
     def __init__(self, cin: int, planes: int, stride: int, option: str, norm: str):
         super().__init__()
-        cout = planes * self.expansion
+        self.out_channels = cout = planes * self.expansion
         self.conv1, self.bn1 = conv(cin, planes, 1, 1, norm), norm2d(norm, planes)
         self.conv2, self.bn2 = conv(planes, planes, 3, stride, norm), norm2d(norm, planes)
         self.conv3, self.bn3 = conv(planes, cout, 1, 1, norm), norm2d(norm, cout)
@@ -73,21 +74,14 @@ BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
 class ResNet(nn.Module):
-    """A stem conv, one stage per width (the first of each but the first downsamples), a linear head."""
+    """A stem conv, one stage of blocks per width, global pooling and a linear head."""
 
     def __init__(self, block: str, layers, widths=(64, 128, 256, 512), shortcut: str = "B",
                  num_classes: int = 10, norm: str = "batch"):
         super().__init__()
-        block_cls = BLOCKS[block]
         self.stem = nn.Sequential(conv(3, widths[0], 3, 1, norm), norm2d(norm, widths[0]), nn.ReLU(inplace=True))
-        stages, cin = [], widths[0]
-        for i, (n, width) in enumerate(zip(layers, widths)):
-            blocks = []
-            for j in range(n):
-                blocks.append(block_cls(cin, width, 2 if i > 0 and j == 0 else 1, shortcut, norm))
-                cin = width * block_cls.expansion
-            stages.append(nn.Sequential(*blocks))
-        self.stages = nn.Sequential(*stages)
+        self.stages, cin = make_stages(widths, layers, widths[0],
+                                       lambda cin, width, stride: BLOCKS[block](cin, width, stride, shortcut, norm))
         self.head = Classifier(cin, num_classes)
         init_weights(self, norm)
 

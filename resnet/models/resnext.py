@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch.nn as nn
 import torch.nn.functional as F
 
-from resnet.models.layers import Classifier, conv, init_weights, norm2d
+from resnet.models.layers import Classifier, conv, init_weights, make_stages, norm2d
 
 
 class ResNeXtBlock(nn.Module):
@@ -16,6 +16,7 @@ class ResNeXtBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, inner: int, cardinality: int, stride: int, norm: str):
         super().__init__()
+        self.out_channels = cout
         self.conv1, self.bn1 = conv(cin, inner, 1, 1, norm), norm2d(norm, inner)
         self.conv2, self.bn2 = conv(inner, inner, 3, stride, norm, groups=cardinality), norm2d(norm, inner)
         self.conv3, self.bn3 = conv(inner, cout, 1, 1, norm), norm2d(norm, cout)
@@ -36,14 +37,9 @@ class ResNeXt(nn.Module):
         if rest or n < 1:
             raise ValueError(f"depth must be 9n+2, got {depth}")
         self.stem = nn.Sequential(conv(3, 64, 3, 1, norm), norm2d(norm, 64), nn.ReLU(inplace=True))
-        stages, cin = [], 64
-        for i, cout in enumerate((256, 512, 1024)):
-            inner = cardinality * base_width * 2**i
-            stages.append(nn.Sequential(*(
-                ResNeXtBlock(cin if j == 0 else cout, cout, inner, cardinality, 2 if i > 0 and j == 0 else 1, norm)
-                for j in range(n))))
-            cin = cout
-        self.stages = nn.Sequential(*stages)
+        # The grouped conv is `cardinality` groups of base_width channels, doubling with the output width.
+        self.stages, cin = make_stages((256, 512, 1024), (n, n, n), 64, lambda cin, cout, stride: ResNeXtBlock(
+            cin, cout, cardinality * base_width * cout // 256, cardinality, stride, norm))
         self.head = Classifier(cin, num_classes)
         init_weights(self, norm)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch.nn as nn
 import torch.nn.functional as F
 
-from resnet.models.layers import Classifier, conv, init_weights, norm2d
+from resnet.models.layers import Classifier, conv, init_weights, make_stages, norm2d
 
 
 class WideBlock(nn.Module):
@@ -16,6 +16,7 @@ class WideBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, stride: int, dropout: float, norm: str):
         super().__init__()
+        self.out_channels = cout
         self.bn1, self.conv1 = norm2d(norm, cin), conv(cin, cout, 3, stride, norm)
         self.bn2, self.conv2 = norm2d(norm, cout), conv(cout, cout, 3, 1, norm)
         self.dropout = dropout
@@ -35,13 +36,8 @@ class WideResNet(nn.Module):
         if rest or n < 1:
             raise ValueError(f"depth must be 6n+4, got {depth}")
         self.stem = conv(3, 16, 3, 1, norm)
-        stages, cin = [], 16
-        for i, width in enumerate((16 * widen, 32 * widen, 64 * widen)):
-            stages.append(nn.Sequential(*(
-                WideBlock(cin if j == 0 else width, width, 2 if i > 0 and j == 0 else 1, dropout, norm)
-                for j in range(n))))
-            cin = width
-        self.stages = nn.Sequential(*stages)
+        self.stages, cin = make_stages((16 * widen, 32 * widen, 64 * widen), (n, n, n), 16,
+                                       lambda cin, width, stride: WideBlock(cin, width, stride, dropout, norm))
         self.final = nn.Sequential(norm2d(norm, cin), nn.ReLU(inplace=True))
         self.head = Classifier(cin, num_classes)
         init_weights(self, norm)
