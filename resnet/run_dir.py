@@ -113,11 +113,18 @@ class RunDir:
         return read_jsonl(self.metrics_file)
 
     def is_locked(self) -> bool:
+        """Whether a live process trains here now; reads only (a report may run on a read-only copy)."""
         try:
-            with RunLock(self.lock_file):
-                return False
-        except RunLocked:
+            fd = os.open(self.lock_file, os.O_RDONLY)
+        except OSError:
+            return False  # no lock file: nobody ever trained here
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
             return True
+        finally:
+            os.close(fd)
 
 
 class RunLock:
@@ -132,7 +139,11 @@ class RunLock:
         self.fd: int | None = None
 
     def __enter__(self) -> RunLock:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunDirError(f"cannot write to {self.path.parent} ({exc.strerror or exc}); choose a writable run dir") from None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -9,6 +9,7 @@ where an uninterrupted run would.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -183,12 +184,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, kee
     training, so two processes never train the same run.
     """
     run = RunDir(run_dir)
-    try:
-        run.path.mkdir(parents=True, exist_ok=True)
-        lock = RunLock(run.lock_file).__enter__()
-    except OSError as exc:
-        raise RunDirError(f"cannot write to {run.path} ({exc.strerror or exc}); choose a writable --run-dir") from None
-    try:
+    with RunLock(run.lock_file):
         state = run.state(config.short_hash())
         if state == "conflict":
             raise RunDirError(run.conflict_message(config.short_hash()))
@@ -198,13 +194,39 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, kee
         if not resume and run.has_checkpoint():
             raise RunDirError(f"{run.path} holds an interrupted run ({len(run.metrics())} of {config.epochs} epochs); "
                               "pass --resume to continue it, or choose another --run-dir")
-        return _train_locked(config, run, keep_checkpoints, device, echo)
-    finally:
-        lock.__exit__(None, None, None)
+        return _train_locked(config, run, keep_checkpoints, Runtime.resolve(config, device), echo)
 
 
-def _train_locked(config: TrainConfig, run: RunDir, keep_checkpoints: bool, device: str | None, echo) -> dict:
-    runtime = Runtime.resolve(config, device)
+@dataclass
+class Setup:
+    """Everything a run trains with; `state_dict` and `restore` are what a checkpoint holds."""
+
+    train_loader: DeviceLoader
+    test_loader: DeviceLoader
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    criterion: torch.nn.Module
+    data_rng: torch.Generator
+
+    def state_dict(self, runtime: Runtime) -> dict:
+        cuda = torch.cuda.get_rng_state(runtime.device) if runtime.device.type == "cuda" else None
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "rng": {"torch": torch.get_rng_state(), "cuda": cuda, "data": self.data_rng.get_state()}}
+
+    def restore(self, checkpoint: dict, runtime: Runtime) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        self.data_rng.set_state(checkpoint["rng"]["data"])
+        if runtime.device.type == "cuda" and checkpoint["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], runtime.device)
+
+
+def build(config: TrainConfig, runtime: Runtime, echo=print) -> Setup:
+    """Data on the device, the model, SGD and the schedule, seeded from config.seed."""
     if runtime.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(config.seed)
@@ -212,31 +234,28 @@ def _train_locked(config: TrainConfig, run: RunDir, keep_checkpoints: bool, devi
     if splits.notice:
         echo(splits.notice)
     data_rng = torch.Generator(device=runtime.device).manual_seed(config.seed)
-    train_loader = DeviceLoader(splits.train_images, splits.train_labels, config.batch_size, splits.mean, splits.std,
-                                train=True, config=config, generator=data_rng, device=runtime.device,
-                                channels_last=runtime.channels_last)
-    test_loader = DeviceLoader(splits.test_images, splits.test_labels, EVAL_BATCH_SIZE, splits.mean, splits.std,
-                               train=False, device=runtime.device, channels_last=runtime.channels_last)
+    loader = functools.partial(DeviceLoader, mean=splits.mean, std=splits.std, device=runtime.device,
+                               channels_last=runtime.channels_last)
+    train_loader = loader(splits.train_images, splits.train_labels, config.batch_size, train=True, config=config,
+                          generator=data_rng)
+    test_loader = loader(splits.test_images, splits.test_labels, EVAL_BATCH_SIZE, train=False)
     if len(train_loader) == 0:
         raise RunDirError(f"batch_size {config.batch_size} is larger than the {train_loader.num_images} training images")
-
     model = create_model(config.model, config.num_classes, config.norm, config.dropout)
     model = model.to(runtime.device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 nesterov=config.nesterov, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier(config, len(train_loader)))
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    return Setup(train_loader, test_loader, model, optimizer, scheduler, criterion, data_rng)
 
+
+def _train_locked(config: TrainConfig, run: RunDir, keep_checkpoints: bool, runtime: Runtime, echo) -> dict:
+    setup = build(config, runtime, echo)
     progress_state = {"epoch": 0, "best_acc": 0.0, "best_epoch": 0, "history": []}
     checkpoint = load_latest_checkpoint(run, notify=echo)
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        torch.set_rng_state(checkpoint["rng"]["torch"])
-        data_rng.set_state(checkpoint["rng"]["data"])
-        if runtime.device.type == "cuda" and checkpoint["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], runtime.device)
+        setup.restore(checkpoint, runtime)
         progress_state = {k: checkpoint[k] for k in progress_state}
         echo(f"resuming {run.path} after epoch {progress_state['epoch']} of {config.epochs}")
     history = progress_state["history"]
@@ -244,50 +263,35 @@ def _train_locked(config: TrainConfig, run: RunDir, keep_checkpoints: bool, devi
     run.failure_file.unlink(missing_ok=True)
     _record_config(run, config, runtime)
 
-    params = count_parameters(model)
-    step_model = torch.compile(model) if runtime.compile else model
+    step_model = torch.compile(setup.model) if runtime.compile else setup.model
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(run.tensorboard_dir), purge_step=progress_state["epoch"] + 1)
-    progress = EpochProgress(config, len(train_loader), progress_state["epoch"], echo)
+    progress = EpochProgress(config, len(setup.train_loader), progress_state["epoch"], echo)
     status, first_step_seconds = "completed", None
     try:
         for epoch in range(progress_state["epoch"] + 1, config.epochs + 1):
-            lr = optimizer.param_groups[0]["lr"]
-            runtime.synchronize()
-            start = time.perf_counter()
-            timer = _FirstStepTimer(runtime, start, progress.step) if first_step_seconds is None else None
-            train_metrics = train_epoch(step_model, train_loader, optimizer, scheduler, criterion, runtime,
-                                        timer or progress.step)
-            train_seconds = time.perf_counter() - start
+            record, timer = _run_epoch(epoch, step_model, setup, runtime, progress, time_first_step=first_step_seconds is None)
             first_step_seconds = timer.seconds if timer else first_step_seconds
-            images = train_metrics.pop("images")
-            test_metrics = evaluate(step_model, test_loader, runtime)
-            record = {"epoch": epoch, **train_metrics, **test_metrics, "lr": lr,
-                      "epoch_seconds": time.perf_counter() - start, "train_seconds": train_seconds,
-                      "images_per_sec": images / train_seconds}
             history.append(record)
             if record["test_acc"] > progress_state["best_acc"]:
                 progress_state.update(best_acc=record["test_acc"], best_epoch=epoch)
             _log_tensorboard(writer, record)
             progress.end_epoch(record)
+            with open(run.metrics_file, "a") as fh:  # may run one epoch ahead of the checkpoint: resume rewrites it
+                fh.write(_jsonl(record))
             if not math.isfinite(record["train_loss"]):
                 status = "diverged"
                 echo(f"diverged: train loss is {record['train_loss']} in epoch {epoch}; stopping this run")
-                with open(run.metrics_file, "a") as fh:
-                    fh.write(_jsonl(record))
                 break
             progress_state["epoch"] = epoch
             save_checkpoint({**progress_state, "config": config.to_dict(), "config_hash": config.short_hash(),
-                             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                             "scheduler": scheduler.state_dict(), "rng": _rng_states(runtime, data_rng)},
-                            run, keep_epoch=keep_checkpoints)
-            with open(run.metrics_file, "a") as fh:
-                fh.write(_jsonl(record))
+                             **setup.state_dict(runtime)}, run, keep_epoch=keep_checkpoints)
     finally:
         progress.close()
 
-    summary = _summarize(config, runtime, params, status, history, progress_state, first_step_seconds)
+    summary = _summarize(config, runtime, count_parameters(setup.model), status, history, progress_state,
+                         first_step_seconds)
     write_json(run.summary_file, summary)
     writer.add_hparams({k: v for k, v in config.to_dict().items() if k in HPARAM_FIELDS},
                        {"hparam/best_test_acc": summary["best_test_acc"], "hparam/final_test_acc": summary["final_test_acc"],
@@ -296,6 +300,21 @@ def _train_locked(config: TrainConfig, run: RunDir, keep_checkpoints: bool, devi
     echo(f"{status}: best test acc {summary['best_test_acc']:.2f}% (epoch {summary['best_epoch']}), final "
          f"{summary['final_test_acc']:.2f}%, {summary['images_per_sec']:,.0f} img/s; results in {run.path}")
     return summary
+
+
+def _run_epoch(epoch: int, step_model, setup: Setup, runtime: Runtime, progress: EpochProgress, time_first_step: bool):
+    """Train one epoch and test; returns the metrics record (and the first-step timer of a session)."""
+    lr = setup.optimizer.param_groups[0]["lr"]
+    runtime.synchronize()
+    start = time.perf_counter()
+    timer = _FirstStepTimer(runtime, start, progress.step) if time_first_step else None
+    metrics = train_epoch(step_model, setup.train_loader, setup.optimizer, setup.scheduler, setup.criterion, runtime,
+                          timer or progress.step)
+    train_seconds = time.perf_counter() - start
+    images = metrics.pop("images")
+    metrics.update(evaluate(step_model, setup.test_loader, runtime))
+    return {"epoch": epoch, **metrics, "lr": lr, "epoch_seconds": time.perf_counter() - start,
+            "train_seconds": train_seconds, "images_per_sec": images / train_seconds}, timer
 
 
 class _FirstStepTimer:
@@ -313,11 +332,6 @@ class _FirstStepTimer:
 
 def _jsonl(record: dict) -> str:
     return json.dumps(record) + "\n"
-
-
-def _rng_states(runtime: Runtime, data_rng: torch.Generator) -> dict:
-    cuda = torch.cuda.get_rng_state(runtime.device) if runtime.device.type == "cuda" else None
-    return {"torch": torch.get_rng_state(), "cuda": cuda, "data": data_rng.get_state()}
 
 
 def _record_config(run: RunDir, config: TrainConfig, runtime: Runtime) -> None:
