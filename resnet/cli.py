@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 
 from resnet.config import ConfigError, add_config_arguments, config_overrides
@@ -259,9 +260,7 @@ def _local(suite, specs, args) -> int:
           f"{', '.join(sorted({s.device for s in slots}))}; logs in each run dir's train.log", flush=True)
     sweep = LocalSweep(specs, slots, args.retry_failed)
     statuses = sweep.run()
-    counts: dict[str, int] = {}
-    for status in statuses:
-        counts[status.state] = counts.get(status.state, 0) + 1
+    counts = Counter(status.state for status in statuses)
     print("sweep: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
     failed = [s for s in statuses if s.state == "failed"]
     for status in failed:
@@ -280,7 +279,9 @@ def _slurm(suite, specs, args) -> int:
         options = SlurmOptions.from_args(args)
     except ValueError as exc:
         fail(str(exc))
-    pending = [s for s in specs if _state(s) not in ("finished",) and not (_state(s) == "failed" and not args.retry_failed)]
+    from resnet.runner import skip_reason
+
+    pending = [s for s in specs if skip_reason(s, _state(s), args.retry_failed) is None]
     if args.dry_run:
         print(describe_submission(pending, options, args.runs_dir))
         return 0

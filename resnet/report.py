@@ -215,13 +215,12 @@ def render_markdown(suite: Suite, runs: pd.DataFrame, summary: pd.DataFrame) -> 
 def suite_overrides(suite: Suite, runs: pd.DataFrame) -> dict[str, str]:
     """Fields where the recorded configs differ from the suite's presets (e.g. --epochs 2 --dataset synthetic)."""
     found: dict[str, set] = {}
-    for row in runs.itertuples():
-        if row.preset not in suite.presets or not isinstance(getattr(row, "model", None), str):
+    for _, row in runs.iterrows():
+        if row["preset"] not in suite.presets or not isinstance(row["model"], str):  # unknown preset, no config
             continue
-        recorded = {f: getattr(row, f) for f in suite.presets[row.preset].config.to_dict() if hasattr(row, f)}
-        for field, value in suite.presets[row.preset].config.to_dict().items():
-            if field not in ("seed", "data_dir") and field in recorded and not _same(recorded[field], value):
-                found.setdefault(field, set()).add(_value(recorded[field]))
+        for field, value in suite.presets[row["preset"]].config.to_dict().items():
+            if field not in ("seed", "data_dir") and field in row and not _same(row[field], value):
+                found.setdefault(field, set()).add(_value(row[field]))
     return {k: "/".join(sorted(v)) for k, v in sorted(found.items())}
 
 
