@@ -65,7 +65,10 @@ def bf16_is_fast(device: torch.device) -> bool:
     with AMX tiles (measured: 2.1x for resnet20, 2.8x for resnet18 on a 2-core Xeon; benchmarks/README.md).
     Elsewhere bf16 is emulated and slower, so fp32 stays."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
+        try:
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # torch < 2.4 has no emulation and no such argument
+            return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
         return bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
     return False
