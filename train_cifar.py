@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Train one ResNet on CIFAR: `python train_cifar.py --help`. The logic lives in resnet/."""
+
 import sys
 
-from resnet.cli import train_main
+from resnet.cli.train import main
 
 if __name__ == "__main__":
-    sys.exit(train_main())
+    sys.exit(main())

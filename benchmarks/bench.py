@@ -17,6 +17,7 @@ Sections (each a median of --repeats runs, with min-max):
   pack    aggregate images/s of K concurrent resnet20 runs on one device (--jobs-per-gpu) vs one.
 Prints a markdown table and writes JSON (--json, default benchmarks/results-<device>.json).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,10 +43,22 @@ ROWS: list[dict] = []
 
 
 def record(section: str, name: str, values: list[float], unit: str, device: str, note: str = "") -> dict:
-    row = {"section": section, "name": name, "median": statistics.median(values), "min": min(values),
-           "max": max(values), "n": len(values), "unit": unit, "device": device, "note": note}
+    row = {
+        "section": section,
+        "name": name,
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+        "unit": unit,
+        "device": device,
+        "note": note,
+    }
     ROWS.append(row)
-    print(f"  {name}: {row['median']:,.1f} {unit} (min {row['min']:,.1f}, max {row['max']:,.1f}, n={row['n']})", flush=True)
+    print(
+        f"  {name}: {row['median']:,.1f} {unit} (min {row['min']:,.1f}, max {row['max']:,.1f}, n={row['n']})",
+        flush=True,
+    )
     return row
 
 
@@ -84,16 +97,36 @@ class PILCifar(torch.utils.data.Dataset):
 def reference_loader(splits, workers: int, batch_size: int = 128):
     import torchvision.transforms as T
 
-    transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
-                           T.Normalize(splits.mean, splits.std)])
-    return torch.utils.data.DataLoader(PILCifar(splits.train_images, splits.train_labels, transform),
-                                       batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True)
+    transform = T.Compose(
+        [
+            T.RandomCrop(32, padding=4),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(splits.mean, splits.std),
+        ]
+    )
+    return torch.utils.data.DataLoader(
+        PILCifar(splits.train_images, splits.train_labels, transform),
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+    )
 
 
 def our_loader(splits, device, config: TrainConfig, channels_last: bool):
-    return DeviceLoader(splits.train_images, splits.train_labels, config.batch_size, splits.mean, splits.std,
-                        train=True, config=config, generator=torch.Generator(device=device).manual_seed(0),
-                        device=device, channels_last=channels_last)
+    return DeviceLoader(
+        splits.train_images,
+        splits.train_labels,
+        config.batch_size,
+        splits.mean,
+        splits.std,
+        train=True,
+        config=config,
+        generator=torch.Generator(device=device).manual_seed(0),
+        device=device,
+        channels_last=channels_last,
+    )
 
 
 # --- sections ---------------------------------------------------------------------------------------
@@ -106,8 +139,13 @@ def bench_data(splits, device, repeats: int) -> None:
         for _ in loader:
             pass
 
-    record("data", "ours (uint8 on device, batch ops)", [n / timed(ours, device) for _ in range(repeats)],
-           "img/s", str(device))
+    record(
+        "data",
+        "ours (uint8 on device, batch ops)",
+        [n / timed(ours, device) for _ in range(repeats)],
+        "img/s",
+        str(device),
+    )
     for workers in (0, 2):
         ref = reference_loader(splits, workers)
 
@@ -115,12 +153,19 @@ def bench_data(splits, device, repeats: int) -> None:
             for _ in ref:
                 pass
 
-        record("data", f"torchvision DataLoader + PIL, workers={workers}",
-               [n / timed(reference, torch.device("cpu")) for _ in range(repeats)], "img/s", "cpu")
+        record(
+            "data",
+            f"torchvision DataLoader + PIL, workers={workers}",
+            [n / timed(reference, torch.device("cpu")) for _ in range(repeats)],
+            "img/s",
+            "cpu",
+        )
 
 
 def train_step_fn(name, device, channels_last, amp, compiled, batch=128):
-    model = create_model(name).to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    model = create_model(name).to(
+        device, memory_format=torch.channels_last if channels_last else torch.preserve_format
+    )
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(batch, 3, 32, 32, device=device)
     x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
@@ -139,8 +184,11 @@ def train_step_fn(name, device, channels_last, amp, compiled, batch=128):
 
 def bench_step(device, repeats: int, models, skip_compile: bool) -> None:
     print("training step: images/s, fwd+bwd+SGD, batch 128", flush=True)
-    variants = [("eager fp32", False, False, False), ("channels_last fp32", True, False, False),
-                ("channels_last + bf16 autocast", True, True, False)]
+    variants = [
+        ("eager fp32", False, False, False),
+        ("channels_last fp32", True, False, False),
+        ("channels_last + bf16 autocast", True, True, False),
+    ]
     if not skip_compile:
         variants.append(("torch.compile + channels_last + bf16", True, True, True))
     for name in models:
@@ -150,6 +198,7 @@ def bench_step(device, repeats: int, models, skip_compile: bool) -> None:
             first = timed(step, device)
             timed(step, device)
             note = f"first step {first:.1f} s (compilation)" if compiled else ""
+
             def run_steps(step=step, steps=steps):
                 for _ in range(steps):
                     step()
@@ -194,15 +243,28 @@ def bench_e2e(splits, device, repeats: int, steps: int, model: str = "resnet20")
                 train_loss += loss.item()
                 total += y.size(0)
                 correct += outputs.argmax(1).eq(y).sum().item()
+
         return epoch
 
-    for label, make in ((f"ours, defaults here (channels_last, bf16 {'auto=on' if Runtime.resolve(config, str(device)).amp else 'auto=off'})",
-                         lambda: ours(None)),
-                        ("ours, fp32 (the pipeline alone)", lambda: ours(False)),
-                        ("reference loop: DataLoader workers=2 + PIL, fp32 NCHW", reference)):
+    for label, make in (
+        (
+            "ours, defaults here (channels_last, bf16 "
+            f"{'auto=on' if Runtime.resolve(config, str(device)).amp else 'auto=off'})",
+            lambda: ours(None),
+        ),
+        ("ours, fp32 (the pipeline alone)", lambda: ours(False)),
+        ("reference loop: DataLoader workers=2 + PIL, fp32 NCHW", reference),
+    ):
         run = make()
-        run()  # warm-up; each repeat is a new epoch, so the reference starts its workers again, as it does per epoch
-        record("e2e", f"{model} {label}", [steps * 128 / timed(run, device) for _ in range(repeats)], "img/s", str(device))
+        # warm-up; each repeat is a new epoch, so the reference starts its workers again, as it does per epoch
+        run()
+        record(
+            "e2e",
+            f"{model} {label}",
+            [steps * 128 / timed(run, device) for _ in range(repeats)],
+            "img/s",
+            str(device),
+        )
 
 
 class _Limited:
@@ -223,24 +285,58 @@ class _Limited:
 
 def bench_runner(repeats: int, runs_dir: Path) -> None:
     print("runner: wall time of the CLI and dispatch overhead", flush=True)
-    for label, args in (("run_ablations.py --list", ["--list"]),
-                        ("run_ablations.py --all --seed 42 --dry-run", ["--all", "--seed", "42", "--dry-run"])):
+    for label, args in (
+        ("run_ablations.py --list", ["--list"]),
+        ("run_ablations.py --all --seed 42 --dry-run", ["--all", "--seed", "42", "--dry-run"]),
+    ):
         values = []
         for _ in range(max(repeats, 10)):
             start = time.perf_counter()
-            subprocess.run([sys.executable, str(ROOT / "run_ablations.py"), *args, "--runs-dir", str(runs_dir)],
-                           capture_output=True, check=True)
+            subprocess.run(
+                [sys.executable, str(ROOT / "run_ablations.py"), *args, "--runs-dir", str(runs_dir)],
+                capture_output=True,
+                check=True,
+            )
             values.append(time.perf_counter() - start)
         record("runner", label, values, "s", "cpu")
     count = 4
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "run_ablations.py"), "--config", "baseline", "--seeds", *map(str, range(count)),
-                    "--model", "resnet8", "--dataset", "synthetic", "--epochs", "1", "--runs-dir", str(runs_dir),
-                    "--results-dir", str(runs_dir / "results"), "--device", "cpu"], capture_output=True, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "run_ablations.py"),
+            "--config",
+            "baseline",
+            "--seeds",
+            *map(str, range(count)),
+            "--model",
+            "resnet8",
+            "--dataset",
+            "synthetic",
+            "--epochs",
+            "1",
+            "--runs-dir",
+            str(runs_dir),
+            "--results-dir",
+            str(runs_dir / "results"),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        check=True,
+    )
     wall = time.perf_counter() - start
-    trained = sum(json.loads(p.read_text())["total_seconds"] for p in runs_dir.glob("ablations/*/seed*/summary.json"))
-    record("runner", f"dispatch overhead per run ({count} sequential 1-epoch resnet8 runs, report included)",
-           [(wall - trained) / count], "s", "cpu", f"sweep wall {wall:.1f} s, training {trained:.1f} s")
+    trained = sum(
+        json.loads(p.read_text())["total_seconds"] for p in runs_dir.glob("ablations/*/seed*/summary.json")
+    )
+    record(
+        "runner",
+        f"dispatch overhead per run ({count} sequential 1-epoch resnet8 runs, report included)",
+        [(wall - trained) / count],
+        "s",
+        "cpu",
+        f"sweep wall {wall:.1f} s, training {trained:.1f} s",
+    )
 
 
 def bench_pack(device, jobs: int, data_dir: str, epochs: int, runs_dir: Path) -> None:
@@ -249,19 +345,48 @@ def bench_pack(device, jobs: int, data_dir: str, epochs: int, runs_dir: Path) ->
         out = runs_dir / f"pack{k}"
         flags = ["--jobs-per-gpu", str(k)] if device.type == "cuda" else ["--device", "cpu", "--jobs", str(k)]
         start = time.perf_counter()
-        subprocess.run([sys.executable, str(ROOT / "run_ablations.py"), "--suite", "depth", "--config", "resnet20",
-                        "--seeds", *map(str, range(k)), "--epochs", str(epochs), "--data-dir", data_dir,
-                        "--runs-dir", str(out), "--results-dir", str(out / "results"), *flags],
-                       capture_output=True, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "run_ablations.py"),
+                "--suite",
+                "depth",
+                "--config",
+                "resnet20",
+                "--seeds",
+                *map(str, range(k)),
+                "--epochs",
+                str(epochs),
+                "--data-dir",
+                data_dir,
+                "--runs-dir",
+                str(out),
+                "--results-dir",
+                str(out / "results"),
+                *flags,
+            ],
+            capture_output=True,
+            check=True,
+        )
         wall = time.perf_counter() - start
         summaries = [json.loads(p.read_text()) for p in out.glob("depth/resnet20/seed*/summary.json")]
-        images = sum(s["images_per_sec"] * s["total_seconds"] for s in summaries)  # ~ train images (upper bound)
-        record("pack", f"{k} concurrent resnet20 run(s), {epochs} epoch(s)", [images / wall], "img/s (aggregate)",
-               str(device), f"wall {wall:.1f} s incl. process start-up")
+        images = sum(
+            s["images_per_sec"] * s["total_seconds"] for s in summaries
+        )  # ~ train images (upper bound)
+        record(
+            "pack",
+            f"{k} concurrent resnet20 run(s), {epochs} epoch(s)",
+            [images / wall],
+            "img/s (aggregate)",
+            str(device),
+            f"wall {wall:.1f} s incl. process start-up",
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--dataset", default="cifar10", choices=("cifar10", "synthetic"))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -283,9 +408,17 @@ def main() -> None:
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    machine = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
-               "cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
-               "dataset": args.dataset, "train_images": len(splits.train_labels), "command": sys.argv}
+    machine = {
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "dataset": args.dataset,
+        "train_images": len(splits.train_labels),
+        "command": sys.argv,
+    }
     print(json.dumps(machine), flush=True)
     if "data" in args.only:
         bench_data(splits, device, args.repeats)
@@ -297,10 +430,16 @@ def main() -> None:
         bench_runner(args.repeats, work / "runner")
     if "pack" in args.only:
         bench_pack(device, args.pack_jobs, args.data_dir, args.pack_epochs, work / "pack")
-    print("\n| section | measurement | median | min | max | n | unit | device | note |\n|---|---|---|---|---|---|---|---|---|")
+    print(
+        "\n| section | measurement | median | min | max | n | unit | device | note "
+        "|\n|---|---|---|---|---|---|---|---|---|"
+    )
     for r in ROWS:
-        print(f"| {r['section']} | {r['name']} | {r['median']:,.2f} | {r['min']:,.2f} | {r['max']:,.2f} | {r['n']} | "
-              f"{r['unit']} | {r['device']} | {r['note']} |")
+        print(
+            f"| {r['section']} | {r['name']} | {r['median']:,.2f} | {r['min']:,.2f} | {r['max']:,.2f} | "
+            f"{r['n']} | "
+            f"{r['unit']} | {r['device']} | {r['note']} |"
+        )
     path = args.json or ROOT / "benchmarks" / f"results-{device.type}.json"
     path.write_text(json.dumps({"machine": machine, "rows": ROWS}, indent=2) + "\n")
     print(f"\nwrote {path}")

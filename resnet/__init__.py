@@ -4,4 +4,5 @@ Modules: config (TrainConfig), presets (suites of named overrides), models (the 
 the device), train (the training core), runner (local sweeps), slurm (cluster sweeps), report (tables
 and plots). Importing the package does not import torch.
 """
+
 __version__ = "0.1.0"

@@ -1,26 +1,53 @@
 """TrainConfig: everything that defines one training run, validated, serialisable and hashable.
 
+A run's identity is the set of fields that differ from their defaults (data_dir aside: it says where
+the data lives, not what is trained), hashed canonically. Adding a field whose default keeps today's
+behaviour therefore leaves every existing hash unchanged; changing a default is a breaking change.
+An arm is a config without its seed: runs of one arm differ only in the seed.
+
 Importing this module does not import torch, so the sweep CLI can validate whole suites instantly.
 """
+
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Literal
+from functools import cache
+from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
+from resnet.errors import ConfigError
 from resnet.models.registry import MODELS, unknown_name_message
 
-DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "synthetic": 10}
 
-# Fields that say where things are, not what is trained: they do not change a run's identity.
-NON_IDENTITY_FIELDS = frozenset({"data_dir"})
+@dataclass(frozen=True)
+class DatasetShape:
+    title: str
+    classes: int
+    train_images: int
+    test_images: int
 
 
-class ConfigError(ValueError):
-    """A config that cannot be used; the message is one line naming the field and the constraint."""
+DATASETS = {
+    "cifar10": DatasetShape("CIFAR-10", 10, 50_000, 10_000),
+    "cifar100": DatasetShape("CIFAR-100", 100, 50_000, 10_000),
+    "synthetic": DatasetShape("synthetic data", 10, 1024, 256),
+}
+NON_IDENTITY_FIELDS = frozenset({"data_dir", "num_classes"})  # where things are, or derived
 
 
 class TrainConfig(BaseModel):
@@ -30,8 +57,16 @@ class TrainConfig(BaseModel):
 
     model: str = "resnet18"
     dataset: Literal["cifar10", "cifar100", "synthetic"] = "cifar10"
-    num_classes: int | None = Field(None, description="derived from the dataset; if given it must agree")
     data_dir: str = "data"
+    val_size: int = Field(
+        0,
+        ge=0,
+        description="training images held out (stratified) for model selection; "
+        "0 = the reference protocol: the test split selects",
+    )
+    val_split_seed: int = Field(
+        0, ge=0, lt=2**63, description="seed of the held-out split, independent of --seed"
+    )
 
     epochs: int = Field(200, ge=1, le=10_000)
     batch_size: int = Field(128, ge=2, le=65_536, description="at least 2: BatchNorm needs two samples")
@@ -42,7 +77,8 @@ class TrainConfig(BaseModel):
 
     lr_schedule: Literal["multistep", "cosine", "none"] = "multistep"
     milestones: tuple[float, ...] = Field(
-        (0.5, 0.75), description="multistep decay points as fractions of the run; '81/164' is accepted")
+        (0.5, 0.75), description="multistep decay points as fractions of the run; '81/164' is accepted"
+    )
     gamma: float = Field(0.1, gt=0, le=1)
     warmup_epochs: float = Field(0, ge=0, description="linear warmup from 0, in epochs (fractions allowed)")
     label_smoothing: float = Field(0, ge=0, lt=1)
@@ -56,9 +92,29 @@ class TrainConfig(BaseModel):
     random_erasing: float = Field(0, ge=0, le=1, description="probability of random erasing; 0 = off")
 
     seed: int = Field(0, ge=0, lt=2**63)
-    amp: bool | None = Field(None, description="bf16 autocast; None = where it is fast (bf16 GPUs, AMX CPUs)")
+    amp: bool | None = Field(
+        None, description="bf16 autocast; None = where it is fast (bf16 GPUs, CPUs with AMX or AVX512-BF16)"
+    )
     channels_last: bool = Field(True, description="NHWC memory format (faster convs on CPU and CUDA)")
     compile: bool = Field(False, description="torch.compile the model (opt-in)")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def num_classes(self) -> int:
+        return DATASETS[self.dataset].classes
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_num_classes(cls, data: Any) -> Any:
+        """Recorded configs carry num_classes: accept it when it agrees with the dataset."""
+        if isinstance(data, dict) and "num_classes" in data:
+            data = dict(data)
+            given = data.pop("num_classes")
+            dataset = data.get("dataset", "cifar10")
+            expected = DATASETS[dataset].classes if dataset in DATASETS else given
+            if given is not None and given != expected:
+                raise ValueError(f"num_classes is {expected} for {dataset}, got {given}")
+        return data
 
     @field_validator("model")
     @classmethod
@@ -70,9 +126,14 @@ class TrainConfig(BaseModel):
     @field_validator("milestones", mode="before")
     @classmethod
     def _fractions(cls, value: Any) -> Any:
-        if isinstance(value, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            return value
+        try:
             return tuple(float(Fraction(v)) if isinstance(v, str) else v for v in value)
-        return value
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(
+                f"milestones must be numbers or fractions like 81/164, got {list(value)}"
+            ) from None
 
     @field_validator("milestones")
     @classmethod
@@ -85,11 +146,6 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
-        expected = DATASET_CLASSES[self.dataset]
-        if self.num_classes is None:
-            object.__setattr__(self, "num_classes", expected)
-        elif self.num_classes != expected:
-            raise ValueError(f"num_classes is {expected} for {self.dataset}, got {self.num_classes}")
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs must be below epochs ({self.epochs}), got {self.warmup_epochs}")
         if self.nesterov and self.momentum == 0:
@@ -97,14 +153,24 @@ class TrainConfig(BaseModel):
         if self.dropout and not MODELS[self.model].dropout:
             with_dropout = sorted(n for n, s in MODELS.items() if s.dropout)
             raise ValueError(f"{self.model} has no dropout; dropout works with: {', '.join(with_dropout)}")
+        shape = DATASETS[self.dataset]
+        if self.val_size >= shape.train_images:
+            raise ValueError(
+                f"val_size must be below the {shape.train_images} training images of "
+                f"{self.dataset}, got {self.val_size}"
+            )
+        trainable = shape.train_images - self.val_size
+        if self.batch_size > trainable:
+            held = f" ({self.val_size} held out for validation)" if self.val_size else ""
+            raise ValueError(
+                f"batch_size {self.batch_size} is larger than the {trainable} training images of "
+                f"{self.dataset}{held}"
+            )
         return self
 
     # --- identity and serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -113,10 +179,24 @@ class TrainConfig(BaseModel):
         except ValidationError as exc:
             raise ConfigError(describe_validation_error(exc)) from None
 
+    def identity(self) -> dict[str, Any]:
+        """The fields that differ from their defaults, without where the data lives."""
+        defaults = default_values()
+        return {k: v for k, v in self.to_dict().items() if k not in NON_IDENTITY_FIELDS and v != defaults[k]}
+
     def short_hash(self) -> str:
-        """8 hex digits that change when anything that affects training changes (not data_dir)."""
-        identity = {k: v for k, v in self.to_dict().items() if k not in NON_IDENTITY_FIELDS}
-        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
+        """8 hex digits that change when anything that affects training changes."""
+        return _hash(self.identity())
+
+    def arm_hash(self) -> str:
+        """The hash of the config without its seed: every seed of one arm shares it."""
+        return _hash({k: v for k, v in self.identity().items() if k != "seed"})
+
+    def compact(self) -> dict[str, Any]:
+        """Everything needed to rebuild this config exactly: its identity, and data_dir when not the
+        default."""
+        extra = {"data_dir": self.data_dir} if self.data_dir != default_values()["data_dir"] else {}
+        return {**self.identity(), **extra}
 
     def with_overrides(self, **overrides: Any) -> TrainConfig:
         return apply_overrides(self.to_dict(), overrides)
@@ -128,39 +208,63 @@ class TrainConfig(BaseModel):
         return {k: v for k, v in mine.items() if k not in ignored and v != theirs[k]}
 
 
+@cache
+def default_values() -> dict[str, Any]:
+    return TrainConfig().to_dict()
+
+
+def _hash(identity: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[
+        :8
+    ]
+
+
 def apply_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
-    """A validated config from base values plus overrides; num_classes follows a changed dataset."""
-    merged = {**base, **overrides}
-    if "dataset" in overrides and "num_classes" not in overrides:
-        merged.pop("num_classes", None)
+    """A validated config from base values plus overrides (num_classes always follows the dataset)."""
+    merged = {k: v for k, v in {**base, **overrides}.items() if k != "num_classes"}
     return TrainConfig.from_dict(merged)
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """One line per problem: 'field: constraint (got value)'."""
-    parts = []
+    """One clause per problem, 'field: constraint (got value)'; the known fields listed once at the end."""
+    parts, unknown = [], []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "config"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            known = ", ".join(TrainConfig.model_fields)
-            parts.append(f"unknown field '{field}' (known fields: {known})")
+            unknown.append(field)
         elif "input" in err and err["type"] != "value_error" and not isinstance(err["input"], dict):
             parts.append(f"{field}: {msg} (got {err['input']!r})")
         else:
             parts.append(f"{field}: {msg}" if field != "config" else msg)
+    if unknown:
+        known = ", ".join(n for n in TrainConfig.model_fields)
+        parts.append(
+            f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(repr(u) for u in unknown)} "
+            f"(known fields: {known})"
+        )
     return "invalid config: " + "; ".join(parts)
 
 
-# --- command-line flags mirror the fields ---------------------------------------------------------
-def add_config_arguments(parser, skip: tuple[str, ...] = ()) -> None:
-    """One flag per TrainConfig field (--lr-schedule, --no-flip, ...); absent flags leave the preset's value."""
-    import argparse
-    import typing
+def format_value(value: Any) -> str:
+    """A field value as people write it: 0.1, cosine, true, 0.5/0.75."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "/".join(format_value(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
+
+# --- command-line flags mirror the fields ---------------------------------------------------------
+def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> list[str]:
+    """One flag per TrainConfig field (--lr-schedule, --no-flip, ...); absent flags leave the preset's value.
+    Returns the dests it defined: `config_overrides` reads only those."""
     group = parser.add_argument_group("config overrides (default: the preset's value, else the baseline's)")
+    dests = []
     for name, info in TrainConfig.model_fields.items():
-        if name in skip or name == "num_classes":
+        if name in skip:
             continue
         flag = "--" + name.replace("_", "-")
         kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": info.description}
@@ -172,26 +276,24 @@ def add_config_arguments(parser, skip: tuple[str, ...] = ()) -> None:
         elif name == "milestones":
             group.add_argument(flag, nargs="+", metavar="FRACTION", **kwargs)
         else:
-            group.add_argument(flag, type=annotation, metavar=name.upper(), **kwargs)
+            group.add_argument(
+                flag, type=cast(Callable[[str], Any], annotation), metavar=name.upper(), **kwargs
+            )
+        dests.append(name)
     if "norm" not in skip:
-        group.add_argument("--no-batchnorm", dest="norm", action="store_const", const="none",
-                           default=argparse.SUPPRESS, help="same as --norm none")
+        group.add_argument(
+            "--no-batchnorm",
+            dest="norm",
+            action="store_const",
+            const="none",
+            default=argparse.SUPPRESS,
+            help="same as --norm none",
+        )
+    return dests
 
 
-def config_overrides(namespace, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The config fields a parsed command line set explicitly."""
-    return {k: v for k, v in vars(namespace).items() if k in TrainConfig.model_fields and k not in skip}
-
-
-def config_flags(overrides: dict[str, Any]) -> list[str]:
-    """The inverse of add_config_arguments: flags that reproduce these overrides on a command line."""
-    flags: list[str] = []
-    for name, value in overrides.items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(value, bool):
-            flags.append(flag if value else "--no-" + name.replace("_", "-"))
-        elif isinstance(value, (list, tuple)):
-            flags += [flag, *map(str, value)]
-        elif value is not None:
-            flags += [flag, str(value)]
-    return flags
+def config_overrides(namespace: argparse.Namespace, dests: list[str]) -> dict[str, Any]:
+    """The config fields a parsed command line set explicitly (only the flags add_config_arguments
+    defined)."""
+    given = vars(namespace)
+    return {name: given[name] for name in dests if name in given}

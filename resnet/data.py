@@ -1,33 +1,43 @@
-"""CIFAR on the training device: uint8 tensors, shuffled and augmented a batch at a time with tensor ops.
+"""CIFAR as uint8 tensors, the held-out validation split, and the cached decode.
 
-The whole split is one uint8 tensor on the device (CIFAR-10's train split is 150 MB, 240 MB once
-zero-padded for cropping). Each epoch is a permutation drawn from the run's generator; each batch is
-cropped, flipped, optionally cut out or erased, then normalised, all on the device, as in airbench.
-No DataLoader workers and no PIL in the loop.
+The official python-pickle files are decoded once into `<folder>/.decoded-uint8.npz` (keyed on the
+files' sizes and mtimes; it also keeps the md5 verdict), so a run loads the dataset in a fraction of a
+second. `val_size > 0` holds out a stratified, fixed subset of the training set, drawn with its own seed
+(`val_split_seed`), so every run of a suite uses the same split; the SHA-256 of its indices is recorded.
+Batches are made on the device by resnet.loader.
 """
+
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import hashlib
-import math
+import io
+import json
+import logging
+import os
 import pickle
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from resnet.config import TrainConfig
+from resnet.config import DATASETS, TrainConfig
+from resnet.errors import DatasetError
+from resnet.files import describe_os_error, write_atomic
+from resnet.seeding import derive_seed
 
-
-class DatasetError(RuntimeError):
-    """Missing or unreadable data; the message says where we looked and how to fix it."""
+log = logging.getLogger(__name__)
+CACHE_NAME = ".decoded-uint8.npz"
 
 
 @dataclass(frozen=True)
 class CifarSource:
-    """The official python-pickle release of one CIFAR dataset (file names and md5 as torchvision has them)."""
+    """The official python-pickle release of one CIFAR dataset (file names and md5 as torchvision has
+    them)."""
 
     title: str
     url: str
@@ -46,27 +56,40 @@ class CifarSource:
 
 SOURCES = {
     "cifar10": CifarSource(
-        "CIFAR-10", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
+        "CIFAR-10",
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        "c58f30108f718f92721af3b95e74349a",
         "cifar-10-batches-py",
-        (("data_batch_1", "c99cafc152244af753f735de768cd75f"), ("data_batch_2", "d4bba439e000b95fd0a9bffe97cbabec"),
-         ("data_batch_3", "54ebc095f3ab1f0389bbae665268c751"), ("data_batch_4", "634d18415352ddfa80567beed471001a"),
-         ("data_batch_5", "482c414d41f54cd18b22e5b47cb7c3cb")),
+        (
+            ("data_batch_1", "c99cafc152244af753f735de768cd75f"),
+            ("data_batch_2", "d4bba439e000b95fd0a9bffe97cbabec"),
+            ("data_batch_3", "54ebc095f3ab1f0389bbae665268c751"),
+            ("data_batch_4", "634d18415352ddfa80567beed471001a"),
+            ("data_batch_5", "482c414d41f54cd18b22e5b47cb7c3cb"),
+        ),
         (("test_batch", "40351d587109b95175f43aff81a1287e"),),
-        "labels", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+        "labels",
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+    ),
     "cifar100": CifarSource(
-        "CIFAR-100", "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85",
+        "CIFAR-100",
+        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        "eb9058c3a382ffc7106e4002c42a8d85",
         "cifar-100-python",
         (("train", "16019d7e3df5f24257cddd939b257f8d"),),
         (("test", "f0ef6b0ae62326f3e7ffdfab6717acfc"),),
-        "fine_labels", (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+        "fine_labels",
+        (0.5071, 0.4865, 0.4409),
+        (0.2673, 0.2564, 0.2762),
+    ),
 }
 SYNTHETIC_STATS = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
-SYNTHETIC_SIZES = (1024, 256)  # train, test
 
 
 @dataclass
 class Splits:
-    """uint8 images (N, 3, 32, 32) and int64 labels for both splits, plus what to tell the user."""
+    """uint8 images (N, 3, 32, 32) and int64 labels per split, what to tell the user, and provenance."""
 
     train_images: torch.Tensor
     train_labels: torch.Tensor
@@ -75,12 +98,51 @@ class Splits:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     notice: str = ""
+    val_images: torch.Tensor | None = None
+    val_labels: torch.Tensor | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
-def load_splits(config: TrainConfig, download: bool = True) -> Splits:
-    if config.dataset == "synthetic":
-        return make_synthetic()
-    return load_cifar(config.dataset, Path(config.data_dir), download=download)
+def load_splits(config: TrainConfig) -> Splits:
+    """The config's dataset with its validation split held out (when val_size > 0)."""
+    splits = (
+        make_synthetic()
+        if config.dataset == "synthetic"
+        else load_cifar(config.dataset, Path(config.data_dir))
+    )
+    if config.val_size:
+        hold_out(splits, config.val_size, config.val_split_seed)
+    return splits
+
+
+# --- the validation split -----------------------------------------------------------------------------
+def stratified_indices(labels: torch.Tensor, size: int, seed: int) -> torch.Tensor:
+    """`size` sorted indices into `labels`, each class in proportion to its share (largest remainder),
+    drawn with the split's own seed: the same split for every run that asks for it."""
+    generator = torch.Generator().manual_seed(derive_seed(seed, "val-split"))
+    classes, counts = labels.unique(return_counts=True)
+    exact = counts.double() * size / len(labels)
+    quota = exact.floor().long()
+    short = size - int(quota.sum())
+    quota[torch.argsort(exact - quota, descending=True, stable=True)[:short]] += 1
+    chosen = []
+    for cls, take in zip(classes.tolist(), quota.tolist(), strict=True):
+        members = (labels == cls).nonzero().flatten()
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:take]])
+    return torch.cat(chosen).sort().values
+
+
+def indices_hash(indices: torch.Tensor) -> str:
+    return hashlib.sha256(indices.to(torch.int64).numpy().tobytes()).hexdigest()[:16]
+
+
+def hold_out(splits: Splits, size: int, seed: int) -> None:
+    val = stratified_indices(splits.train_labels, size, seed)
+    keep = torch.ones(len(splits.train_labels), dtype=torch.bool)
+    keep[val] = False
+    splits.val_images, splits.val_labels = splits.train_images[val], splits.train_labels[val]
+    splits.train_images, splits.train_labels = splits.train_images[keep], splits.train_labels[keep]
+    splits.provenance.update(val_size=size, val_split_seed=seed, val_indices_sha256=indices_hash(val))
 
 
 # --- the official files ------------------------------------------------------------------------------
@@ -93,37 +155,103 @@ def load_cifar(dataset: str, data_dir: Path, download: bool = True) -> Splits:
     source = SOURCES[dataset]
     root = data_dir / source.folder
     files = source.train_files + source.test_files
-    missing = [name for name, _ in files if not (root / name).is_file()]
-    if missing and download:
+
+    def missing_files() -> list[str]:
+        return [name for name, _ in files if not (root / name).is_file()]
+
+    if missing_files() and download:
         with download_lock(data_dir):  # concurrent runs of a sweep: one downloads, the others wait for it
-            if any(not (root / name).is_file() for name, _ in files):
+            if missing_files():
                 fetch_archive(source, data_dir)
-        missing = [name for name, _ in files if not (root / name).is_file()]
+    missing = missing_files()
     if missing:
         raise DatasetError(
             f"{source.title} not found: {root} lacks {', '.join(missing)}; fix: allow the download, extract "
-            f"{source.url} into {data_dir}, pass --data-dir DIR holding {source.folder}/, or use --dataset synthetic")
+            f"{source.url} into {data_dir}, pass --data-dir DIR holding {source.folder}/, or use --dataset "
+            "synthetic"
+        )
+    arrays, differing = _decoded(source, root)
+    notice = ""
+    if differing:
+        notice = (
+            f"notice: {root} differs from the official {source.title} release (md5 of "
+            f"{', '.join(differing)}); "
+            "loading it anyway, but accuracies may not match published numbers"
+        )
+    provenance = {"dataset": dataset, "files_match_official_md5": not differing, "differing_files": differing}
+    tensors = {k: torch.from_numpy(v) for k, v in arrays.items()}
+    return Splits(
+        tensors["train_x"],
+        tensors["train_y"],
+        tensors["test_x"],
+        tensors["test_y"],
+        source.mean,
+        source.std,
+        notice,
+        provenance=provenance,
+    )
+
+
+def _fingerprint(root: Path, files) -> list[list]:
+    return [[name, (root / name).stat().st_size, (root / name).stat().st_mtime_ns] for name, _ in files]
+
+
+def _decoded(source: CifarSource, root: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The decoded arrays and the files whose md5 differs, from the cache when the files are unchanged."""
+    files = source.train_files + source.test_files
+    fingerprint = _fingerprint(root, files)
+    try:
+        with np.load(root / CACHE_NAME) as cached:
+            meta = json.loads(str(cached["meta"]))
+            if meta["fingerprint"] == fingerprint:
+                return {k: cached[k] for k in ("train_x", "train_y", "test_x", "test_y")}, meta["differing"]
+    except Exception:  # absent, stale or torn: decode again
+        pass
     differing = [name for name, md5 in files if md5sum(root / name) != md5]
     train = [read_batch(root / name, source) for name, _ in source.train_files]
     test = [read_batch(root / name, source) for name, _ in source.test_files]
-    notice = ""
-    if differing:
-        notice = (f"notice: {root} differs from the official {source.title} release (md5 of {', '.join(differing)}); "
-                  "loading it anyway, but accuracies may not match published numbers")
-    return Splits(*_concat(train), *_concat(test), source.mean, source.std, notice)
+    arrays = {
+        "train_x": np.concatenate([t[0] for t in train]),
+        "train_y": np.concatenate([t[1] for t in train]),
+        "test_x": np.concatenate([t[0] for t in test]),
+        "test_y": np.concatenate([t[1] for t in test]),
+    }
+    meta = json.dumps({"fingerprint": fingerprint, "differing": differing})
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.array(meta), **arrays)  # type: ignore[arg-type]  # numpy's stub: **kwds as bool
+    try:
+        write_atomic(root / CACHE_NAME, buffer.getvalue())
+    except OSError as exc:  # a read-only or full data dir: decode every time instead
+        log.debug("not caching the decoded dataset: %s", describe_os_error(exc, root / CACHE_NAME))
+    return arrays, differing
 
 
 @contextlib.contextmanager
-def download_lock(data_dir: Path):
+def download_lock(data_dir: Path) -> Iterator[None]:
+    """An exclusive lock for the download, removed afterwards: a lock file that was unlinked while we
+    waited for it is not the lock any more, so take the new one."""
+    path = data_dir / ".download.lock"
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        fh = open(data_dir / ".download.lock", "w")
+        while True:
+            fh = open(path, "a")  # noqa: SIM115  (held, and closed, below)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                if os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            fh.close()
     except OSError as exc:
-        raise DatasetError(f"cannot write to the data dir {data_dir} ({exc.strerror or exc}); fix: pass a writable "
-                           "--data-dir, or put the extracted dataset there yourself") from None
-    with fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        raise DatasetError(
+            f"cannot write to the data dir: {describe_os_error(exc)}; fix: pass a writable "
+            "--data-dir, or put the extracted dataset there yourself"
+        ) from None
+    try:
         yield
+    finally:
+        path.unlink(missing_ok=True)
+        fh.close()
 
 
 def fetch_archive(source: CifarSource, data_dir: Path) -> None:
@@ -131,13 +259,22 @@ def fetch_archive(source: CifarSource, data_dir: Path) -> None:
     from torchvision.datasets.utils import download_and_extract_archive
 
     try:
-        download_and_extract_archive(source.url, str(data_dir), filename=source.archive_name, md5=source.archive_md5)
-    except Exception as exc:  # network errors, md5 mismatch, unwritable dir: all end the same way for the user
+        download_and_extract_archive(
+            source.url, str(data_dir), filename=source.archive_name, md5=source.archive_md5
+        )
+    except (
+        Exception
+    ) as exc:  # network errors, md5 mismatch, unwritable dir: all end the same way for the user
+        (data_dir / source.archive_name).unlink(
+            missing_ok=True
+        )  # a partial or wrong archive only fills the disk
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise DatasetError(
-            f"{source.title} not found in {data_dir / source.folder} and downloading {source.url} failed ({reason}); "
+            f"{source.title} not found in {data_dir / source.folder} and downloading {source.url} failed "
+            f"({reason}); "
             f"fix: download it where there is internet and extract it into {data_dir}, pass --data-dir DIR, "
-            "or use --dataset synthetic") from None
+            "or use --dataset synthetic"
+        ) from None
 
 
 def read_batch(path: Path, source: CifarSource) -> tuple[np.ndarray, np.ndarray]:
@@ -151,23 +288,19 @@ def read_batch(path: Path, source: CifarSource) -> tuple[np.ndarray, np.ndarray]
     except Exception as exc:
         raise DatasetError(
             f"corrupt {source.title} file {path} ({type(exc).__name__}: {exc}); fix: delete {path.parent} "
-            f"and let it download again, or extract the official archive {source.url} there") from None
+            f"and let it download again, or extract the official archive {source.url} there"
+        ) from None
     return images, labels
 
 
-def _concat(parts) -> tuple[torch.Tensor, torch.Tensor]:
-    images = np.concatenate([p[0] for p in parts])
-    labels = np.concatenate([p[1] for p in parts])
-    return torch.from_numpy(images), torch.from_numpy(labels)
-
-
 # --- synthetic data -------------------------------------------------------------------------------
-def make_synthetic(num_classes: int = 10, sizes: tuple[int, int] = SYNTHETIC_SIZES, seed: int = 0) -> Splits:
+def make_synthetic(num_classes: int = 10, seed: int = 0) -> Splits:
     """A small CIFAR-shaped dataset with learnable structure, the same for every run (fixed seed).
 
     Each class is a smooth random colour pattern; an image is its class pattern, shifted by up to 4
-    pixels, dimmed or brightened, plus pixel noise. A ResNet learns it within a couple of epochs.
+    pixels, dimmed or brightened, plus pixel noise. A ResNet learns it within a few epochs.
     """
+    shape = DATASETS["synthetic"]
     g = torch.Generator().manual_seed(seed)
     patterns = torch.rand(num_classes, 3, 4, 4, generator=g)
     patterns = torch.nn.functional.interpolate(patterns, size=40, mode="bicubic", align_corners=False)
@@ -182,113 +315,15 @@ def make_synthetic(num_classes: int = 10, sizes: tuple[int, int] = SYNTHETIC_SIZ
         images = base * gain + 0.25 * torch.randn(n, 3, 32, 32, generator=g)
         return (images.clamp(0, 1) * 255).round().to(torch.uint8), labels
 
-    notice = (f"notice: dataset 'synthetic' is generated data ({sizes[0]} train / {sizes[1]} test images, "
-              f"{num_classes} classes) for smoke runs; its accuracies say nothing about CIFAR")
-    return Splits(*split(sizes[0]), *split(sizes[1]), *SYNTHETIC_STATS, notice=notice)
-
-
-# --- batch augmentation on the device ---------------------------------------------------------------
-def crop_flip_source(images: torch.Tensor, pad: int, flip: bool) -> torch.Tensor:
-    """(N, F, H+2pad, W+2pad, C) uint8: each image zero-padded (as RandomCrop(32, padding=4)) and, with
-    flip, its mirror image next to it. Channels last, so a gathered batch is channels-last for the convs."""
-    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
-    views = [padded, padded.flip(3)] if flip else [padded]
-    return torch.stack(views, 1).permute(0, 1, 3, 4, 2).contiguous()
-
-
-def random_crop_flip(source: torch.Tensor, index: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
-    """A random size x size window of image `index[i]`, mirrored with probability 1/2 when `source` holds
-    mirrors: one gather from a strided view of every possible window, no per-image work.
-
-    Returns (B, C, size, size) uint8 in channels-last memory format."""
-    n, views, h, w, _ = source.shape
-    windows = source.unfold(2, size, 1).unfold(3, size, 1)  # (N, F, h-size+1, w-size+1, C, size, size), a view
-    b, device = index.shape[0], index.device
-    dy = torch.randint(0, h - size + 1, (b,), generator=generator, device=device)
-    dx = torch.randint(0, w - size + 1, (b,), generator=generator, device=device)
-    mirror = torch.randint(0, views, (b,), generator=generator, device=device)
-    return windows[index, mirror, dy, dx]
-
-
-def rectangle_mask(top, left, height, width, size: int) -> torch.Tensor:
-    """(N, size, size) bool mask, true inside each image's rectangle."""
-    pos = torch.arange(size, device=top.device)
-    inside_rows = (pos >= top[:, None]) & (pos < (top + height)[:, None])
-    inside_cols = (pos >= left[:, None]) & (pos < (left + width)[:, None])
-    return inside_rows[:, :, None] & inside_cols[:, None, :]
-
-
-def cutout_mask(n: int, side: int, size: int, generator: torch.Generator, device) -> torch.Tensor:
-    """Cutout (DeVries & Taylor 2017): a side x side square centred anywhere, clipped at the border."""
-    centre = torch.randint(0, size, (2, n), generator=generator, device=device)
-    top, left = centre[0] - side // 2, centre[1] - side // 2
-    full = torch.full((n,), side, device=device)
-    return rectangle_mask(top, left, full, full, size)
-
-
-def erasing_mask(n: int, p: float, size: int, generator: torch.Generator, device) -> torch.Tensor:
-    """Random erasing (Zhong et al. 2020): with probability p, a rectangle of 2-33% of the area, aspect 0.3-3.3."""
-    u = torch.rand(5, n, generator=generator, device=device)
-    area = size * size * (0.02 + 0.31 * u[0])
-    aspect = torch.exp(math.log(0.3) + (math.log(3.3) - math.log(0.3)) * u[1])
-    height = torch.sqrt(area * aspect).round().clamp(1, size).long()
-    width = torch.sqrt(area / aspect).round().clamp(1, size).long()
-    top = ((size - height + 1) * u[2]).long()
-    left = ((size - width + 1) * u[3]).long()
-    return rectangle_mask(top, left, height, width, size) & (u[4] < p)[:, None, None]
-
-
-class DeviceLoader:
-    """Batches of one split held on the device; training batches are shuffled and augmented there.
-
-    Training drops the last incomplete batch (as airbench does): every step sees a full batch and
-    BatchNorm never sees a batch of one. Evaluation keeps every image.
-    """
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, mean, std, *,
-                 train: bool, config: TrainConfig | None = None, generator: torch.Generator | None = None,
-                 device="cpu", channels_last: bool = False):
-        if train and (config is None or generator is None):
-            raise ValueError("a training loader needs the config and the run's generator")
-        self.device = torch.device(device)
-        self.train, self.batch_size, self.generator = train, batch_size, generator
-        self.cutout = config.cutout if train else 0
-        self.erasing = config.random_erasing if train else 0.0
-        images = images.to(self.device)
-        pad, flip = (4 if config.crop else 0, config.flip) if train else (0, False)
-        self.source = crop_flip_source(images, pad, flip)  # (N, 1 or 2, H, W, C)
-        self.labels = labels.to(self.device)
-        std_t = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
-        self.scale = 1.0 / (255.0 * std_t)
-        self.neg_shift = -torch.tensor(mean, device=self.device).view(1, 3, 1, 1) / std_t
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-
-    @property
-    def num_images(self) -> int:
-        return self.labels.shape[0]
-
-    def __len__(self) -> int:
-        full, rest = divmod(self.num_images, self.batch_size)
-        return full if self.train else full + bool(rest)
-
-    def __iter__(self):
-        n = self.num_images
-        order = (torch.randperm(n, generator=self.generator, device=self.device) if self.train
-                 else torch.arange(n, device=self.device))
-        for i in range(len(self)):
-            index = order[i * self.batch_size:(i + 1) * self.batch_size]
-            yield self.batch(index), self.labels[index]
-
-    def batch(self, index: torch.Tensor) -> torch.Tensor:
-        """Augmented (training) or plain images `index`, normalised: (x / 255 - mean) / std in one op."""
-        if self.train:
-            images = random_crop_flip(self.source, index, 32, self.generator)
-        else:
-            images = self.source[index, 0].permute(0, 3, 1, 2)
-        x = torch.addcmul(self.neg_shift, images, self.scale)
-        n = x.shape[0]
-        if self.cutout:
-            x = x.masked_fill(cutout_mask(n, self.cutout, 32, self.generator, self.device)[:, None], 0.0)
-        if self.erasing:
-            x = x.masked_fill(erasing_mask(n, self.erasing, 32, self.generator, self.device)[:, None], 0.0)
-        return x.contiguous(memory_format=self.memory_format)
+    notice = (
+        f"notice: dataset 'synthetic' is generated data ({shape.train_images} train / {shape.test_images} "
+        f"test images, {num_classes} classes) for smoke runs; its accuracies say nothing about CIFAR"
+    )
+    train, test = split(shape.train_images), split(shape.test_images)
+    return Splits(
+        *train,
+        *test,
+        *SYNTHETIC_STATS,
+        notice=notice,
+        provenance={"dataset": "synthetic", "files_match_official_md5": None},
+    )

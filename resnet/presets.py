@@ -11,37 +11,53 @@ A suite file (configs/<suite>.toml) looks like:
     [presets.cosine]
     description = "cosine decay to zero instead of steps"
     aliases = ["cosine_schedule"]
+    reference = { best = 94.1, final = 94.0, source = "...", protocol = "..." }   # published numbers
     lr_schedule = "cosine"         # every other key is a TrainConfig field
 
-Every preset is validated when the suite loads, so a typo fails before anything trains.
-Users add a suite by dropping a file in configs/ or passing its path. No torch import here.
+and optionally a [design] and a [tune] table (see designs.py). Every preset and design arm is validated
+when the suite loads, so a typo fails before anything trains. Suite, preset and alias names are simple
+names (letters, digits, '_', '-', '.'): they become directory names. No torch import here.
 """
+
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from resnet.config import ConfigError, TrainConfig, apply_overrides
+from resnet.config import TrainConfig, apply_overrides
+from resnet.designs import Design, Tune, parse_design, parse_tune
+from resnet.errors import ConfigError, PresetError
+from resnet.files import PROJECT_ROOT, DamagedFile, describe_os_error, load_json
 from resnet.models.registry import unknown_name_message
 
-CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS_DIR = PROJECT_ROOT / "configs"
 DEFAULT_SUITE = "ablations"
-PRESET_KEYS = ("description", "aliases")
+PRESET_KEYS = ("description", "aliases", "reference")
+TOP_LEVEL_KEYS = ("description", "baseline", "base", "presets", "design", "tune", "extends")
+SIMPLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
-class PresetError(ValueError):
-    """An unknown suite or preset, or a suite file that cannot be used; the message is one line."""
+@dataclass(frozen=True)
+class Reference:
+    """A published number for a preset: test accuracy (%) at the best and/or the final epoch."""
+
+    source: str
+    protocol: str
+    best: float | None = None
+    final: float | None = None
 
 
 @dataclass(frozen=True)
 class Preset:
     name: str
     description: str
-    overrides: dict[str, Any]
     config: TrainConfig  # base + overrides, validated
     aliases: tuple[str, ...] = ()
+    reference: Reference | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,8 @@ class Suite:
     base: dict[str, Any]
     baseline: str | None
     presets: dict[str, Preset] = field(default_factory=dict)
+    design: Design | None = None
+    tune: Tune | None = None
 
     def preset(self, name: str) -> Preset:
         if name in self.presets:
@@ -60,6 +78,9 @@ class Suite:
             if name in preset.aliases:
                 return preset
         raise PresetError(unknown_name_message("preset", name, self.presets, f" in suite '{self.name}'"))
+
+    def base_config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.base)
 
     def config(self, name: str, **overrides: Any) -> TrainConfig:
         """The preset's config with command-line overrides (seed, epochs, dataset, ...) applied."""
@@ -71,49 +92,151 @@ class Suite:
 
     def changes(self, name: str) -> dict[str, Any]:
         """What the preset changes relative to the suite's baseline (or the suite's base)."""
-        reference = self.presets[self.baseline].config if self.baseline else TrainConfig.from_dict(self.base)
+        reference = self.presets[self.baseline].config if self.baseline else self.base_config()
         return self.preset(name).config.changed_fields(reference)
+
+
+def check_name(kind: str, name: Any, where: str) -> str:
+    if not isinstance(name, str) or not SIMPLE_NAME.fullmatch(name) or name in (".", ".."):
+        raise PresetError(
+            f"{where}: {kind} name {name!r} is not a simple name; use letters, digits, '_', '-' "
+            "and '.' (no path separators, not starting with '.')"
+        )
+    return name
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file as a dict; a missing, binary, non-UTF-8 or malformed file is one line."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except IsADirectoryError:
+        raise PresetError(f"{what} {path} is a directory; pass a .toml file") from None
+    except FileNotFoundError:
+        raise PresetError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise PresetError(f"cannot read {what} {path}: {describe_os_error(exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise PresetError(
+            f"{path}: not UTF-8 text (byte {exc.start}); a {what} is a TOML text file"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"{path}: malformed TOML ({exc}); a preset may be defined only once") from None
+
+
+def _with_parent(data: dict[str, Any], path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """`extends = "ablations"`: the parent suite's keys, presets and [base], with this file's on top."""
+    unknown = set(data) - set(TOP_LEVEL_KEYS)
+    if unknown:
+        raise PresetError(
+            f"{path}: unknown top-level keys {sorted(unknown)}; allowed: description, baseline, "
+            "extends, [base], [presets.NAME], [design], [tune]"
+        )
+    if "extends" not in data:
+        return data
+    reference = str(data["extends"])
+    parent_path = (
+        (path.parent / reference) if reference.endswith(".toml") else CONFIGS_DIR / f"{reference}.toml"
+    )
+    if parent_path.resolve() in seen:
+        raise PresetError(f"{path}: extends {reference}, which extends it back")
+    parent = _with_parent(read_toml(parent_path, "suite file"), parent_path, (*seen, path.resolve()))
+    child = {k: v for k, v in data.items() if k != "extends"}
+    merged = {**parent, **child}
+    merged["base"] = {**parent.get("base", {}), **child.get("base", {})}
+    merged["presets"] = {**parent.get("presets", {}), **child.get("presets", {})}
+    return merged
 
 
 def load_suite(path: str | Path) -> Suite:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise PresetError(f"suite file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PresetError(f"{path}: malformed TOML ({exc}); a preset may be defined only once") from None
-    name = path.stem
-    unknown = set(data) - {"description", "baseline", "base", "presets"}
-    if unknown:
-        raise PresetError(f"{path}: unknown top-level keys {sorted(unknown)}; allowed: description, baseline, "
-                          "[base], [presets.NAME]")
+    name = check_name("suite", path.stem, str(path))
+    data = _with_parent(read_toml(path, "suite file"), path)
     base = data.get("base", {})
     try:
         base_config = TrainConfig.from_dict(base)
     except ConfigError as exc:
         raise PresetError(f"{path} [base]: {exc}") from None
-    presets: dict[str, Preset] = {}
-    taken: dict[str, str] = {}  # every name and alias -> the preset that owns it
-    for preset_name, entry in data.get("presets", {}).items():
-        overrides = {k: v for k, v in entry.items() if k not in PRESET_KEYS}
-        aliases = tuple(entry.get("aliases", ()))
-        for label in (preset_name, *aliases):
-            if label in taken:
-                raise PresetError(f"{path}: '{label}' is defined twice (by presets '{taken[label]}' and "
-                                  f"'{preset_name}'); preset names and aliases must be unique in a suite")
-            taken[label] = preset_name
-        try:
-            config = apply_overrides(base_config.to_dict(), overrides)
-        except ConfigError as exc:
-            raise PresetError(f"{path} [presets.{preset_name}]: {exc}") from None
-        presets[preset_name] = Preset(preset_name, entry.get("description", ""), overrides, config, aliases)
-    if not presets:
-        raise PresetError(f"{path}: defines no presets; add [presets.NAME] tables")
+    presets = _load_presets(path, data.get("presets", {}), base_config)
+    design = parse_design(data["design"], str(path)) if "design" in data else None
+    tune = parse_tune(data["tune"], f"{path} [tune]") if "tune" in data else None
+    if not presets and design is None:
+        raise PresetError(
+            f"{path}: defines no presets and no design; add [presets.NAME] tables or a [design]"
+        )
     baseline = data.get("baseline")
     if baseline is not None and baseline not in presets:
         raise PresetError(f"{path}: baseline '{baseline}' is not one of its presets ({', '.join(presets)})")
-    return Suite(name, path, data.get("description", ""), base, baseline, presets)
+    suite = Suite(name, path, data.get("description", ""), base, baseline, presets, design, tune)
+    if design is not None:
+        design.arms(design_start(suite, design), str(path))  # validate every arm now
+    return suite
+
+
+def _load_presets(path: Path, entries: Any, base_config: TrainConfig) -> dict[str, Preset]:
+    presets: dict[str, Preset] = {}
+    taken: dict[str, str] = {}  # every name and alias -> the preset that owns it
+    for preset_name, entry in entries.items():
+        where = f"{path} [presets.{preset_name}]"
+        check_name("preset", preset_name, where)
+        aliases = tuple(check_name("alias", a, where) for a in entry.get("aliases", ()))
+        for label in (preset_name, *aliases):
+            if label in taken:
+                raise PresetError(
+                    f"{path}: '{label}' is defined twice (by presets '{taken[label]}' and "
+                    f"'{preset_name}'); preset names and aliases must be unique in a suite"
+                )
+            taken[label] = preset_name
+        overrides = {k: v for k, v in entry.items() if k not in PRESET_KEYS}
+        try:
+            config = apply_overrides(base_config.to_dict(), overrides)
+        except ConfigError as exc:
+            raise PresetError(f"{where}: {exc}") from None
+        reference = parse_reference(entry["reference"], where) if "reference" in entry else None
+        presets[preset_name] = Preset(preset_name, entry.get("description", ""), config, aliases, reference)
+    return presets
+
+
+def parse_reference(data: Any, where: str) -> Reference:
+    if not isinstance(data, dict):
+        raise PresetError(
+            f'{where}: reference must be a table like {{ final = 94.0, source = "...", protocol = "..." }}'
+        )
+    data = dict(data)
+    if "value" in data:  # the short form: one published number, compared with the final accuracy
+        data.setdefault("final", data.pop("value"))
+    unknown = set(data) - {"best", "final", "source", "protocol"}
+    if unknown:
+        raise PresetError(
+            f"{where}: unknown reference keys {sorted(unknown)}; allowed: best, final (or value), "
+            "source, protocol"
+        )
+    for key in ("source", "protocol"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise PresetError(
+                f'{where}: reference needs {key} = "..." '
+                "(where the number comes from, and how it was measured)"
+            )
+    numbers = {k: data.get(k) for k in ("best", "final")}
+    if all(v is None for v in numbers.values()):
+        raise PresetError(
+            f"{where}: reference needs best = ACCURACY or final = ACCURACY (test accuracy in %)"
+        )
+    for key, value in numbers.items():
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100
+        ):
+            raise PresetError(f"{where}: reference {key} must be a test accuracy in % (0-100), got {value!r}")
+    return Reference(
+        data["source"], data["protocol"], *(None if v is None else float(v) for v in numbers.values())
+    )
+
+
+def design_start(suite: Suite, design: Design) -> TrainConfig:
+    if design.start is None:
+        return suite.base_config()
+    return suite.preset(design.start).config
 
 
 def suite_files(configs_dir: Path = CONFIGS_DIR) -> dict[str, Path]:
@@ -126,34 +249,65 @@ def find_suite(name_or_path: str, configs_dir: Path = CONFIGS_DIR) -> Suite:
         return load_suite(Path(name_or_path))
     files = suite_files(configs_dir)
     if name_or_path not in files:
-        raise PresetError(unknown_name_message("suite", name_or_path, files) + f" (suites live in {configs_dir})")
+        raise PresetError(
+            unknown_name_message("suite", name_or_path, files) + f" (suites live in {configs_dir})"
+        )
     return load_suite(files[name_or_path])
 
 
-def resolve_config(reference: str, **overrides: Any) -> tuple[TrainConfig, str]:
-    """A config from 'preset', 'suite:preset', 'path/to/suite.toml:preset' or a config JSON/TOML file.
+class Resolved(NamedTuple):
+    config: TrainConfig
+    label: str
+    recorded_threads: int | None = None  # from a run's config.json: the thread count it trained with
 
-    Returns the config and a label for it. A bare preset name is looked up in the default suite.
-    """
+
+def resolve_config(reference: str, **overrides: Any) -> Resolved:
+    """A config from 'preset', 'suite:preset', 'path/to/suite.toml:preset' or a config JSON/TOML file.
+    A bare preset name is looked up in the default suite."""
     path = Path(reference)
-    if path.suffix in (".json", ".toml") and path.is_file():
-        return _config_from_file(path, overrides), str(path)
+    if path.suffix in (".json", ".toml"):
+        if not path.exists():
+            raise PresetError(f"config file {path} does not exist")
+        return _config_from_file(path, overrides)
     suite_ref, _, preset_name = reference.rpartition(":")
     suite = find_suite(suite_ref or DEFAULT_SUITE)
     preset = suite.preset(preset_name)
-    return suite.config(preset.name, **overrides), f"{suite.name}:{preset.name}"
+    return Resolved(suite.config(preset.name, **overrides), f"{suite.name}:{preset.name}")
 
 
-def _config_from_file(path: Path, overrides: dict[str, Any]) -> TrainConfig:
-    import json
-
-    text = path.read_text()
-    try:
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PresetError(f"{path}: not a valid config file ({exc})") from None
+def _config_from_file(path: Path, overrides: dict[str, Any]) -> Resolved:
+    if path.suffix == ".toml":
+        data = read_toml(path, "config file")
+        if "presets" in data or "base" in data:
+            names = ", ".join(data.get("presets", {})) or "none"
+            raise PresetError(
+                f"{path} is a suite, not a config: name one of its presets as {path}:PRESET "
+                f"(presets: {names})"
+            )
+    else:
+        try:
+            data = load_json(path)
+        except (OSError, DamagedFile) as exc:
+            reason = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+            raise PresetError(f"cannot read config file {path}: {reason}") from None
+    runtime = data.get("runtime", {}) if isinstance(data.get("runtime"), dict) else {}
     data = data.get("config", data)  # a run's config.json holds the config under "config"
+    try:
+        config = apply_overrides(data, overrides)
+    except ConfigError as exc:
+        raise PresetError(f"{path}: {exc}") from None
+    return Resolved(config, str(path), runtime.get("threads"))
+
+
+def config_from_json(text: str, overrides: dict[str, Any]) -> TrainConfig:
+    """--config-json '{"model": "resnet20", ...}': the resolved config a runner hands its child."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PresetError(f"--config-json is not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise PresetError("--config-json must be a JSON object of TrainConfig fields")
     try:
         return apply_overrides(data, overrides)
     except ConfigError as exc:
-        raise PresetError(f"{path}: {exc}") from None
+        raise PresetError(f"--config-json: {exc}") from None

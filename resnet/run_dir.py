@@ -1,71 +1,32 @@
 """A run directory: where one run keeps its config, metrics, checkpoints and summary, and its lock.
 
-    config.json      resolved config, hash, seed, versions, device, git commit (written at start)
+    config.json      resolved config, hash, seed, versions, device, git commit, threads, data provenance
     metrics.jsonl    one line per finished epoch
-    summary.json     written once, at the end: the run is finished when this exists
-    checkpoint.pt    the last epoch's state; checkpoint.prev.pt the one before (see checkpoint.py)
-    train.log        the run's stdout and stderr when a runner started it
-    failure.json     exit code and log tail when a runner saw the run fail
+    progress.json    where the run is now (epoch, step, images/s, ETA), rewritten every few seconds
+    summary.json     written at the end; the run is finished when it verifies against config and metrics
+    checkpoint.pt    the latest state (epoch end or mid-epoch); checkpoint.prev.pt the one before
+    model.pt         a finished run's final weights and config (what --evaluate needs; the checkpoints go)
+    train.log        the run's output when a runner started it;  failure.json  when a runner saw it fail
     tb/              TensorBoard events
-Every JSON file is written atomically (temp file, fsync, rename), so a crash never leaves half a file.
+No torch import here: the runner and the report read run directories without it.
 """
+
 from __future__ import annotations
 
+import contextlib
 import fcntl
-import json
+import logging
 import os
 import socket
-import tempfile
 from pathlib import Path
-from typing import Any
 
+from resnet.config import TrainConfig
+from resnet.errors import ConfigError, RunDirError, RunLocked
+from resnet.files import DamagedFile, describe_os_error, load_json, read_json, read_jsonl, write_json
+from resnet.states import RunState
+from resnet.summary import complete_history, summarize, verify
 
-class RunDirError(RuntimeError):
-    """A run directory that cannot be used as asked; the message says why and what to do."""
-
-
-class RunLocked(RunDirError):
-    """Another live process is training in this run directory."""
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, obj: Any) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
-def read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
-        return None
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """Every complete line; a torn last line (a crash mid-write) is ignored."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    records = []
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return records
+log = logging.getLogger("resnet.train")
 
 
 class RunDir:
@@ -74,43 +35,106 @@ class RunDir:
 
     config_file = property(lambda self: self.path / "config.json")
     metrics_file = property(lambda self: self.path / "metrics.jsonl")
+    progress_file = property(lambda self: self.path / "progress.json")
     summary_file = property(lambda self: self.path / "summary.json")
     checkpoint_file = property(lambda self: self.path / "checkpoint.pt")
     previous_checkpoint_file = property(lambda self: self.path / "checkpoint.prev.pt")
+    model_file = property(lambda self: self.path / "model.pt")
     log_file = property(lambda self: self.path / "train.log")
     failure_file = property(lambda self: self.path / "failure.json")
     tensorboard_dir = property(lambda self: self.path / "tb")
     lock_file = property(lambda self: self.path / ".lock")
 
-    def __str__(self) -> str:
-        return str(self.path)
+    def recorded_config(self) -> TrainConfig | None:
+        """The config config.json records; None when there is none. RunDirError when it cannot be read."""
+        try:
+            record = load_json(self.config_file)
+        except FileNotFoundError:
+            return None
+        except (OSError, DamagedFile) as exc:
+            raise RunDirError(f"{self.config_file} cannot be read ({exc}); move {self.path} away") from None
+        try:
+            return TrainConfig.from_dict(record["config"])
+        except (KeyError, TypeError, ConfigError) as exc:
+            raise RunDirError(
+                f"{self.config_file} holds no config this version can read ({exc}); "
+                f"move {self.path} away or use another runs dir"
+            ) from None
 
-    def recorded_hash(self) -> str | None:
-        record = read_json(self.config_file)
-        return record.get("config_hash") if record else None
+    def conflict(self, config: TrainConfig) -> str | None:
+        """Why this directory cannot hold a run of `config` (another config is recorded), or None."""
+        try:
+            recorded = self.recorded_config()
+        except RunDirError as exc:
+            return str(exc)
+        if recorded is None or recorded.short_hash() == config.short_hash():
+            return None
+        changed = ", ".join(f"{k}={v}" for k, v in recorded.changed_fields(config).items()) or "seed"
+        return (
+            f"{self.path} holds a run of another config (hash {recorded.short_hash()}: {changed}; this one "
+            "is "
+            f"{config.short_hash()}); it is never overwritten: choose another run dir (--run-dir / "
+            "--runs-dir) "
+            "or move that one away"
+        )
 
     def has_checkpoint(self) -> bool:
         return self.checkpoint_file.exists() or self.previous_checkpoint_file.exists()
 
-    def state(self, config_hash: str) -> str:
-        """new | finished | failed | interrupted | conflict (the directory holds another config)."""
-        recorded = self.recorded_hash()
-        if recorded is not None and recorded != config_hash:
-            return "conflict"
-        if self.summary_file.exists():
-            return "finished"
-        if self.failure_file.exists():
-            return "failed"
-        if self.has_checkpoint():
-            return "interrupted"
-        return "new"
-
-    def conflict_message(self, config_hash: str) -> str:
-        return (f"{self.path} holds a run of another config (hash {self.recorded_hash()}, this one is {config_hash}); "
-                "it is never overwritten: choose another run dir (--run-dir / --runs-dir) or move that one away")
-
     def metrics(self) -> list[dict]:
         return read_jsonl(self.metrics_file)
+
+    def verified_summary(self, config: TrainConfig) -> dict | None:
+        summary = read_json(self.summary_file)
+        return summary if verify(summary, config, self.metrics()) is None else None
+
+    def repairable(self, config: TrainConfig) -> bool:
+        """A damaged or missing summary of a run that saved its final model and whose metrics hold every
+        epoch:
+        train() rebuilds the summary from them without training."""
+        return (
+            self.model_file.exists()
+            and self.verified_summary(config) is None
+            and complete_history(config, self.metrics()) is not None
+        )
+
+    def repair_summary(self, config: TrainConfig) -> dict:
+        """Rebuild a damaged summary of a repairable run from its metrics.jsonl; nothing is trained."""
+        record = read_json(self.config_file) or {}
+        history = self.metrics()
+        summary = summarize(
+            config,
+            history,
+            status=complete_history(config, history) or "completed",
+            runtime=record.get("runtime", {}),
+            params=record.get("params"),
+            reason="rebuilt from metrics.jsonl (summary.json was damaged or missing)",
+        )
+        write_json(self.summary_file, summary)
+        log.warning(
+            "notice: %s had a damaged summary; rebuilt it from metrics.jsonl without training", self.path
+        )
+        return summary
+
+    def state(self, config: TrainConfig) -> RunState:
+        if self.conflict(config):
+            return RunState.CONFLICT
+        summary = self.verified_summary(config)
+        if summary is not None:
+            return RunState(summary["status"])
+        if self.is_locked():
+            return RunState.RUNNING
+        if self.failure_file.exists():
+            return RunState.FAILED
+        if (
+            any(p.exists() for p in (self.metrics_file, self.config_file, self.summary_file, self.model_file))
+            or self.has_checkpoint()
+        ):
+            return RunState.INTERRUPTED
+        return RunState.PENDING
+
+    def progress(self) -> dict:
+        return read_json(self.progress_file) or {}
 
     def is_locked(self) -> bool:
         """Whether a live process trains here now; reads only (a report may run on a read-only copy)."""
@@ -134,29 +158,35 @@ class RunLock:
     lock behind: a leftover .lock file whose writer is gone is simply free again.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path | str):
         self.path = Path(path)
         self.fd: int | None = None
 
     def __enter__(self) -> RunLock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
-            raise RunDirError(f"cannot write to {self.path.parent} ({exc.strerror or exc}); choose a writable run dir") from None
+            raise RunDirError(
+                f"cannot write to the run dir: {describe_os_error(exc, self.path.parent)}; "
+                "choose a writable run dir"
+            ) from None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = Path(self.path).read_text().strip() or "another process"
+            holder = self.path.read_text(errors="replace").strip() or "another process"
             os.close(self.fd)
             self.fd = None
-            raise RunLocked(f"{self.path.parent} is being trained by {holder}; not starting it twice") from None
+            raise RunLocked(
+                f"{self.path.parent} is being trained by {holder}; not starting it twice"
+            ) from None
         os.ftruncate(self.fd, 0)
         os.write(self.fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.fd is not None:
-            os.ftruncate(self.fd, 0)
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, 0)
             os.close(self.fd)  # closing releases the flock
             self.fd = None

@@ -6,6 +6,7 @@ timeout or preemption Slurm signals the task (USR2), submitit calls `checkpoint(
 and the requeued task resumes from the run's own last checkpoint. GPUs come from Slurm
 (CUDA_VISIBLE_DEVICES is set for the task). No torch import here.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,11 @@ from pathlib import Path
 import submitit
 from submitit.slurm.slurm import SlurmJob
 
-from resnet.run_dir import RunDir, read_json
-from resnet.runner import EXIT_LOCKED, PROJECT_ROOT, RunSpec, record_failure
+from resnet.files import PROJECT_ROOT
+from resnet.plan import LaunchOptions, RunSpec
+from resnet.run_dir import RunDir
+from resnet.runner import record_failure
+from resnet.states import ExitCode, RunState, state_after_exit
 
 SIGNAL_DELAY_S = 120  # warn a task this long before its time limit, so it can requeue itself
 
@@ -36,12 +40,20 @@ class SlurmOptions:
     time: str = "12:00:00"
     max_parallel: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _ = self.timeout_min  # fail at construction on a bad --time
+
+    def launch(self, keep_checkpoints: bool = False, checkpoint_every: float | None = None) -> LaunchOptions:
+        """Each task trains on what Slurm gave it: its GPU (CUDA_VISIBLE_DEVICES) or its CPUs."""
+        return LaunchOptions(
+            "cuda" if self.gpus_per_run else "cpu", self.cpus_per_run, keep_checkpoints, checkpoint_every
+        )
 
     @classmethod
     def from_args(cls, args) -> SlurmOptions:
-        return cls(args.partition, args.gpus_per_run, args.cpus_per_run, args.mem_gb, args.time, args.max_parallel)
+        return cls(
+            args.partition, args.gpus_per_run, args.cpus_per_run, args.mem_gb, args.time, args.max_parallel
+        )
 
     @property
     def timeout_min(self) -> int:
@@ -52,9 +64,14 @@ class SlurmOptions:
         return max(1, days * 1440 + hours * 60 + minutes + (seconds > 0))
 
     def executor_parameters(self, name: str, tasks: int) -> dict:
-        params = {"name": name, "timeout_min": self.timeout_min, "cpus_per_task": self.cpus_per_run,
-                  "gpus_per_node": self.gpus_per_run, "slurm_signal_delay_s": SIGNAL_DELAY_S,
-                  "slurm_array_parallelism": self.max_parallel or tasks}
+        params = {
+            "name": name,
+            "timeout_min": self.timeout_min,
+            "cpus_per_task": self.cpus_per_run,
+            "gpus_per_node": self.gpus_per_run,
+            "slurm_signal_delay_s": SIGNAL_DELAY_S,
+            "slurm_array_parallelism": self.max_parallel or tasks,
+        }
         if self.partition:
             params["slurm_partition"] = self.partition
         if self.mem_gb:
@@ -62,8 +79,13 @@ class SlurmOptions:
         return params
 
     def sbatch_flags(self, name: str, tasks: int) -> list[str]:
-        flags = [f"--job-name={name}", f"--time={self.timeout_min}", f"--cpus-per-task={self.cpus_per_run}",
-                 f"--array=0-{tasks - 1}%{self.max_parallel or tasks}", f"--signal=USR2@{SIGNAL_DELAY_S}"]
+        flags = [
+            f"--job-name={name}",
+            f"--time={self.timeout_min}",
+            f"--cpus-per-task={self.cpus_per_run}",
+            f"--array=0-{tasks - 1}%{self.max_parallel or tasks}",
+            f"--signal=USR2@{SIGNAL_DELAY_S}",
+        ]
         if self.gpus_per_run:
             flags.append(f"--gpus-per-node={self.gpus_per_run}")
         if self.partition:
@@ -74,33 +96,41 @@ class SlurmOptions:
 
 
 class SlurmTrainTask(submitit.helpers.Checkpointable):
-    """One array task: train one run with the local sweep's command; requeue itself on timeout or preemption."""
+    """One array task: train one run with the local sweep's command; requeue itself on timeout or
+    preemption."""
 
-    def __init__(self, cwd: str):
+    def __init__(self, cwd: str, launch: LaunchOptions):
         self.cwd = cwd  # relative run and data dirs mean what they meant where the sweep was submitted
+        self.launch = launch
 
     def __call__(self, spec: RunSpec) -> str:
         os.chdir(self.cwd)
         run = RunDir(spec.run_dir)
-        if run.state(spec.config.short_hash()) == "finished":
-            return "finished"
+        if spec.state().finished:
+            return str(spec.state())
         run.path.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        command = spec.command(self.launch)
         with open(run.log_file, "a") as log:
-            log.write(f"=== Slurm job {env.get('SLURM_JOB_ID', '?')} on {env.get('SLURMD_NODENAME', '?')} "
-                      f"(CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '')}): {shlex.join(spec.command())}\n")
+            log.write(
+                f"=== Slurm job {env.get('SLURM_JOB_ID', '?')} on {env.get('SLURMD_NODENAME', '?')} "
+                f"(CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '')}): {shlex.join(command)}\n"
+            )
             log.flush()
             # Slurm sends USR2 to every process of the step; it is for submitit's requeue handler in this
             # process, and would kill the trainer (default action) before its checkpoint could be used.
-            code = subprocess.run(spec.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  env=env, preexec_fn=_ignore_usr2).returncode
-        if code == EXIT_LOCKED:
-            return "elsewhere"
-        summary = read_json(run.summary_file)
-        if summary is None:
-            record_failure(spec, code, reason=f"Slurm task exited {code}")
-            return "failed"
-        return summary["status"]
+            code = subprocess.run(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                preexec_fn=_ignore_usr2,
+            ).returncode
+        state = state_after_exit(code, spec.state())
+        if state == RunState.FAILED:
+            record_failure(spec, code)
+        return "elsewhere" if code == ExitCode.LOCKED else str(state)
 
     def checkpoint(self, spec: RunSpec) -> submitit.helpers.DelayedSubmission:
         # Requeue the same task: train_cifar.py --resume picks up the run's last complete checkpoint.
@@ -111,7 +141,13 @@ def _ignore_usr2() -> None:
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
 
 
-def submit_sweep(specs: list[RunSpec], options: SlurmOptions, runs_dir: Path, cluster: str | None = None):
+def submit_sweep(
+    specs: list[RunSpec],
+    options: SlurmOptions,
+    runs_dir: Path,
+    cluster: str | None = None,
+    launch: LaunchOptions | None = None,
+):
     """Submit one array (one task per run) and return submitit's jobs, in the order of specs.
 
     cluster=None lets submitit pick Slurm when sbatch exists; "local" runs the tasks as local processes.
@@ -126,7 +162,7 @@ def submit_sweep(specs: list[RunSpec], options: SlurmOptions, runs_dir: Path, cl
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), saved) if p)
     try:
-        return executor.map_array(SlurmTrainTask(os.getcwd()), specs)
+        return executor.map_array(SlurmTrainTask(os.getcwd(), launch or options.launch()), specs)
     finally:
         if saved is None:
             del os.environ["PYTHONPATH"]
@@ -134,19 +170,35 @@ def submit_sweep(specs: list[RunSpec], options: SlurmOptions, runs_dir: Path, cl
             os.environ["PYTHONPATH"] = saved
 
 
-def describe_submission(specs: list[RunSpec], options: SlurmOptions, runs_dir: Path) -> str:
+def describe_submission(
+    specs: list[RunSpec], options: SlurmOptions, runs_dir: Path, launch: LaunchOptions | None = None
+) -> str:
     if not specs:
         return "nothing to submit: every run is finished (or failed; --retry-failed runs those again)"
     name = f"resnet-{specs[0].suite}"
-    lines = [f"would submit 1 Slurm job array of {len(specs)} tasks (one run each) through submitit:",
-             "  sbatch " + " ".join(options.sbatch_flags(name, len(specs))),
-             f"  submitit folder: {Path(runs_dir) / '.submitit'}; a task requeues itself on timeout or preemption"]
-    lines += [f"  task {i}: {spec.label}: {shlex.join(spec.command())}" for i, spec in enumerate(specs)]
+    lines = [
+        f"would submit 1 Slurm job array of {len(specs)} tasks (one run each) through submitit:",
+        "  sbatch " + " ".join(options.sbatch_flags(name, len(specs))),
+        f"  submitit folder: {Path(runs_dir) / '.submitit'}; a task requeues itself on timeout or preemption",
+    ]
+    launch = launch or options.launch()
+    lines += [f"  task {i}: {spec.label}: {shlex.join(spec.command(launch))}" for i, spec in enumerate(specs)]
     return "\n".join(lines)
 
 
-ENDED_STATES = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "BOOT_FAIL", "DEADLINE",
-                "OUT_OF_MEMORY", "PREEMPTED", "SPECIAL_EXIT", "REVOKED"}
+ENDED_STATES = {
+    "COMPLETED",
+    "CANCELLED",
+    "FAILED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "SPECIAL_EXIT",
+    "REVOKED",
+}
 
 
 def _still_queued(job_id: str) -> bool:
@@ -154,7 +206,9 @@ def _still_queued(job_id: str) -> bool:
     task for a moment while it is being requeued. A job id Slurm no longer knows has ended."""
     if not shutil.which("squeue"):
         return True
-    out = subprocess.run(["squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T"], capture_output=True, text=True
+    )
     if out.returncode != 0:
         return "Invalid job id" not in out.stderr  # otherwise a passing controller hiccup: keep waiting
     states = out.stdout.split()
@@ -167,17 +221,20 @@ def wait_for(jobs, specs: list[RunSpec], poll_s: float = 5.0, echo=print) -> lis
     Without Slurm accounting (sacct) submitit only sees results it wrote itself, so a task killed from
     outside is detected by its absence from squeue.
     """
-    pending = dict(zip(jobs, specs))
+    pending = dict(zip(jobs, specs, strict=True))
     while pending:
         for job, spec in list(pending.items()):
             if job.done() or (isinstance(job, SlurmJob) and not _still_queued(job.job_id)):
                 pending.pop(job)
-                state = RunDir(spec.run_dir).state(spec.config.short_hash())
-                if state not in ("finished", "failed"):  # the task died before it could say why
-                    record_failure(spec, None, f"Slurm task {job.job_id} ended without finishing the run; "
-                                               f"see {job.paths.stderr}")
-                    state = "failed"
+                state = spec.state()
+                if not state.finished and state != RunState.FAILED:  # the task died before it could say why
+                    record_failure(
+                        spec,
+                        None,
+                        f"Slurm task {job.job_id} ended without finishing the run; see {job.paths.stderr}",
+                    )
+                    state = RunState.FAILED
                 echo(f"{spec.label}: {state} (Slurm task {job.job_id})")
         if pending:
             time.sleep(poll_s)
-    return [spec for spec in specs if RunDir(spec.run_dir).state(spec.config.short_hash()) != "finished"]
+    return [spec for spec in specs if not spec.state().finished]

@@ -1,11 +1,17 @@
-"""Shared fixtures: tiny CIFAR files in the official layout, small fast configs, CLI runners."""
+"""Shared helpers: tiny CIFAR files in the official layout, small fast configs, CLI runners, a tiny suite."""
+
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +20,42 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Small enough to train in about a second per epoch on 2 CPU cores; still learns (see test_train).
 FAST = {"model": "resnet8", "dataset": "synthetic", "batch_size": 64, "epochs": 2}
+TIMING = {"epoch_seconds", "train_seconds", "images_per_sec"}
+
+SUITE = """
+description = "test suite"
+baseline = "base"
+
+[base]
+model = "resnet8"
+dataset = "synthetic"
+batch_size = 64
+epochs = 1
+val_size = 512  # half the synthetic training images: shorter epochs
+
+[presets.base]
+description = "the baseline"
+
+[presets.cosine]
+description = "cosine"
+lr_schedule = "cosine"
+
+[presets.broken]
+description = "fails at run time: its data directory cannot exist"
+dataset = "cifar10"
+data_dir = "/dev/null/cifar"
+batch_size = 8
+
+[presets.long]
+description = "long enough to interrupt"
+epochs = 4
+"""
 
 
 def fast_config(**overrides):
     from resnet.config import TrainConfig
 
     return TrainConfig(**{**FAST, **overrides})
-
-
-def quiet(*args, **kwargs):
-    pass
 
 
 def write_cifar10(root: Path, per_batch: int = 6, test: int = 6, seed: int = 0) -> dict:
@@ -36,29 +68,126 @@ def write_cifar10(root: Path, per_batch: int = 6, test: int = 6, seed: int = 0) 
         data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
         labels = rng.integers(0, 10, n).tolist()
         with open(folder / name, "wb") as fh:
-            pickle.dump({"batch_label": name, "data": data, "labels": labels, "filenames": [f"{i}.png" for i in range(n)]}, fh)
+            pickle.dump(
+                {
+                    "batch_label": name,
+                    "data": data,
+                    "labels": labels,
+                    "filenames": [f"{i}.png" for i in range(n)],
+                },
+                fh,
+            )
         arrays[name] = (data, labels)
     with open(folder / "batches.meta", "wb") as fh:
         pickle.dump({"label_names": [str(i) for i in range(10)], "num_cases_per_batch": per_batch}, fh)
     return arrays
 
 
-def run_cli(script: str, *args: str, cwd: Path = ROOT, timeout: float = 240, env: dict | None = None):
+# Tests never touch the network: a download goes to a closed local port and fails at once.
+OFFLINE = {
+    "http_proxy": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "no_proxy": "127.0.0.1,localhost",
+}
+os.environ.update(OFFLINE)
+
+
+def run_cli(script: str, *args, cwd: Path = ROOT, timeout: float = 240, env: dict | None = None, **kwargs):
     """Run train_cifar.py / run_ablations.py as a user would; returns the CompletedProcess."""
-    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **OFFLINE, **(env or {})},
+        **kwargs,
+    )
 
 
-def wait_for_epochs(metrics_file: Path, epochs: int, process: subprocess.Popen, timeout: float = 120) -> None:
-    """Block until metrics_file records `epochs` epochs (the process must still be running)."""
+def call(main: Callable, *args) -> tuple[int, str, str]:
+    """A CLI main in this process: (exit status, stdout, stderr). Signal handlers are restored afterwards."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    logger = logging.getLogger("resnet")
+    logging_state = (list(logger.handlers), logger.propagate, logger.level)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        logger.handlers[:], logger.propagate, logger.level = logging_state
+    return int(code), out.getvalue(), err.getvalue()
+
+
+def train_main(*args) -> tuple[int, str, str]:
+    from resnet.cli.train import main
+
+    return call(main, *args)
+
+
+def sweep_main(*args) -> tuple[int, str, str]:
+    from resnet.cli.sweep import main
+
+    return call(main, *args)
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 120, process=None, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if metrics_file.exists() and len(metrics_file.read_text().splitlines()) >= epochs:
+        if predicate():
             return
-        if process.poll() is not None:
-            raise AssertionError(f"process ended early: {process.returncode}")
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"process ended (status {process.poll()}) before {what}")
         time.sleep(0.05)
-    raise AssertionError(f"{metrics_file} did not reach {epochs} epochs in {timeout}s")
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_for_epochs(metrics_file: Path, epochs: int, process=None, timeout: float = 120) -> None:
+    wait_until(
+        lambda: metrics_file.exists() and len(metrics_file.read_text().splitlines()) >= epochs,
+        timeout,
+        process,
+        f"{epochs} epochs in {metrics_file}",
+    )
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (children, grandchildren, ...), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def suite_file(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(SUITE)
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -67,5 +196,5 @@ def finished_run(tmp_path_factory):
     from resnet.train import train
 
     run_dir = tmp_path_factory.mktemp("finished") / "run"
-    summary = train(fast_config(seed=3), run_dir, echo=quiet)
+    summary = train(fast_config(seed=3), run_dir)
     return run_dir, summary

@@ -4,6 +4,7 @@ Needs Debian's slurm-wlm and munge and root (slurmd runs jobs as any user). The 
 ports and a config in a temp dir, and are stopped by their PIDs afterwards; a munged that was already
 running is reused and left alone.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,12 +54,16 @@ class SlurmCluster:
     def start(self) -> SlurmCluster:
         missing = [tool for tool in NEEDED if not shutil.which(tool)]
         if missing:
-            raise RuntimeError(f"Slurm tests need {', '.join(missing)}: apt-get install -y slurm-wlm munge (.ci/run does)")
+            raise RuntimeError(
+                f"Slurm tests need {', '.join(missing)}: apt-get install -y slurm-wlm munge (.ci/run does)"
+            )
         if os.geteuid() != 0:
             raise RuntimeError("Slurm tests start slurmd, which must run as root")
         for sub in ("state", "spool", "log"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        self.conf.write_text(CONF.format(host=socket.gethostname().split(".")[0], dir=self.dir, cpus=os.cpu_count()))
+        self.conf.write_text(
+            CONF.format(host=socket.gethostname().split(".")[0], dir=self.dir, cpus=os.cpu_count())
+        )
         self._start_munge()
         for daemon, pidfile in (("slurmctld", "slurmctld.pid"), ("slurmd", "slurmd.pid")):
             subprocess.run([daemon], env=self.env, check=True, timeout=30)

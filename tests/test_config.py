@@ -4,61 +4,147 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from resnet.config import ConfigError, TrainConfig, add_config_arguments, config_flags, config_overrides
+from resnet.config import TrainConfig, add_config_arguments, config_overrides
+from resnet.errors import ConfigError
 
 
 def test_defaults_are_the_baseline():
     c = TrainConfig()
-    assert (c.model, c.dataset, c.epochs, c.batch_size, c.lr, c.momentum) == ("resnet18", "cifar10", 200, 128, 0.1, 0.9)
-    assert (c.nesterov, c.weight_decay, c.lr_schedule, c.milestones, c.gamma) == (False, 5e-4, "multistep", (0.5, 0.75), 0.1)
-    assert (c.warmup_epochs, c.label_smoothing, c.norm, c.crop, c.flip, c.cutout, c.random_erasing) == (0, 0, "batch", True, True, 0, 0)
-    assert (c.amp, c.compile) == (None, False)  # amp: auto (bf16 on CUDA); compile: opt-in
+    assert (c.model, c.dataset, c.epochs, c.batch_size, c.lr, c.momentum, c.weight_decay) == (
+        "resnet18",
+        "cifar10",
+        200,
+        128,
+        0.1,
+        0.9,
+        5e-4,
+    )
+    assert (c.lr_schedule, c.milestones, c.gamma, c.norm, c.val_size) == (
+        "multistep",
+        (0.5, 0.75),
+        0.1,
+        "batch",
+        0,
+    )
+    assert (c.amp, c.compile) == (None, False)
     assert c.num_classes == 10
 
 
-def test_num_classes_follows_the_dataset():
+def test_num_classes_is_computed_from_the_dataset():
     assert TrainConfig(dataset="cifar100").num_classes == 100
     assert TrainConfig().with_overrides(dataset="cifar100").num_classes == 100
+    assert (
+        TrainConfig.from_dict({"dataset": "cifar100", "num_classes": 100}).num_classes == 100
+    )  # recorded configs
     with pytest.raises(ConfigError, match="num_classes is 100 for cifar100, got 10"):
         TrainConfig.from_dict({"dataset": "cifar100", "num_classes": 10})
 
 
 def test_json_round_trip_is_exact_and_hash_is_stable():
-    c = TrainConfig(model="resnet56", lr_schedule="cosine", milestones=["81/164", "122/164"], seed=7, cutout=16)
-    again = TrainConfig.from_dict(json.loads(c.to_json()))
-    assert again == c
-    assert again.to_json() == c.to_json()
-    assert again.short_hash() == c.short_hash() and len(c.short_hash()) == 8
+    c = TrainConfig(
+        model="resnet56", lr_schedule="cosine", milestones=["81/164", "122/164"], seed=7, cutout=16
+    )
+    again = TrainConfig.from_dict(json.loads(json.dumps(c.to_dict())))
+    assert again == c and again.short_hash() == c.short_hash() and len(c.short_hash()) == 8
     assert c.milestones == (81 / 164, 122 / 164)
+    assert TrainConfig.from_dict(c.compact()) == c
 
 
-def test_hash_changes_with_what_is_trained_not_where_data_lives():
-    c = TrainConfig()
-    assert c.with_overrides(lr=0.05).short_hash() != c.short_hash()
-    assert c.with_overrides(seed=1).short_hash() != c.short_hash()
-    assert c.with_overrides(data_dir="/elsewhere").short_hash() == c.short_hash()
+def test_identity_is_what_differs_from_the_defaults():
+    c = TrainConfig(lr=0.05, epochs=10, data_dir="/elsewhere", seed=3)
+    assert c.identity() == {"lr": 0.05, "epochs": 10, "seed": 3}
+    assert c.compact() == {"lr": 0.05, "epochs": 10, "seed": 3, "data_dir": "/elsewhere"}
+    assert c.short_hash() != TrainConfig(lr=0.05, epochs=10, seed=4).short_hash()
+    assert (
+        c.arm_hash() == TrainConfig(lr=0.05, epochs=10, seed=4).arm_hash()
+    )  # an arm is a config without its seed
+    assert (
+        c.short_hash() == c.with_overrides(data_dir="data").short_hash()
+    )  # where the data lives is not identity
+    assert (
+        TrainConfig(lr=0.1).short_hash() == TrainConfig().short_hash()
+    )  # a default spelled out changes nothing
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"lr": -1}, "lr: Input should be greater than 0 (got -1)"),
-    ({"batch_size": 0}, "batch_size: Input should be greater than or equal to 2 (got 0)"),
-    ({"epochs": 0}, "epochs: Input should be greater than or equal to 1 (got 0)"),
-    ({"milestones": [0.5, 1.0]}, "each milestone must be a fraction of the run in (0, 1), got [0.5, 1.0]"),
-    ({"milestones": [0.75, 0.5]}, "milestones must be strictly increasing"),
-    ({"momentum": 1.0}, "momentum: Input should be less than 1"),
-    ({"warmup_epochs": 10, "epochs": 10}, "warmup_epochs must be below epochs (10)"),
-    ({"nesterov": True, "momentum": 0}, "nesterov needs momentum > 0"),
-    ({"dropout": 0.3}, "resnet18 has no dropout; dropout works with: densenet_bc_100_12"),
-    ({"model": "resnet19"}, "unknown model 'resnet19' (did you mean resnet18?); valid: resnet18, resnet34"),
-    ({"dataset": "imagenet"}, "dataset: Input should be 'cifar10', 'cifar100' or 'synthetic' (got 'imagenet')"),
-    ({"learning_rate": 0.1}, "unknown field 'learning_rate' (known fields: model, dataset"),
-])
+def test_a_new_field_whose_default_keeps_behaviour_leaves_every_hash_unchanged():
+    from pydantic import Field, create_model
+
+    import resnet.config as config_module
+
+    before = {
+        name: TrainConfig(**kw).short_hash()
+        for name, kw in {
+            "default": {},
+            "cosine": {"lr_schedule": "cosine"},
+            "seeded": {"seed": 5, "epochs": 3},
+        }.items()
+    }
+    grown = create_model("GrownConfig", __base__=TrainConfig, mixup_alpha=(float, Field(0.0, ge=0)))
+    original_defaults = config_module.default_values
+    config_module.default_values = lambda: grown().to_dict()  # the defaults of the grown schema
+    try:
+        after = {
+            name: grown(**kw).short_hash()
+            for name, kw in {
+                "default": {},
+                "cosine": {"lr_schedule": "cosine"},
+                "seeded": {"seed": 5, "epochs": 3},
+            }.items()
+        }
+        assert grown(mixup_alpha=0.2).short_hash() != after["default"]  # the new field counts once it is used
+    finally:
+        config_module.default_values = original_defaults
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"lr": -1}, "lr: Input should be greater than 0 (got -1)"),
+        ({"batch_size": 0}, "batch_size: Input should be greater than or equal to 2 (got 0)"),
+        ({"epochs": 0}, "epochs: Input should be greater than or equal to 1 (got 0)"),
+        (
+            {"milestones": [0.5, 1.0]},
+            "each milestone must be a fraction of the run in (0, 1), got [0.5, 1.0]",
+        ),
+        ({"milestones": ["81/0"]}, "milestones must be numbers or fractions like 81/164, got ['81/0']"),
+        ({"milestones": [0.75, 0.5]}, "milestones must be strictly increasing"),
+        ({"momentum": 1.0}, "momentum: Input should be less than 1"),
+        ({"warmup_epochs": 10, "epochs": 10}, "warmup_epochs must be below epochs (10)"),
+        ({"nesterov": True, "momentum": 0}, "nesterov needs momentum > 0"),
+        ({"dropout": 0.3}, "resnet18 has no dropout; dropout works with: densenet_bc_100_12"),
+        (
+            {"model": "resnet19"},
+            "unknown model 'resnet19' (did you mean resnet18?); valid: resnet18, resnet34",
+        ),
+        (
+            {"dataset": "imagenet"},
+            "dataset: Input should be 'cifar10', 'cifar100' or 'synthetic' (got 'imagenet')",
+        ),
+        (
+            {"dataset": "synthetic", "batch_size": 2048},
+            "batch_size 2048 is larger than the 1024 training images of synthetic",
+        ),
+        (
+            {"dataset": "synthetic", "val_size": 1000, "batch_size": 64},
+            "batch_size 64 is larger than the 24 training images",
+        ),
+        ({"val_size": 50_000}, "val_size must be below the 50000 training images of cifar10"),
+    ],
+)
 def test_invalid_configs_name_the_field_and_the_constraint(overrides, message):
     with pytest.raises(ConfigError) as err:
         TrainConfig.from_dict(overrides)
     text = str(err.value)
-    assert message in text
-    assert "\n" not in text and text.startswith("invalid config: ")
+    assert message in text and "\n" not in text and text.startswith("invalid config: ")
+
+
+def test_unknown_fields_list_the_known_ones_once():
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_dict({"learning_rate": 0.1, "descripton": "x"})
+    text = str(err.value)
+    assert "unknown fields 'learning_rate', 'descripton' (known fields: model, dataset" in text
+    assert text.count("(known fields:") == 1
 
 
 def test_config_is_immutable():
@@ -66,14 +152,43 @@ def test_config_is_immutable():
         TrainConfig().lr = 0.5
 
 
-def test_flags_mirror_the_fields_and_round_trip():
+def test_flags_mirror_the_fields_and_only_defined_flags_count():
     parser = argparse.ArgumentParser()
-    add_config_arguments(parser)
-    args = parser.parse_args("--lr 0.01 --no-batchnorm --milestones 81/164 0.9 --no-flip --amp --epochs 3 "
-                             "--lr-schedule cosine --model resnet20".split())
-    overrides = config_overrides(args)
-    assert overrides == {"lr": 0.01, "norm": "none", "milestones": ["81/164", "0.9"], "flip": False, "amp": True,
-                         "epochs": 3, "lr_schedule": "cosine", "model": "resnet20"}
-    again = config_overrides(parser.parse_args(config_flags(overrides)))
-    assert TrainConfig.from_dict(again) == TrainConfig.from_dict(overrides)
-    assert config_overrides(parser.parse_args([])) == {}  # absent flags leave the preset alone
+    dests = add_config_arguments(parser)
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(
+        [
+            "--lr",
+            "0.01",
+            "--no-batchnorm",
+            "--milestones",
+            "81/164",
+            "0.9",
+            "--no-flip",
+            "--amp",
+            "--epochs",
+            "3",
+            "--lr-schedule",
+            "cosine",
+            "--model",
+            "resnet20",
+            "--val-size",
+            "5000",
+            "--resume",
+        ]
+    )
+    args.seed_typo = 3  # a Namespace key that happens not to be a flag is never a config field
+    overrides = config_overrides(args, dests)
+    assert overrides == {
+        "lr": 0.01,
+        "norm": "none",
+        "milestones": ["81/164", "0.9"],
+        "flip": False,
+        "amp": True,
+        "epochs": 3,
+        "lr_schedule": "cosine",
+        "model": "resnet20",
+        "val_size": 5000,
+    }
+    assert config_overrides(parser.parse_args([]), dests) == {}  # absent flags leave the preset alone
+    assert "num_classes" not in dests  # derived, not a flag

@@ -1,42 +1,69 @@
 import pytest
 
-from resnet.presets import PresetError, find_suite, load_suite, resolve_config, suite_files
-from tests.conftest import run_cli
+from resnet.errors import PresetError
+from resnet.presets import find_suite, load_suite, resolve_config, suite_files
+from tests.conftest import sweep_main, train_main
 
 
 def test_the_shipped_suites_load_and_say_what_each_preset_changes():
-    assert {"ablations", "depth", "classic"} <= set(suite_files())
+    assert {"ablations", "ablations_val", "depth", "classic", "quick"} <= set(suite_files())
     ablations = find_suite("ablations")
-    assert list(ablations.presets) == ["baseline", "cosine", "no_schedule", "no_batchnorm", "small_batch",
-                                       "resnet34", "resnet50"]
+    assert list(ablations.presets) == [
+        "baseline",
+        "cosine",
+        "no_schedule",
+        "no_batchnorm",
+        "small_batch",
+        "resnet34",
+        "resnet50",
+    ]
     assert all(p.config.epochs == 100 and p.description for p in ablations.presets.values())
     assert ablations.changes("baseline") == {}
     assert ablations.changes("cosine") == {"lr_schedule": "cosine"}
     assert ablations.changes("no_batchnorm") == {"norm": "none", "lr": 0.01}
-    assert ablations.changes("small_batch") == {"batch_size": 32}
     assert ablations.preset("cosine_schedule").name == "cosine"
+    assert (
+        ablations.presets["cosine"].reference.best == 94.1
+        and ablations.presets["cosine"].reference.final == 94.0
+    )
+    assert ablations.presets["baseline"].reference.final == 87.6
+    held_out = find_suite("ablations_val")  # extends ablations with a validation split
+    assert list(held_out.presets) == list(ablations.presets)
+    assert {p.config.val_size for p in held_out.presets.values()} == {5000}
     depth = find_suite("depth")
-    assert [p.config.model for p in depth.presets.values()] == ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
+    assert [p.config.model for p in depth.presets.values()] == [
+        "resnet20",
+        "resnet32",
+        "resnet44",
+        "resnet56",
+        "resnet110",
+        "resnet1202",
+    ]
     assert {p.config.weight_decay for p in depth.presets.values()} == {1e-4}
-    assert depth.presets["resnet110"].config.warmup_epochs == 1
+    assert [p.reference.final for p in depth.presets.values()] == [91.25, 92.49, 92.83, 93.03, 93.39, 92.07]
     classic = find_suite("classic")
     wrn = classic.presets["wrn28_10"].config
     assert (wrn.epochs, wrn.milestones, wrn.gamma, wrn.dropout) == (200, (0.3, 0.6, 0.8), 0.2, 0.3)
-    assert classic.presets["resnet164"].config.milestones == (81 / 164, 122 / 164)
-    assert classic.presets["densenet_bc_100_12"].config.batch_size == 64
     assert classic.preset("bearpaw_resnet110").config.model == "resnet164"
+    quick = find_suite("quick")
+    assert len(quick.presets) == 7 and all(
+        p.config.dataset == "synthetic" and p.config.val_size for p in quick.presets.values()
+    )
 
 
 def test_resolve_config_accepts_every_reference_form(tmp_path, finished_run):
-    assert resolve_config("cosine")[1] == "ablations:cosine"
-    config, label = resolve_config("depth:resnet56", epochs=10, seed=3)
+    assert resolve_config("cosine").label == "ablations:cosine"
+    config, label, _ = resolve_config("depth:resnet56", epochs=10, seed=3)
     assert (label, config.model, config.epochs, config.seed) == ("depth:resnet56", "resnet56", 10, 3)
     run_dir, _ = finished_run
-    recorded, _ = resolve_config(str(run_dir / "config.json"))
-    assert recorded.short_hash() == (run_dir / "config.json").read_text().split('"config_hash": "')[1][:8]
+    recorded = resolve_config(str(run_dir / "config.json"))
+    assert (
+        recorded.config.short_hash() == (run_dir / "config.json").read_text().split('"config_hash": "')[1][:8]
+    )
+    assert recorded.recorded_threads and recorded.recorded_threads >= 1  # a rerun restores the thread count
     toml = tmp_path / "one.toml"
     toml.write_text('model = "resnet56"\nepochs = 3\n')
-    assert resolve_config(str(toml))[0].model == "resnet56"
+    assert resolve_config(str(toml)).config.model == "resnet56"
 
 
 def write(tmp_path, text, name="mine.toml"):
@@ -45,42 +72,118 @@ def write(tmp_path, text, name="mine.toml"):
     return path
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[presets.a]\nlr = 0.1\n[presets.a]\nlr = 0.2\n", "malformed TOML (Cannot declare ('presets', 'a') twice"),
-    ("[presets.a]\nlr = \n", "malformed TOML"),
-    ("[presets.a]\n[presets.b]\naliases = ['a']\n", "'a' is defined twice (by presets 'a' and 'b')"),
-    ("[presets.a]\nlr = -1\n", "[presets.a]: invalid config: lr: Input should be greater than 0"),
-    ("[presets.a]\nlearning_rate = 0.1\n", "[presets.a]: invalid config: unknown field 'learning_rate'"),
-    ("[base]\nmodel = 'resnet7'\n[presets.a]\n", "[base]: invalid config: model: unknown model 'resnet7'"),
-    ("baseline = 'b'\n[presets.a]\n", "baseline 'b' is not one of its presets (a)"),
-    ("descripton = 'typo'\n[presets.a]\n", "unknown top-level keys ['descripton']"),
-    ("description = 'empty'\n", "defines no presets"),
-])
-def test_bad_suites_fail_in_one_line_naming_the_file(tmp_path, text, message):
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "[presets.a]\nlr = 0.1\n[presets.a]\nlr = 0.2\n",
+            "malformed TOML (Cannot declare ('presets', 'a') twice",
+        ),
+        ("[presets.a]\nlr = \n", "malformed TOML"),
+        ("[presets.a]\n[presets.b]\naliases = ['a']\n", "'a' is defined twice (by presets 'a' and 'b')"),
+        ("[presets.a]\nlr = -1\n", "[presets.a]: invalid config: lr: Input should be greater than 0"),
+        ("[presets.a]\nlearning_rate = 0.1\n", "[presets.a]: invalid config: unknown field 'learning_rate'"),
+        (
+            "[base]\nmodel = 'resnet7'\n[presets.a]\n",
+            "[base]: invalid config: model: unknown model 'resnet7'",
+        ),
+        ("baseline = 'b'\n[presets.a]\n", "baseline 'b' is not one of its presets (a)"),
+        ("descripton = 'typo'\n[presets.a]\n", "unknown top-level keys ['descripton']"),
+        ("description = 'empty'\n", "defines no presets and no design"),
+        ("[presets.'../../../escaped']\n", "preset name '../../../escaped' is not a simple name"),
+        ("[presets.'a/b']\n", "preset name 'a/b' is not a simple name"),
+        ("[presets.a]\naliases = ['..']\n", "alias name '..' is not a simple name"),
+        ("[presets.a]\nreference = { final = 94 }\n", "reference needs source"),
+        (
+            "[presets.a]\nreference = { final = 140, source = 's', protocol = 'p' }\n",
+            "reference final must be a test accuracy",
+        ),
+        (
+            "[presets.a]\nreference = { source = 's', protocol = 'p' }\n",
+            "reference needs best = ACCURACY or final",
+        ),
+        (
+            "[presets.a]\nreference = { finale = 1, source = 's', protocol = 'p' }\n",
+            "unknown reference keys ['finale']",
+        ),
+        ("extends = 'mine'\n[presets.a]\n", "extends mine"),
+    ],
+)
+def test_bad_suites_fail_in_one_line_naming_the_file(tmp_path, text, message, monkeypatch):
+    import resnet.presets as presets
+
+    monkeypatch.setattr(presets, "CONFIGS_DIR", tmp_path)
     path = write(tmp_path, text)
     with pytest.raises(PresetError) as err:
         load_suite(path)
     assert message in str(err.value) and str(path) in str(err.value) and "\n" not in str(err.value)
 
 
+def test_references_accept_the_short_form(tmp_path):
+    suite = load_suite(
+        write(tmp_path, "[presets.a]\nreference = { value = 94.1, source = 's', protocol = 'p' }\n")
+    )
+    assert suite.presets["a"].reference.final == 94.1 and suite.presets["a"].reference.best is None
+
+
+def test_suite_files_that_are_not_text_or_not_files(tmp_path):
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe[presets.a]\x00")
+    with pytest.raises(
+        PresetError, match=r"binary.toml: not UTF-8 text \(byte 0\); a suite file is a TOML text file"
+    ):
+        load_suite(binary)
+    folder = tmp_path / "folder.toml"
+    folder.mkdir()
+    with pytest.raises(PresetError, match="suite file .*folder.toml is a directory; pass a .toml file"):
+        load_suite(folder)
+    with pytest.raises(PresetError, match="suite file .*nothing.toml does not exist"):
+        load_suite(tmp_path / "nothing.toml")
+
+
 def test_unknown_suite_and_preset_list_the_valid_ones():
-    with pytest.raises(PresetError, match="unknown suite 'ablation' \\(did you mean ablations\\?\\); valid: ablations"):
+    with pytest.raises(
+        PresetError, match="unknown suite 'ablation' \\(did you mean ablations\\?\\); valid: ablations"
+    ):
         find_suite("ablation")
-    with pytest.raises(PresetError, match="unknown preset 'no_scedule' in suite 'ablations' \\(did you mean no_schedule\\?\\)"):
+    with pytest.raises(
+        PresetError,
+        match="unknown preset 'no_scedule' in suite 'ablations' \\(did you mean no_schedule\\?\\)",
+    ):
         find_suite("ablations").preset("no_scedule")
+
+
+def test_config_references_that_are_not_what_they_seem(tmp_path):
+    code, _, err = train_main("--config", tmp_path / "nosuch.json")
+    assert code == 2 and f"config file {tmp_path / 'nosuch.json'} does not exist" in err
+    suite = write(tmp_path, "[presets.fast]\nepochs = 1\n[presets.slow]\nepochs = 9\n")
+    code, _, err = train_main("--config", suite)
+    assert code == 2 and err.count("\n") == 1
+    assert (
+        f"{suite} is a suite, not a config: name one of its presets as {suite}:PRESET (presets: fast, slow)"
+        in err
+    )
+    binary = tmp_path / "run.json"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    code, _, err = train_main("--config", binary)
+    assert code == 2 and "is not UTF-8 text" in err and err.count("\n") == 1
 
 
 def test_sweep_cli_rejects_bad_suites_and_unwritable_dirs_without_touching_disk(tmp_path):
     bad = write(tmp_path, "[presets.a]\nlr = 0.1\n[presets.a]\nlr = 0.2\n")
-    result = run_cli("run_ablations.py", "--suite-file", bad, "--all", "--runs-dir", tmp_path / "runs")
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "malformed TOML" in result.stderr
+    code, _, err = sweep_main("--suite-file", bad, "--all", "--runs-dir", tmp_path / "runs")
+    assert code == 2 and err.count("\n") == 1 and "malformed TOML" in err
+    code, _, err = sweep_main("--suite-file", tmp_path, "--all", "--runs-dir", tmp_path / "runs")
+    assert code == 2 and "is a directory; pass a .toml file" in err
     blocker = write(tmp_path, "", "file")
-    result = run_cli("run_ablations.py", "--all", "--runs-dir", blocker / "runs")
-    assert result.returncode == 2 and "cannot write to --runs-dir" in result.stderr
-    result = run_cli("run_ablations.py", "--config", "cosin", "--runs-dir", tmp_path / "runs")
-    assert result.returncode == 2 and "unknown preset 'cosin' in suite 'ablations' (did you mean cosine?)" in result.stderr
-    result = run_cli("run_ablations.py", "--all", "--lr", "0", "--runs-dir", tmp_path / "runs")
-    assert result.returncode == 2 and "lr: Input should be greater than 0" in result.stderr
-    result = run_cli("run_ablations.py", "--runs-dir", tmp_path / "runs")
-    assert result.returncode == 2 and "say what to run: --all, or --config" in result.stderr
+    code, _, err = sweep_main("--all", "--runs-dir", blocker / "runs")
+    assert code == 2 and "cannot write to --runs-dir" in err and "a path component is a file" in err
+    code, _, err = sweep_main("--all", "--results-dir", blocker, "--runs-dir", tmp_path / "runs")
+    assert code == 2 and f"cannot write to --results-dir {blocker}" in err  # found before anything trains
+    code, _, err = sweep_main("--config", "cosin", "--runs-dir", tmp_path / "runs")
+    assert code == 2 and "unknown preset 'cosin' in suite 'ablations' (did you mean cosine?)" in err
+    code, _, err = sweep_main("--all", "--lr", "0", "--runs-dir", tmp_path / "runs")
+    assert code == 2 and "lr: Input should be greater than 0" in err
+    code, _, err = sweep_main("--runs-dir", tmp_path / "runs")
+    assert code == 2 and "say what to run: --all, --config PRESET..., --design or --grid" in err
     assert not (tmp_path / "runs").exists()

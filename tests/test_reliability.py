@@ -1,89 +1,199 @@
-"""Exact resume after SIGKILL, torn checkpoints, run-dir locks, and bad input that damages nothing."""
+"""Exact resume after SIGKILL and Ctrl-C at any step, damaged checkpoints, locks, a full disk, and bad input
+that gets one line and damages nothing."""
+
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
 
-from resnet.run_dir import RunDir, RunLock, RunLocked
-from resnet.train import train
-from tests.conftest import ROOT, fast_config, quiet, run_cli, wait_for_epochs
+from resnet.checkpoint import load_latest_checkpoint
+from resnet.errors import RunDirError, RunLocked
+from resnet.run_dir import RunDir, RunLock
+from resnet.train import Interrupted, StopRequest, train
+from tests.conftest import ROOT, TIMING, fast_config, train_main, wait_for_epochs, write_cifar10
 
-TIMING = {"epoch_seconds", "train_seconds", "images_per_sec"}
+EPOCHS = 2
+# With cutout and random erasing every augmentation stream must be restored exactly.
+ARGS = [
+    "--model",
+    "resnet8",
+    "--dataset",
+    "synthetic",
+    "--batch-size",
+    "64",
+    "--epochs",
+    str(EPOCHS),
+    "--seed",
+    "5",
+    "--cutout",
+    "8",
+    "--random-erasing",
+    "0.5",
+    "--val-size",
+    "128",
+]
 
 
-def train_args(run_dir, epochs=4):
-    # With random erasing both the data-order and the augmentation draws must be restored exactly.
-    return ["--model", "resnet8", "--dataset", "synthetic", "--batch-size", "64", "--epochs", str(epochs), "--seed", "5",
-            "--random-erasing", "0.5", "--run-dir", str(run_dir)]
+def config():
+    return fast_config(epochs=EPOCHS, seed=5, cutout=8, random_erasing=0.5, val_size=128)
 
 
 def comparable(run_dir):
-    metrics = [{k: v for k, v in json.loads(line).items() if k not in TIMING}
-               for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    metrics = [
+        {k: v for k, v in json.loads(line).items() if k not in TIMING}
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
     summary = json.loads((run_dir / "summary.json").read_text())
-    keep = ("status", "best_test_acc", "best_epoch", "final_test_acc", "final_train_loss", "epochs_completed")
+    keep = (
+        "status",
+        "best_epoch",
+        "test_acc_at_best",
+        "final_test_acc",
+        "final_train_loss",
+        "epochs_completed",
+    )
     return metrics, {k: summary[k] for k in keep}
 
 
-def weights(run_dir):
-    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
+def same_weights(a, b):
+    wa, wb = (torch.load(d / "model.pt", weights_only=True)["model"] for d in (a, b))
+    return all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
-    result = run_cli("train_cifar.py", *train_args(run_dir))
-    assert result.returncode == 0, result.stderr
+    train(config(), run_dir)
     return run_dir
 
 
-def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path, uninterrupted):
+def start(run_dir, *extra):
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train_cifar.py"), *ARGS, "--run-dir", str(run_dir), *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_kill_9_between_mid_epoch_checkpoints_then_resume_equals_uninterrupted(tmp_path, uninterrupted):
     run_dir = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, str(ROOT / "train_cifar.py"), *train_args(run_dir)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_epochs(run_dir / "metrics.jsonl", 2, process)
-    process.send_signal(signal.SIGKILL)  # somewhere in epoch 3
-    process.wait()
+    process = start(run_dir, "--checkpoint-every", "0.0005")  # a checkpoint after about every step
+    wait_for_epochs(run_dir / "metrics.jsonl", 1, process)
+    time.sleep(0.4)  # into epoch 2 (about 1.5 s long)
+    process.kill()  # somewhere inside epoch 2, maybe while writing a checkpoint
+    process.communicate()
     assert not (run_dir / "summary.json").exists()
-
-    refused = run_cli("train_cifar.py", *train_args(run_dir))
-    assert refused.returncode == 2 and "pass --resume" in refused.stderr
-
-    resumed = run_cli("train_cifar.py", *train_args(run_dir), "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resuming" in resumed.stdout
-    assert comparable(run_dir) == comparable(uninterrupted)
-    a, b = weights(run_dir), weights(uninterrupted)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    sessions = json.loads((run_dir / "config.json").read_text())["sessions"]
-    assert len(sessions) == 2
+    code, _, err = train_main(*ARGS, "--run-dir", run_dir)
+    assert code == 2 and "pass --resume" in err
+    code, out, err = train_main(*ARGS, "--run-dir", run_dir, "--resume")
+    assert code == 0, err
+    assert "resuming" in out
+    assert comparable(run_dir) == comparable(uninterrupted) and same_weights(run_dir, uninterrupted)
+    assert len(json.loads((run_dir / "config.json").read_text())["sessions"]) == 2
 
 
-def test_torn_checkpoint_falls_back_to_the_previous_one(tmp_path, uninterrupted):
+def test_ctrl_c_mid_epoch_checkpoints_there_and_resumes_bit_for_bit(tmp_path, uninterrupted):
     run_dir = tmp_path / "run"
-    assert run_cli("train_cifar.py", *train_args(run_dir, epochs=3)).returncode == 0
-    finished = comparable(run_dir)
-    # As if the disk tore epoch 3's checkpoint and the run died before writing its summary.
-    (run_dir / "summary.json").unlink()
-    checkpoint = run_dir / "checkpoint.pt"
-    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
-    resumed = run_cli("train_cifar.py", *train_args(run_dir, epochs=3), "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    assert "checkpoint.pt is unreadable" in resumed.stdout
-    assert "resuming from checkpoint.prev.pt (epoch 2) instead" in resumed.stdout
-    assert comparable(run_dir) == finished  # epoch 3 trained again, to the same numbers
+    process = start(run_dir)  # mid-epoch checkpoints only on request: the one written on Ctrl-C
+    wait_for_epochs(run_dir / "metrics.jsonl", 1, process)
+    time.sleep(0.4)  # into epoch 2 (about 1.5 s long)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "keeps a checkpoint; continue with --resume" in err
+    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert (
+        checkpoint["epoch"] == 1 and 1 <= checkpoint["step"] <= 14
+    )  # inside epoch 2 (of 14 steps), not at its start
+    code, out, err = train_main(*ARGS, "--run-dir", run_dir, "--resume")
+    assert code == 0, err
+    assert f"and {checkpoint['step']} of 14 steps of epoch 2" in out
+    assert comparable(run_dir) == comparable(uninterrupted) and same_weights(run_dir, uninterrupted)
+
+
+def two_checkpoints(run_dir):
+    """checkpoint.prev.pt after step 1 and checkpoint.pt after step 2 of an interrupted run."""
+    for _ in range(2):
+        with pytest.raises(Interrupted):
+            train(config(), run_dir, resume=True, stop=StopRequest(requested=True))
+    return run_dir / "checkpoint.pt"
+
+
+def test_a_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, uninterrupted):
+    checkpoint = two_checkpoints(tmp_path / "run")
+    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])  # torn by a crash
+    code, out, err = train_main(*ARGS, "--run-dir", tmp_path / "run", "--resume")
+    assert code == 0, err
+    assert (
+        "checkpoint.pt is unreadable" in err and "resuming from checkpoint.prev.pt (epoch 0) instead" in err
+    )
+    assert comparable(tmp_path / "run") == comparable(
+        uninterrupted
+    )  # step 2 trained again, to the same numbers
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "random bytes", "a directory"])
+def test_every_kind_of_damage_is_skipped_for_the_previous_checkpoint(tmp_path, damage):
+    checkpoint = two_checkpoints(tmp_path / "run")
+    data = checkpoint.read_bytes()
+    checkpoint.unlink()
+    if damage == "a directory":
+        checkpoint.mkdir()
+    else:
+        checkpoint.write_bytes(
+            {"truncated": data[: len(data) // 3], "empty": b"", "random bytes": os.urandom(4096)}[damage]
+        )
+    state = load_latest_checkpoint(RunDir(tmp_path / "run"))
+    assert (state["epoch"], state["step"]) == (0, 1)
+
+
+def test_no_usable_checkpoint_is_one_line(tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(Interrupted):
+        train(config(), run_dir, stop=StopRequest(requested=True))
+    (run_dir / "checkpoint.pt").write_bytes(b"")
+    code, _, err = train_main(*ARGS, "--run-dir", run_dir, "--resume")
+    assert code == 2 and err.count("\n") == 1
+    assert (
+        "checkpoint.pt is unreadable (an empty file); no usable checkpoint left: delete them to start over"
+        in err
+    )
+
+
+def test_a_full_disk_says_so_and_leaves_no_temp_file(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    os.symlink(
+        "/dev/full", run_dir / ".checkpoint.pt.tmp"
+    )  # writes there fail with ENOSPC, as on a full disk
+    with pytest.raises(
+        RunDirError, match=f"cannot write a checkpoint: no space left on device \\({run_dir}\\)"
+    ):
+        train(config(), run_dir, stop=StopRequest(requested=True))
+    assert not os.path.lexists(run_dir / ".checkpoint.pt.tmp")
 
 
 def test_a_lock_dies_with_its_holder(tmp_path):
     lock_file = tmp_path / ".lock"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]);"
-                               "from resnet.run_dir import RunLock; l = RunLock(sys.argv[2]).__enter__(); "
-                               "print('locked', flush=True); time.sleep(60)", str(ROOT), str(lock_file)],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; sys.path.insert(0, sys.argv[1]);"
+            "from resnet.run_dir import RunLock; l = RunLock(sys.argv[2]).__enter__(); "
+            "print('locked', flush=True); time.sleep(60)",
+            str(ROOT),
+            str(lock_file),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "locked"
     with pytest.raises(RunLocked, match=f"being trained by pid {holder.pid}"):
         RunLock(lock_file).__enter__()
@@ -99,67 +209,111 @@ def test_a_locked_run_is_not_trained_twice(tmp_path):
     run_dir.mkdir()
     with RunLock(run_dir / ".lock"):
         with pytest.raises(RunLocked):
-            train(fast_config(), run_dir, echo=quiet)
-        result = run_cli("train_cifar.py", "--model", "resnet8", "--dataset", "synthetic", "--run-dir", run_dir)
-        assert result.returncode == 75 and "being trained by" in result.stderr
+            train(fast_config(), run_dir)
+        code, _, err = train_main("--model", "resnet8", "--dataset", "synthetic", "--run-dir", run_dir)
+        assert code == 75 and "being trained by" in err
     assert not (run_dir / "metrics.jsonl").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model", "resnt18"], "unknown model 'resnt18' (did you mean resnet18?); valid: resnet18"),
-    (["--dataset", "imagenet"], "invalid choice: 'imagenet' (choose from 'cifar10', 'cifar100', 'synthetic')"),
-    (["--lr", "-1"], "lr: Input should be greater than 0 (got -1.0)"),
-    (["--batch-size", "0"], "batch_size: Input should be greater than or equal to 2 (got 0)"),
-    (["--epochs", "0"], "epochs: Input should be greater than or equal to 1 (got 0)"),
-    (["--milestones", "0.5", "1.5"], "each milestone must be a fraction of the run in (0, 1)"),
-    (["--config", "cosin"], "unknown preset 'cosin' in suite 'ablations' (did you mean cosine?); valid: baseline, cosine"),
-    (["--config", "nosuite:baseline"], "unknown suite 'nosuite'"),
-])
-def test_bad_input_is_one_clear_line(tmp_path, args, message):
-    result = run_cli("train_cifar.py", *args, "--run-dir", tmp_path / "run")
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
-    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "resnt18"], "unknown model 'resnt18' (did you mean resnet18?); valid: resnet18"),
+        (
+            ["--dataset", "imagenet"],
+            "invalid choice: 'imagenet' (choose from 'cifar10', 'cifar100', 'synthetic')",
+        ),
+        (["--lr", "-1"], "lr: Input should be greater than 0 (got -1.0)"),
+        (["--lr", "fast"], "argument --lr: invalid float value: 'fast'"),
+        (["--batch-size", "0"], "batch_size: Input should be greater than or equal to 2 (got 0)"),
+        (["--epochs", "0"], "epochs: Input should be greater than or equal to 1 (got 0)"),
+        (["--milestones", "0.5", "1.5"], "each milestone must be a fraction of the run in (0, 1)"),
+        (["--milestones", "81/0"], "milestones must be numbers or fractions like 81/164, got ['81/0']"),
+        (
+            ["--config", "cosin"],
+            "unknown preset 'cosin' in suite 'ablations' (did you mean cosine?); valid: baseline, cosine",
+        ),
+        (["--config", "nosuite:baseline"], "unknown suite 'nosuite'"),
+        (["--config", "../../etc/passwd.json"], "config file ../../etc/passwd.json does not exist"),
+        (
+            ["--device", "cuda:3", "--dataset", "synthetic"],
+            "device cuda:3 asked for, but no CUDA GPU is visible here",
+        ),
+        (["--device", "tpu", "--dataset", "synthetic"], "unknown device 'tpu'; accepted: cpu, cuda, cuda:N"),
+        (["--threads", "0", "--dataset", "synthetic"], "--threads must be at least 1, got 0"),
+        (["--checkpoint-every", "0"], "--checkpoint-every must be a positive number of minutes, got 0.0"),
+        (["--config-json", "{bad"], "--config-json is not valid JSON"),
+        (
+            ["--config-json", '{"model": "resnet8", "dataset": "synthetic"}', "--expect-hash", "00000000"],
+            "the config to train has hash",
+        ),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_touches_nothing(tmp_path, args, message):
+    code, _, err = train_main(*args, "--run-dir", tmp_path / "run")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
+    assert not (tmp_path / "run").exists()
 
 
 def test_missing_data_dir_error_says_where_it_looked(tmp_path):
-    env = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # the download must fail
-    result = run_cli("train_cifar.py", "--data-dir", tmp_path / "nowhere", "--run-dir", tmp_path / "run", env=env)
-    assert result.returncode == 2
-    assert f"not found in {tmp_path / 'nowhere' / 'cifar-10-batches-py'}" in result.stderr
-    assert "--dataset synthetic" in result.stderr
+    code, _, err = train_main("--data-dir", tmp_path / "nowhere", "--run-dir", tmp_path / "run")
+    assert code == 2 and err.count("\n") == 1
+    assert (
+        f"not found in {tmp_path / 'nowhere' / 'cifar-10-batches-py'}" in err and "--dataset synthetic" in err
+    )
 
 
 def test_corrupt_batch_file_through_the_cli(tmp_path):
-    from tests.conftest import write_cifar10
-
     write_cifar10(tmp_path / "data")
     (tmp_path / "data" / "cifar-10-batches-py" / "test_batch").write_bytes(b"not a pickle")
-    result = run_cli("train_cifar.py", "--data-dir", tmp_path / "data", "--model", "resnet8", "--batch-size", "8",
-                     "--run-dir", tmp_path / "run")
-    assert result.returncode == 2 and "corrupt CIFAR-10 file" in result.stderr and "test_batch" in result.stderr
+    code, _, err = train_main(
+        "--data-dir",
+        tmp_path / "data",
+        "--model",
+        "resnet8",
+        "--batch-size",
+        "8",
+        "--run-dir",
+        tmp_path / "run",
+    )
+    assert code == 2 and "corrupt CIFAR-10 file" in err and "test_batch" in err
 
 
-def test_unwritable_run_dir_and_wrong_checkpoint(tmp_path, finished_run):
+def test_unwritable_run_dir_and_things_that_are_not_checkpoints(tmp_path, finished_run):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = run_cli("train_cifar.py", "--dataset", "synthetic", "--run-dir", blocker / "run")
-    assert result.returncode == 2 and "cannot write to" in result.stderr
+    code, _, err = train_main("--dataset", "synthetic", "--run-dir", blocker / "run")
+    assert code == 2 and "cannot write to the run dir: a path component is a file" in err
     run_dir, _ = finished_run
-    before = (run_dir / "checkpoint.pt").read_bytes()
-    result = run_cli("train_cifar.py", "--evaluate", run_dir / "checkpoint.pt", "--model", "resnet20")
-    assert result.returncode == 2 and "holds a resnet8 checkpoint, not resnet20" in result.stderr
-    assert (run_dir / "checkpoint.pt").read_bytes() == before
-    result = run_cli("train_cifar.py", "--evaluate", run_dir / "checkpoint.pt")
-    assert result.returncode == 0 and "resnet8 after epoch 2: test acc" in result.stdout
+    code, _, err = train_main("--evaluate", run_dir / "model.pt", "--model", "resnet20")
+    assert code == 2 and "holds a resnet8 checkpoint, not resnet20" in err
+    code, out, _ = train_main("--evaluate", run_dir / "model.pt")
+    assert code == 0 and "resnet8 after epoch 2: test acc" in out
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(os.urandom(1000))
+    code, _, err = train_main("--evaluate", junk)
+    assert code == 2 and err.count("\n") == 1
+    assert err.strip() == f"error: {junk} is unreadable (damaged or not a checkpoint: UnpicklingError)"
 
 
 def test_resume_of_a_run_with_a_different_config_is_refused(tmp_path, finished_run):
     run_dir, _ = finished_run
     before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
-    result = run_cli("train_cifar.py", "--model", "resnet8", "--dataset", "synthetic", "--lr", "0.05",
-                     "--run-dir", run_dir, "--resume")
-    assert result.returncode == 2 and "holds a run of another config" in result.stderr
+    code, _, err = train_main(
+        "--model",
+        "resnet8",
+        "--dataset",
+        "synthetic",
+        "--lr",
+        "0.05",
+        "--batch-size",
+        "64",
+        "--run-dir",
+        run_dir,
+        "--resume",
+    )
+    assert code == 2 and "holds a run of another config" in err
     assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
-    assert RunDir(run_dir).state(fast_config(seed=3).short_hash()) == "finished"
+    assert RunDir(run_dir).verified_summary(fast_config(seed=3)) is not None

@@ -1,132 +1,415 @@
-"""The report, from fake run directories whose numbers are chosen so the statistics can be worked by hand."""
+"""The report, from run directories whose numbers are chosen so that every statistic can be worked by hand."""
+
 import json
 import math
+import shutil
 
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import stats as scipy_stats
 
-from resnet.presets import find_suite
-from resnet.report import collect_runs, sections, summarize_runs, write_report
+from resnet.files import write_json
+from resnet.plan import Selection, make_plan
+from resnet.presets import find_suite, load_suite
+from resnet.report import write_report
+from resnet.report.collect import collect
+from resnet.report.design import main_effects
+from resnet.stats import compare, half_width, holm, paired
+from resnet.summary import summarize
+from tests.conftest import sweep_main
 
-# (preset, seed) -> (status, final test acc, best test acc, final train acc)
-RUNS = {
-    ("baseline", 0): ("completed", 90.0, 91.0, 99.0), ("baseline", 1): ("completed", 92.0, 93.0, 99.5),
-    ("cosine", 0): ("completed", 93.0, 93.5, 99.9), ("cosine", 1): ("completed", 94.0, 94.0, 99.9),
-    ("no_batchnorm", 0): ("completed", 80.0, 81.0, 85.0), ("no_batchnorm", 1): ("failed", None, None, None),
-    ("resnet34", 0): ("unfinished", None, None, None),
-    ("small_batch", 0): ("diverged", 10.0, 10.0, 10.0),
-}
-EPOCHS = 4
+T975_DF1, T975_DF2, T80_DF2 = 12.706205, 4.302653, 1.060660  # t quantiles from a table
 
 
-def write_run(runs_dir, suite, preset, seed, status, final, best, train_acc):
-    config = suite.config(preset, seed=seed, epochs=EPOCHS)
-    run_dir = runs_dir / suite.name / preset / f"seed{seed}"
+def write_run(
+    runs_dir, suite, arm, config, status="completed", finals=(50.0,), val=None, env=None, path=None
+):
+    """A run directory as train() leaves it; per-epoch test accuracies `finals` (the last is the final
+    one)."""
+    run_dir = path or runs_dir / suite / arm / f"seed{config.seed}"
     run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(json.dumps({"config": config.to_dict(), "config_hash": config.short_hash()}))
+    history = []
+    for epoch, acc in enumerate(finals, start=1):
+        record = {
+            "epoch": epoch,
+            "train_loss": 1.0 / epoch,
+            "train_acc": 60.0,
+            "test_loss": 0.5,
+            "test_acc": acc,
+            "lr": 0.1,
+            "epoch_seconds": 2.0,
+            "train_seconds": 1.5,
+            "images_per_sec": 100.0,
+        }
+        if val is not None:
+            record.update(val_loss=0.5, val_acc=val[epoch - 1])
+        history.append(record)
+    if status == "diverged":
+        history[-1]["train_loss"] = float("nan")
+    environment = {
+        "torch": "2.4.0",
+        "cuda": None,
+        "device": "cpu (test, 2 threads)",
+        "git": {"commit": "abc1234def", "dirty": False},
+        **(env or {}),
+    }
+    write_json(
+        run_dir / "config.json",
+        {
+            "config": config.to_dict(),
+            "config_hash": config.short_hash(),
+            "environment": environment,
+            "data": {"files_match_official_md5": False},
+        },
+    )
+    lines = history if status != "unfinished" else history[:-1]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    if status in ("completed", "diverged"):
+        write_json(
+            run_dir / "summary.json", summarize(config, history, status=status, runtime={}, params=11_173_962)
+        )
     if status == "failed":
-        (run_dir / "failure.json").write_text(json.dumps({"exit_code": 1, "log_tail": ["Traceback", "RuntimeError: boom"]}))
-        return
-    epochs = 2 if status in ("unfinished", "diverged") else EPOCHS
-    lines = []
-    for epoch in range(1, epochs + 1):
-        acc = (best if epoch == epochs - 1 else final) if final is not None else 50.0 + epoch
-        lines.append({"epoch": epoch, "train_loss": 1.0 / epoch, "train_acc": train_acc or 60.0, "test_loss": 0.5,
-                      "test_acc": acc, "lr": 0.1, "epoch_seconds": 2.0, "train_seconds": 1.5, "images_per_sec": 100.0})
-    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in lines))
-    if status == "unfinished":
-        return
-    summary = {"status": status, "epochs_completed": epochs, "best_test_acc": best, "best_epoch": epochs - 1,
-               "final_test_acc": final, "final_test_loss": 0.5, "final_train_acc": train_acc,
-               "final_train_loss": float("nan") if status == "diverged" else 0.01,
-               "params": 11_173_962 if preset != "resnet34" else 21_282_122, "mean_epoch_seconds": 2.0 + seed,
-               "images_per_sec": 100.0, "total_seconds": 8.0, "diverged_epoch": 2 if status == "diverged" else None,
-               "device": "cpu"}
-    (run_dir / "summary.json").write_text(json.dumps(summary))
+        write_json(
+            run_dir / "failure.json",
+            {"exit_code": 1, "reason": "RuntimeError: boom", "config": config.to_dict()},
+        )
+    return run_dir
+
+
+# --- the statistics, by hand
+# -------------------------------------------------------------------------------------
+def test_paired_difference_its_interval_p_and_resolvable_difference_by_hand():
+    result = paired([93.0, 94.0, 95.5], [90.0, 92.0, 92.5])  # differences 3, 2, 3
+    mean, sd = 8 / 3, math.sqrt(1 / 3)  # sd of (3, 2, 3): sqrt(((1/3)^2 + (2/3)^2 + (1/3)^2) / 2)
+    se = sd / math.sqrt(3)  # 1/3
+    assert result.kind == "paired" and result.n == 3 and result.diff == pytest.approx(mean)
+    assert (result.low, result.high) == (
+        pytest.approx(mean - T975_DF2 * se),
+        pytest.approx(mean + T975_DF2 * se),
+    )
+    t = mean / se  # 8
+    assert result.p == pytest.approx(
+        1 - t / math.sqrt(2 + t * t), rel=1e-6
+    )  # two-sided p of Student t, df = 2
+    assert result.p_superior == 1.0
+    assert result.resolvable == pytest.approx((T975_DF2 + T80_DF2) * se, rel=1e-5)
+    assert paired([1.0, 2.0, 3.0], [0.0, 2.0, 4.0]).p_superior == 0.5  # one win, one tie, one loss
+
+
+def test_welch_when_seeds_are_not_shared_by_hand():
+    a, b = {0: 93.0, 1: 94.0}, {2: 90.0, 3: 92.0}
+    result = compare(a, b)
+    se = math.sqrt(0.5 / 2 + 2 / 2)  # variances 0.5 and 2
+    df = (0.25 + 1) ** 2 / (0.25**2 / 1 + 1**2 / 1)
+    assert result.kind == "welch" and result.diff == pytest.approx(2.5)
+    assert result.p == pytest.approx(2 * scipy_stats.t.sf(2.5 / se, df))
+    assert result.p_superior == 1.0  # both of a's seeds beat both of b's
+    assert compare({0: 93.0}, {0: 90.0}).kind == "none" and compare({0: 93.0}, {}) is None
+
+
+def test_holm_bonferroni_by_hand():
+    # sorted: 0.01 x 4 = 0.04; 0.03 x 3 = 0.09; 0.04 x 2 = 0.08 -> 0.09 (monotone); 0.5 x 1 = 0.5
+    assert holm([0.04, 0.01, None, 0.5, 0.03]) == pytest.approx([0.09, 0.04, None, 0.5, 0.09])
+    assert holm([0.6, 0.7]) == [1.0, 1.0] and holm([]) == []
+
+
+def test_cell_intervals_by_hand():
+    assert half_width([90.0, 92.0]) == pytest.approx(T975_DF1 * math.sqrt(2) / math.sqrt(2))
+    assert half_width([90.0, 92.0], "std") == pytest.approx(math.sqrt(2))
+    assert half_width([90.0]) is None
+
+
+# --- a suite's runs
+# ----------------------------------------------------------------------------------------------
+ABLATION_RUNS = {  # (arm, seed): (status, final test accuracy)
+    ("baseline", 0): ("completed", 90.0),
+    ("baseline", 1): ("completed", 92.0),
+    ("baseline", 2): ("completed", 92.5),
+    ("cosine", 0): ("completed", 93.0),
+    ("cosine", 1): ("completed", 94.0),
+    ("cosine", 2): ("completed", 95.5),
+    ("no_batchnorm", 0): ("completed", 80.0),
+    ("no_batchnorm", 1): ("failed", None),
+    ("resnet34", 0): ("unfinished", None),
+    ("small_batch", 0): ("diverged", 10.0),
+}
 
 
 @pytest.fixture
-def runs_dir(tmp_path):
+def ablations(tmp_path):
     suite = find_suite("ablations")
-    for (preset, seed), values in RUNS.items():
-        write_run(tmp_path / "runs", suite, preset, seed, *values)
-    return tmp_path / "runs"
+    runs = tmp_path / "runs"
+    for (arm, seed), (status, final) in ABLATION_RUNS.items():
+        config = suite.config(arm, seed=seed, epochs=2)
+        write_run(runs, "ablations", arm, config, status, finals=(50.0, final or 40.0))
+    plan = make_plan(suite, Selection(None, None, (("epochs", 2),), (0, 1, 2)), runs)
+    return plan, runs
 
 
-def test_collect_runs_reads_one_row_per_run_with_its_status(runs_dir):
-    runs = collect_runs(runs_dir, "ablations")
-    assert len(runs) == len(RUNS)
-    status = {(r.preset, r.seed): r.status for r in runs.itertuples()}
-    assert status == {key: value[0] for key, value in RUNS.items()}
-    unfinished = runs[runs["preset"] == "resnet34"].iloc[0]
-    assert unfinished["epochs_completed"] == 2 and unfinished["final_test_acc"] == 52.0
-    failed = runs[runs["status"] == "failed"].iloc[0]
-    assert failed["exit_code"] == 1 and failed["failure"] == "RuntimeError: boom"
-    assert runs.loc[runs["preset"] == "cosine", "lr_schedule"].tolist() == ["cosine", "cosine"]
-
-
-def test_statistics_match_the_hand_computation(runs_dir):
-    runs = collect_runs(runs_dir, "ablations")
-    summary = summarize_runs(runs, "baseline", ["baseline", "cosine", "no_batchnorm", "resnet34", "small_batch"]).set_index("preset")
-    base, cosine = summary.loc["baseline"], summary.loc["cosine"]
-    assert (base["n"], base["final_test_acc_mean"], base["final_test_acc_std"]) == (2, 91.0, pytest.approx(math.sqrt(2)))
-    assert (cosine["final_test_acc_mean"], cosine["final_test_acc_std"]) == (93.5, pytest.approx(math.sqrt(0.5)))
-    assert cosine["delta_final"] == pytest.approx(2.5)
-    # Welch by hand: t = 2.5 / sqrt(2/2 + 0.5/2); df = (1 + 0.25)^2 / (1^2/1 + 0.25^2/1)
-    t = 2.5 / math.sqrt(1.25)
-    df = 1.25**2 / (1 + 0.0625)
-    assert (t, df) == (pytest.approx(2.2360680), pytest.approx(1.4705882))
-    assert cosine["p_value"] == pytest.approx(2 * stats.t.sf(t, df))
-    nobn = summary.loc["no_batchnorm"]
-    assert (nobn["n"], nobn["runs"], nobn["other_status"]) == (1, 2, "1 failed")
-    assert math.isnan(nobn["p_value"]) and nobn["delta_final"] == pytest.approx(-11.0)  # n=1: a difference, no test
-    assert summary.loc["small_batch", "n"] == 0 and summary.loc["small_batch", "other_status"] == "1 diverged"
-    assert math.isnan(summary.loc["resnet34", "final_test_acc_mean"])
-
-
-def test_sections_follow_the_field_each_preset_changes(runs_dir):
-    grouped = sections(collect_runs(runs_dir, "ablations"), "baseline")
-    assert grouped == {"LR schedule comparison": {"cosine": ["lr_schedule"]},
-                       "BatchNorm comparison": {"no_batchnorm": ["lr", "norm"]},
-                       "Depth comparison": {"resnet34": ["model"]},
-                       "Batch size comparison": {"small_batch": ["batch_size"]}}
-
-
-def test_written_report_marks_every_run_and_has_plots(runs_dir, tmp_path):
-    paths = write_report(find_suite("ablations"), runs_dir, tmp_path / "results")
-    assert [p.name for p in paths] == ["ablations.md", "ablations.csv", "ablations.tex", "ablations-curves.png",
-                                       "ablations-summary.png"]
+def test_the_table_compares_paired_seeds_with_intervals_and_holm(ablations, tmp_path):
+    plan, runs = ablations
+    paths = write_report(plan, tmp_path / "results")
     md = (tmp_path / "results" / "ablations.md").read_text()
-    assert "| Experiment | Best Val Acc | Final Val Acc | Δ final vs baseline | p (Welch) | Model | Params |" in md
-    assert "| baseline | 92.00 ± 1.41 (n=2) | 91.00 ± 1.41 (n=2) |  |  | resnet18 | 11.17M | 4 | 2.5 s |" in md
-    assert f"| cosine | 93.75 ± 0.35 (n=2) | 93.50 ± 0.71 (n=2) | +2.50 | {2 * stats.t.sf(2.5 / math.sqrt(1.25), 1.25**2 / 1.0625):.3g} |" in md
-    assert "| no_batchnorm | 81.00 | 80.00 | -11.00 |  |" in md and "1 failed of 2 runs" in md
-    assert "| resnet34 | — | — |" in md and "1 unfinished" in md
-    assert "| small_batch | — | — |" in md and "1 diverged" in md
-    for title in ("## LR schedule comparison", "## BatchNorm comparison", "## Depth comparison", "## Batch size comparison"):
-        assert title in md
-    assert "These runs override the suite's presets: epochs=4" in md
-    csv = pd.read_csv(tmp_path / "results" / "ablations.csv")
-    assert len(csv) == len(RUNS) and {"lr_schedule", "final_test_acc", "status", "seed"} <= set(csv.columns)
+    half = T975_DF2 * math.sqrt(((90 - 91.5) ** 2 + (92 - 91.5) ** 2 + (92.5 - 91.5) ** 2) / 2) / math.sqrt(3)
+    assert (
+        f"| baseline | **91.50 ± {half:.2f} (n=3)** |" in md
+        or f"| baseline | 91.50 ± {half:.2f} (n=3) |" in md
+    )
+    cosine = paired([93.0, 94.0, 95.5], [90.0, 92.0, 92.5])
+    assert (
+        "| cosine | **94.17 ± " in md
+        and f"+2.67 [{cosine.low:+.2f}, {cosine.high:+.2f}] | {cosine.p:.3g} |" in md
+    )
+    # Holm over the comparisons that have a test: only cosine here (the others lack seeds) -> unchanged.
+    assert f"| {cosine.p:.3g} | {cosine.p:.3g} | 1 | {cosine.resolvable:.2f} |" in md
+    assert (
+        "| no_batchnorm | **80.00 (n=1)** |" in md and "1 failed, 1 pending" in md
+    )  # n = 1: not shown worse
+    assert (
+        "| resnet34 | — |" in md and "1 interrupted, 2 pending" in md
+    )  # never started seeds show as pending
+    assert "| small_batch | — |" in md and "1 diverged, 2 pending" in md
+    assert "| resnet50 | — |" in md and "3 pending" in md  # a planned arm nothing ran yet is in the table
+    assert "## Findings" in md
+    assert (
+        f"`cosine`: +2.67 points vs `baseline` (95% CI [{cosine.low:+.2f}, {cosine.high:+.2f}], paired over "
+        "3 seeds)" in md
+    )
+    assert "`no_batchnorm`: -11.50 points vs `baseline` (n = 1); not resolved with n = 1" in md
+    assert "⚠ No validation split: the test split chose each run's best epoch" in md
+    assert "**These runs override the suite's presets: epochs=2**" in md
+    assert "Dataset: CIFAR-10 (files differ from the official release: md5)" in md
+    assert "Provenance: git abc1234def; torch 2.4.0; CUDA none; device cpu (test, 2 threads)." in md
     tex = (tmp_path / "results" / "ablations.tex").read_text()
-    assert "\\toprule" in tex and "\\bottomrule" in tex and "93.50 $\\pm$ 0.71 (n=2)" in tex and "no\\_batchnorm" in tex
-    for png in paths[3:]:
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    compact = (tmp_path / "results" / "ablations-compact.tex").read_text()
+    for text in (tex, compact):
+        assert (
+            "\\toprule" in text
+            and "epochs=2" in text
+            and "No validation split" in text
+            and "CIFAR-10" in text
+        )
+    assert (
+        "\\begin{table}[t]" in compact and compact.count("&") <= 4 * 8
+    )  # four columns: one column of a paper
+    assert "Final test acc" in tex
+    runs_csv = pd.read_csv(tmp_path / "results" / "ablations.csv")
+    assert sorted(runs_csv.loc[runs_csv["arm"] == "cosine", "accuracy"]) == [
+        93.0,
+        94.0,
+        95.5,
+    ]  # per-seed values
+    arms_csv = pd.read_csv(tmp_path / "results" / "ablations-arms.csv")
+    assert arms_csv.set_index("arm").loc["cosine", "values"] == "93.0000 94.0000 95.5000"
+    names = {p.name for p in paths}
+    assert {
+        "ablations-curves.pdf",
+        "ablations-curves.png",
+        "ablations-forest.pdf",
+        "ablations-forest.png",
+    } <= names
+    for path in paths:
+        if path.suffix == ".png":
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        if path.suffix == ".pdf":
+            assert path.read_bytes()[:5] == b"%PDF-"
 
 
-def test_report_without_runs_says_where_it_looked(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no runs of suite 'ablations' under"):
-        write_report(find_suite("ablations"), tmp_path / "runs", tmp_path / "results")
-
-
-def test_a_sweep_where_every_run_failed_at_start_up_still_gets_a_table(tmp_path):
-    from resnet.runner import plan_runs, record_failure
-
+def test_bold_marks_every_arm_not_significantly_worse_than_the_best(tmp_path):
     suite = find_suite("ablations")
-    for spec in plan_runs(suite, ["baseline", "cosine"], [42], {}, tmp_path / "runs"):
-        record_failure(spec, 2, "no data")  # as the runner does: no config.json, no metrics
-    write_report(suite, tmp_path / "runs", tmp_path / "results")
+    runs = tmp_path / "runs"
+    values = {
+        "baseline": (90.0, 90.5, 91.0, 90.2),
+        "cosine": (94.0, 94.5, 95.0, 94.4),  # clearly best
+        "no_schedule": (93.0, 95.0, 94.0, 94.5),
+    }  # close to the best: not shown worse
+    for arm, accs in values.items():
+        for seed, acc in enumerate(accs):
+            write_run(runs, "ablations", arm, suite.config(arm, seed=seed, epochs=2), finals=(50.0, acc))
+    plan = make_plan(suite, Selection(tuple(values), None, (("epochs", 2),), (0, 1, 2, 3)), runs)
+    write_report(plan, tmp_path / "results")
     md = (tmp_path / "results" / "ablations.md").read_text()
-    assert "| baseline | — | — |  |  | resnet18 |" in md and "| cosine | — | — |" in md and md.count("1 failed") == 2
-    assert len(pd.read_csv(tmp_path / "results" / "ablations.csv")) == 2
+    assert "| cosine | **94.47" in md and "| no_schedule | **94.12" in md
+    assert "| baseline | 90.42" in md  # significantly worse than cosine after Holm
+    assert "`cosine`: +4.05 points vs `baseline`" in md and "better than `baseline` at α = 0.05" in md
+
+
+def test_arms_not_directories_a_cell_holds_one_config_each_seed_once(tmp_path):
+    suite = find_suite("ablations")
+    runs = tmp_path / "runs"
+    # Case 1: seeds 0 and 1 with 8 epochs, then seed 2 with 2 epochs into the same runs dir.
+    for seed, epochs, acc in ((0, 8, 95.0), (1, 8, 96.0), (2, 2, 60.0)):
+        write_run(
+            runs,
+            "ablations",
+            "baseline",
+            suite.config("baseline", seed=seed, epochs=epochs),
+            finals=(50.0, acc),
+        )
+    write_run(runs, "ablations", "cosine", suite.config("cosine", seed=0, epochs=2), finals=(50.0, 70.0))
+    # Case 2: a cosine run copied in as a baseline seed; case 5: a copied seed dir and stray directories.
+    shutil.copytree(runs / "ablations" / "cosine" / "seed0", runs / "ablations" / "baseline" / "seed5")
+    shutil.copytree(runs / "ablations" / "baseline" / "seed2", runs / "ablations" / "baseline" / "seed02")
+    (runs / "ablations" / "baseline" / "seedX").mkdir()
+    (runs / "ablations" / "baseline" / "seedX" / "config.json").write_bytes(b"\xff\xfe\x00binary")
+    (runs / "ablations" / "baseline" / "seed0.bak").mkdir()
+    (runs / "ablations" / "baseline" / "seed0.bak" / "config.json").write_text('{"config": {"lr": "fast"}}')
+    (runs / "ablations" / "baseline" / "seed0.bak" / "metrics.jsonl").write_bytes(b"\x00\xff garbage")
+    plan = make_plan(suite, Selection(("baseline", "cosine"), None, (("epochs", 2),), (2,)), runs)
+    collected = collect(plan)
+    baseline, cosine = collected.arms
+    assert [(r.seed, r.value) for r in baseline.runs] == [(2, 60.0)]  # only the 2-epoch run, once
+    assert [(r.seed, r.value) for r in cosine.runs] == [(0, 70.0)]  # the copy counts once, as what it is
+    assert sorted(r.config.epochs for r in collected.others) == [8, 8]
+    skipped = {p.name: reason for p, reason in collected.skipped}
+    assert "not UTF-8" in skipped["seedX"] and "its config is not valid here" in skipped["seed0.bak"]
+    assert (
+        "a second run of baseline seed 2" in skipped["seed02"]
+        and "a second run of cosine seed 0" in skipped["seed5"]
+    )
+    write_report(plan, tmp_path / "results")  # never crashes on what it cannot read
+    md = (tmp_path / "results" / "ablations.md").read_text()
+    assert "| baseline | **60.00 (n=1)** |" in md or "| baseline | 60.00 (n=1) |" in md
+    assert "## Other configurations" in md and "`baseline` with epochs=8" in md
+    assert "## Skipped directories" in md and "seedX" in md
+
+
+def test_a_run_of_a_suite_edited_since_goes_to_other_configurations(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[base]\nmodel = "resnet8"\ndataset = "synthetic"\n[presets.a]\nlr = 0.02\n')
+    runs = tmp_path / "runs"
+    write_run(runs, "mine", "a", load_suite(path).config("a", seed=0), finals=(50.0, 80.0))
+    path.write_text('[base]\nmodel = "resnet8"\ndataset = "synthetic"\n[presets.a]\nlr = 0.1\n')  # edited
+    plan = make_plan(load_suite(path), Selection(None, None, (), (0,)), runs)
+    collected = collect(plan)
+    assert collected.arms[0].runs == [] and collected.arms[0].pending == [0]
+    assert [r.config.lr for r in collected.others] == [0.02]
+
+
+def test_sections_keep_the_suites_order_and_references_are_checked(tmp_path):
+    suite = find_suite("depth")
+    runs = tmp_path / "runs"
+    accs = {"resnet20": (91.0, 91.5, 91.3), "resnet32": (92.4, 92.6, 92.5), "resnet110": (93.0, 93.8, 93.4)}
+    for arm, values in accs.items():
+        for seed, acc in enumerate(values):
+            write_run(runs, "depth", arm, suite.config(arm, seed=seed), finals=(50.0, acc))
+    plan = make_plan(suite, Selection(tuple(accs), None, (), (0, 1, 2)), runs)
+    write_report(plan, tmp_path / "results")
+    md = (tmp_path / "results" / "depth.md").read_text()
+    section = md.split("## Depth comparison")[1]
+    assert section.index("| resnet32 |") < section.index(
+        "| resnet110 |"
+    )  # the suite's order, not alphabetical
+    assert "| final 91.25 (inside) |" in md  # resnet20: 91.27 ± 0.63
+    assert "| final 92.49 (inside) |" in md and "| final 93.39 (inside) |" in md
+    assert (
+        "Published (resnet20, resnet32): He et al. 2016, Deep Residual Learning for Image Recognition, "
+        "Table 6; " in md
+    )
+    # An overridden config is not the published protocol: the reference is shown, not compared.
+    plan = make_plan(suite, Selection(("resnet20",), None, (("epochs", 2),), (0,)), runs)
+    write_report(plan, tmp_path / "other")
+    assert "final 91.25 (not compared: overridden config)" in (tmp_path / "other" / "depth.md").read_text()
+
+
+def test_mixed_provenance_is_flagged(tmp_path):
+    suite = find_suite("ablations")
+    runs = tmp_path / "runs"
+    write_run(runs, "ablations", "baseline", suite.config("baseline", seed=0), finals=(50.0, 90.0))
+    write_run(
+        runs,
+        "ablations",
+        "cosine",
+        suite.config("cosine", seed=0),
+        finals=(50.0, 91.0),
+        env={"device": "cuda:0 (NVIDIA H100)", "git": {"commit": "fff0000aaa", "dirty": True}},
+    )
+    write_report(
+        make_plan(suite, Selection(("baseline", "cosine"), None, (), (0,)), runs), tmp_path / "results"
+    )
+    md = (tmp_path / "results" / "ablations.md").read_text()
+    assert "⚠ Mixed provenance: the arms' runs differ in git, device" in md
+    assert "fff0000aaa (uncommitted changes)" in md
+
+
+def test_validation_protocol_reports_test_at_the_val_selected_epoch(tmp_path):
+    suite = find_suite("ablations_val")
+    runs = tmp_path / "runs"
+    # Epoch 2 has the best validation accuracy; epoch 3 the best test accuracy; the table must show epoch 2's
+    # test.
+    write_run(
+        runs,
+        "ablations_val",
+        "baseline",
+        suite.config("baseline", seed=0, epochs=3),
+        finals=(80.0, 85.0, 88.0),
+        val=(70.0, 90.0, 89.0),
+    )
+    write_report(
+        make_plan(suite, Selection(("baseline",), None, (("epochs", 3),), (0,)), runs), tmp_path / "results"
+    )
+    md = (tmp_path / "results" / "ablations_val.md").read_text()
+    assert "| Experiment | Test acc @ best val epoch | Final test acc |" in md
+    assert "| baseline | **85.00 (n=1)** | 88.00 (n=1) |" in md
+    assert "best epoch is chosen on a held-out validation split (5,000 training images" in md
+    tex = (tmp_path / "results" / "ablations_val-compact.tex").read_text()
+    assert "(val-sel.)" in tex
+
+
+def factorial_suite(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text(
+        '[base]\nmodel = "resnet8"\ndataset = "synthetic"\n[design]\n'
+        'factors = { lr_schedule = ["multistep", "cosine"], norm = ["batch", "none"] }\n'
+    )
+    return load_suite(path)
+
+
+def test_main_effects_and_interactions_of_a_factorial_design_by_hand(tmp_path):
+    suite = factorial_suite(tmp_path)
+    runs = tmp_path / "runs"
+    plan = make_plan(suite, Selection((), suite.design, (), (0, 1)), runs)
+    values = {
+        ("multistep", "batch"): (80.0, 82.0),
+        ("multistep", "none"): (70.0, 72.0),
+        ("cosine", "batch"): (90.0, 91.0),
+        ("cosine", "none"): (60.0, 66.0),
+    }
+    for arm in plan.arms:
+        factors = dict(arm.factors)
+        for seed, acc in enumerate(values[(factors["lr_schedule"], factors["norm"])]):
+            write_run(runs, "grid", arm.name, arm.config.with_overrides(seed=seed), finals=(50.0, acc))
+    effects = {
+        (r["factor"], r["level"]): r for r in main_effects(collect(plan).arms, ["lr_schedule", "norm"])
+    }
+    # multistep: per seed (80 + 70) / 2 = 75 and (82 + 72) / 2 = 77 -> 76 +- t(0.975, 1) * sd(75, 77) /
+    # sqrt(2)
+    assert effects[("lr_schedule", "multistep")]["mean"] == pytest.approx(76.0)
+    assert effects[("lr_schedule", "multistep")]["half"] == pytest.approx(
+        T975_DF1 * math.sqrt(2) / math.sqrt(2)
+    )
+    # cosine: 75 and 78.5 -> 76.75; its effect per seed: 0 and 1.5 -> 0.75
+    assert effects[("lr_schedule", "cosine")]["mean"] == pytest.approx(76.75)
+    assert effects[("lr_schedule", "cosine")]["effect"] == pytest.approx(0.75)
+    # norm none: (70 + 60) / 2 = 65 and (72 + 66) / 2 = 69 -> 67; batch: 85, 86.5 -> 85.75; effect -18.75
+    assert effects[("norm", "none")]["mean"] == pytest.approx(67.0)
+    assert effects[("norm", "none")]["effect"] == pytest.approx(-18.75)
+    paths = write_report(plan, tmp_path / "results")
+    md = (tmp_path / "results" / "grid.md").read_text()
+    assert "## Factorial design: main effects" in md and "| lr_schedule | cosine | 2 | 76.75 ± " in md
+    assert "## Interaction: lr_schedule × norm" in md and "| multistep | 81.00 (n=2) | 71.00 (n=2) |" in md
+    assert {"grid-interaction.png", "grid-interaction.pdf"} <= {p.name for p in paths}
+
+
+def test_report_without_suite_rewrites_every_suite_found(tmp_path):
+    runs = tmp_path / "runs"
+    for suite_name, arm in (("ablations", "baseline"), ("depth", "resnet20")):
+        suite = find_suite(suite_name)
+        write_run(runs, suite_name, arm, suite.config(arm, seed=0, epochs=2), finals=(50.0, 90.0))
+    code, out, err = sweep_main("--report", "--runs-dir", runs, "--results-dir", tmp_path / "results")
+    assert code == 0, err
+    assert (tmp_path / "results" / "ablations.md").exists() and (tmp_path / "results" / "depth.md").exists()
+    code, _, err = sweep_main(
+        "--report", "--runs-dir", tmp_path / "empty", "--results-dir", tmp_path / "results"
+    )
+    assert code == 2 and "no runs under" in err

@@ -1,166 +1,373 @@
-"""The sweep runner, for real: subprocesses on CPU slots, synthetic data, 1-2 epoch runs."""
+"""The sweep runner, for real: forked training processes on CPU slots, synthetic data, 1-6 epoch runs."""
+
+import io
 import json
+import os
+import resource
 import signal
+import stat
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
+from resnet.display import SweepDisplay
+from resnet.errors import DeviceError
+from resnet.launch import Launcher
+from resnet.plan import Selection, make_plan
 from resnet.presets import load_suite
-from resnet.run_dir import RunDir
-from resnet.runner import LocalSweep, SweepDisplay, make_slots, plan_runs
-from tests.conftest import ROOT, run_cli, wait_for_epochs
-
-SUITE = """
-description = "test suite"
-baseline = "base"
-
-[base]
-model = "resnet8"
-dataset = "synthetic"
-batch_size = 64
-epochs = 1
-
-[presets.base]
-description = "the baseline"
-
-[presets.cosine]
-description = "cosine"
-lr_schedule = "cosine"
-
-[presets.broken]
-description = "fails at run time: a batch larger than the 1024 synthetic training images"
-batch_size = 2048
-
-[presets.long]
-description = "long enough to interrupt"
-epochs = 6
-"""
+from resnet.run_dir import RunDir, RunLock
+from resnet.runner import LocalSweep
+from resnet.slots import make_slots
+from resnet.states import RunState
+from tests.conftest import ROOT, alive, descendants, run_cli, sweep_main, wait_for_epochs, wait_until
 
 
-@pytest.fixture
-def suite_file(tmp_path):
-    path = tmp_path / "tiny.toml"
-    path.write_text(SUITE)
-    return path
+@pytest.fixture(scope="module")
+def launcher():
+    """One forkserver for the in-process sweeps of this module (it imports torch once)."""
+    return Launcher()
 
 
 def sessions(run_dir) -> int:
     return len(json.loads((run_dir / "config.json").read_text())["sessions"])
 
 
-def sweep(suite_file, runs_dir, presets, jobs=1, seeds=(0,), **overrides):
-    specs = plan_runs(load_suite(suite_file), presets, list(seeds), overrides, runs_dir, str(suite_file))
-    display = SweepDisplay(live=False, stream=open("/dev/null", "w"))
-    return LocalSweep(specs, make_slots("cpu", jobs=jobs), display=display).run()
+def plan_for(suite_file, runs_dir, presets, seeds=(0,), **overrides):
+    return make_plan(
+        load_suite(suite_file), Selection(tuple(presets), None, tuple(overrides.items()), seeds), runs_dir
+    )
+
+
+def sweep(launcher, suite_file, runs_dir, presets, jobs=1, **overrides):
+    specs = plan_for(suite_file, runs_dir, presets, **overrides).specs
+    display = SweepDisplay(live=False, stream=io.StringIO())
+    return LocalSweep(specs, make_slots("cpu", jobs=jobs), display=display, launcher=launcher).run()
+
+
+def common(tmp_path, suite_file):
+    return [
+        "--suite-file",
+        suite_file,
+        "--runs-dir",
+        tmp_path / "runs",
+        "--results-dir",
+        tmp_path / "results",
+        "--device",
+        "cpu",
+        "--no-pilot",
+    ]
 
 
 def test_dry_run_prints_exact_commands_with_devices_and_skips(tmp_path, suite_file):
-    args = ["--suite-file", suite_file, "--all", "--seeds", "0", "1", "--runs-dir", tmp_path / "runs", "--dry-run",
-            "--device", "cpu", "--jobs", "2", "--epochs", "3"]
-    result = run_cli("run_ablations.py", *args)
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
-    assert len(lines) == 8
-    first = lines[0]
-    assert first.startswith("CUDA_VISIBLE_DEVICES='' OMP_NUM_THREADS=1 ")
-    assert f"--config {suite_file}:base --seed 0 --epochs 3 --run-dir {tmp_path}/runs/tiny/base/seed0 --resume" in first
+    args = [
+        "--suite-file",
+        suite_file,
+        "--all",
+        "--seeds",
+        "0",
+        "1",
+        "--runs-dir",
+        tmp_path / "runs",
+        "--dry-run",
+        "--device",
+        "cpu",
+        "--jobs",
+        "2",
+        "--lr",
+        "0.05",
+    ]
+    code, out, err = sweep_main(*args)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    commands = [line for line in lines if not line.startswith("#")]
+    assert len(commands) == 8 and "# 4 arms x 2 seeds = 8 runs; about" in out
+    first = commands[0]
+    assert first.startswith("CUDA_VISIBLE_DEVICES='' ") and "--device cpu --threads 1" in first
+    assert "--expect-hash" in first and f"--run-dir {tmp_path}/runs/tiny/base/seed0 --resume" in first
     assert not (tmp_path / "runs").exists()  # a dry run writes nothing
-    # The printed command really runs: it trains the first run.
-    command = first.split(" ", 2)[2]  # after the two environment assignments
-    trained = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True,
-                             env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": ""})
+    # The printed command really runs: it trains the first run, exactly the planned config.
+    trained = subprocess.run(
+        first,
+        shell=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert trained.returncode == 0, trained.stderr
-    again = run_cli("run_ablations.py", *args).stdout.splitlines()
-    assert again[0] == "# skip tiny/base/seed0: finished (summary.json exists)" and len(again) == 8
+    again = sweep_main(*args)[1].splitlines()
+    assert again[0] == "# skip tiny/base/seed0: completed (summary.json verified)" and len(again) == 10
 
 
-def test_gpu_slots_and_dry_run_assignment():
-    slots = make_slots(None, gpus=["0", "1"], jobs_per_gpu=2)
+def test_gpu_slots_and_gpus_that_are_not_here(monkeypatch):
+    import resnet.slots as runner
+
+    monkeypatch.setattr(runner, "visible_gpus", lambda: ["0", "1"])
+    slots = make_slots(None, jobs_per_gpu=2)
     assert [s.device for s in slots] == ["cuda:0", "cuda:0", "cuda:1", "cuda:1"]
-    assert slots[2].env["CUDA_VISIBLE_DEVICES"] == "1"
+    assert slots[2].env["CUDA_VISIBLE_DEVICES"] == "1" and slots[2].launch_device == "cuda"
     assert [s.device for s in make_slots("cpu", gpus=["0"], jobs=3)] == ["cpu"] * 3
-    with pytest.raises(ValueError, match="no GPU is visible"):
-        make_slots("cuda", gpus=[])
+    with pytest.raises(DeviceError, match="--gpus 7: GPU 7 is not visible here \\(visible: 0, 1\\)"):
+        make_slots(None, gpus=["7"])
+    monkeypatch.setattr(runner, "visible_gpus", lambda: [])
+    with pytest.raises(DeviceError, match="no GPU is visible"):
+        make_slots("cuda")
 
 
-def test_list_and_dry_run_do_not_import_torch(tmp_path):
-    code = ("import sys; from resnet.cli import ablations_main; ablations_main(sys.argv[1:]); "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
-    for args in (["--list"], ["--list", "--suite", "depth"], ["--all", "--seed", "42", "--dry-run"],
-                 ["--suite", "classic", "--all", "--dry-run", "--launcher", "slurm", "--partition", "gpu"]):
-        result = subprocess.run([sys.executable, "-c", code, *args, "--runs-dir", str(tmp_path)], cwd=ROOT,
-                                capture_output=True, text=True)
+def test_gpus_not_visible_is_one_line_before_anything_starts(tmp_path, suite_file):
+    code, _, err = sweep_main(*common(tmp_path, suite_file)[:4], "--all", "--gpus", "7", "--device", "cuda")
+    assert code == 2 and err.count("\n") == 1 and "GPU 7 is not visible here" in err
+    assert not (tmp_path / "runs" / "tiny").exists()
+
+
+def test_list_and_dry_run_do_not_import_torch_and_a_closed_pipe_is_quiet(tmp_path):
+    code = (
+        "import sys; from resnet.cli.sweep import main; main(sys.argv[1:]); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    for args in (
+        ["--list"],
+        ["--list", "--suite", "depth"],
+        ["--all", "--seed", "42", "--dry-run"],
+        ["--list-suites"],
+        ["--suite", "classic", "--all", "--dry-run", "--launcher", "slurm", "--partition", "gpu"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", code, *args, "--runs-dir", str(tmp_path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, result.stderr
-    assert "resnet50" in subprocess.run([sys.executable, "run_ablations.py", "--list"], cwd=ROOT, capture_output=True,
-                                        text=True).stdout
+    listing = run_cli("run_ablations.py", "--list").stdout
+    assert "resnet50" in listing and "other suites: " in listing and "quick" in listing
+    piped = subprocess.run(
+        f"{sys.executable} run_ablations.py --all --dry-run --seeds 0 1 2 | head -3",
+        shell=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert len(piped.stdout.splitlines()) == 3 and piped.stderr == ""  # no BrokenPipeError traceback
 
 
-def test_failing_preset_is_recorded_while_others_finish_and_two_slots_run_at_once(tmp_path, suite_file):
-    statuses = sweep(suite_file, tmp_path / "runs", ["base", "broken", "cosine"], jobs=2)
-    state = {s.spec.preset: s for s in statuses}
-    assert state["base"].state == state["cosine"].state == "finished"
-    assert state["broken"].state == "failed" and state["broken"].exit_code == 2
+def test_a_failing_run_is_recorded_while_others_finish_on_two_slots(tmp_path, suite_file, launcher):
+    statuses = sweep(launcher, suite_file, tmp_path / "runs", ["base", "broken", "cosine"], jobs=2)
+    state = {s.spec.arm.name: s for s in statuses}
+    assert state["base"].state == state["cosine"].state == RunState.COMPLETED
+    assert state["broken"].state == RunState.FAILED and state["broken"].exit_code == 2
     failure = json.loads((tmp_path / "runs" / "tiny" / "broken" / "seed0" / "failure.json").read_text())
-    assert failure["exit_code"] == 2 and "batch_size 2048 is larger than the 1024 training images" in failure["log_tail"][-1]
+    assert failure["exit_code"] == 2 and "cannot write to the data dir" in failure["reason"]
+    assert "cannot write to the data dir" in state["broken"].note  # the reason, whole, in the live view
     base, broken = state["base"], state["broken"]
     assert base.started < broken.ended and broken.started < base.ended  # the two slots overlapped in time
-
-    # A second sweep skips what finished, leaves the failure alone unless asked, and trains nothing twice.
-    again = {s.spec.preset: s.state for s in sweep(suite_file, tmp_path / "runs", ["base", "broken", "cosine"])}
-    assert again == {"base": "skipped", "broken": "failed", "cosine": "skipped"}
+    again = {
+        s.spec.arm.name: s.state
+        for s in sweep(launcher, suite_file, tmp_path / "runs", ["base", "broken", "cosine"])
+    }
+    assert again == {"base": RunState.COMPLETED, "broken": RunState.FAILED, "cosine": RunState.COMPLETED}
     assert sessions(tmp_path / "runs" / "tiny" / "base" / "seed0") == 1
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for name in ("summary.json", "config.json", "model.pt"):
+        mode = stat.S_IMODE((tmp_path / "runs" / "tiny" / "base" / "seed0" / name).stat().st_mode)
+        assert mode == 0o666 & ~mask, name  # the user's umask, not 0600
 
 
-def test_runner_cli_exit_status_report_and_conflicts(tmp_path, suite_file):
-    runs, results = tmp_path / "runs", tmp_path / "results"
-    common = ["--suite-file", suite_file, "--runs-dir", runs, "--results-dir", results, "--device", "cpu"]
-    result = run_cli("run_ablations.py", *common, "--config", "base", "broken")
-    assert result.returncode == 1
-    assert "failed: tiny/broken/seed0: exit 2" in result.stderr and "1 finished" in result.stdout
-    table = (results / "tiny.md").read_text()
-    assert "| broken |" in table and "1 failed" in table
-    # Same preset, another config in the same run dir: refused before anything runs, nothing overwritten.
-    before = (runs / "tiny" / "base" / "seed0" / "summary.json").read_text()
-    result = run_cli("run_ablations.py", *common, "--config", "base", "--lr", "0.05")
-    assert result.returncode == 2 and "holds a run of another config" in result.stderr
-    assert (runs / "tiny" / "base" / "seed0" / "summary.json").read_text() == before
-    result = run_cli("run_ablations.py", *common, "--config", "nope")
-    assert result.returncode == 2 and "unknown preset 'nope' in suite 'tiny'" in result.stderr
-
-
-def test_ctrl_c_stops_children_and_the_next_sweep_resumes(tmp_path, suite_file):
+def test_a_run_that_cannot_start_fails_alone_and_three_alike_stop_the_queue(tmp_path, suite_file, launcher):
     runs = tmp_path / "runs"
-    # Started as `cmd &` from a script would be: with SIGINT ignored. The runner must still stop on it.
-    runner = subprocess.Popen([sys.executable, str(ROOT / "run_ablations.py"), "--suite-file", str(suite_file),
-                               "--config", "long", "--runs-dir", str(runs), "--results-dir", str(tmp_path / "results"),
-                               "--device", "cpu"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    run_dir = runs / "tiny" / "long" / "seed0"
-    wait_for_epochs(run_dir / "metrics.jsonl", 2, runner)
-    runner.send_signal(signal.SIGINT)
+    (runs / "tiny" / "cosine").mkdir(parents=True)
+    (runs / "tiny" / "cosine" / "seed0").write_text("a file where the run dir should be")
+    statuses = sweep(launcher, suite_file, runs, ["cosine", "base"])
+    state = {s.spec.arm.name: s for s in statuses}
+    assert state["cosine"].state == RunState.FAILED and "cannot start: " in state["cosine"].note
+    assert state["base"].state == RunState.COMPLETED  # the sweep went on
+    specs = plan_for(suite_file, tmp_path / "more", ["broken"], seeds=(0, 1, 2, 3, 4)).specs
+    sweep_ = LocalSweep(
+        specs,
+        make_slots("cpu"),
+        display=SweepDisplay(live=False, stream=io.StringIO()),
+        launcher=launcher,
+    )
+    statuses = sweep_.run()
+    assert [s.state for s in statuses] == [RunState.FAILED] * 3 + [RunState.QUEUED] * 2
+    assert (
+        "the first 3 runs failed with the same error" in sweep_.abort_reason
+        and "cannot write to the data dir" in sweep_.abort_reason
+    )
+
+
+def test_a_run_held_by_another_process_is_waited_for_not_skipped(tmp_path, suite_file, launcher):
+    runs = tmp_path / "runs"
+    held = runs / "tiny" / "base" / "seed0"
+    lock = RunLock(held / ".lock").__enter__()  # as if another sweep trained it right now
+    threading.Timer(3.0, lock.__exit__, args=(None, None, None)).start()
+    start = time.monotonic()
+    statuses = sweep(launcher, suite_file, runs, ["base"])
+    assert statuses[0].state == RunState.COMPLETED and time.monotonic() - start > 3.0
+    assert sessions(held) == 1
+
+
+def test_hangup_then_ctrl_c_stop_everything_at_once_and_cleanly(tmp_path, suite_file):
+    """Started as `cmd &` from a script would be, with SIGINT ignored. A SIGHUP (the terminal closed) stops
+    the sweep as SIGTERM would: every run checkpoints; a second signal stops the runs at once; the report is
+    still written, the exit says how to resume, and there is no traceback."""
+    runner = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "run_ablations.py"),
+            *map(str, common(tmp_path, suite_file)),
+            "--config",
+            "long",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    run_dir = tmp_path / "runs" / "tiny" / "long" / "seed0"
+    wait_for_epochs(run_dir / "metrics.jsonl", 1, runner)
+    children = descendants(runner.pid)
+    runner.send_signal(signal.SIGHUP)
+    while "stopping: every run writes a checkpoint" not in (line := runner.stdout.readline()):
+        assert line, "the runner ended without saying it stops"
+    runner.send_signal(signal.SIGINT)  # honoured although ignored at start: stop the runs at once
     out, err = runner.communicate(timeout=60)
-    assert runner.returncode == 130 and "run the same command to resume" in err
-    assert RunDir(run_dir).state(RunDir(run_dir).recorded_hash()) == "interrupted"
+    assert runner.returncode == 130 and "run the same command to resume" in err and "Traceback" not in err
+    assert (tmp_path / "results" / "tiny.md").exists()  # the report is written on the way out
+    wait_until(lambda: not any(alive(pid) for pid in children), 30, what="the runner's children to end")
+    assert RunDir(run_dir).state(load_suite(suite_file).config("long")) == RunState.INTERRUPTED
     assert not RunDir(run_dir).is_locked()
-    statuses = sweep(suite_file, runs, ["long"])
-    assert statuses[0].state == "finished"
-    assert sessions(run_dir) == 2 and len(RunDir(run_dir).metrics()) == 6
-    assert "resuming" in (run_dir / "train.log").read_text()
 
 
-def test_two_runners_on_one_runs_dir_never_train_a_run_twice(tmp_path, suite_file):
-    command = [sys.executable, str(ROOT / "run_ablations.py"), "--suite-file", str(suite_file), "--config", "base",
-               "cosine", "--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results"),
-               "--device", "cpu"]
-    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(0.3)
-    second = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    outputs = [p.communicate(timeout=240)[0] for p in (first, second)]
-    assert first.returncode == 0 and second.returncode == 0, outputs
+def test_kill_9_of_the_runner_leaves_no_process_behind_and_a_rerun_finishes(tmp_path, suite_file):
+    runner = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "run_ablations.py"),
+            *map(str, common(tmp_path, suite_file)),
+            "--config",
+            "long",
+            "--jobs",
+            "2",
+            "--seeds",
+            "0",
+            "1",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    run_dir = tmp_path / "runs" / "tiny" / "long" / "seed0"
+    wait_for_epochs(run_dir / "metrics.jsonl", 1, runner)
+    children = descendants(runner.pid)
+    assert len(children) >= 3  # the forkserver and two training processes (and multiprocessing's tracker)
+    runner.kill()
+    runner.wait()
+    wait_until(
+        lambda: not any(alive(pid) for pid in children), 30, what="every child of the killed runner to end"
+    )
+    assert "interrupted" in (run_dir / "train.log").read_text()  # it checkpointed on its way out
+    code, out, err = sweep_main(
+        *common(tmp_path, suite_file), "--config", "long", "--jobs", "2", "--seeds", "0", "1"
+    )
+    assert code == 0, err
+    assert "2 completed" in out and all(
+        sessions(tmp_path / "runs" / "tiny" / "long" / f"seed{s}") == 2 for s in (0, 1)
+    )
+
+
+def test_editing_the_suite_mid_sweep_does_not_change_what_trains(tmp_path, suite_file):
+    first = tmp_path / "runs" / "tiny" / "base" / "seed0" / "config.json"
+
+    def edit_once_the_first_run_started():  # the second starts only when the first has trained
+        wait_until(first.exists, 60, what="the first run to start")
+        suite_file.write_text(
+            suite_file.read_text().replace('lr_schedule = "cosine"', 'lr_schedule = "cosine"\nlr = 0.02')
+        )
+
+    editor = threading.Thread(target=edit_once_the_first_run_started)
+    editor.start()
+    planned = load_suite(suite_file).config("cosine").short_hash()
+    code, out, err = sweep_main(*common(tmp_path, suite_file), "--config", "base", "cosine")
+    editor.join()
+    assert code == 0, err
+    assert "lr = 0.02" in suite_file.read_text()
+    record = json.loads((tmp_path / "runs" / "tiny" / "cosine" / "seed0" / "config.json").read_text())
+    assert record["config_hash"] == planned and record["config"]["lr"] == 0.1  # the plan, not the edit
+    assert "| cosine | " in (tmp_path / "results" / "tiny.md").read_text()
+    code, _, err = sweep_main(*common(tmp_path, suite_file)[:6], "--report", "--config", "cosine")
+    md = (tmp_path / "results" / "tiny.md").read_text()
+    assert (
+        code == 0 and "## Other configurations" in md and "`cosine` with lr=0.1" in md
+    )  # the edited suite's table
+
+
+def test_two_runners_on_one_runs_dir_never_train_a_run_twice(tmp_path, suite_file, launcher):
+    """Two sweeps at once (here two runners in two threads; each run is its own process holding its lock)."""
+    results = {}
+
+    def runner(name):
+        results[name] = sweep(launcher, suite_file, tmp_path / "runs", ["base", "cosine"])
+
+    threads = [threading.Thread(target=runner, args=(name,)) for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.3)
+    for thread in threads:
+        thread.join()
     for preset in ("base", "cosine"):
         run_dir = tmp_path / "runs" / "tiny" / preset / "seed0"
         assert sessions(run_dir) == 1 and (run_dir / "summary.json").exists()
-        # The runner that lost each race either skipped the run, found it locked, or found it finished.
-        assert (run_dir / "train.log").read_text().count("completed: best test acc") == 1
+        assert (run_dir / "train.log").read_text().count("completed: test acc") == 1
+    for statuses in results.values():
+        assert [s.state for s in statuses] == [RunState.COMPLETED, RunState.COMPLETED]
+
+
+def test_the_pilot_stops_a_config_that_cannot_train_before_anything_runs(tmp_path, suite_file):
+    suite_file.write_text(
+        suite_file.read_text() + '\n[presets.huge]\nmodel = "resnet18"\ndataset = "cifar10"\n'
+        'batch_size = 40000\ndata_dir = "/dev/null/x"\n'
+    )
+    limit = 8 * 2**30  # a machine with 8 GB: ResNet-18 at batch 40,000 needs far more
+
+    def small_machine():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    start = time.monotonic()
+    result = run_cli(
+        "run_ablations.py",
+        *[a for a in common(tmp_path, suite_file) if a != "--no-pilot"],
+        "--config",
+        "base",
+        "huge",
+        preexec_fn=small_machine,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert time.monotonic() - start < 90
+    assert "error: pilot: huge (resnet18, batch 40000) cannot train on cpu: RuntimeError" in result.stderr
+    assert "--no-pilot" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "runs" / "tiny" / "base" / "seed0" / "config.json").exists()  # nothing trained
+
+
+def test_a_factorial_grid_runs_end_to_end_with_its_main_effects(tmp_path, suite_file):
+    code, out, err = sweep_main(
+        *common(tmp_path, suite_file),
+        "--grid",
+        "lr_schedule=multistep,cosine",
+        "norm=batch,none",
+        "--jobs",
+        "2",
+    )
+    assert code == 0, err
+    assert "4 completed" in out
+    md = (tmp_path / "results" / "tiny.md").read_text()
+    assert "| lr_schedule=multistep,norm=batch |" in md and "## Factorial design: main effects" in md
+    assert (
+        "## Interaction: lr_schedule × norm" in md
+        and (tmp_path / "results" / "tiny-interaction.pdf").exists()
+    )

@@ -1,4 +1,5 @@
 """The Slurm launcher: options and dry run, submitit's local executor, and (marker `slurm`) a real slurmd."""
+
 import json
 import os
 import subprocess
@@ -6,21 +7,25 @@ import time
 
 import pytest
 
+from resnet.plan import LaunchOptions, Selection, make_plan
 from resnet.presets import load_suite
-from resnet.run_dir import RunDir
-from resnet.runner import plan_runs
 from resnet.slurm import SlurmOptions, SlurmTrainTask, submit_sweep, wait_for
+from resnet.states import RunState
 from resnet.train import train
-from tests.conftest import quiet, run_cli, wait_for_epochs
+from tests.conftest import run_cli, wait_for_epochs
 from tests.slurm_cluster import SlurmCluster
-from tests.test_runner import SUITE, sessions
 
 
-@pytest.fixture
-def suite_file(tmp_path):
-    path = tmp_path / "tiny.toml"
-    path.write_text(SUITE)
-    return path
+def quiet(*args, **kwargs):
+    pass
+
+
+def sessions(run_dir) -> int:
+    return len(json.loads((run_dir / "config.json").read_text())["sessions"])
+
+
+def specs_for(suite_file, runs_dir, presets, seeds=(0,)):
+    return make_plan(load_suite(suite_file), Selection(tuple(presets), None, (), seeds), runs_dir).specs
 
 
 def test_time_limits_and_sbatch_flags():
@@ -31,41 +36,73 @@ def test_time_limits_and_sbatch_flags():
     flags = SlurmOptions(partition="gpu", gpus_per_run=1, max_parallel=4).sbatch_flags("resnet-x", 7)
     assert "--array=0-6%4" in flags and "--partition=gpu" in flags and "--gpus-per-node=1" in flags
     params = SlurmOptions(partition="gpu", mem_gb=32).executor_parameters("resnet-x", 7)
-    assert params["slurm_partition"] == "gpu" and params["gpus_per_node"] == 1 and params["slurm_array_parallelism"] == 7
+    assert (
+        params["slurm_partition"] == "gpu"
+        and params["gpus_per_node"] == 1
+        and params["slurm_array_parallelism"] == 7
+    )
 
 
 def test_dry_run_prints_the_array_without_submitting(tmp_path, suite_file):
-    result = run_cli("run_ablations.py", "--suite-file", suite_file, "--config", "base", "cosine", "--seeds", "0", "1",
-                     "--launcher", "slurm", "--partition", "gpu", "--time", "02:00:00", "--runs-dir", tmp_path / "runs",
-                     "--dry-run")
+    result = run_cli(
+        "run_ablations.py",
+        "--suite-file",
+        suite_file,
+        "--config",
+        "base",
+        "cosine",
+        "--seeds",
+        "0",
+        "1",
+        "--launcher",
+        "slurm",
+        "--partition",
+        "gpu",
+        "--time",
+        "02:00:00",
+        "--runs-dir",
+        tmp_path / "runs",
+        "--dry-run",
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "would submit 1 Slurm job array of 4 tasks (one run each) through submitit:"
     assert "--array=0-3%4" in lines[1] and "--partition=gpu" in lines[1] and "--time=120" in lines[1]
-    assert lines[3].startswith("  task 0: tiny/base/seed0: ") and "--run-dir" in lines[3] and "--resume" in lines[3]
+    assert (
+        lines[3].startswith("  task 0: tiny/base/seed0: ")
+        and "--run-dir" in lines[3]
+        and "--resume" in lines[3]
+    )
+    assert "--config-json" in lines[3] and "--device cuda --threads 4" in lines[3]
     assert not (tmp_path / "runs").exists()
 
 
 def test_a_task_requeues_itself_with_the_same_run():
-    task = SlurmTrainTask("/somewhere")
+    task = SlurmTrainTask("/somewhere", LaunchOptions("cpu", 1))
     delayed = task.checkpoint("spec")
     assert delayed.function is task and delayed.args == ("spec",)
 
 
 def test_sweep_through_submitits_local_executor(tmp_path, suite_file, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative run dirs resolve where the sweep was submitted
-    specs = plan_runs(load_suite(suite_file), ["base", "broken"], [0], {}, tmp_path / "runs", str(suite_file))
-    jobs = submit_sweep(specs, SlurmOptions(gpus_per_run=0, cpus_per_run=1, time="00:10:00"), tmp_path / "runs",
-                        cluster="local")
+    specs = specs_for(suite_file, tmp_path / "runs", ["base", "broken"])
+    jobs = submit_sweep(
+        specs,
+        SlurmOptions(gpus_per_run=0, cpus_per_run=1, time="00:10:00"),
+        tmp_path / "runs",
+        cluster="local",
+    )
     failed = wait_for(jobs, specs, poll_s=0.5, echo=quiet)
-    assert [s.preset for s in failed] == ["broken"]
+    assert [s.arm.name for s in failed] == ["broken"]
     assert [job.result() for job in jobs] == ["completed", "failed"]
     assert (tmp_path / "runs" / "tiny" / "base" / "seed0" / "summary.json").exists()
     failure = json.loads((tmp_path / "runs" / "tiny" / "broken" / "seed0" / "failure.json").read_text())
-    assert failure["exit_code"] == 2
+    assert failure["exit_code"] == 2 and "cannot write to the data dir" in failure["reason"]
     # A second submission of a finished run trains nothing.
-    again = submit_sweep(specs[:1], SlurmOptions(gpus_per_run=0, cpus_per_run=1), tmp_path / "runs", cluster="local")
-    assert again[0].result() == "finished" and sessions(specs[0].run_dir) == 1
+    again = submit_sweep(
+        specs[:1], SlurmOptions(gpus_per_run=0, cpus_per_run=1), tmp_path / "runs", cluster="local"
+    )
+    assert again[0].result() == "completed" and sessions(specs[0].run_dir) == 1
 
 
 # --- a real slurmd -------------------------------------------------------------------------------------
@@ -80,9 +117,28 @@ def slurm(tmp_path_factory):
 
 @pytest.mark.slurm
 def test_sweep_on_a_real_slurm_cluster(tmp_path, suite_file, slurm):
-    args = ["--suite-file", suite_file, "--config", "base", "cosine", "--seeds", "0", "1", "--launcher", "slurm",
-            "--gpus-per-run", "0", "--cpus-per-run", "1", "--time", "00:10:00", "--runs-dir", tmp_path / "runs",
-            "--results-dir", tmp_path / "results"]
+    args = [
+        "--suite-file",
+        suite_file,
+        "--config",
+        "base",
+        "cosine",
+        "--seeds",
+        "0",
+        "1",
+        "--launcher",
+        "slurm",
+        "--gpus-per-run",
+        "0",
+        "--cpus-per-run",
+        "1",
+        "--time",
+        "00:10:00",
+        "--runs-dir",
+        tmp_path / "runs",
+        "--results-dir",
+        tmp_path / "results",
+    ]
     result = run_cli("run_ablations.py", *args, "--wait", env=slurm.env, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "submitted a Slurm job array of 4 runs" in result.stdout
@@ -96,16 +152,26 @@ def test_sweep_on_a_real_slurm_cluster(tmp_path, suite_file, slurm):
     assert "| base |" in table and "(n=2)" in table
     again = run_cli("run_ablations.py", *args, env=slurm.env)
     assert again.returncode == 0 and "nothing to submit" in again.stdout
-    report = run_cli("run_ablations.py", "--suite-file", suite_file, "--report", "--runs-dir", tmp_path / "runs",
-                     "--results-dir", tmp_path / "again")
+    report = run_cli(
+        "run_ablations.py",
+        "--suite-file",
+        suite_file,
+        "--report",
+        "--runs-dir",
+        tmp_path / "runs",
+        "--results-dir",
+        tmp_path / "again",
+    )
     assert report.returncode == 0 and (tmp_path / "again" / "tiny.md").read_text() == table
 
 
 @pytest.mark.slurm
 def test_preempted_task_requeues_and_resumes_to_the_same_result(tmp_path, suite_file, slurm, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    specs = plan_runs(load_suite(suite_file), ["long"], [0], {}, tmp_path / "runs", str(suite_file))
-    jobs = submit_sweep(specs, SlurmOptions(gpus_per_run=0, cpus_per_run=2, time="00:10:00"), tmp_path / "runs")
+    specs = specs_for(suite_file, tmp_path / "runs", ["long"])
+    jobs = submit_sweep(
+        specs, SlurmOptions(gpus_per_run=0, cpus_per_run=2, time="00:10:00"), tmp_path / "runs"
+    )
     run_dir = specs[0].run_dir
 
     class Running:  # wait_for_epochs wants a process; the Slurm task is one as long as squeue lists it
@@ -113,22 +179,29 @@ def test_preempted_task_requeues_and_resumes_to_the_same_result(tmp_path, suite_
             return None
 
     wait_for_epochs(run_dir / "metrics.jsonl", 2, Running(), timeout=300)
-    # What Slurm does before preempting or timing out a job: USR2 to the task. submitit checkpoints and requeues.
+    # What Slurm does before preempting or timing out a job: USR2 to the task. submitit checkpoints and
+    # requeues.
     subprocess.run(["scancel", "--signal=USR2", jobs[0].job_id], env=slurm.env, check=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        state = subprocess.run(["squeue", "-h", "-j", jobs[0].job_id, "-o", "%T"], env=slurm.env,
-                               capture_output=True, text=True).stdout
+        state = subprocess.run(
+            ["squeue", "-h", "-j", jobs[0].job_id, "-o", "%T"], env=slurm.env, capture_output=True, text=True
+        ).stdout
         if "PENDING" in state:
-            # Slurm holds a requeued job ~2 min so the old instance is gone first (slurmd refuses to relaunch a
+            # Slurm holds a requeued job ~2 min so the old instance is gone first (slurmd refuses to relaunch
+            # a
             # job it is still killing); 10 s is plenty on one idle node.
-            subprocess.run(["scontrol", "update", f"JobId={jobs[0].job_id}", "StartTime=now+10"], env=slurm.env, check=True)
+            subprocess.run(
+                ["scontrol", "update", f"JobId={jobs[0].job_id}", "StartTime=now+10"],
+                env=slurm.env,
+                check=True,
+            )
             break
         time.sleep(0.2)
     assert wait_for(jobs, specs, poll_s=1, echo=quiet) == []
     assert sessions(run_dir) == 2 and "resuming" in (run_dir / "train.log").read_text()
-    reference = train(specs[0].config, tmp_path / "reference", echo=quiet)
+    reference = train(specs[0].config, tmp_path / "reference")
     resumed = json.loads((run_dir / "summary.json").read_text())
     for key in ("final_test_acc", "best_test_acc", "final_train_loss", "epochs_completed"):
         assert resumed[key] == reference[key], key
-    assert RunDir(run_dir).state(specs[0].config.short_hash()) == "finished"
+    assert specs[0].state() == RunState.COMPLETED

@@ -4,12 +4,24 @@ import math
 import pytest
 import torch
 
+from resnet.components import build
 from resnet.config import TrainConfig
-from resnet.run_dir import RunDirError, read_json
-from resnet.train import evaluate_checkpoint, lr_multiplier, train
-from tests.conftest import fast_config, quiet
+from resnet.errors import RunDirError
+from resnet.evaluate import evaluate_checkpoint
+from resnet.files import read_json
+from resnet.run_dir import RunDir
+from resnet.runtime import Runtime
+from resnet.schedule import lr_multiplier
+from resnet.states import RunState
+from resnet.train import Interrupted, StopRequest, train
+from tests.conftest import TIMING, fast_config, train_main
 
-TIMING = {"epoch_seconds", "train_seconds", "images_per_sec"}
+
+def metrics(run_dir):
+    return [
+        {k: v for k, v in json.loads(line).items() if k not in TIMING}
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
 
 
 def test_multistep_schedule_steps_at_fractions_of_the_run():
@@ -22,38 +34,43 @@ def test_multistep_schedule_steps_at_fractions_of_the_run():
 
 def test_cosine_constant_and_warmup_schedules():
     cosine = lr_multiplier(TrainConfig(epochs=10, lr_schedule="cosine"), steps_per_epoch=100)
-    assert cosine(0) == 1 and cosine(500) == pytest.approx(0.5) and cosine(250) == pytest.approx(0.5 + 0.5 * math.cos(math.pi / 4))
+    assert (
+        cosine(0) == 1
+        and cosine(500) == pytest.approx(0.5)
+        and cosine(250) == pytest.approx(0.5 + 0.5 * math.cos(math.pi / 4))
+    )
     assert cosine(999) < 1e-4
     assert {lr_multiplier(TrainConfig(lr_schedule="none"), 10)(s) for s in range(0, 2000, 7)} == {1.0}
     warm = lr_multiplier(TrainConfig(epochs=10, warmup_epochs=2), steps_per_epoch=100)
     assert [warm(s) for s in (0, 99, 199, 200)] == pytest.approx([0.005, 0.5, 1.0, 1.0])
-    warm_cos = lr_multiplier(TrainConfig(epochs=10, warmup_epochs=2, lr_schedule="cosine"), steps_per_epoch=100)
-    assert warm_cos(200) == 1 and warm_cos(600) == pytest.approx(0.5)
 
 
-def test_a_short_synthetic_run_learns(finished_run):
-    _, summary = finished_run
-    assert summary["status"] == "completed" and summary["epochs_completed"] == 2
-    assert summary["final_test_acc"] > 40  # chance is 10%
-
-
-def test_a_run_records_everything(finished_run):
+def test_a_run_learns_and_records_everything(finished_run):
     run_dir, summary = finished_run
+    assert (
+        summary["status"] == "completed"
+        and summary["epochs_completed"] == 2
+        and summary["final_test_acc"] > 40
+    )
     record = read_json(run_dir / "config.json")
-    assert record["config"] == fast_config(seed=3).to_dict() and record["seed"] == 3
-    assert record["config_hash"] == fast_config(seed=3).short_hash()
+    config = fast_config(seed=3)
+    assert record["config"] == config.to_dict() and record["seed"] == 3 and record["params"] == 75_290
+    assert (record["config_hash"], record["arm_hash"]) == (config.short_hash(), config.arm_hash())
+    assert record["runtime"]["threads"] == torch.get_num_threads() and record["runtime"]["device"] == "cpu"
+    assert record["data"] == {"dataset": "synthetic", "files_match_official_md5": None}
     env = record["environment"]
     assert env["torch"] == torch.__version__ and env["device"].startswith("cpu")
     assert {"python", "cuda", "git", "host", "started_at", "command", "torchvision"} <= set(env)
-    assert "commit" in env["git"]
-    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [m["epoch"] for m in metrics] == [1, 2]
-    assert {"train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_seconds", "images_per_sec"} <= set(metrics[0])
+    assert [m["epoch"] for m in metrics(run_dir)] == [1, 2]
     assert summary == read_json(run_dir / "summary.json")
-    assert summary["best_test_acc"] == max(m["test_acc"] for m in metrics)
+    assert summary["selection"] == "test" and summary["best_test_acc"] == max(
+        m["test_acc"] for m in metrics(run_dir)
+    )
     assert summary["params"] == 75_290 and summary["images_per_sec"] > 0 and summary["mean_epoch_seconds"] > 0
-    assert (run_dir / "checkpoint.pt").exists() and (run_dir / "checkpoint.prev.pt").exists()
-    assert not (run_dir / "checkpoints").exists()  # per-epoch checkpoints only with keep_checkpoints
+    # A finished run keeps what --evaluate needs, not the resumable state.
+    assert (run_dir / "model.pt").exists() and not (run_dir / "checkpoint.pt").exists()
+    assert not (run_dir / "checkpoint.prev.pt").exists() and not (run_dir / "checkpoints").exists()
+    assert RunDir(run_dir).state(config) == RunState.COMPLETED
 
 
 def test_tensorboard_has_scalars_and_hparams(finished_run):
@@ -63,72 +80,163 @@ def test_tensorboard_has_scalars_and_hparams(finished_run):
     events = EventMultiplexer().AddRunsFromDirectory(str(run_dir / "tb"))
     events.Reload()
     runs = events.Runs()
-    scalars = {tag: events.Scalars(run, tag) for run in runs for tag in runs[run]["tensors"] + runs[run]["scalars"]
-               if tag == "accuracy/test"}
+    scalars = {
+        tag: events.Scalars(run, tag)
+        for run in runs
+        for tag in runs[run]["scalars"]
+        if tag == "accuracy/test"
+    }
     assert [e.step for e in scalars["accuracy/test"]] == [1, 2]
     assert any(events.PluginRunToTagToContent("hparams").values())
 
 
+def test_validation_selects_the_best_epoch_and_the_table_reads_test_there(tmp_path):
+    summary = train(fast_config(epochs=3, val_size=128), tmp_path / "run")
+    rows = metrics(tmp_path / "run")
+    assert all("val_acc" in r and "test_acc" in r for r in rows)
+    best = max(rows, key=lambda r: r["val_acc"])
+    assert summary["selection"] == "val" and summary["best_epoch"] == best["epoch"]
+    assert summary["best_val_acc"] == best["val_acc"] and summary["test_acc_at_best"] == best["test_acc"]
+    assert summary["final_test_acc"] == rows[-1]["test_acc"]
+    record = read_json(tmp_path / "run" / "config.json")
+    assert record["data"]["val_size"] == 128 and len(record["data"]["val_indices_sha256"]) == 16
+
+
 def test_same_seed_same_numbers_on_cpu(tmp_path, finished_run):
     run_dir, first = finished_run
-    again = train(fast_config(seed=3), tmp_path / "again", echo=quiet)
-    def strip(path):
-        return [{k: v for k, v in json.loads(line).items() if k not in TIMING}
-                for line in (path / "metrics.jsonl").read_text().splitlines()]
-
-    assert strip(tmp_path / "again") == strip(run_dir)
-    assert again["final_test_acc"] == first["final_test_acc"]
-    a = torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
-    b = torch.load(tmp_path / "again" / "checkpoint.pt", weights_only=True)["model"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    other = train(fast_config(seed=4, epochs=1), tmp_path / "other", echo=quiet)
-    assert strip(tmp_path / "other")[0] != strip(run_dir)[0]
-    assert other["status"] == "completed"
+    again = train(fast_config(seed=3), tmp_path / "again")
+    assert metrics(tmp_path / "again") == metrics(run_dir)
+    a = torch.load(run_dir / "model.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "again" / "model.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a) and again["final_test_acc"] == first["final_test_acc"]
+    train(fast_config(seed=4, epochs=1), tmp_path / "other")
+    assert metrics(tmp_path / "other")[0] != metrics(run_dir)[0]
 
 
-def test_finished_runs_are_not_retrained_and_other_configs_not_overwritten(finished_run):
+def test_a_seed_gives_the_same_initial_weights_and_first_batches_in_every_arm():
+    runtime = Runtime.resolve(fast_config())
+    baseline = build(fast_config(seed=5), runtime)
+    cosine = build(fast_config(seed=5, lr_schedule="cosine", lr=0.05, cutout=0), runtime)
+    without_bn = build(fast_config(seed=5, norm="none"), runtime)
+    a, b = baseline.model.state_dict(), cosine.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # same architecture: same initial weights
+    assert set(without_bn.model.state_dict()) != set(a)  # another architecture has other weights
+    (xa, ya), (xb, yb) = next(baseline.train_loader.epoch(1)), next(cosine.train_loader.epoch(1))
+    assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    other = build(fast_config(seed=6), runtime)
+    assert not torch.equal(other.model.state_dict()["stem.0.weight"], a["stem.0.weight"])
+
+
+def test_finished_runs_are_not_retrained_and_other_configs_not_overwritten(finished_run, caplog):
     run_dir, summary = finished_run
     before = (run_dir / "summary.json").read_text()
-    messages = []
-    assert train(fast_config(seed=3), run_dir, echo=messages.append) == summary
-    assert "already holds this finished run" in messages[0]
-    with pytest.raises(RunDirError, match="holds a run of another config .* never overwritten"):
-        train(fast_config(seed=3, lr=0.05), run_dir, echo=quiet)
+    with caplog.at_level("INFO", logger="resnet"):
+        assert train(fast_config(seed=3), run_dir) == summary
+    assert "already holds this finished run" in caplog.text
+    with pytest.raises(RunDirError, match="holds a run of another config .*lr=0.1.* never overwritten"):
+        train(fast_config(seed=3, lr=0.05), run_dir)
     assert (run_dir / "summary.json").read_text() == before
+
+
+def test_a_damaged_summary_is_rebuilt_from_complete_metrics_without_training(tmp_path):
+    run_dir = tmp_path / "run"
+    first = train(fast_config(epochs=1), run_dir)
+    (run_dir / "summary.json").write_text(json.dumps(first)[:40])  # truncated
+    assert RunDir(run_dir).state(fast_config(epochs=1)) == RunState.INTERRUPTED  # not counted as finished
+    code, out, err = train_main(
+        "--model",
+        "resnet8",
+        "--dataset",
+        "synthetic",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "1",
+        "--run-dir",
+        run_dir,
+        "--resume",
+    )
+    assert code == 0 and "rebuilt it from metrics.jsonl without training" in err
+    rebuilt = read_json(run_dir / "summary.json")
+    assert rebuilt["final_test_acc"] == first["final_test_acc"] and rebuilt["status"] == "completed"
+    assert len(read_json(run_dir / "config.json")["sessions"]) == 1  # nothing trained again
+    assert RunDir(run_dir).state(fast_config(epochs=1)) == RunState.COMPLETED
+
+
+def test_a_checkpoint_resumes_only_the_config_it_was_written_for(tmp_path):
+    run_dir = tmp_path / "run"
+    stop = StopRequest(requested=True)  # stops after the first step, writing a checkpoint
+    with pytest.raises(Interrupted):
+        train(fast_config(epochs=3, lr=0.02), run_dir, stop=stop)
+    (run_dir / "config.json").unlink()  # nothing left on disk says what the run was... but its checkpoint
+    with pytest.raises(
+        RunDirError, match=r"its checkpoint belongs to config \w+ \(lr=0.02\), not \w+; never resuming"
+    ):
+        train(fast_config(epochs=3, lr=0.1), run_dir, resume=True)
+
+
+def test_resume_restores_the_thread_count_it_started_with(tmp_path, caplog):
+    run_dir = tmp_path / "run"
+    threads = torch.get_num_threads()
+    try:
+        with pytest.raises(Interrupted):
+            train(fast_config(epochs=1), run_dir, threads=1, stop=StopRequest(requested=True))
+        with caplog.at_level("WARNING", logger="resnet"):
+            train(fast_config(epochs=1), run_dir, resume=True, threads=2)
+        assert "resuming with 1 threads as the run started (not 2)" in caplog.text
+        assert read_json(run_dir / "config.json")["runtime"]["threads"] == 1
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_interrupted_run_needs_resume(tmp_path):
     run_dir = tmp_path / "run"
-    train(fast_config(epochs=1), run_dir, echo=quiet)
-    (run_dir / "summary.json").unlink()  # as if killed after its first checkpoint
+    with pytest.raises(Interrupted):
+        train(fast_config(epochs=1), run_dir, stop=StopRequest(requested=True))
     with pytest.raises(RunDirError, match="holds an interrupted run .* pass --resume"):
-        train(fast_config(epochs=1), run_dir, echo=quiet)
+        train(fast_config(epochs=1), run_dir)
+    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert (checkpoint["epoch"], checkpoint["step"]) == (0, 1)
+    assert (
+        "rng" not in checkpoint
+    )  # every stream is derived from the seed: nothing device-specific to restore
 
 
-def test_evaluate_checkpoint_and_wrong_architecture(finished_run):
+def test_evaluate_a_finished_model_and_refuse_the_wrong_architecture(finished_run):
     run_dir, summary = finished_run
-    result = evaluate_checkpoint(run_dir / "checkpoint.pt")
+    result = evaluate_checkpoint(run_dir / "model.pt")
     assert result["model"] == "resnet8" and result["epoch"] == 2
     assert result["test_acc"] == pytest.approx(summary["final_test_acc"])
     with pytest.raises(RunDirError, match="holds a resnet8 checkpoint, not resnet20"):
-        evaluate_checkpoint(run_dir / "checkpoint.pt", model="resnet20")
+        evaluate_checkpoint(run_dir / "model.pt", model="resnet20")
 
 
-def test_divergence_stops_the_run_and_is_recorded(tmp_path):
-    summary = train(fast_config(lr=10, momentum=0.99, norm="none", epochs=3), tmp_path / "run", echo=quiet)
-    assert summary["status"] == "diverged" and summary["diverged_epoch"] == 1 and summary["epochs_completed"] == 1
-    assert not math.isfinite(summary["final_train_loss"])
-    assert read_json(tmp_path / "run" / "summary.json")["status"] == "diverged"
+def test_divergence_stops_the_run_and_is_recorded_in_strict_json(tmp_path):
+    summary = train(fast_config(lr=10, momentum=0.99, norm="none", epochs=3), tmp_path / "run")
+    assert (
+        summary["status"] == "diverged"
+        and summary["diverged_epoch"] == 1
+        and summary["epochs_completed"] == 1
+    )
+    assert "train loss is nan in epoch 1" in summary["status_reason"] or "inf" in summary["status_reason"]
+    for name in ("summary.json", "metrics.jsonl", "config.json"):
+        text = (tmp_path / "run" / name).read_text()
+        assert "NaN" not in text and "Infinity" not in text  # strict JSON: non-finite numbers are null
+        for line in text.splitlines() if name.endswith("jsonl") else [text]:
+            json.loads(line, parse_constant=lambda c, name=name: pytest.fail(f"{name} holds {c}"))
+    assert read_json(tmp_path / "run" / "summary.json")["final_train_loss"] is None
 
 
 def test_keep_checkpoints_keeps_every_epoch(tmp_path):
-    train(fast_config(epochs=2), tmp_path / "run", keep_checkpoints=True, echo=quiet)
+    train(fast_config(epochs=2), tmp_path / "run", keep_checkpoints=True)
     kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
-    assert kept == ["epoch_0001.pt", "epoch_0002.pt"]
+    assert kept == ["epoch_0001.pt", "epoch_0002.pt"] and (tmp_path / "run" / "checkpoint.pt").exists()
     assert torch.load(tmp_path / "run" / "checkpoints" / "epoch_0001.pt", weights_only=True)["epoch"] == 1
 
 
 def test_augmentations_and_label_smoothing_train(tmp_path):
-    summary = train(fast_config(epochs=1, cutout=8, random_erasing=0.5, label_smoothing=0.1, nesterov=True),
-                    tmp_path / "run", echo=quiet)
+    summary = train(
+        fast_config(epochs=1, cutout=8, random_erasing=0.5, label_smoothing=0.1, nesterov=True),
+        tmp_path / "run",
+    )
     assert summary["status"] == "completed" and math.isfinite(summary["final_train_loss"])

@@ -3,6 +3,7 @@
 Three dense blocks of (depth-4)/6 bottleneck layers (BN-ReLU-1x1 conv to 4k, BN-ReLU-3x3 conv to k,
 concatenated), transitions that halve the channels (rounded down) and the resolution.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,17 +28,21 @@ class DenseLayer(nn.Module):
 
 class Transition(nn.Sequential):
     def __init__(self, cin: int, cout: int, norm: str):
-        super().__init__(norm2d(norm, cin), nn.ReLU(inplace=True), conv(cin, cout, 1, 1, norm), nn.AvgPool2d(2))
+        super().__init__(
+            norm2d(norm, cin), nn.ReLU(inplace=True), conv(cin, cout, 1, 1, norm), nn.AvgPool2d(2)
+        )
 
 
 class DenseNetBC(nn.Module):
-    def __init__(self, depth: int, growth: int, num_classes: int = 10, norm: str = "batch", dropout: float = 0.0):
+    def __init__(
+        self, depth: int, growth: int, num_classes: int = 10, norm: str = "batch", dropout: float = 0.0
+    ):
         super().__init__()
         n, rest = divmod(depth - 4, 6)
         if rest or n < 1:
             raise ValueError(f"depth must be 6n+4, got {depth}")
         channels = 2 * growth
-        layers = [conv(3, channels, 3, 1, norm)]
+        layers: list[nn.Module] = [conv(3, channels, 3, 1, norm)]
         for stage in range(3):
             for _ in range(n):
                 layers.append(DenseLayer(channels, growth, dropout, norm))

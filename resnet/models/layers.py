@@ -1,4 +1,5 @@
 """Building blocks shared by every family: conv and norm that follow `norm`, and the init."""
+
 from __future__ import annotations
 
 import torch.nn as nn
@@ -8,7 +9,9 @@ def norm2d(norm: str, channels: int) -> nn.Module:
     return nn.BatchNorm2d(channels) if norm == "batch" else nn.Identity()
 
 
-def conv(cin: int, cout: int, kernel: int = 3, stride: int = 1, norm: str = "batch", groups: int = 1) -> nn.Conv2d:
+def conv(
+    cin: int, cout: int, kernel: int = 3, stride: int = 1, norm: str = "batch", groups: int = 1
+) -> nn.Conv2d:
     """'Same'-padded conv. A bias is redundant next to BatchNorm, so it exists only when norm is 'none'."""
     return nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, groups=groups, bias=norm == "none")
 
@@ -31,8 +34,9 @@ def init_weights(model: nn.Module, norm: str) -> nn.Module:
             nn.init.zeros_(m.bias)
     if norm == "none":
         for m in model.modules():
-            if getattr(m, "branch_end", None):
-                last = getattr(m, m.branch_end)
+            branch_end = getattr(m, "branch_end", None)
+            if isinstance(branch_end, str):
+                last = getattr(m, branch_end)
                 nn.init.zeros_(last.weight)
                 if last.bias is not None:
                     nn.init.zeros_(last.bias)
@@ -43,7 +47,7 @@ def make_stages(widths, blocks_per_stage, cin: int, make_block) -> tuple[nn.Sequ
     """Stages of blocks, one stage per width; the first block of every stage but the first halves the
     resolution. `make_block(cin, width, stride)` returns a block that knows its `out_channels`."""
     stages = []
-    for i, (width, count) in enumerate(zip(widths, blocks_per_stage)):
+    for i, (width, count) in enumerate(zip(widths, blocks_per_stage, strict=False)):
         blocks = []
         for j in range(count):
             blocks.append(make_block(cin, width, 2 if i > 0 and j == 0 else 1))

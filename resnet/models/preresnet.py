@@ -1,8 +1,10 @@
-"""Pre-activation ResNets (He et al. 2016, "Identity Mappings") for CIFAR, as in bearpaw/pytorch-classification.
+"""Pre-activation ResNets (He et al. 2016, "Identity Mappings") for CIFAR, as in
+bearpaw/pytorch-classification.
 
 BN and ReLU come before each conv; the shortcut is the raw input, or a 1x1 conv (no BN) when the
 shape changes. Depth 6n+2 with basic blocks (preresnet110), 9n+2 with bottlenecks (preresnet164/1001).
 """
+
 from __future__ import annotations
 
 import torch.nn as nn
@@ -60,8 +62,9 @@ class PreResNet(nn.Module):
         if rest or n < 1:
             raise ValueError(f"depth must be {3 * layers_per_block}n+2, got {depth}")
         self.stem = conv(3, 16, 3, 1, norm)
-        self.stages, cin = make_stages((16, 32, 64), (n, n, n), 16,
-                                       lambda cin, width, stride: block(cin, width, stride, norm))
+        self.stages, cin = make_stages(
+            (16, 32, 64), (n, n, n), 16, lambda cin, width, stride: block(cin, width, stride, norm)
+        )
         self.final = nn.Sequential(norm2d(norm, cin), nn.ReLU(inplace=True))
         self.head = Classifier(cin, num_classes)
         init_weights(self, norm)

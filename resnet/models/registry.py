@@ -3,6 +3,7 @@
 Kept free of torch so that configs and the sweep CLI can check model names instantly;
 `create_model` imports the family module only when a model is built.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -28,36 +29,60 @@ KUANGLIU = "kuangliu/pytorch-cifar"
 def _he_resnets() -> dict[str, ModelSpec]:
     """He et al.'s 3-stage CIFAR ResNets: 6n+2 with basic blocks (option A or B), 9n+2 bottleneck."""
     specs = {}
-    specs["resnet8"] = ModelSpec("resnet", "cifar_resnet", dict(depth=8, shortcut="A"), "He et al. 6n+2 with n=1")
+    specs["resnet8"] = ModelSpec(
+        "resnet", "cifar_resnet", {"depth": 8, "shortcut": "A"}, "He et al. 6n+2 with n=1"
+    )
+    specs["resnet14"] = ModelSpec(
+        "resnet", "cifar_resnet", {"depth": 14, "shortcut": "A"}, "He et al. 6n+2 with n=2"
+    )
+    specs["resnet11"] = ModelSpec(
+        "resnet", "cifar_resnet", {"depth": 11, "bottleneck": True}, "He et al. 9n+2 bottleneck with n=1"
+    )
     for depth in (20, 32, 44, 56, 110, 1202):
-        specs[f"resnet{depth}"] = ModelSpec("resnet", "cifar_resnet", dict(depth=depth, shortcut="A"), AKAMASTER)
+        specs[f"resnet{depth}"] = ModelSpec(
+            "resnet", "cifar_resnet", {"depth": depth, "shortcut": "A"}, AKAMASTER
+        )
         specs[f"resnet{depth}_b"] = ModelSpec(
-            "resnet", "cifar_resnet", dict(depth=depth, shortcut="B"), f"{BEARPAW} (BasicBlock)")
+            "resnet", "cifar_resnet", {"depth": depth, "shortcut": "B"}, f"{BEARPAW} (BasicBlock)"
+        )
     for depth in (164, 1001):
         specs[f"resnet{depth}"] = ModelSpec(
-            "resnet", "cifar_resnet", dict(depth=depth, bottleneck=True), f"{BEARPAW} (Bottleneck)")
+            "resnet", "cifar_resnet", {"depth": depth, "bottleneck": True}, f"{BEARPAW} (Bottleneck)"
+        )
     return specs
 
 
 MODELS: dict[str, ModelSpec] = {
     # 4-stage ImageNet ResNets with the CIFAR stem (3x3 conv, stride 1, no max-pool).
-    "resnet18": ModelSpec("resnet", "ResNet", dict(block="basic", layers=(2, 2, 2, 2)), KUANGLIU),
-    "resnet34": ModelSpec("resnet", "ResNet", dict(block="basic", layers=(3, 4, 6, 3)), KUANGLIU),
-    "resnet50": ModelSpec("resnet", "ResNet", dict(block="bottleneck", layers=(3, 4, 6, 3)), KUANGLIU),
-    "resnet101": ModelSpec("resnet", "ResNet", dict(block="bottleneck", layers=(3, 4, 23, 3)), KUANGLIU),
+    "resnet18": ModelSpec("resnet", "ResNet", {"block": "basic", "layers": (2, 2, 2, 2)}, KUANGLIU),
+    "resnet34": ModelSpec("resnet", "ResNet", {"block": "basic", "layers": (3, 4, 6, 3)}, KUANGLIU),
+    "resnet50": ModelSpec("resnet", "ResNet", {"block": "bottleneck", "layers": (3, 4, 6, 3)}, KUANGLIU),
+    "resnet101": ModelSpec("resnet", "ResNet", {"block": "bottleneck", "layers": (3, 4, 23, 3)}, KUANGLIU),
     **_he_resnets(),
-    "preresnet110": ModelSpec("preresnet", "PreResNet", dict(depth=110), f"{BEARPAW} (BasicBlock)"),
-    "preresnet164": ModelSpec("preresnet", "PreResNet", dict(depth=164, bottleneck=True), f"{BEARPAW} (Bottleneck)"),
-    "preresnet1001": ModelSpec("preresnet", "PreResNet", dict(depth=1001, bottleneck=True), f"{BEARPAW} (Bottleneck)"),
+    "preresnet110": ModelSpec("preresnet", "PreResNet", {"depth": 110}, f"{BEARPAW} (BasicBlock)"),
+    "preresnet164": ModelSpec(
+        "preresnet", "PreResNet", {"depth": 164, "bottleneck": True}, f"{BEARPAW} (Bottleneck)"
+    ),
+    "preresnet1001": ModelSpec(
+        "preresnet", "PreResNet", {"depth": 1001, "bottleneck": True}, f"{BEARPAW} (Bottleneck)"
+    ),
     **{
-        f"wrn{d}_{k}": ModelSpec("wrn", "WideResNet", dict(depth=d, widen=k), BEARPAW, dropout=True)
+        f"wrn{d}_{k}": ModelSpec("wrn", "WideResNet", {"depth": d, "widen": k}, BEARPAW, dropout=True)
         for d, k in ((16, 4), (16, 8), (28, 10), (40, 2), (40, 4))
     },
-    "resnext29_8x64d": ModelSpec("resnext", "ResNeXt", dict(depth=29, cardinality=8, base_width=64), BEARPAW),
-    "resnext29_16x64d": ModelSpec("resnext", "ResNeXt", dict(depth=29, cardinality=16, base_width=64), BEARPAW),
-    "densenet_bc_100_12": ModelSpec("densenet", "DenseNetBC", dict(depth=100, growth=12), BEARPAW, dropout=True),
-    "densenet_bc_190_40": ModelSpec("densenet", "DenseNetBC", dict(depth=190, growth=40), BEARPAW, dropout=True),
-    **{f"vgg{d}_bn": ModelSpec("vgg", "VGG", dict(depth=d), BEARPAW) for d in (11, 13, 16, 19)},
+    "resnext29_8x64d": ModelSpec(
+        "resnext", "ResNeXt", {"depth": 29, "cardinality": 8, "base_width": 64}, BEARPAW
+    ),
+    "resnext29_16x64d": ModelSpec(
+        "resnext", "ResNeXt", {"depth": 29, "cardinality": 16, "base_width": 64}, BEARPAW
+    ),
+    "densenet_bc_100_12": ModelSpec(
+        "densenet", "DenseNetBC", {"depth": 100, "growth": 12}, BEARPAW, dropout=True
+    ),
+    "densenet_bc_190_40": ModelSpec(
+        "densenet", "DenseNetBC", {"depth": 190, "growth": 40}, BEARPAW, dropout=True
+    ),
+    **{f"vgg{d}_bn": ModelSpec("vgg", "VGG", {"depth": d}, BEARPAW) for d in (11, 13, 16, 19)},
 }
 
 

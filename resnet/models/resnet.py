@@ -6,6 +6,7 @@ Two layouts share the same post-activation blocks:
 - `cifar_resnet`: the paper's 3-stage CIFAR design (16/32/64 channels), depth 6n+2 with basic blocks and
   shortcut option A (zero-pad identity, akamaster) or B (1x1 projection), or depth 9n+2 with bottlenecks.
 """
+
 from __future__ import annotations
 
 import torch.nn as nn
@@ -76,12 +77,25 @@ BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 class ResNet(nn.Module):
     """A stem conv, one stage of blocks per width, global pooling and a linear head."""
 
-    def __init__(self, block: str, layers, widths=(64, 128, 256, 512), shortcut: str = "B",
-                 num_classes: int = 10, norm: str = "batch"):
+    def __init__(
+        self,
+        block: str,
+        layers,
+        widths=(64, 128, 256, 512),
+        shortcut: str = "B",
+        num_classes: int = 10,
+        norm: str = "batch",
+    ):
         super().__init__()
-        self.stem = nn.Sequential(conv(3, widths[0], 3, 1, norm), norm2d(norm, widths[0]), nn.ReLU(inplace=True))
-        self.stages, cin = make_stages(widths, layers, widths[0],
-                                       lambda cin, width, stride: BLOCKS[block](cin, width, stride, shortcut, norm))
+        self.stem = nn.Sequential(
+            conv(3, widths[0], 3, 1, norm), norm2d(norm, widths[0]), nn.ReLU(inplace=True)
+        )
+        self.stages, cin = make_stages(
+            widths,
+            layers,
+            widths[0],
+            lambda cin, width, stride: BLOCKS[block](cin, width, stride, shortcut, norm),
+        )
         self.head = Classifier(cin, num_classes)
         init_weights(self, norm)
 
@@ -89,13 +103,22 @@ class ResNet(nn.Module):
         return self.head(self.stages(self.stem(x)))
 
 
-def cifar_resnet(depth: int, shortcut: str = "A", bottleneck: bool = False, num_classes: int = 10,
-                 norm: str = "batch") -> ResNet:
+def cifar_resnet(
+    depth: int, shortcut: str = "A", bottleneck: bool = False, num_classes: int = 10, norm: str = "batch"
+) -> ResNet:
     """He et al.'s CIFAR ResNet: 3 stages of n blocks on 16/32/64 channels."""
     layers_per_block = 3 if bottleneck else 2
     n, rest = divmod(depth - 2, 3 * layers_per_block)
     if rest or n < 1:
-        raise ValueError(f"depth must be {3 * layers_per_block}n+2 for {'bottleneck' if bottleneck else 'basic'} "
-                         f"blocks, got {depth}")
-    return ResNet("bottleneck" if bottleneck else "basic", (n, n, n), (16, 32, 64),
-                  "B" if bottleneck else shortcut, num_classes, norm)
+        raise ValueError(
+            f"depth must be {3 * layers_per_block}n+2 for {'bottleneck' if bottleneck else 'basic'} "
+            f"blocks, got {depth}"
+        )
+    return ResNet(
+        "bottleneck" if bottleneck else "basic",
+        (n, n, n),
+        (16, 32, 64),
+        "B" if bottleneck else shortcut,
+        num_classes,
+        norm,
+    )

@@ -3,6 +3,7 @@
 Three stages of (depth-2)/9 bottlenecks with 256/512/1024 output channels; the grouped 3x3 conv has
 `cardinality` groups of `base_width` channels in the first stage, doubling per stage (8x64d, 16x64d).
 """
+
 from __future__ import annotations
 
 import torch.nn as nn
@@ -20,8 +21,11 @@ class ResNeXtBlock(nn.Module):
         self.conv1, self.bn1 = conv(cin, inner, 1, 1, norm), norm2d(norm, inner)
         self.conv2, self.bn2 = conv(inner, inner, 3, stride, norm, groups=cardinality), norm2d(norm, inner)
         self.conv3, self.bn3 = conv(inner, cout, 1, 1, norm), norm2d(norm, cout)
-        self.shortcut = (nn.Identity() if cin == cout
-                         else nn.Sequential(conv(cin, cout, 1, stride, norm), norm2d(norm, cout)))
+        self.shortcut = (
+            nn.Identity()
+            if cin == cout
+            else nn.Sequential(conv(cin, cout, 1, stride, norm), norm2d(norm, cout))
+        )
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -31,15 +35,23 @@ class ResNeXtBlock(nn.Module):
 
 
 class ResNeXt(nn.Module):
-    def __init__(self, depth: int, cardinality: int, base_width: int, num_classes: int = 10, norm: str = "batch"):
+    def __init__(
+        self, depth: int, cardinality: int, base_width: int, num_classes: int = 10, norm: str = "batch"
+    ):
         super().__init__()
         n, rest = divmod(depth - 2, 9)
         if rest or n < 1:
             raise ValueError(f"depth must be 9n+2, got {depth}")
         self.stem = nn.Sequential(conv(3, 64, 3, 1, norm), norm2d(norm, 64), nn.ReLU(inplace=True))
         # The grouped conv is `cardinality` groups of base_width channels, doubling with the output width.
-        self.stages, cin = make_stages((256, 512, 1024), (n, n, n), 64, lambda cin, cout, stride: ResNeXtBlock(
-            cin, cout, cardinality * base_width * cout // 256, cardinality, stride, norm))
+        self.stages, cin = make_stages(
+            (256, 512, 1024),
+            (n, n, n),
+            64,
+            lambda cin, cout, stride: ResNeXtBlock(
+                cin, cout, cardinality * base_width * cout // 256, cardinality, stride, norm
+            ),
+        )
         self.head = Classifier(cin, num_classes)
         init_weights(self, norm)
 

@@ -3,6 +3,7 @@
 Five conv stages with max-pooling take 32x32 to 1x1; one linear layer classifies the 512 features.
 The 3x3 convs keep their bias even before BN: the reference does, and its parameter counts include it.
 """
+
 from __future__ import annotations
 
 import torch.nn as nn
@@ -23,7 +24,7 @@ class VGG(nn.Module):
         if depth not in STAGES:
             raise ValueError(f"depth must be one of {sorted(STAGES)}, got {depth}")
         layers, cin = [], 3
-        for convs, width in zip(STAGES[depth], (64, 128, 256, 512, 512)):
+        for convs, width in zip(STAGES[depth], (64, 128, 256, 512, 512), strict=False):
             for _ in range(convs):
                 layers += [nn.Conv2d(cin, width, 3, padding=1), norm2d(norm, width), nn.ReLU(inplace=True)]
                 cin = width

@@ -3,6 +3,7 @@
 Pre-activation basic blocks on 16k/32k/64k channels, n = (d-4)/6 per stage, dropout between the two
 convs. Where the width changes, the 1x1 shortcut conv sees the pre-activated input, as in the reference.
 """
+
 from __future__ import annotations
 
 import torch.nn as nn
@@ -30,14 +31,20 @@ class WideBlock(nn.Module):
 
 
 class WideResNet(nn.Module):
-    def __init__(self, depth: int, widen: int, num_classes: int = 10, norm: str = "batch", dropout: float = 0.0):
+    def __init__(
+        self, depth: int, widen: int, num_classes: int = 10, norm: str = "batch", dropout: float = 0.0
+    ):
         super().__init__()
         n, rest = divmod(depth - 4, 6)
         if rest or n < 1:
             raise ValueError(f"depth must be 6n+4, got {depth}")
         self.stem = conv(3, 16, 3, 1, norm)
-        self.stages, cin = make_stages((16 * widen, 32 * widen, 64 * widen), (n, n, n), 16,
-                                       lambda cin, width, stride: WideBlock(cin, width, stride, dropout, norm))
+        self.stages, cin = make_stages(
+            (16 * widen, 32 * widen, 64 * widen),
+            (n, n, n),
+            16,
+            lambda cin, width, stride: WideBlock(cin, width, stride, dropout, norm),
+        )
         self.final = nn.Sequential(norm2d(norm, cin), nn.ReLU(inplace=True))
         self.head = Classifier(cin, num_classes)
         init_weights(self, norm)

@@ -1,0 +1,89 @@
+"""What both command lines share: one-line errors, logging, signals, and a clean exit on a closed pipe.
+
+A user error (resnet.errors.UserError) ends in one line on stderr, "error: ...", and exit status 2 (75
+when another process holds the run). Ctrl-C exits 130. A closed pipe (`| head`) ends quietly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from resnet.errors import UserError
+from resnet.states import STOP_SIGNALS, ExitCode
+
+
+def fail(message: str, status: int = ExitCode.BAD_INPUT) -> NoReturn:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    raise SystemExit(status)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line gets one line (what was wrong, what is accepted), not the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (see {self.prog} --help)")
+
+
+def add_verbosity(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    group.add_argument("-v", "--verbose", action="store_true", help="debug messages too")
+
+
+class _Below(logging.Filter):
+    def __init__(self, level: int):
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < self.level
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    """Messages as plain lines: information on stdout, warnings and errors on stderr."""
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    out = logging.StreamHandler(sys.stdout)
+    out.addFilter(_Below(logging.WARNING))
+    err = logging.StreamHandler(sys.stderr)
+    err.setLevel(logging.WARNING)
+    root = logging.getLogger("resnet")
+    root.handlers[:] = []
+    for handler in (out, err):
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+
+
+def on_stop_signals(handler: Callable[[int], Any]) -> None:
+    """Ctrl-C, SIGTERM and SIGHUP (a closed terminal) all go to `handler`, even when the process was
+    started with SIGINT ignored (nohup, `cmd &` in a script)."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda signum, frame: handler(signum))
+
+
+def raise_interrupt(signum: int) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def main_wrapper(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Run a CLI main: user errors in one line, Ctrl-C as exit 130, a closed pipe as a quiet exit."""
+    try:
+        return main(argv)
+    except UserError as exc:
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        devnull = os.open(
+            os.devnull, os.O_WRONLY
+        )  # Python flushes stdout at exit: point it somewhere harmless
+        os.dup2(devnull, sys.stdout.fileno())
+        return ExitCode.OK

@@ -1,0 +1,112 @@
+"""--list and --list-suites: what a suite runs, how many runs, and what they will cost. No torch import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from resnet.config import format_value
+from resnet.cost import estimate_seconds, format_flops, recorded_speeds, run_flops
+from resnet.errors import UserError
+from resnet.machine import cpu_model, gpu_name
+from resnet.plan import Plan, Selection, make_plan
+from resnet.presets import Suite, load_suite, suite_files
+from resnet.progress import format_seconds
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(width=max(120, Console().width))
+
+
+def print_suites() -> None:
+    from rich.table import Table
+
+    table = Table(
+        title="suites (configs/*.toml): run_ablations.py --suite NAME --list shows one", title_justify="left"
+    )
+    for column in ("suite", "presets", "design arms", "runs per seed", "description"):
+        table.add_column(column)
+    for name, path in suite_files().items():
+        try:
+            suite = load_suite(path)
+        except UserError as exc:
+            table.add_row(name, "", "", "", f"[red]cannot load: {exc}")
+            continue
+        design = (
+            len(make_plan(suite, Selection(presets=(), design=suite.design), Path("runs")).arms)
+            if suite.design
+            else 0
+        )
+        arms = len(make_plan(suite, Selection(design=suite.design), Path("runs")).arms)
+        table.add_row(name, str(len(suite.presets)), str(design or ""), str(arms), suite.description)
+    _console().print(table)
+
+
+def device_name(device: str) -> str:
+    return (gpu_name(device.split(":")[1]) or "GPU") if device.startswith("cuda") else cpu_model()
+
+
+def cost_lines(plan: Plan, runs_dir: Path, device: str) -> list[str]:
+    """The run count, the FLOPs, and the wall time where earlier runs of the same models were timed here."""
+    specs = plan.specs
+    name = device_name(device)
+    speeds = recorded_speeds(runs_dir, name)
+    flops = sum(run_flops(spec.config) for spec in specs)
+    seconds = [estimate_seconds(spec.config, speeds) for spec in specs]
+    timed = [s for s in seconds if s is not None]
+    tuning = (
+        sum(len(arms) for arms in plan.tuning.values()) * len(plan.selection.tune.seeds)
+        if plan.selection.tune
+        else 0
+    )
+    lines = [
+        f"{len(plan.arms)} arms x {len(plan.selection.seeds)} seeds = {len(specs) - tuning} runs"
+        + (f" + {tuning} tuning runs" if tuning else "")
+        + f"; about {format_flops(flops)} of training compute"
+    ]
+    if timed:
+        untimed = len(specs) - len(timed)
+        lines.append(
+            f"about {format_seconds(sum(timed))} of training on {name} (one slot), from earlier runs of the "
+            "same "
+            "models here" + (f"; {untimed} runs of models never run here are not included" if untimed else "")
+        )
+    else:
+        lines.append(f"wall time: no earlier run of these models on {name} to time them by")
+    return lines
+
+
+def print_suite(suite: Suite, selection: Selection, runs_dir: Path) -> None:
+    from rich.table import Table
+
+    console = _console()
+    table = Table(title=f"suite '{suite.name}' ({suite.path}): {suite.description}", title_justify="left")
+    for column in ("preset", "changes vs " + (suite.baseline or "base"), "model", "epochs", "description"):
+        table.add_column(column)
+    for name, preset in suite.presets.items():
+        changes = ", ".join(f"{k}={format_value(v)}" for k, v in suite.changes(name).items()) or "—"
+        label = name + (f" ({', '.join(preset.aliases)})" if preset.aliases else "")
+        table.add_row(label, changes, preset.config.model, str(preset.config.epochs), preset.description)
+    if suite.presets:
+        console.print(table)
+    if suite.design:
+        design_plan = make_plan(suite, Selection(presets=(), design=suite.design), runs_dir)
+        console.print(
+            f"design ({suite.design.kind}, --design): " + ", ".join(a.name for a in design_plan.arms)
+        )
+    if suite.tune:
+        console.print(
+            f"tune: {suite.tune.param} in {', '.join(map(format_value, suite.tune.values))} per arm on seeds "
+            f"{', '.join(map(str, suite.tune.seeds))}, selected on validation accuracy"
+        )
+    shown = (
+        selection
+        if selection.presets is not None or selection.design
+        else Selection(None, suite.design, selection.overrides, selection.seeds, suite.tune)
+    )
+    plan = make_plan(suite, shown, runs_dir)
+    for line in cost_lines(plan, runs_dir, "cpu"):
+        console.print(line)
+    others = [name for name in suite_files() if name != suite.name]
+    console.print(f"other suites: {', '.join(others)} (run_ablations.py --list-suites)")

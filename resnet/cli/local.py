@@ -1,0 +1,106 @@
+"""The local launcher of run_ablations.py: slots, the pilot, the supervised sweep, tuning phases, report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from resnet.cli.common import fail, on_stop_signals, raise_interrupt
+from resnet.cli.listing import cost_lines
+from resnet.plan import Plan, RunSpec, make_plan, record_sweep
+from resnet.runner import LocalSweep, dry_run_lines, skip_reason
+from resnet.slots import make_slots
+from resnet.states import ExitCode, RunState
+
+
+def to_run(specs: list[RunSpec], retry_failed: bool) -> list[RunSpec]:
+    return [spec for spec in specs if skip_reason(spec, spec.state(), retry_failed) is None]
+
+
+def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argparse.Namespace], int]) -> int:
+    from resnet.cli.sweep import launch_template, summarise_states
+
+    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None
+    slots = make_slots(args.device, gpus, args.jobs_per_gpu, args.jobs)
+    template = launch_template(args)
+    if args.dry_run:
+        print("\n".join(dry_run_lines(plan.specs, slots, template, args.retry_failed)))
+        for line in cost_lines(plan, args.runs_dir, slots[0].device):
+            print(f"# {line}")
+        if plan.awaiting:
+            print(
+                f"# then the final runs of {', '.join(plan.awaiting)} at the tuned value, once tuning "
+                "finished"
+            )
+        return ExitCode.OK
+    record_sweep(args.runs_dir, plan.suite, plan.selection)
+    from resnet.launch import Launcher
+
+    launcher = Launcher()
+    piloted: set = set()
+    statuses, sweep = [], None
+    while True:
+        specs = plan.specs
+        pending = to_run(specs, args.retry_failed)
+        print(
+            f"{len(specs)} runs of suite '{plan.suite.name}' ({len(pending)} to run) on {len(slots)} "
+            "slot(s): "
+            f"{', '.join(sorted({s.device for s in slots}))}; logs in each run dir's train.log",
+            flush=True,
+        )
+        pilot(pending, slots, launcher, piloted, args)
+        sweep = LocalSweep(specs, slots, template, args.retry_failed, launcher=launcher)
+        on_stop_signals(sweep.request_stop)
+        statuses = sweep.run()
+        on_stop_signals(raise_interrupt)
+        if sweep.interrupted or sweep.abort_reason or not plan.awaiting:
+            break
+        next_plan = make_plan(plan.suite, plan.selection, args.runs_dir)
+        if next_plan.awaiting == plan.awaiting:
+            break  # tuning could not finish (failed runs): the report says which
+        plan = next_plan
+    print(f"sweep: {summarise_states(statuses)}", flush=True)
+    failed = [s for s in statuses if s.state == RunState.FAILED]
+    for status in failed:
+        print(
+            f"failed: {status.spec.label}: {status.note} (log: {status.spec.run_dir / 'train.log'})",
+            file=sys.stderr,
+        )
+    if sweep and sweep.abort_reason:
+        print(f"stopped: {sweep.abort_reason}", file=sys.stderr)
+    code = report(make_plan(plan.suite, plan.selection, args.runs_dir), args)
+    if sweep and sweep.interrupted:
+        print(
+            "interrupted: every stopped run kept a checkpoint; run the same command to resume",
+            file=sys.stderr,
+        )
+        return ExitCode.INTERRUPTED
+    if code != ExitCode.OK:
+        return code
+    bad = failed or [s for s in statuses if s.state == RunState.DIVERGED]
+    return ExitCode.FAILED if bad else ExitCode.OK
+
+
+def pilot(pending: list[RunSpec], slots, launcher, piloted: set, args: argparse.Namespace) -> None:
+    if args.no_pilot or not pending:
+        return
+    from resnet.pilot import pilot_key, run_pilot
+
+    new = [spec for spec in pending if pilot_key(spec.config) not in piloted]
+    if not new:
+        return
+    print(
+        f"pilot: one training step of {len({pilot_key(s.config) for s in new})} distinct model/batch "
+        "setting(s) "
+        f"on {slots[0].device} before anything trains",
+        flush=True,
+    )
+    from resnet.errors import DeviceError
+
+    try:
+        seconds = run_pilot(new, slots[0], launcher)
+    except DeviceError as exc:
+        fail(f"pilot: {exc}")
+    piloted.update(pilot_key(spec.config) for spec in new)
+    print(f"pilot: every setting trains ({seconds:.1f} s)", flush=True)

@@ -1,0 +1,288 @@
+"""run_ablations.py / resnet-ablations: plan a sweep, run it locally or on Slurm, write the table."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+
+from resnet.cli.common import (
+    Parser,
+    add_verbosity,
+    fail,
+    main_wrapper,
+    on_stop_signals,
+    raise_interrupt,
+    setup_logging,
+)
+from resnet.config import add_config_arguments, config_overrides
+from resnet.designs import KINDS, parse_grid
+from resnet.errors import UserError
+from resnet.files import describe_os_error
+from resnet.plan import LaunchOptions, Plan, Selection, make_plan, recorded_sweep
+from resnet.presets import DEFAULT_SUITE, Suite, find_suite, load_suite
+from resnet.states import ExitCode, RunState
+
+log = logging.getLogger("resnet.cli")
+
+
+def parser() -> tuple[argparse.ArgumentParser, list[str]]:
+    p = Parser(
+        prog="run_ablations.py",
+        description="Run the presets (or a design) of a suite as processes over the GPUs (or the CPU), skip "
+        "finished runs, resume interrupted ones, then write the results table and figures.",
+        epilog="examples: run_ablations.py --list-suites | run_ablations.py --suite quick --all "
+        "--seeds 0 1 2 | run_ablations.py --all --seed 42 | "
+        "run_ablations.py --grid lr_schedule=multistep,cosine norm=batch,none | run_ablations.py --report",
+    )
+    what = p.add_argument_group("what")
+    what.add_argument("--suite", help=f"a suite in configs/ (default: {DEFAULT_SUITE})")
+    what.add_argument("--suite-file", type=Path, help="a suite TOML file anywhere")
+    what.add_argument(
+        "--list", action="store_true", help="show the suite's presets, design, run count and cost"
+    )
+    what.add_argument(
+        "--list-suites", action="store_true", help="show every suite with its description and size"
+    )
+    what.add_argument(
+        "--all", action="store_true", help="run every preset of the suite (and its [design], if any)"
+    )
+    what.add_argument("--config", nargs="+", metavar="PRESET", help="run these presets")
+    what.add_argument("--design", action="store_true", help="run the suite's [design]")
+    what.add_argument("--grid", nargs="+", metavar="FIELD=V1,V2", help="a design from the command line")
+    what.add_argument(
+        "--grid-kind", choices=KINDS, default="factorial", help="how --grid combines (default factorial)"
+    )
+    what.add_argument(
+        "--from", dest="start", metavar="PRESET", help="vary this preset with --grid (default: [base])"
+    )
+    seeds = what.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, help="one seed (default 0)")
+    seeds.add_argument(
+        "--seeds", type=int, nargs="+", help="several seeds: intervals and paired tests in the table"
+    )
+    what.add_argument(
+        "--dry-run", action="store_true", help="print the train commands and their devices; run nothing"
+    )
+    what.add_argument(
+        "--report", action="store_true", help="only (re)write results from --runs-dir; train nothing"
+    )
+    what.add_argument("--interval", choices=("ci95", "std"), default="ci95", help="what ± means in the table")
+    where = p.add_argument_group("where")
+    where.add_argument("--runs-dir", type=Path, default=Path("runs"), help="default: runs")
+    where.add_argument("--results-dir", type=Path, default=Path("results"), help="default: results")
+    where.add_argument(
+        "--device", choices=("cpu", "cuda"), help="default: cuda if a GPU is visible, else cpu"
+    )
+    where.add_argument("--gpus", help="comma-separated GPU ids (default: all visible)")
+    where.add_argument("--jobs-per-gpu", type=int, default=1, help="concurrent runs per GPU (small models)")
+    where.add_argument("--jobs", type=int, default=1, help="concurrent runs on the CPU when there is no GPU")
+    where.add_argument("--retry-failed", action="store_true", help="run failed runs again (they resume)")
+    where.add_argument("--keep-checkpoints", action="store_true", help="keep every epoch's checkpoint")
+    where.add_argument(
+        "--checkpoint-every", type=float, metavar="MINUTES", help="mid-epoch checkpoints (default 10)"
+    )
+    where.add_argument(
+        "--no-pilot", action="store_true", help="skip the one-step check of every model before training"
+    )
+    slurm = p.add_argument_group("Slurm")
+    slurm.add_argument("--launcher", choices=("local", "slurm"), default="local", help="default: local")
+    slurm.add_argument("--partition", help="Slurm partition")
+    slurm.add_argument(
+        "--gpus-per-run", type=int, default=1, help="GPUs per array task (default 1; 0 for CPU)"
+    )
+    slurm.add_argument("--cpus-per-run", type=int, default=4, help="CPUs per array task (default 4)")
+    slurm.add_argument("--mem-gb", type=int, help="memory per array task in GB")
+    slurm.add_argument(
+        "--time", default="12:00:00", help="time limit per run, [D-]HH:MM:SS (default 12:00:00)"
+    )
+    slurm.add_argument("--max-parallel", type=int, help="at most this many array tasks at once")
+    slurm.add_argument("--wait", action="store_true", help="wait for the jobs, then write the results")
+    add_verbosity(p)
+    return p, add_config_arguments(p, skip=("seed",))
+
+
+def sweep_main(argv: list[str] | None = None) -> int:
+    p, dests = parser()
+    args = p.parse_args(argv)
+    setup_logging(args)
+    for name in ("jobs", "jobs_per_gpu", "cpus_per_run"):
+        if getattr(args, name) < 1:
+            fail(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.checkpoint_every is not None and args.checkpoint_every <= 0:
+        fail(f"--checkpoint-every must be a positive number of minutes, got {args.checkpoint_every}")
+    if args.list_suites:
+        from resnet.cli.listing import print_suites
+
+        print_suites()
+        return ExitCode.OK
+    overrides = config_overrides(args, dests)
+    if args.report and not (args.suite or args.suite_file):
+        return report_everything(args, overrides)
+    suite = _load_suite(args)
+    selection = make_selection(args, suite, overrides)
+    if args.list:
+        from resnet.cli.listing import print_suite
+
+        print_suite(suite, selection or Selection(seeds=_seeds(args)), args.runs_dir)
+        return ExitCode.OK
+    if args.report:
+        return report(
+            make_plan(suite, selection or recorded_selection(args, suite, overrides), args.runs_dir), args
+        )
+    if selection is None:
+        fail(
+            f"say what to run: --all, --config PRESET..., --design or --grid (presets of '{suite.name}': "
+            f"{', '.join(suite.presets) or 'none'})"
+        )
+    plan = make_plan(suite, selection, args.runs_dir)
+    if not args.dry_run:
+        ensure_writable(args.results_dir, "--results-dir")
+        ensure_writable(args.runs_dir, "--runs-dir")
+    refuse_conflicts(plan)
+    if args.launcher == "slurm":
+        from resnet.cli.cluster import run_slurm
+
+        return run_slurm(plan, args, report)
+    from resnet.cli.local import run_local
+
+    return run_local(plan, args, report)
+
+
+def _seeds(args: argparse.Namespace) -> tuple[int, ...]:
+    return tuple(args.seeds or [args.seed if args.seed is not None else 0])
+
+
+def make_selection(args: argparse.Namespace, suite: Suite, overrides: dict) -> Selection | None:
+    """What the command line asks to run; None when it names nothing."""
+    design = None
+    if args.grid:
+        design = parse_grid(args.grid, args.grid_kind, args.start)
+        if args.start:
+            suite.preset(args.start)
+    elif args.start:
+        fail("--from PRESET goes with --grid")
+    elif args.design or (args.all and suite.design):
+        if suite.design is None:
+            fail(f"suite '{suite.name}' has no [design]; give one with --grid FIELD=V1,V2 ...")
+        design = suite.design
+    if args.all and args.config:
+        fail("give --all or --config, not both")
+    presets = None if args.all else tuple(args.config) if args.config else ()
+    if not presets and presets is not None and design is None:
+        return None
+    seeds = _seeds(args)
+    if len(set(seeds)) != len(seeds):
+        fail(f"--seeds lists a seed twice: {' '.join(map(str, seeds))}")
+    if args.all and not suite.presets:
+        presets = ()
+    return Selection(presets, design, tuple(sorted(overrides.items())), seeds, suite.tune)
+
+
+def recorded_selection(args: argparse.Namespace, suite: Suite, overrides: dict) -> Selection:
+    """What --report tables when not told: the last sweep of this suite in the runs dir, else every preset."""
+    record = recorded_sweep(args.runs_dir, suite.name)
+    if record and not overrides:
+        try:
+            return Selection.from_dict(record["selection"])
+        except (UserError, KeyError, TypeError):
+            log.warning(
+                "notice: %s/%s/sweep.json is damaged; tabling every preset", args.runs_dir, suite.name
+            )
+    return Selection(None, None, tuple(sorted(overrides.items())), (), suite.tune)
+
+
+def report_everything(args: argparse.Namespace, overrides: dict) -> int:
+    """--report without --suite: every suite found in the runs dir."""
+    found = sorted(p.parent for p in args.runs_dir.glob("*/sweep.json"))
+    from resnet.presets import suite_files
+
+    found += [
+        args.runs_dir / name
+        for name in suite_files()
+        if (args.runs_dir / name).is_dir() and args.runs_dir / name not in found
+    ]
+    if not found:
+        fail(
+            f"no runs under {args.runs_dir}; run some first (run_ablations.py --all), or point --runs-dir "
+            "at them"
+        )
+    status: int = ExitCode.OK
+    for directory in sorted(set(found)):
+        record = recorded_sweep(args.runs_dir, directory.name) or {}
+        try:
+            suite = (
+                load_suite(record["suite_file"])
+                if Path(record.get("suite_file", "")).is_file()
+                else find_suite(directory.name)
+            )
+            code = report(make_plan(suite, recorded_selection(args, suite, overrides), args.runs_dir), args)
+        except UserError as exc:
+            print(f"error: {directory}: {exc}", file=sys.stderr)
+            code = ExitCode.BAD_INPUT
+        status = max(status, code)
+    return status
+
+
+def _load_suite(args: argparse.Namespace) -> Suite:
+    if args.suite and args.suite_file:
+        fail("give --suite or --suite-file, not both")
+    return load_suite(args.suite_file) if args.suite_file else find_suite(args.suite or DEFAULT_SUITE)
+
+
+def ensure_writable(directory: Path, what: str) -> None:
+    """Fail now, in one line, rather than after the sweep trained."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        fail(
+            f"cannot write to {what} {directory}: {describe_os_error(exc, directory)}; choose a writable "
+            "directory"
+        )
+
+
+def refuse_conflicts(plan: Plan) -> None:
+    conflicts = [spec for spec in plan.specs if spec.state() == RunState.CONFLICT]
+    if conflicts:
+        from resnet.run_dir import RunDir
+
+        more = f" (and {len(conflicts) - 1} more runs)" if len(conflicts) > 1 else ""
+        fail(f"{RunDir(conflicts[0].run_dir).conflict(conflicts[0].config)}{more}")
+
+
+def launch_template(args: argparse.Namespace) -> LaunchOptions:
+    return LaunchOptions(keep_checkpoints=args.keep_checkpoints, checkpoint_every=args.checkpoint_every)
+
+
+def report(plan: Plan, args: argparse.Namespace) -> int:
+    """Write the table; a Ctrl-C here ends in one line, and the atomic writes leave no half file behind."""
+    from resnet.report import write_report
+
+    on_stop_signals(raise_interrupt)
+    ensure_writable(args.results_dir, "--results-dir")
+    try:
+        paths = write_report(plan, args.results_dir, args.interval)
+    except KeyboardInterrupt:
+        print(
+            "interrupted while writing the report; `run_ablations.py --report` writes it again",
+            file=sys.stderr,
+        )
+        return ExitCode.INTERRUPTED
+    except OSError as exc:
+        fail(f"cannot write the report: {describe_os_error(exc)}")
+    print("results: " + ", ".join(str(p) for p in paths if p.suffix != ".pdf"), flush=True)
+    return ExitCode.OK
+
+
+def summarise_states(statuses: list) -> str:
+    counts = Counter(str(status.state) for status in statuses)
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return main_wrapper(sweep_main, argv)

@@ -1,0 +1,179 @@
+"""train_cifar.py / resnet-train: train one run, resume it, or evaluate a checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from resnet.cli.common import (
+    Parser,
+    add_verbosity,
+    fail,
+    main_wrapper,
+    on_stop_signals,
+    raise_interrupt,
+    setup_logging,
+)
+from resnet.config import TrainConfig, add_config_arguments, config_overrides
+from resnet.presets import Resolved, config_from_json, resolve_config
+from resnet.states import ExitCode
+
+log = logging.getLogger("resnet.cli")
+
+
+def parser() -> tuple[argparse.ArgumentParser, list[str]]:
+    p = Parser(
+        prog="train_cifar.py",
+        description="Train one ResNet on CIFAR and record it in a run directory.",
+        epilog="examples: train_cifar.py --model resnet20 --epochs 1 --data-dir data | "
+        "train_cifar.py --config ablations:cosine --seed 42 | train_cifar.py --dataset synthetic --model "
+        "resnet8",
+    )
+    p.add_argument(
+        "--config",
+        metavar="PRESET_OR_FILE",
+        help="a preset ('cosine', 'depth:resnet56', 'my_suite.toml:fast') or a config .json/.toml "
+        "(a run's config.json works); default: TrainConfig's defaults",
+    )
+    p.add_argument("--config-json", metavar="JSON", help="the config itself, as the sweep runner passes it")
+    p.add_argument(
+        "--expect-hash", metavar="HASH", help="refuse unless the config's hash is this (the planned one)"
+    )
+    p.add_argument(
+        "--run-dir", type=Path, help="where the run writes (default: runs/train/<name>-<dataset>-<hash>)"
+    )
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --run-dir")
+    p.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep every epoch's checkpoint (default: a finished run keeps only model.pt)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=10.0,
+        metavar="MINUTES",
+        help="also checkpoint inside an epoch this often (default 10)",
+    )
+    p.add_argument(
+        "--evaluate",
+        metavar="CHECKPOINT",
+        type=Path,
+        help="only report the test accuracy of a model.pt or checkpoint",
+    )
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    p.add_argument(
+        "--threads", type=int, help="CPU threads (default: as recorded when resuming, else torch's)"
+    )
+    p.add_argument("--list-models", action="store_true", help="print the model zoo with params and FLOPs")
+    add_verbosity(p)
+    return p, add_config_arguments(p)
+
+
+def default_run_dir(config: TrainConfig, label: str) -> Path:
+    """runs/train/<preset or model>-<dataset>-<hash>: rerunning the same command finds the same run."""
+    name = label.rpartition(":")[2] if ":" in label else config.model
+    return Path("runs") / "train" / f"{name}-{config.dataset}-{config.short_hash()}"
+
+
+def resolve(args: argparse.Namespace, overrides: dict) -> Resolved:
+    if args.config and args.config_json:
+        fail("give --config or --config-json, not both")
+    if args.config_json:
+        return Resolved(config_from_json(args.config_json, overrides), "planned")
+    if args.config:
+        return resolve_config(args.config, **overrides)
+    return Resolved(TrainConfig.from_dict(overrides), "defaults")
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    p, dests = parser()
+    args = p.parse_args(argv)
+    setup_logging(args)
+    overrides = config_overrides(args, dests)
+    if args.list_models:
+        from resnet.models.table import print_model_table
+
+        print_model_table()
+        return ExitCode.OK
+    if args.evaluate:
+        return _evaluate(args, overrides)
+    if args.checkpoint_every <= 0:
+        fail(f"--checkpoint-every must be a positive number of minutes, got {args.checkpoint_every}")
+    config, label, recorded_threads = resolve(args, overrides)
+    if args.expect_hash and config.short_hash() != args.expect_hash:
+        fail(
+            f"the config to train has hash {config.short_hash()}, not the planned {args.expect_hash}: the "
+            "suite "
+            "or the code changed since the sweep planned this run; run the sweep again to plan it anew"
+        )
+    threads = args.threads or recorded_threads
+    if args.threads and recorded_threads and args.threads != recorded_threads:
+        log.warning(
+            "notice: %s was recorded with %d threads; with --threads %d its numbers will differ",
+            args.config,
+            recorded_threads,
+            args.threads,
+        )
+    run_dir = args.run_dir or default_run_dir(config, label)
+    from resnet.runtime import check_device
+    from resnet.train import Interrupted, StopRequest, train
+
+    check_device(args.device)  # before the run dir is touched
+    if args.threads is not None and args.threads < 1:
+        fail(f"--threads must be at least 1, got {args.threads}")
+
+    stop = StopRequest()
+
+    def request_stop(signum: int) -> None:
+        if stop.requested:
+            raise_interrupt(signum)  # a second signal: stop now, the last checkpoint stays
+        stop.requested = True
+        log.warning("stopping after the current step (signal again to stop at once)")
+
+    on_stop_signals(request_stop)
+    log.info("run: %s (config %s, seed %d) -> %s", label, config.short_hash(), config.seed, run_dir)
+    try:
+        summary = train(
+            config,
+            run_dir,
+            resume=args.resume,
+            keep_checkpoints=args.keep_checkpoints,
+            device=args.device,
+            threads=threads,
+            checkpoint_every=args.checkpoint_every * 60,
+            stop=stop,
+        )
+    except (Interrupted, KeyboardInterrupt) as exc:
+        where = f" ({exc})" if str(exc) else ""
+        print(f"interrupted{where}: {run_dir} keeps a checkpoint; continue with --resume", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    log.info("TensorBoard: tensorboard --logdir %s", Path(run_dir) / "tb")
+    return ExitCode.OK if summary["status"] == "completed" else ExitCode.FAILED
+
+
+def _evaluate(args: argparse.Namespace, overrides: dict) -> int:
+    from resnet.evaluate import evaluate_checkpoint
+
+    unexpected = set(overrides) - {"model", "data_dir"}
+    if unexpected or args.config:
+        fail(
+            f"--evaluate takes only --model, --data-dir and --device; the checkpoint holds its config "
+            f"(got {', '.join(sorted(unexpected | ({'config'} if args.config else set())))})"
+        )
+    if not args.evaluate.is_file():
+        fail(f"checkpoint {args.evaluate} does not exist")
+    result = evaluate_checkpoint(
+        args.evaluate, overrides.get("model"), overrides.get("data_dir"), args.device
+    )
+    print(
+        f"{args.evaluate}: {result['model']} after epoch {result['epoch']}: "
+        f"test acc {result['test_acc']:.2f}%, test loss {result['test_loss']:.4f}"
+    )
+    return ExitCode.OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    return main_wrapper(train_main, argv)

@@ -1,0 +1,63 @@
+"""What a plan will cost before it runs: FLOPs from the model table, wall time from earlier runs.
+
+A run's work is forward FLOPs x 3 (forward and backward) x training images x epochs, plus forward FLOPs
+x evaluated images (validation and test) x epochs. Its wall time is estimated from the throughput that
+earlier runs of the same model recorded on this device (seconds per training image, evaluation
+included), when there are any. No torch import here.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from pathlib import Path
+
+from resnet.config import DATASETS, TrainConfig
+from resnet.files import read_json
+from resnet.models.table import MODEL_STATS
+
+
+def train_images(config: TrainConfig) -> int:
+    return DATASETS[config.dataset].train_images - config.val_size
+
+
+def run_flops(config: TrainConfig) -> float:
+    forward = MODEL_STATS[config.model][1]
+    evaluated = config.val_size + DATASETS[config.dataset].test_images
+    return forward * config.epochs * (3 * train_images(config) + evaluated)
+
+
+def recorded_speeds(runs_dir: Path, device_name: str, max_files: int = 5000) -> dict[str, list[float]]:
+    """model -> seconds per training image (evaluation included) of finished runs on this device."""
+    speeds: dict[str, list[float]] = {}
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(runs_dir):
+        dirnames[:] = [d for d in dirnames if d not in ("tb", "checkpoints", ".submitit")]
+        if "summary.json" not in filenames:
+            continue
+        seen += 1
+        if seen > max_files:
+            break
+        summary, record = read_json(Path(dirpath) / "summary.json"), read_json(Path(dirpath) / "config.json")
+        if not summary or not record or (summary.get("runtime") or {}).get("device_name") != device_name:
+            continue
+        try:
+            config = TrainConfig.from_dict(record["config"])
+        except Exception:
+            continue
+        epochs, total = summary.get("epochs_completed"), summary.get("total_seconds")
+        if epochs and total:
+            speeds.setdefault(config.model, []).append(total / (epochs * train_images(config)))
+    return speeds
+
+
+def estimate_seconds(config: TrainConfig, speeds: dict[str, list[float]]) -> float | None:
+    recorded = speeds.get(config.model)
+    return statistics.median(recorded) * train_images(config) * config.epochs if recorded else None
+
+
+def format_flops(flops: float) -> str:
+    for unit, scale in (("EFLOP", 1e18), ("PFLOP", 1e15), ("TFLOP", 1e12), ("GFLOP", 1e9)):
+        if flops >= scale:
+            return f"{flops / scale:,.1f} {unit}"
+    return f"{flops / 1e6:,.1f} MFLOP"

@@ -1,0 +1,193 @@
+"""Sweep designs beyond named presets: factorial grids, zipped factors, one-at-a-time, per-arm tuning.
+
+    [design]
+    kind = "factorial"              # every combination; "zip": the i-th value of every factor together;
+                                    # "one_at_a_time": each factor varied alone around the start config
+    factors = { lr_schedule = ["multistep", "cosine"], norm = ["batch", "none"] }
+    exclude = [{ norm = "none", lr_schedule = "none" }]
+    from = "cosine"                 # optional: vary this preset instead of the suite's [base]
+
+    [tune]                          # optional: per arm, pick the value with the best validation accuracy
+    lr = [0.05, 0.1, 0.2]
+    seeds = [0]
+
+Arms are named from their factor values ("lr_schedule=cosine,norm=none"), so a name always says what
+the arm is. The baseline of a design is its first arm (every factor at its first level; the start
+config for one_at_a_time). Every arm is validated before anything runs. No torch import here.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from resnet.config import TrainConfig, apply_overrides, format_value
+from resnet.errors import ConfigError, PresetError
+from resnet.models.registry import unknown_name_message
+
+KINDS = ("factorial", "zip", "one_at_a_time")
+NOT_FACTORS = frozenset({"seed", "data_dir", "num_classes"})
+
+
+@dataclass(frozen=True)
+class DesignArm:
+    name: str
+    factors: tuple[tuple[str, Any], ...]  # (field, canonical value), in the design's factor order
+    config: TrainConfig
+
+
+@dataclass(frozen=True)
+class Design:
+    kind: str
+    factors: tuple[tuple[str, tuple[Any, ...]], ...]
+    exclude: tuple[tuple[tuple[str, Any], ...], ...] = ()
+    start: str | None = None  # the preset the design varies; None: the suite's [base]
+
+    @property
+    def factor_names(self) -> list[str]:
+        return [name for name, _ in self.factors]
+
+    def arms(self, start: TrainConfig, where: str) -> list[DesignArm]:
+        """Every arm of the design around `start`, validated; `where` names the source in errors."""
+        arms = []
+        for combo in self._combinations(start):
+            try:
+                config = apply_overrides(start.to_dict(), dict(combo))
+            except ConfigError as exc:
+                raise PresetError(f"{where}: design arm '{_arm_name(combo)}': {exc}") from None
+            canonical = tuple((field, config.to_dict()[field]) for field, _ in combo)
+            if self._excluded(canonical):
+                continue
+            name = _arm_name(canonical) if combo or self.kind != "one_at_a_time" else (self.start or "base")
+            arms.append(DesignArm(name, canonical, config))
+        seen: dict[str, str] = {}
+        for arm in arms:
+            if arm.config.arm_hash() in seen:
+                other = seen[arm.config.arm_hash()]
+                raise PresetError(
+                    f"{where}: design arms '{other}' and '{arm.name}' are the same config; "
+                    "remove the duplicate value"
+                )
+            seen[arm.config.arm_hash()] = arm.name
+        if not arms:
+            raise PresetError(f"{where}: the design's exclude list removes every arm")
+        return arms
+
+    def _combinations(self, start: TrainConfig) -> list[tuple[tuple[str, Any], ...]]:
+        names = self.factor_names
+        levels = [values for _, values in self.factors]
+        if self.kind == "factorial":
+            return [tuple(zip(names, combo, strict=True)) for combo in itertools.product(*levels)]
+        if self.kind == "zip":
+            return [tuple(zip(names, combo, strict=True)) for combo in zip(*levels, strict=True)]
+        base = start.to_dict()
+        varied: list[tuple[tuple[str, Any], ...]] = [()]
+        for name, values in self.factors:
+            for value in values:
+                try:
+                    same = _same_value(apply_overrides(base, {name: value}).to_dict()[name], base[name])
+                except ConfigError:
+                    same = False  # arms() reports it, naming the arm
+                if not same:
+                    varied.append(((name, value),))
+        return varied
+
+    def _excluded(self, combo: tuple[tuple[str, Any], ...]) -> bool:
+        values = dict(combo)
+        return any(all(f in values and _same_value(values[f], v) for f, v in rule) for rule in self.exclude)
+
+
+@dataclass(frozen=True)
+class Tune:
+    """Per-arm tuning of one nuisance parameter: every value on `seeds`, best mean validation accuracy
+    wins."""
+
+    param: str
+    values: tuple[Any, ...]
+    seeds: tuple[int, ...] = (0,)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return bool(a == b)
+
+
+def _arm_name(combo) -> str:
+    return ",".join(f"{field}={format_value(value).replace('/', '+')}" for field, value in combo)
+
+
+def _check_factor(name: str, where: str) -> None:
+    fields = [f for f in TrainConfig.model_fields if f not in NOT_FACTORS]
+    if name not in fields:
+        raise PresetError(f"{where}: {unknown_name_message('factor', name, fields)}")
+
+
+def parse_design(data: Any, where: str) -> Design:
+    """A [design] table from a suite file; every problem is one line naming `where`."""
+    if not isinstance(data, dict):
+        raise PresetError(f"{where}: [design] must be a table with kind and factors")
+    unknown = set(data) - {"kind", "factors", "exclude", "from"}
+    if unknown:
+        raise PresetError(
+            f"{where}: unknown keys {sorted(unknown)} in [design]; allowed: kind, factors, exclude, from"
+        )
+    kind = data.get("kind", "factorial")
+    if kind not in KINDS:
+        raise PresetError(f"{where}: design kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    factors = data.get("factors")
+    if not isinstance(factors, dict) or not factors:
+        raise PresetError(f"{where}: [design] needs factors = {{ field = [values], ... }}")
+    parsed = []
+    for name, values in factors.items():
+        _check_factor(name, where)
+        if not isinstance(values, list) or not values:
+            raise PresetError(f"{where}: factor '{name}' needs a non-empty list of values, got {values!r}")
+        parsed.append((name, tuple(values)))
+    if kind == "zip" and len({len(v) for _, v in parsed}) > 1:
+        lengths = ", ".join(f"{n}: {len(v)}" for n, v in parsed)
+        raise PresetError(
+            f"{where}: a zip design needs the same number of values for every factor ({lengths})"
+        )
+    exclude = data.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(rule, dict) and rule for rule in exclude):
+        raise PresetError(f'{where}: exclude must be a list of tables like {{ norm = "none", lr = 0.1 }}')
+    for rule in exclude:
+        for field in rule:
+            if field not in dict(parsed):
+                raise PresetError(f"{where}: exclude names '{field}', which is not a factor of the design")
+    start = data.get("from")
+    return Design(kind, tuple(parsed), tuple(tuple(rule.items()) for rule in exclude), start)
+
+
+def parse_grid(items: list[str], kind: str = "factorial", start: str | None = None) -> Design:
+    """`--grid lr_schedule=multistep,cosine norm=batch,none`: values are converted by TrainConfig."""
+    factors = []
+    for item in items:
+        name, sep, values = item.partition("=")
+        if not sep or not values:
+            raise PresetError(f"--grid takes FIELD=VALUE,VALUE...; got {item!r}")
+        _check_factor(name.replace("-", "_"), "--grid")
+        factors.append((name.replace("-", "_"), [v for v in values.split(",") if v]))
+    return parse_design(
+        {"kind": kind, "factors": dict(factors), **({"from": start} if start else {})}, "--grid"
+    )
+
+
+def parse_tune(data: Any, where: str) -> Tune:
+    if not isinstance(data, dict):
+        raise PresetError(f"{where}: tune must be a table like {{ lr = [0.05, 0.1, 0.2], seeds = [0] }}")
+    seeds = data.get("seeds", [0])
+    params = {k: v for k, v in data.items() if k != "seeds"}
+    if len(params) != 1:
+        raise PresetError(
+            f"{where}: tune takes exactly one parameter and seeds, got {sorted(params) or 'none'}"
+        )
+    ((param, values),) = params.items()
+    _check_factor(param, where)
+    if not isinstance(values, list) or len(values) < 2:
+        raise PresetError(f"{where}: tune {param} needs a list of at least two values, got {values!r}")
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise PresetError(f"{where}: tune seeds must be a list of seeds like [0, 1], got {seeds!r}")
+    return Tune(param, tuple(values), tuple(seeds))

@@ -1,0 +1,128 @@
+"""Files: the project root, atomic writes, strict JSON, and OS errors told in one line.
+
+Every JSON file is strict (NaN and infinities are written as null) and written atomically (temp file,
+fsync, rename), so a crash or a full disk never leaves half a file and the temp file never stays.
+Files are created with os.open(..., 0o666), so they get the user's umask, as any other program's would
+(tempfile.mkstemp would make them 0600).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class DamagedFile(ValueError):
+    """A file that exists but cannot be read as what it should be (torn, binary, not UTF-8)."""
+
+
+def describe_os_error(exc: OSError, path: Path | str | None = None) -> str:
+    """'no space left on device (PATH)' and friends: what the OS said, where, in words a user knows."""
+    where = path or exc.filename or ""
+    reasons = {
+        errno.ENOSPC: "no space left on device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted",
+        errno.EROFS: "read-only file system",
+        errno.ENOTDIR: "a path component is a file, not a directory",
+        errno.EISDIR: "is a directory, not a file",
+        errno.ENOENT: "no such file or directory",
+    }
+    reason = reasons.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+    return f"{reason} ({where})" if where else reason
+
+
+def write_synced(path: Path | str, data: str | bytes) -> None:
+    """Create (or truncate) `path` with the user's umask, write `data`, fsync: the one way files are
+    written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data.encode() if isinstance(data, str) else data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_atomic(path: Path | str, data: str | bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the whole new one, never a part; on any
+    failure (a full disk, say) the temp file is removed."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write_synced(tmp, data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def strict(obj: Any) -> Any:
+    """obj with every non-finite float replaced by None: what strict JSON parsers accept."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
+    return obj
+
+
+def json_text(obj: Any, indent: int | None = 2) -> str:
+    return json.dumps(strict(obj), indent=indent, sort_keys=indent is not None, allow_nan=False)
+
+
+def write_json(path: Path | str, obj: Any) -> None:
+    write_atomic(path, json_text(obj) + "\n")
+
+
+def load_json(path: Path | str) -> dict:
+    """The JSON object in `path`. FileNotFoundError when absent, DamagedFile when it is not one."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+        value = json.loads(text)
+    except (NotADirectoryError, IsADirectoryError) as exc:
+        raise FileNotFoundError(str(path)) from exc
+    except UnicodeDecodeError:
+        raise DamagedFile(f"{path} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise DamagedFile(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(value, dict):
+        raise DamagedFile(f"{path} holds a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def read_json(path: Path | str) -> dict | None:
+    """The JSON object in `path`, or None when it is missing or damaged."""
+    try:
+        return load_json(path)
+    except (OSError, DamagedFile):
+        return None
+
+
+def read_jsonl(path: Path | str) -> list[dict]:
+    """Every complete record; reading stops at the first torn or damaged line (a crash mid-write)."""
+    try:
+        lines = Path(path).read_bytes().split(b"\n")
+    except OSError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            break
+        if not isinstance(record, dict):
+            break
+        records.append(record)
+    return records
+
+
+def jsonl_line(record: dict) -> str:
+    return json_text(record, indent=None) + "\n"

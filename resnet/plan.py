@@ -1,0 +1,310 @@
+"""The plan of a sweep: its arms, their seeds, where each run lives and the exact command that trains it.
+
+The runner, the Slurm launcher, dry runs and the report all plan with this one function, so a table
+row is labelled with exactly the config that was planned (and trained: the child gets the resolved config
+itself, `--config-json`, and refuses if its hash is not the planned one). An arm is a config without its
+seed; presets, design arms and tuned arms are arms. Tuning runs live beside their arm
+(runs/<suite>/<arm>/tune-lr=0.05/seed0); an arm's final config is known once its tuning runs finished.
+No torch import here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from resnet.config import TrainConfig, format_value
+from resnet.designs import Design, Tune, parse_design
+from resnet.errors import ConfigError, PresetError
+from resnet.files import PROJECT_ROOT, read_json, write_json
+from resnet.presets import Reference, Suite, design_start
+from resnet.run_dir import RunDir
+from resnet.states import RunState
+
+TRAIN_SCRIPT = PROJECT_ROOT / "train_cifar.py"
+SWEEP_RECORD = "sweep.json"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a sweep runs: presets (None: all of them), a design, overrides, seeds and tuning."""
+
+    presets: tuple[str, ...] | None = None
+    design: Design | None = None
+    overrides: tuple[tuple[str, Any], ...] = ()
+    seeds: tuple[int, ...] = (0,)
+    tune: Tune | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        design = self.design and {
+            "kind": self.design.kind,
+            "factors": {k: list(v) for k, v in self.design.factors},
+            "exclude": [dict(rule) for rule in self.design.exclude],
+            **({"from": self.design.start} if self.design.start else {}),
+        }
+        tune = self.tune and {self.tune.param: list(self.tune.values), "seeds": list(self.tune.seeds)}
+        return {
+            "presets": None if self.presets is None else list(self.presets),
+            "design": design,
+            "overrides": dict(self.overrides),
+            "seeds": list(self.seeds),
+            "tune": tune,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Selection:
+        from resnet.designs import parse_tune
+
+        design = parse_design(data["design"], SWEEP_RECORD) if data.get("design") else None
+        tune = parse_tune(data["tune"], SWEEP_RECORD) if data.get("tune") else None
+        presets = data.get("presets")
+        return cls(
+            None if presets is None else tuple(presets),
+            design,
+            tuple(data.get("overrides", {}).items()),
+            tuple(data.get("seeds", (0,))),
+            tune,
+        )
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    config: TrainConfig  # seed 0: the arm is the config without its seed
+    description: str = ""
+    reference: Reference | None = None
+    factors: tuple[tuple[str, Any], ...] = ()
+    tuning: tuple[str, Any] | None = None  # a tuning arm: (param, value)
+    parent: str | None = None  # a tuning arm: the arm it tunes
+    tuned: tuple[str, Any] | None = None  # a tuned arm: (param, selected value)
+
+    @property
+    def path(self) -> str:
+        if self.parent and self.tuning:
+            return f"{self.parent}/tune-{self.tuning[0]}={format_value(self.tuning[1]).replace('/', '+')}"
+        return self.name
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """How a runner starts a run: not part of the run's identity."""
+
+    device: str | None = None
+    threads: int | None = None
+    keep_checkpoints: bool = False
+    checkpoint_every: float | None = None  # minutes
+
+    def flags(self) -> list[str]:
+        flags = ["--device", self.device] if self.device else []
+        flags += ["--threads", str(self.threads)] if self.threads else []
+        flags += ["--keep-checkpoints"] if self.keep_checkpoints else []
+        return flags + (["--checkpoint-every", f"{self.checkpoint_every:g}"] if self.checkpoint_every else [])
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    suite: str
+    arm: Arm
+    seed: int
+    run_dir: Path
+
+    @cached_property
+    def config(self) -> TrainConfig:
+        return self.arm.config.with_overrides(seed=self.seed)
+
+    @property
+    def label(self) -> str:
+        return f"{self.suite}/{self.arm.path}/seed{self.seed}"
+
+    def state(self) -> RunState:
+        return RunDir(self.run_dir).state(self.config)
+
+    def arguments(self, launch: LaunchOptions = LaunchOptions()) -> list[str]:
+        """train_cifar.py's arguments: the resolved config itself and its expected hash, never a name to
+        re-resolve."""
+        compact = json.dumps(self.config.compact(), sort_keys=True, separators=(",", ":"))
+        return [
+            "--config-json",
+            compact,
+            "--expect-hash",
+            self.config.short_hash(),
+            "--run-dir",
+            str(self.run_dir),
+            "--resume",
+            *launch.flags(),
+        ]
+
+    def command(self, launch: LaunchOptions = LaunchOptions()) -> list[str]:
+        script = os.path.relpath(TRAIN_SCRIPT) if Path.cwd() == PROJECT_ROOT else str(TRAIN_SCRIPT)
+        return [sys.executable, script, *self.arguments(launch)]
+
+
+@dataclass
+class Plan:
+    suite: Suite
+    selection: Selection
+    runs_dir: Path
+    arms: list[Arm]  # the table's arms, in the suite's order
+    baseline: str | None
+    tuning: dict[str, list[Arm]] = field(default_factory=dict)  # arm name -> its tuning arms
+    awaiting: dict[str, str] = field(
+        default_factory=dict
+    )  # arm name -> why its final config is not known yet
+
+    def run_dir(self, arm: Arm, seed: int) -> Path:
+        """runs/<suite>/<arm>/seed<k>; a tuned arm's runs at the tuning seeds are its selected tuning runs
+        (the same config and seed: the same run, trained once)."""
+        path = arm.path
+        if arm.tuned and self.selection.tune and seed in self.selection.tune.seeds:
+            path = replace(arm, tuning=arm.tuned, parent=arm.name).path
+        return self.runs_dir / self.suite.name / path / f"seed{seed}"
+
+    def spec(self, arm: Arm, seed: int) -> RunSpec:
+        return RunSpec(self.suite.name, arm, seed, self.run_dir(arm, seed))
+
+    @property
+    def specs(self) -> list[RunSpec]:
+        """Tuning runs first (their results choose the final configs), then every final run."""
+        tuning = (
+            [
+                self.spec(t, s)
+                for arms in self.tuning.values()
+                for t in arms
+                for s in self.selection.tune.seeds
+            ]
+            if self.selection.tune
+            else []
+        )
+        return tuning + [
+            self.spec(arm, seed)
+            for arm in self.arms
+            if arm.name not in self.awaiting
+            for seed in self.selection.seeds
+        ]
+
+
+def _overridden(config: TrainConfig, overrides: dict[str, Any], where: str) -> TrainConfig:
+    try:
+        return config.with_overrides(**overrides, seed=0)
+    except ConfigError as exc:
+        raise PresetError(f"{where}: {exc}") from None
+
+
+def main_arms(suite: Suite, selection: Selection) -> list[Arm]:
+    """The selected presets, then the design's arms; an arm whose config equals an earlier one merges into
+    it."""
+    overrides = dict(selection.overrides)
+    names = list(suite.presets) if selection.presets is None else list(selection.presets)
+    arms = []
+    for name in names:
+        preset = suite.preset(name)
+        config = _overridden(preset.config, overrides, f"{suite.name}:{preset.name}")
+        arms.append(Arm(preset.name, config, preset.description, preset.reference))
+    design = selection.design
+    if design is not None:
+        start = _overridden(design_start(suite, design), overrides, f"{suite.name} design")
+        for cell in design.arms(start, f"{suite.name} design"):
+            arms.append(Arm(cell.name, cell.config.with_overrides(seed=0), factors=cell.factors))
+    merged: dict[str, Arm] = {}
+    for arm in arms:
+        key = arm.config.arm_hash()
+        if key not in merged:
+            merged[key] = arm
+        elif not arm.factors or merged[key].factors:  # two presets that are one config under these overrides
+            note = f"the same config as {arm.name} here"
+            merged[key] = replace(
+                merged[key], description="; ".join(filter(None, (merged[key].description, note)))
+            )
+        else:
+            merged[key] = replace(merged[key], factors=arm.factors)
+    return list(merged.values())
+
+
+def make_plan(suite: Suite, selection: Selection, runs_dir: Path) -> Plan:
+    arms = main_arms(suite, selection)
+    names = [a.name for a in arms]
+    baseline = (
+        suite.baseline if suite.baseline in names else (names[0] if selection.design and names else None)
+    )
+    plan = Plan(suite, selection, Path(runs_dir), arms, baseline)
+    if selection.tune:
+        _apply_tuning(plan, selection.tune)
+    return plan
+
+
+def _apply_tuning(plan: Plan, tune: Tune) -> None:
+    final = []
+    for arm in plan.arms:
+        if not arm.config.val_size:
+            raise PresetError(
+                f"tune selects {tune.param} on the validation split, but arm '{arm.name}' has "
+                "val_size = 0; set val_size in the suite's [base] (e.g. val_size = 5000) or pass --val-size"
+            )
+        candidates = []
+        for value in tune.values:
+            config = _overridden(arm.config, {tune.param: value}, f"{plan.suite.name}:{arm.name} tune")
+            candidates.append(
+                Arm(
+                    f"{arm.name}@{tune.param}={format_value(config.to_dict()[tune.param])}",
+                    config,
+                    tuning=(tune.param, config.to_dict()[tune.param]),
+                    parent=arm.name,
+                )
+            )
+        plan.tuning[arm.name] = candidates
+        chosen, why = select_tuned(plan, candidates, tune)
+        if chosen is None:
+            plan.awaiting[arm.name] = why
+            final.append(arm)
+        else:
+            final.append(replace(arm, config=chosen.config, tuned=chosen.tuning))
+    plan.arms = final
+
+
+def tuning_scores(plan: Plan, candidate: Arm, tune: Tune) -> tuple[list[float], list[RunState]]:
+    """Best validation accuracies of a tuning arm's finished runs, and the state of each of its runs."""
+    scores, states = [], []
+    for seed in tune.seeds:
+        spec = plan.spec(candidate, seed)
+        run = RunDir(spec.run_dir)
+        states.append(run.state(spec.config))
+        summary = run.verified_summary(spec.config)
+        if (
+            summary is not None
+            and summary["status"] == "completed"
+            and summary.get("best_val_acc") is not None
+        ):
+            scores.append(summary["best_val_acc"])
+    return scores, states
+
+
+def select_tuned(plan: Plan, candidates: list[Arm], tune: Tune) -> tuple[Arm | None, str]:
+    """The candidate with the best mean validation accuracy (the first listed on ties), once all finished."""
+    means = []
+    for candidate in candidates:
+        scores, states = tuning_scores(plan, candidate, tune)
+        if not all(state.finished for state in states):
+            return None, "tuning runs not finished"
+        means.append(statistics.fmean(scores) if scores else float("-inf"))
+    if max(means) == float("-inf"):
+        return None, f"every {tune.param} value diverged in tuning"
+    return candidates[means.index(max(means))], ""
+
+
+# --- the sweep record: what `--report` plans when it is not told ----------------------------------------
+def record_sweep(runs_dir: Path, suite: Suite, selection: Selection) -> None:
+    path = Path(runs_dir) / suite.name / SWEEP_RECORD
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(
+        path, {"suite": suite.name, "suite_file": str(suite.path.resolve()), "selection": selection.to_dict()}
+    )
+
+
+def recorded_sweep(runs_dir: Path, suite_name: str) -> dict | None:
+    return read_json(Path(runs_dir) / suite_name / SWEEP_RECORD)

@@ -1,0 +1,200 @@
+"""Results for a writeup, read only from what the runs recorded (config.json, metrics.jsonl, summary.json).
+
+`write_report(plan, results_dir)` writes results/<suite>.md (the table, findings, sections, factorial
+effects, tuning, other configurations, skipped directories, provenance), <suite>.csv (one row per run,
+every seed), <suite>-arms.csv (one row per arm, with per-seed values), <suite>.tex and
+<suite>-compact.tex (LaTeX, full and one-column), and figures as PDF and PNG (<suite>-curves,
+<suite>-forest, <suite>-interaction for factorial designs). See resnet.stats for the statistics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from resnet.config import format_value
+from resnet.files import write_atomic
+from resnet.plan import Plan
+from resnet.report.analysis import ArmStats, analyse, finding
+from resnet.report.appendix import design_section, factor_names, others_section, tuning_section
+from resnet.report.collect import Collected, collect
+from resnet.report.design import interaction_series
+from resnet.report.figures import plot_curves, plot_forest, plot_interaction
+from resnet.report.latex import latex_tables
+from resnet.report.render import (
+    INTERVAL_WORDS,
+    dataset_words,
+    fmt_cell,
+    headers,
+    main_table,
+    markdown_table,
+    overrides_words,
+    protocol_words,
+    provenance,
+    reference_notes,
+    section_table,
+    sections,
+)
+
+
+def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> list[Path]:
+    collected = collect(plan)
+    unmodified = {
+        a.name
+        for a in plan.arms
+        if a.name in plan.suite.presets
+        and a.config.arm_hash() == plan.suite.presets[a.name].config.with_overrides(seed=0).arm_hash()
+    }
+    rows = analyse(plan, collected.arms, interval, unmodified)
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stem = results_dir / plan.suite.name
+    caption = caption_text(plan, collected, rows, interval)
+    paths = [
+        stem.with_suffix(".md"),
+        stem.with_suffix(".csv"),
+        results_dir / f"{plan.suite.name}-arms.csv",
+        stem.with_suffix(".tex"),
+        results_dir / f"{plan.suite.name}-compact.tex",
+    ]
+    write_atomic(paths[0], render_markdown(plan, collected, rows, interval))
+    write_atomic(paths[1], runs_frame(collected).to_csv(index=False))
+    write_atomic(paths[2], arms_frame(rows).to_csv(index=False))
+    full, compact = latex_tables(plan, rows, caption)
+    write_atomic(paths[3], full)
+    write_atomic(paths[4], compact)
+    title = f"{plan.suite.name} on {dataset_words(plan, collected).split(' (')[0]}" + (
+        f" ({overrides_words(plan)})" if overrides_words(plan) else ""
+    )
+    paths += plot_curves(collected.arms, results_dir / f"{plan.suite.name}-curves", title)
+    if plan.baseline:
+        paths += plot_forest(rows, plan.baseline, results_dir / f"{plan.suite.name}-forest", title)
+    factors = factor_names(plan)
+    if len(factors) >= 2:
+        first, _ = headers(rows)
+        paths += plot_interaction(
+            interaction_series(collected.arms, factors[0], factors[1]),
+            factors[0],
+            results_dir / f"{plan.suite.name}-interaction",
+            title,
+            first + " (%)",
+        )
+    return paths
+
+
+def caption_text(plan: Plan, collected: Collected, rows: list[ArmStats], interval: str) -> str:
+    overrides = overrides_words(plan)
+    parts = [
+        f"Suite {plan.suite.name} on {dataset_words(plan, collected)}.",
+        f"Runs override the suite's presets: {overrides}." if overrides else "",
+        protocol_words(rows),
+        f"Cells: {INTERVAL_WORDS[interval]}, n = completed seeds.",
+    ]
+    if plan.baseline:
+        parts.append(
+            f"Δ: paired difference to {plan.baseline} over shared seeds with its 95% t-interval (Welch when "
+            "seeds are not shared); p Holm: Holm–Bonferroni over this table's comparisons. Bold: not "
+            "significantly worse than the best arm (Holm, α = 0.05)."
+        )
+    return " ".join(p for p in parts if p)
+
+
+def render_markdown(plan: Plan, collected: Collected, rows: list[ArmStats], interval: str) -> str:
+    suite = plan.suite
+    out = [
+        f"# Results: suite `{suite.name}`",
+        "",
+        suite.description + ("." if suite.description else ""),
+        f"Dataset: {dataset_words(plan, collected)}.",
+    ]
+    if overrides_words(plan):
+        out.append(
+            f"**These runs override the suite's presets: {overrides_words(plan)}** (descriptions below are "
+            "the "
+            "presets')."
+        )
+    out += [
+        protocol_words(rows),
+        f"Cells: {INTERVAL_WORDS[interval]}; n = completed seeds; a pending, running or "
+        "failed seed never enters a cell.",
+    ]
+    if plan.baseline:
+        out.append(
+            f"Δ: the paired mean difference to `{plan.baseline}` over shared seeds with its 95% t-interval "
+            "and "
+            "paired t-test p (Welch's test, marked, when seeds are not shared). p Holm: Holm–Bonferroni "
+            "over the "
+            f"{max(0, len(rows) - 1)} comparisons of this table. P(>{plan.baseline}): the fraction of paired "
+            "seeds where the arm beat the baseline. Resolvable Δ: the smallest true difference these seeds "
+            "would "
+            "detect with 80% power at α = 0.05, (t₀.₉₇₅ + t₀.₈₀) × SE: a 'no effect' below it means too few "
+            "seeds. **Bold**: not significantly worse than the best arm (Holm-adjusted, α = 0.05); with n = "
+            "1 "
+            "nothing is resolvable, so every arm is bold."
+        )
+    out += ["", markdown_table(main_table(plan, rows))]
+    notes = reference_notes(rows)
+    if notes:
+        out += [""] + notes
+    if plan.baseline:
+        out += ["", "## Findings", ""] + [
+            f"- {finding(row, plan.baseline)}" for row in rows if row.name != plan.baseline
+        ]
+    base = next((row for row in rows if row.name == plan.baseline), None)
+    for title, members in sections(plan, rows).items():
+        assert base is not None
+        out += ["", f"## {title}", "", markdown_table(section_table(base, members, rows))]
+    out += design_section(plan, collected) + tuning_section(plan, collected) + others_section(plan, collected)
+    if collected.skipped:
+        out += ["", "## Skipped directories", "", "Not counted anywhere:", ""]
+        out += [f"- `{path}`: {reason}" for path, reason in collected.skipped]
+    return "\n".join(out + ["", "---", "", *provenance(collected)]) + "\n"
+
+
+def runs_frame(collected: Collected) -> pd.DataFrame:
+    rows = []
+    for role, arm, run in collected.all_runs():
+        summary = run.summary or {}
+        rows.append(
+            {
+                "role": role,
+                "arm": arm,
+                "seed": run.seed,
+                "status": str(run.state),
+                "run_dir": str(run.path),
+                "accuracy": run.value,
+                **{k: v for k, v in summary.items() if k != "runtime"},
+                **{f"config.{k}": format_value(v) for k, v in run.config.to_dict().items()},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def arms_frame(rows: list[ArmStats]) -> pd.DataFrame:
+    out = []
+    for row in rows:
+        test = row.vs_baseline
+        out.append(
+            {
+                "arm": row.name,
+                "selection": row.selection,
+                "n": row.headline.n,
+                "seeds": " ".join(map(str, row.headline.values)),
+                "values": " ".join(f"{v:.4f}" for v in row.headline.values.values()),
+                "mean": row.headline.mean,
+                "interval_half_width": row.headline.half,
+                "final_mean": row.final.mean,
+                "delta": test.diff if test else None,
+                "delta_low": test.low if test else None,
+                "delta_high": test.high if test else None,
+                "test": test.kind if test else None,
+                "p": test.p if test else None,
+                "p_holm": row.p_holm,
+                "p_superior": test.p_superior if test else None,
+                "resolvable": test.resolvable if test else None,
+                "bold": row.bold,
+                "cell": fmt_cell(row.headline),
+            }
+        )
+    return pd.DataFrame(out)

@@ -1,0 +1,152 @@
+"""Per-arm numbers of a table: cells with intervals, the comparison with the baseline, Holm-adjusted
+p-values, which arms are not significantly worse than the best, references, findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from resnet.plan import Plan
+from resnet.presets import Reference
+from resnet.report.collect import ArmRuns
+from resnet.stats import ALPHA, Comparison, compare, half_width, holm, mean
+
+
+@dataclass
+class Cell:
+    """One accuracy of one arm over its completed seeds."""
+
+    values: dict[int, float]
+    interval: str = "ci95"
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float | None:
+        return mean(list(self.values.values())) if self.values else None
+
+    @property
+    def half(self) -> float | None:
+        return half_width(list(self.values.values()), self.interval)
+
+    def ci95(self) -> tuple[float, float] | None:
+        width = half_width(list(self.values.values()), "ci95")
+        return None if width is None or self.mean is None else (self.mean - width, self.mean + width)
+
+
+@dataclass
+class ArmStats:
+    cell: ArmRuns
+    selection: str  # "val" or "test": what chose each run's best epoch
+    headline: Cell  # test acc at the val-selected epoch, or the final test acc
+    final: Cell
+    best: Cell  # test acc at the val-selected epoch, or the best test epoch (test-selected: optimistic)
+    train: Cell
+    vs_baseline: Comparison | None = None
+    p_holm: float | None = None
+    bold: bool = False
+    reference_inside: dict[str, bool | None] = field(
+        default_factory=dict
+    )  # "best"/"final" -> inside our 95% CI
+    reference_comparable: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.cell.arm.name
+
+    @property
+    def reference(self) -> Reference | None:
+        return self.cell.arm.reference
+
+
+def arm_stats(cell: ArmRuns, interval: str) -> ArmStats:
+    selection = "val" if cell.arm.config.val_size else "test"
+    best_key = "test_acc_at_best" if selection == "val" else "best_test_acc"
+    return ArmStats(
+        cell,
+        selection,
+        Cell(cell.values(), interval),
+        Cell(cell.values("final_test_acc"), interval),
+        Cell(cell.values(best_key), interval),
+        Cell(cell.values("final_train_acc"), interval),
+    )
+
+
+def analyse(plan: Plan, cells: list[ArmRuns], interval: str, unmodified: set[str]) -> list[ArmStats]:
+    """Everything the table says about each arm. `unmodified`: arms whose config is the suite preset's own,
+    the only ones a published reference can be compared with."""
+    rows = [arm_stats(cell, interval) for cell in cells]
+    by_name = {row.name: row for row in rows}
+    base = by_name.get(plan.baseline) if plan.baseline else None
+    if base is not None:
+        others = [row for row in rows if row is not base]
+        for row in others:
+            if row.selection == base.selection:
+                row.vs_baseline = compare(row.headline.values, base.headline.values)
+        adjusted = holm([row.vs_baseline.p if row.vs_baseline else None for row in others])
+        for row, p in zip(others, adjusted, strict=True):
+            row.p_holm = p
+    _mark_not_worse_than_best(rows)
+    for row in rows:
+        _check_reference(row, row.name in unmodified)
+    return rows
+
+
+def _mark_not_worse_than_best(rows: list[ArmStats]) -> None:
+    """Bold every arm the data cannot show to be worse than the best one (Holm over those comparisons)."""
+    scored = [row for row in rows if row.headline.mean is not None]
+    if not scored:
+        return
+    best = max(scored, key=lambda row: row.headline.mean or 0.0)
+    challengers = [row for row in scored if row is not best and row.selection == best.selection]
+    tests = [compare(row.headline.values, best.headline.values) for row in challengers]
+    adjusted = holm([t.p if t else None for t in tests])
+    best.bold = True
+    for row, test, p in zip(challengers, tests, adjusted, strict=True):
+        row.bold = not (test is not None and p is not None and p < ALPHA and test.diff < 0)
+
+
+def _check_reference(row: ArmStats, comparable: bool) -> None:
+    reference = row.reference
+    row.reference_comparable = comparable
+    if reference is None or not comparable:
+        return
+    for key, cell in (("best", row.best), ("final", row.final)):
+        value = getattr(reference, key)
+        if value is None:
+            continue
+        bounds = cell.ci95()
+        row.reference_inside[key] = None if bounds is None else bounds[0] <= value <= bounds[1]
+
+
+def finding(row: ArmStats, baseline: str) -> str:
+    """One sentence for a writeup: the effect, its interval, the adjusted p and the verdict at alpha =
+    0.05."""
+    test, n = row.vs_baseline, row.headline.n
+    if row.headline.mean is None:
+        states = ", ".join(f"{k} {v}" for k, v in row.cell.other_states().items()) or "nothing run"
+        return f"`{row.name}`: no completed run yet ({states})."
+    if test is None:
+        return (
+            f"`{row.name}`: not compared with `{baseline}` "
+            "(no completed baseline run, or another selection protocol)."
+        )
+    effect = f"{test.diff:+.2f} points vs `{baseline}`"
+    if test.kind == "none":
+        return (
+            f"`{row.name}`: {effect} (n = {n}); not resolved with n = {n}: "
+            "a test needs at least two seeds per arm."
+        )
+    kind = f"paired over {test.n} seeds" if test.kind == "paired" else "Welch, seeds not shared"
+    interval = f"95% CI [{test.low:+.2f}, {test.high:+.2f}], {kind}"
+    if row.p_holm is None:
+        return f"`{row.name}`: {effect} ({interval}); no spread to test against."
+    if row.p_holm < ALPHA:
+        verdict = f"{'better' if test.diff > 0 else 'worse'} than `{baseline}` at α = 0.05"
+    else:
+        verdict = (
+            f"no difference resolved at α = 0.05 (with n = {test.n}, differences below "
+            f"{test.resolvable:.2f} points are not resolvable)"
+        )
+    return f"`{row.name}`: {effect} ({interval}), Holm-adjusted p = {row.p_holm:.3g}: {verdict}."

@@ -1,0 +1,124 @@
+"""The report's sections beyond the main table: factorial effects, tuning, and other configurations."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from resnet.config import format_value
+from resnet.plan import Plan
+from resnet.report.collect import Collected, closest_arm
+from resnet.report.design import interactions, main_effects
+from resnet.report.render import markdown_table
+
+
+def factor_names(plan: Plan) -> list[str]:
+    design = plan.selection.design
+    return design.factor_names if design and design.kind == "factorial" else []
+
+
+def design_section(plan: Plan, collected: Collected) -> list[str]:
+    factors = factor_names(plan)
+    if not factors:
+        return []
+    out = [
+        "",
+        "## Factorial design: main effects",
+        "",
+        "Per level: the mean over the other factors, blocked by seed, with its 95% t-interval; the effect "
+        "is the "
+        "per-seed difference to the factor's first level.",
+        "",
+    ]
+    effects = pd.DataFrame(
+        [
+            {
+                "Factor": r["factor"],
+                "Level": r["level"],
+                "n": r["n"],
+                "Mean": "—"
+                if r["mean"] is None
+                else f"{r['mean']:.2f}" + (f" ± {r['half']:.2f}" if r["half"] else ""),
+                "Effect vs first level": ""
+                if r["effect"] is None
+                else f"{r['effect']:+.2f}" + (f" ± {r['effect_half']:.2f}" if r["effect_half"] else ""),
+            }
+            for r in main_effects(collected.arms, factors)
+        ]
+    )
+    out.append(markdown_table(effects))
+    for table in interactions(collected.arms, factors):
+        a, b = table["factors"]
+        frame = pd.DataFrame(
+            [
+                {
+                    k: (v if isinstance(v, str) else "—" if v is None else f"{v[0]:.2f} (n={v[1]})")
+                    for k, v in row.items()
+                }
+                for row in table["rows"]
+            ]
+        )
+        out += ["", f"## Interaction: {a} × {b}", "", markdown_table(frame)]
+    return out
+
+
+def tuning_section(plan: Plan, collected: Collected) -> list[str]:
+    if not collected.tuning:
+        return []
+    tune = plan.selection.tune
+    assert tune is not None
+    out = [
+        "",
+        f"## Tuning: {tune.param} per arm",
+        "",
+        f"Each value on seeds {', '.join(map(str, tune.seeds))}; selected: the best mean validation accuracy "
+        "(best epoch). The final runs use the selected value.",
+        "",
+    ]
+    rows = []
+    for name, cells in collected.tuning.items():
+        arm = next(a for a in plan.arms if a.name == name)
+        for cell in cells:
+            values = cell.values("best_val_acc")
+            mean = sum(values.values()) / len(values) if values else None
+            chosen = arm.tuned is not None and cell.arm.tuning == arm.tuned
+            rows.append(
+                {
+                    "Arm": name,
+                    tune.param: format_value(cell.arm.tuning[1]) if cell.arm.tuning else "",
+                    "Val acc (best epoch)": "—" if mean is None else f"{mean:.2f} (n={len(values)})",
+                    "Selected": "✓" if chosen else "",
+                    "Status": plan.awaiting.get(name, ""),
+                }
+            )
+    return out + [markdown_table(pd.DataFrame(rows))]
+
+
+def others_section(plan: Plan, collected: Collected) -> list[str]:
+    if not collected.others:
+        return []
+    out = [
+        "",
+        "## Other configurations",
+        "",
+        "Runs found here whose config matches no arm of this table (stale, "
+        "foreign, or other overrides). They enter no cell above.",
+        "",
+    ]
+    rows = []
+    for run in collected.others:
+        arm, changed = closest_arm(run.config, plan.arms)
+        like = (
+            f"`{arm.name}` with " + ", ".join(f"{k}={format_value(v)}" for k, v in changed.items())
+            if arm
+            else ""
+        )
+        rows.append(
+            {
+                "Run": str(run.path),
+                "Config": like or run.config.short_hash(),
+                "Seed": run.seed,
+                "Status": str(run.state),
+                "Accuracy": "—" if run.value is None else f"{run.value:.2f}",
+            }
+        )
+    return out + [markdown_table(pd.DataFrame(rows))]

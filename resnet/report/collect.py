@@ -1,0 +1,180 @@
+"""Reading what runs recorded, and sorting them into the plan's arms.
+
+Every directory under runs/<suite>/ that holds a run (config.json, failure.json, metrics or a
+checkpoint) is read; what it trained comes from its recorded config, never from its directory name.
+Runs group into arms by the hash of their config without the seed. A planned arm gets the runs of
+exactly its config, each seed once; runs of any other config go to "other configurations"; directories
+that cannot be read are listed as skipped, with the reason. Nothing here raises on a damaged directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from resnet.config import TrainConfig
+from resnet.errors import ConfigError
+from resnet.files import DamagedFile, load_json, read_json
+from resnet.plan import Arm, Plan
+from resnet.run_dir import RunDir
+from resnet.states import RunState
+from resnet.summary import headline
+
+RUN_FILES = (
+    "config.json",
+    "failure.json",
+    "summary.json",
+    "metrics.jsonl",
+    "checkpoint.pt",
+    "checkpoint.prev.pt",
+    "model.pt",
+)
+NOT_RUNS = {".submitit", "tb", "checkpoints"}
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    config: TrainConfig
+    state: RunState
+    summary: dict | None = None  # verified summaries only
+    record: dict = field(default_factory=dict)  # config.json
+    failure: dict | None = None
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def value(self) -> float | None:
+        """The accuracy this run contributes to its arm's cell (completed runs only)."""
+        return headline(self.summary) if self.summary and self.state == RunState.COMPLETED else None
+
+    def metrics(self) -> list[dict]:
+        return RunDir(self.path).metrics()
+
+
+@dataclass
+class ArmRuns:
+    arm: Arm
+    runs: list[RunRecord] = field(default_factory=list)  # one per seed
+    pending: list[int] = field(default_factory=list)  # planned seeds with nothing on disk
+
+    @property
+    def completed(self) -> list[RunRecord]:
+        return [r for r in self.runs if r.state == RunState.COMPLETED]
+
+    def values(self, key: str | None = None) -> dict[int, float]:
+        """{seed: accuracy} of the completed runs: the headline, or a summary field."""
+        out = {}
+        for run in self.completed:
+            value = run.value if key is None else run.summary.get(key) if run.summary else None
+            if value is not None:
+                out[run.seed] = value
+        return out
+
+    def other_states(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for run in self.runs:
+            if run.state != RunState.COMPLETED:
+                counts[str(run.state)] = counts.get(str(run.state), 0) + 1
+        if self.pending:
+            counts["pending"] = len(self.pending)
+        return counts
+
+
+@dataclass
+class Collected:
+    arms: list[ArmRuns]  # the plan's arms, in order
+    tuning: dict[str, list[ArmRuns]]  # arm name -> its tuning arms
+    others: list[RunRecord]  # runs of configs the plan does not have
+    skipped: list[tuple[Path, str]]  # directories that could not be read, and why
+
+    def all_runs(self) -> list[tuple[str, str, RunRecord]]:
+        """(role, arm name, run) for every run found: the CSV's rows."""
+        rows = [("main", a.arm.name, r) for a in self.arms for r in a.runs]
+        rows += [("tune", t.arm.name, r) for arms in self.tuning.values() for t in arms for r in t.runs]
+        return rows + [("other", "", r) for r in self.others]
+
+
+def find_run_dirs(root: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in NOT_RUNS)
+        if any(name in filenames for name in RUN_FILES):
+            found.append(Path(dirpath))
+            dirnames[:] = []  # a run's own subdirectories hold no runs
+    return found
+
+
+def read_run(path: Path) -> RunRecord | str:
+    """The run in `path`, or why it cannot be read."""
+    run = RunDir(path)
+    failure = read_json(run.failure_file)
+    try:
+        record = load_json(run.config_file)
+    except FileNotFoundError:
+        record = None
+    except (OSError, DamagedFile) as exc:
+        return f"config.json unreadable: {exc}"
+    source = record if record is not None else failure
+    if source is None or not isinstance(source.get("config"), dict):
+        return "no config.json (nothing says what it trained)"
+    try:
+        config = TrainConfig.from_dict(source["config"])
+    except ConfigError as exc:
+        return f"its config is not valid here ({exc})"
+    return RunRecord(path, config, run.state(config), run.verified_summary(config), record or {}, failure)
+
+
+def collect(plan: Plan) -> Collected:
+    root = plan.runs_dir / plan.suite.name
+    by_arm: dict[str, list[RunRecord]] = {}
+    skipped: list[tuple[Path, str]] = []
+    for path in find_run_dirs(root) if root.is_dir() else []:
+        run = read_run(path)
+        if isinstance(run, str):
+            skipped.append((path, run))
+        else:
+            by_arm.setdefault(run.config.arm_hash(), []).append(run)
+
+    claimed: set[str] = set()
+
+    def claim(arm: Arm, seeds: tuple[int, ...]) -> ArmRuns:
+        """The arm's runs, each seed once (the planned directory first), and its planned seeds not on disk."""
+        claimed.add(arm.config.arm_hash())
+        cell = ArmRuns(arm)
+        by_seed: dict[int, list[RunRecord]] = {}
+        for run in by_arm.get(arm.config.arm_hash(), []):
+            by_seed.setdefault(run.seed, []).append(run)
+        for seed, runs in sorted(by_seed.items()):
+            canonical = plan.run_dir(arm, seed)
+            runs.sort(key=lambda r: (r.path != canonical, not r.state.finished, str(r.path)))
+            cell.runs.append(runs[0])
+            duplicates.update(
+                (r.path, f"a second run of {arm.name} seed {seed} (counted once: {runs[0].path})")
+                for r in runs[1:]
+            )
+        cell.pending = [s for s in seeds if s not in by_seed]
+        return cell
+
+    duplicates: set[tuple[Path, str]] = set()
+    tune_seeds = plan.selection.tune.seeds if plan.selection.tune else ()
+    tuning = {name: [claim(t, tune_seeds) for t in candidates] for name, candidates in plan.tuning.items()}
+    arms = [claim(arm, plan.selection.seeds if arm.name not in plan.awaiting else ()) for arm in plan.arms]
+    others = sorted(
+        (r for key, runs in by_arm.items() if key not in claimed for r in runs), key=lambda r: str(r.path)
+    )
+    return Collected(arms, tuning, others, sorted({*skipped, *duplicates}))
+
+
+def closest_arm(config: TrainConfig, arms: list[Arm]) -> tuple[Arm | None, dict[str, Any]]:
+    """The planned arm a foreign config is closest to (fewest differing fields), and those fields."""
+    best: tuple[Arm | None, dict[str, Any]] = (None, {})
+    for arm in arms:
+        changed = config.changed_fields(arm.config)
+        if best[0] is None or len(changed) < len(best[1]):
+            best = (arm, changed)
+    return best

@@ -1,0 +1,102 @@
+"""Factorial designs: main effects, two-factor interactions and the interaction plot.
+
+A level's mean is blocked by seed: for each seed with a completed run in every arm at that level, the
+mean over those arms (the other factors averaged out); then the mean over seeds with its 95%
+t-interval. The effect of a level is the same, per seed, minus the factor's first level. An interaction
+cell is the mean of the arms at that pair of levels, over seeds.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from resnet.config import format_value
+from resnet.report.collect import ArmRuns
+from resnet.stats import half_width, mean
+
+
+def _levels(cells: list[ArmRuns], factor: str) -> list[Any]:
+    levels: list[Any] = []
+    for cell in cells:
+        value = dict(cell.arm.factors).get(factor)
+        if value is not None and value not in levels:
+            levels.append(value)
+    return levels
+
+
+def _per_seed(cells: list[ArmRuns]) -> dict[int, float]:
+    """Seed -> mean over `cells`, for the seeds every cell completed."""
+    values = [cell.values() for cell in cells]
+    if not values:
+        return {}
+    seeds = set.intersection(*(set(v) for v in values))
+    return {seed: mean([v[seed] for v in values]) for seed in sorted(seeds)}
+
+
+def main_effects(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for factor in factors:
+        levels = _levels(cells, factor)
+        first = (
+            _per_seed([c for c in cells if dict(c.arm.factors).get(factor) == levels[0]]) if levels else {}
+        )
+        for level in levels:
+            per_seed = _per_seed([c for c in cells if dict(c.arm.factors).get(factor) == level])
+            shared = sorted(set(per_seed) & set(first))
+            effect = [per_seed[s] - first[s] for s in shared]
+            rows.append(
+                {
+                    "factor": factor,
+                    "level": format_value(level),
+                    "n": len(per_seed),
+                    "mean": mean(list(per_seed.values())) if per_seed else None,
+                    "half": half_width(list(per_seed.values())),
+                    "effect": mean(effect) if effect and level != levels[0] else None,
+                    "effect_half": half_width(effect) if level != levels[0] else None,
+                }
+            )
+    return rows
+
+
+def interactions(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any]]:
+    """For each pair of factors, the mean accuracy at each pair of levels (other factors averaged)."""
+    tables = []
+    for a, b in itertools.combinations(factors, 2):
+        rows = []
+        for level_a in _levels(cells, a):
+            row: dict[str, Any] = {a: format_value(level_a)}
+            for level_b in _levels(cells, b):
+                members = [
+                    c
+                    for c in cells
+                    if dict(c.arm.factors).get(a) == level_a and dict(c.arm.factors).get(b) == level_b
+                ]
+                per_seed = _per_seed(members)
+                row[f"{b}={format_value(level_b)}"] = (
+                    (mean(list(per_seed.values())), len(per_seed)) if per_seed else None
+                )
+            rows.append(row)
+        tables.append({"factors": (a, b), "rows": rows})
+    return tables
+
+
+def interaction_series(
+    cells: list[ArmRuns], a: str, b: str
+) -> dict[str, list[tuple[str, float | None, float | None]]]:
+    """For the plot: per level of b, the (level of a, mean, 95% half-width) points."""
+    series = {}
+    for level_b in _levels(cells, b):
+        points = []
+        for level_a in _levels(cells, a):
+            per_seed = _per_seed(
+                [
+                    c
+                    for c in cells
+                    if dict(c.arm.factors).get(a) == level_a and dict(c.arm.factors).get(b) == level_b
+                ]
+            )
+            values = list(per_seed.values())
+            points.append((format_value(level_a), mean(values) if values else None, half_width(values)))
+        series[f"{b}={format_value(level_b)}"] = points
+    return series

@@ -1,0 +1,168 @@
+"""Figures for a paper: learning curves, a forest plot of each arm's difference to the baseline, and the
+interaction plot of a factorial design. Each is written as PDF (vector) and PNG. Only completed runs
+enter a plotted mean; no error bar is drawn for n = 1; accuracy axes end at 100; titles say the
+dataset and any override, so a smoke figure never passes for CIFAR-10."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from resnet.files import write_atomic
+from resnet.report.analysis import ArmStats
+from resnet.report.collect import ArmRuns
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig: Any, stem: Path) -> list[Path]:
+    """stem.pdf and stem.png, each written atomically."""
+    plt = _pyplot()
+    paths = []
+    for suffix, options in ((".pdf", {}), (".png", {"dpi": 130})):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=suffix[1:], **options)
+        path = stem.with_name(stem.name + suffix)
+        write_atomic(path, buffer.getvalue())
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def curves_frame(cells: list[ArmRuns]) -> pd.DataFrame:
+    frames = [
+        pd.DataFrame(run.metrics()).assign(arm=cell.arm.name, seed=run.seed)
+        for cell in cells
+        for run in cell.completed
+        if run.metrics()
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def plot_curves(cells: list[ArmRuns], stem: Path, title: str) -> list[Path]:
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    curves = curves_frame(cells)
+    split = "val" if not curves.empty and "val_acc" in curves and curves["val_acc"].notna().any() else "test"
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
+    colours = plt.get_cmap("tab10" if len(cells) <= 10 else "tab20")
+    if curves.empty:
+        axes[0].text(0.5, 0.5, "no completed run yet", ha="center", transform=axes[0].transAxes)
+    for i, cell in enumerate(cells if not curves.empty else []):
+        data = curves[curves["arm"] == cell.arm.name]
+        if data.empty:
+            continue
+        n = data["seed"].nunique()
+        for ax, metric in zip(axes, (f"{split}_acc", "train_loss"), strict=True):
+            per_epoch = data.groupby("epoch")[metric].agg(["mean", "min", "max"])
+            ax.plot(
+                per_epoch.index,
+                per_epoch["mean"],
+                color=colours(i),
+                label=f"{cell.arm.name} (n={n})",
+                lw=1.6,
+                marker="o" if len(per_epoch) <= 20 else None,
+                ms=3,
+            )
+            if n > 1:
+                ax.fill_between(
+                    per_epoch.index, per_epoch["min"], per_epoch["max"], color=colours(i), alpha=0.18
+                )
+    axes[0].set(
+        xlabel="epoch",
+        ylabel=f"{split} accuracy (%)",
+        ylim=(None, 100),
+        title=f"{split.capitalize()} accuracy (mean of completed runs; band: min–max over seeds)",
+    )
+    axes[1].set(xlabel="epoch", ylabel="train loss", title="Train loss", yscale="log")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if not curves.empty:
+        axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False)
+    fig.suptitle(title)
+    return save(fig, stem)
+
+
+def plot_forest(rows: list[ArmStats], baseline: str | None, stem: Path, title: str) -> list[Path]:
+    """Each arm's difference to the baseline with its 95% interval, a zero line, published differences."""
+    plt = _pyplot()
+    shown = [row for row in rows if row.name != baseline]
+    fig, ax = plt.subplots(figsize=(9, 0.5 * max(1, len(shown)) + 1.8), constrained_layout=True)
+    base = next((row for row in rows if row.name == baseline), None)
+    y = list(range(len(shown)))[::-1]
+    published_label = True
+    for yi, row in zip(y, shown, strict=True):
+        test = row.vs_baseline
+        if test is None:
+            ax.text(0, yi, "  no comparison yet", va="center", fontsize=8, color="grey")
+            continue
+        if test.low is not None and test.high is not None:
+            ax.errorbar(
+                test.diff,
+                yi,
+                xerr=[[test.diff - test.low], [test.high - test.diff]],
+                fmt="o",
+                color="#1f4e79",
+                capsize=4,
+            )
+        else:
+            ax.plot(test.diff, yi, "o", color="#1f4e79", mfc="white")  # n = 1: a point, no bar
+        label = f"{test.diff:+.2f}" + ("" if test.low is not None else f" (n={test.n})")
+        ax.annotate(
+            label, (test.diff, yi), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8
+        )
+        published = _published_delta(row, base)
+        if published is not None:
+            ax.plot(
+                published, yi, "D", color="#c0392b", ms=6, label="published Δ" if published_label else None
+            )
+            published_label = False
+    ax.axvline(0, color="black", lw=1)
+    ax.set_yticks(y, [row.name for row in shown])
+    ax.set(xlabel=f"Δ accuracy vs {baseline} (points), 95% CI", title=title)
+    ax.grid(axis="x", alpha=0.3)
+    if not published_label:
+        ax.legend(loc="lower right", fontsize=8)
+    return save(fig, stem)
+
+
+def _published_delta(row: ArmStats, base: ArmStats | None) -> float | None:
+    if base is None or row.reference is None or base.reference is None:
+        return None
+    for key in ("final", "best"):
+        a, b = getattr(row.reference, key), getattr(base.reference, key)
+        if a is not None and b is not None:
+            return a - b
+    return None
+
+
+def plot_interaction(
+    series: dict[str, list[tuple[str, float | None, float | None]]],
+    factor: str,
+    stem: Path,
+    title: str,
+    ylabel: str,
+) -> list[Path]:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    for label, points in series.items():
+        xs = [p[0] for p in points if p[1] is not None]
+        ys = [p[1] for p in points if p[1] is not None]
+        errs = [p[2] or 0.0 for p in points if p[1] is not None]
+        ax.errorbar(xs, ys, yerr=errs if any(errs) else None, marker="o", capsize=4, label=label)
+    ax.set(xlabel=factor, ylabel=ylabel, title=title, ylim=(None, 100))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+    return save(fig, stem)

@@ -1,0 +1,278 @@
+"""The table as text: Markdown, LaTeX (full and one-column compact), CSV, captions and provenance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from resnet.config import DATASETS, format_value
+from resnet.plan import Plan
+from resnet.report.analysis import ArmStats, Cell
+from resnet.report.collect import Collected
+
+INTERVAL_WORDS = {
+    "ci95": "mean ± 95% CI half-width (t-interval over seeds)",
+    "std": "mean ± standard deviation over seeds",
+}
+SECTION_TITLES = {
+    "model": "Depth comparison",
+    "norm": "BatchNorm comparison",
+    "lr_schedule": "LR schedule comparison",
+    "batch_size": "Batch size comparison",
+}
+
+
+def fmt_cell(cell: Cell, bold: bool = False) -> str:
+    """'93.50 ± 0.71 (n=2)': the mean, the interval's half-width and n; bold in Markdown when asked."""
+    if cell.mean is None:
+        return "—"
+    half = cell.half
+    text = f"{cell.mean:.2f} (n=1)" if half is None else f"{cell.mean:.2f} ± {half:.2f} (n={cell.n})"
+    return f"**{text}**" if bold else text
+
+
+def fmt_p(p: float | None) -> str:
+    return "—" if p is None else f"{p:.3g}"
+
+
+def fmt_delta(row: ArmStats) -> str:
+    test = row.vs_baseline
+    if test is None:
+        return ""
+    if test.low is None or test.high is None:
+        return f"{test.diff:+.2f} (n={test.n}, no test)"
+    return f"{test.diff:+.2f} [{test.low:+.2f}, {test.high:+.2f}]" + (
+        " (Welch)" if test.kind == "welch" else ""
+    )
+
+
+def fmt_reference(row: ArmStats) -> str:
+    """'best 94.10 (inside), final 94.00 (outside)': each published number against our 95% CI."""
+    reference = row.reference
+    if reference is None:
+        return ""
+    numbers = [
+        (key, getattr(reference, key)) for key in ("best", "final") if getattr(reference, key) is not None
+    ]
+    if not row.reference_comparable:
+        return (
+            ", ".join(f"{key} {value:.2f}" for key, value in numbers) + " (not compared: overridden config)"
+        )
+    words = {True: "inside", False: "outside", None: "n<2"}
+    return ", ".join(f"{key} {value:.2f} ({words[row.reference_inside.get(key)]})" for key, value in numbers)
+
+
+def reference_notes(rows: list[ArmStats]) -> list[str]:
+    """Where each published number comes from and how it was measured, once per source and protocol."""
+    sources: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        if row.reference is not None:
+            sources.setdefault((row.reference.source, row.reference.protocol), []).append(row.name)
+    return [
+        f"Published ({', '.join(names)}): {source}; {protocol}. Inside/outside: whether the published "
+        "number lies "
+        "inside our 95% CI of the same column."
+        for (source, protocol), names in sources.items()
+    ]
+
+
+def notes(row: ArmStats) -> str:
+    parts = [row.cell.arm.description] if row.cell.arm.description else []
+    if row.cell.arm.tuned:
+        parts.append(f"{row.cell.arm.tuned[0]} = {format_value(row.cell.arm.tuned[1])} selected by tuning")
+    states = row.cell.other_states()
+    if states:
+        parts.append(", ".join(f"{n} {state}" for state, n in states.items()))
+    return "; ".join(parts)
+
+
+def headers(rows: list[ArmStats]) -> tuple[str, str]:
+    """(headline column, second column): what was measured, on which split."""
+    if rows and all(row.selection == "val" for row in rows):
+        return "Test acc @ best val epoch", "Final test acc"
+    return "Final test acc", "Best test acc (test-selected)"
+
+
+def main_table(plan: Plan, rows: list[ArmStats]) -> pd.DataFrame:
+    first, second = headers(rows)
+    mixed = len({row.selection for row in rows}) > 1
+    table = pd.DataFrame(
+        {
+            "Experiment": [row.name for row in rows],
+            first: [
+                fmt_cell(row.headline, row.bold) + (f" [{row.selection}]" if mixed else "") for row in rows
+            ],
+            second: [fmt_cell(row.best if first.startswith("Final") else row.final) for row in rows],
+        }
+    )
+    if plan.baseline:
+        table[f"Δ vs {plan.baseline} [95% CI]"] = [fmt_delta(row) for row in rows]
+        table["p"] = [fmt_p(row.vs_baseline.p if row.vs_baseline else None) for row in rows]
+        table["p Holm"] = [fmt_p(row.p_holm) for row in rows]
+        table[f"P(>{plan.baseline})"] = [
+            fmt_p(row.vs_baseline.p_superior if row.vs_baseline else None) for row in rows
+        ]
+        table["Resolvable Δ"] = [
+            _number(row.vs_baseline.resolvable if row.vs_baseline else None) for row in rows
+        ]
+    if any(row.reference for row in rows):
+        table["Published (vs our 95% CI)"] = [fmt_reference(row) for row in rows]
+    table["Model"] = [row.cell.arm.config.model for row in rows]
+    table["Params"] = [params_of(row) for row in rows]
+    table["Epochs"] = [str(row.cell.arm.config.epochs) for row in rows]
+    table["Epoch time"] = [_seconds(row) for row in rows]
+    table["Notes"] = [notes(row) for row in rows]
+    return table
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def _first(row: ArmStats, key: str) -> Any:
+    return next((r.summary[key] for r in row.cell.runs if r.summary and r.summary.get(key) is not None), None)
+
+
+def _params(p: Any) -> str:
+    return "" if p is None else f"{p / 1e6:.2f}M"
+
+
+def params_of(row: ArmStats) -> str:
+    return _params(_first(row, "params"))
+
+
+def _seconds(row: ArmStats) -> str:
+    values = [
+        r.summary["mean_epoch_seconds"]
+        for r in row.cell.completed
+        if r.summary and r.summary.get("mean_epoch_seconds")
+    ]
+    return f"{sum(values) / len(values):.1f} s" if values else ""
+
+
+def sections(plan: Plan, rows: list[ArmStats]) -> dict[str, list[tuple[ArmStats, list[str]]]]:
+    """{title: [(arm, fields it changes vs the baseline)]}, in the suite's order."""
+    base = next((row for row in rows if row.name == plan.baseline), None)
+    grouped: dict[str, list[tuple[ArmStats, list[str]]]] = {}
+    if base is None:
+        return grouped
+    for row in rows:
+        changed = list(row.cell.arm.config.changed_fields(base.cell.arm.config))
+        if row is base or not changed:
+            continue
+        primary = next((f for f in SECTION_TITLES if f in changed), changed[0])
+        grouped.setdefault(SECTION_TITLES.get(primary, f"{primary} comparison"), []).append((row, changed))
+    return grouped
+
+
+def section_table(
+    base: ArmStats, members: list[tuple[ArmStats, list[str]]], rows: list[ArmStats]
+) -> pd.DataFrame:
+    fields = list(dict.fromkeys(f for _, changed in members for f in changed))
+    first, _ = headers(rows)
+    out = []
+    for row in [base, *(m for m, _ in members)]:
+        values = row.cell.arm.config.to_dict()
+        out.append(
+            {
+                "Experiment": row.name,
+                **{f: format_value(values[f]) for f in fields},
+                "Params": params_of(row),
+                first: fmt_cell(row.headline),
+                "Final test acc": fmt_cell(row.final),
+                "Final train acc": fmt_cell(row.train),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    cells = [[str(c).replace("|", "\\|") for c in row] for row in table.itertuples(index=False)]
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+
+
+# --- what the numbers are ------------------------------------------------------------------------------
+def dataset_words(plan: Plan, collected: Collected) -> str:
+    datasets = {cell.arm.config.dataset for cell in collected.arms} or {"cifar10"}
+    words = []
+    for name in sorted(datasets):
+        if name == "synthetic":
+            words.append("synthetic data (generated for smoke runs: these numbers say nothing about CIFAR)")
+            continue
+        matches = {
+            r.record.get("data", {}).get("files_match_official_md5")
+            for c in collected.arms
+            for r in c.runs
+            if r.config.dataset == name
+        }
+        verdict = (
+            " (files differ from the official release: md5)"
+            if False in matches
+            else " (official files, md5 verified)"
+            if matches == {True}
+            else ""
+        )
+        words.append(DATASETS[name].title + verdict)
+    return ", ".join(words)
+
+
+def overrides_words(plan: Plan) -> str:
+    overrides = dict(plan.selection.overrides)
+    return ", ".join(f"{k}={format_value(v)}" for k, v in sorted(overrides.items()) if k != "data_dir")
+
+
+def protocol_words(rows: list[ArmStats]) -> str:
+    if rows and all(row.selection == "val" for row in rows):
+        sizes = sorted({row.cell.arm.config.val_size for row in rows})
+        return (
+            "Each run's best epoch is chosen on a held-out validation split "
+            f"({', '.join(f'{s:,}' for s in sizes)} "
+            "training images, stratified, the same for every run); accuracies are test accuracy at that "
+            "epoch."
+        )
+    return (
+        "⚠ No validation split: the test split chose each run's best epoch (the reference repos' protocol), "
+        "so "
+        "'best' is optimistic; comparisons use the final epoch's test accuracy."
+    )
+
+
+def provenance(collected: Collected) -> list[str]:
+    """What produced the numbers, and a warning when the arms disagree on it."""
+    seen: dict[str, set[str]] = {
+        "git": set(),
+        "torch": set(),
+        "CUDA": set(),
+        "device": set(),
+        "validation split": set(),
+    }
+    for cell in collected.arms:
+        for run in cell.completed:
+            env = run.record.get("environment", {})
+            git = env.get("git") or {}
+            commit = (git.get("commit") or "unknown")[:10] + (
+                " (uncommitted changes)" if git.get("dirty") else ""
+            )
+            seen["git"].add(commit)
+            seen["torch"].add(str(env.get("torch")))
+            seen["CUDA"].add(str(env.get("cuda") or "none"))
+            seen["device"].add(str(env.get("device")))
+            split = run.record.get("data", {}).get("val_indices_sha256")
+            if split:
+                seen["validation split"].add(split)
+    if not seen["git"]:
+        return ["Provenance: no completed run yet."]
+    lines = [
+        "Provenance: "
+        + "; ".join(f"{key} {', '.join(sorted(values))}" for key, values in seen.items() if values)
+        + "."
+    ]
+    mixed = [key for key, values in seen.items() if len(values) > 1]
+    if mixed:
+        lines.append(
+            f"⚠ Mixed provenance: the arms' runs differ in {', '.join(mixed)}; differences between arms may "
+            "come from that."
+        )
+    return lines

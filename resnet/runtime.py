@@ -1,0 +1,150 @@
+"""How this process runs a config: the device, the speed switches, the thread count, and the record of
+where it ran (versions, device, host, git commit, command line)."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import re
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from resnet.config import TrainConfig
+from resnet.errors import DeviceError
+from resnet.files import PROJECT_ROOT
+from resnet.machine import cpu_model
+
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: torch.device
+    amp: bool
+    channels_last: bool
+    compile: bool
+    threads: int
+
+    @classmethod
+    def resolve(cls, config: TrainConfig, device: str | None = None, threads: int | None = None) -> Runtime:
+        """The device (validated: one line when it is not here), bf16 where it pays, and the thread count,
+        which is applied: CPU numbers depend on it, so a resumed run must use the one it started with."""
+        resolved = check_device(device)
+        if threads is not None:
+            if threads < 1:
+                raise DeviceError(f"--threads must be at least 1, got {threads}")
+            torch.set_num_threads(threads)
+        amp = bf16_is_fast(resolved) if config.amp is None else config.amp
+        return cls(resolved, amp, config.channels_last, config.compile, torch.get_num_threads())
+
+    def place(self, model: torch.nn.Module) -> torch.nn.Module:
+        model = model.to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "device": str(self.device),
+            "device_name": device_name(self.device),
+            "amp_bf16": self.amp,
+            "channels_last": self.channels_last,
+            "compile": self.compile,
+            "threads": self.threads,
+        }
+
+
+def check_device(device: str | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not DEVICE_PATTERN.fullmatch(device):
+        raise DeviceError(f"unknown device {device!r}; accepted: cpu, cuda, cuda:N")
+    resolved = torch.device(device)
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DeviceError(
+                f"device {device} asked for, but no CUDA GPU is visible here "
+                "(CUDA_VISIBLE_DEVICES, driver); use --device cpu"
+            )
+        if (resolved.index or 0) >= count:
+            raise DeviceError(
+                f"device {device} does not exist: {count} CUDA GPU(s) visible (cuda:0..cuda:{count - 1})"
+            )
+    return resolved
+
+
+def bf16_is_fast(device: torch.device) -> bool:
+    """Whether bf16 autocast speeds training up here: GPUs with native bf16 (Ampere and later), and CPUs
+    whose instruction set has bf16 dot products (AMX or AVX512-BF16). Elsewhere bf16 is emulated and
+    slower (10x slower for resnet20 on an AVX2-only EPYC; benchmarks/README.md), so fp32 stays."""
+    if device.type == "cuda":
+        try:
+            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+        except TypeError:  # torch < 2.4 has no emulation and no such argument
+            return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+        return any(bool(getattr(torch.cpu, probe, lambda: False)()) for probe in probes)
+    return False
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return cpu_model()
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit(root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    """HEAD of the checkout the code runs from, and whether it had uncommitted changes."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": bool(dirty) if commit else None}
+
+
+def environment(runtime: Runtime) -> dict[str, Any]:
+    device = runtime.device
+    described = (
+        f"cuda:{device.index or 0} ({device_name(device)})"
+        if device.type == "cuda"
+        else f"cpu ({cpu_model()}, {runtime.threads} threads)"
+    )
+    return {
+        "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "device": described,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": package_version("torchvision"),
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "git": git_commit(),
+        "command": sys.argv,
+    }

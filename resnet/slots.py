@@ -1,0 +1,79 @@
+"""Where a sweep's runs go: one slot per GPU (several with --jobs-per-gpu), or shares of the CPU cores.
+
+GPUs are found without importing torch (CUDA_VISIBLE_DEVICES, else nvidia-smi), and asking for one that
+is not here is one line before anything starts. Each run is told its device and thread count.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from resnet.errors import DeviceError
+
+
+@dataclass
+class Slot:
+    device: str  # "cuda:<id>" or "cpu"
+    env: dict[str, str]
+    threads: int
+
+    @property
+    def launch_device(self) -> str:
+        """What the child is told: 'cuda' (its one visible GPU) or 'cpu'; never silently the other."""
+        return "cuda" if self.device.startswith("cuda") else "cpu"
+
+    def shell_prefix(self) -> str:
+        return " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids this process may use, found without importing torch."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return [
+            g.strip()
+            for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",")
+            if g.strip() and g.strip() != "-1"
+        ]
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return out.stdout.split() if out.returncode == 0 else []
+
+
+def make_slots(
+    device: str | None = None, gpus: list[str] | None = None, jobs_per_gpu: int = 1, jobs: int = 1
+) -> list[Slot]:
+    """GPU slots (each GPU jobs_per_gpu times) unless device is 'cpu' or there is no GPU; then `jobs` CPU
+    slots. CPU cores are shared evenly between concurrent runs, which are told their thread count."""
+    visible = [] if device == "cpu" else visible_gpus()
+    if gpus is not None and device != "cpu":
+        unknown = [g for g in gpus if g not in visible]
+        if unknown:
+            raise DeviceError(
+                f"--gpus {','.join(gpus)}: GPU {', '.join(unknown)} is not visible here "
+                f"(visible: {', '.join(visible) or 'none'}); use --device cpu without GPUs"
+            )
+        visible = gpus
+    if device == "cuda" and not visible:
+        raise DeviceError(
+            "--device cuda, but no GPU is visible (CUDA_VISIBLE_DEVICES / nvidia-smi); use --device cpu"
+        )
+    count = len(visible) * jobs_per_gpu if visible else jobs
+    threads = max(1, (os.cpu_count() or 1) // count)
+    if not visible:
+        return [Slot("cpu", {"CUDA_VISIBLE_DEVICES": ""}, threads) for _ in range(jobs)]
+    return [
+        Slot(f"cuda:{g}", {"CUDA_VISIBLE_DEVICES": g}, threads) for g in visible for _ in range(jobs_per_gpu)
+    ]

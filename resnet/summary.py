@@ -1,0 +1,111 @@
+"""A run's summary: built from its per-epoch metrics, verified against them, rebuilt when damaged.
+
+The summary says which epoch is "best" and how it was chosen: on the validation split when the run
+held one out (val_size > 0), else on the test split (the reference repos' protocol, optimistic: the
+report says so). The number a table compares is `headline`: test accuracy at the val-selected epoch,
+or the final test accuracy when the test split did the selecting. No torch import here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from resnet.config import TrainConfig
+
+TIMING_KEYS = ("epoch_seconds", "train_seconds", "images_per_sec")
+
+
+def finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def selection(config: TrainConfig) -> str:
+    return "val" if config.val_size else "test"
+
+
+def best_record(history: list[dict], by: str) -> dict:
+    """The first epoch with the highest accuracy on split `by` ('val' or 'test')."""
+    key = f"{by}_acc"
+    scored = [r for r in history if finite(r.get(key))]
+    return max(scored, key=lambda r: r[key]) if scored else history[-1]
+
+
+def summarize(
+    config: TrainConfig,
+    history: list[dict],
+    *,
+    status: str,
+    runtime: dict,
+    params: int | None,
+    first_step_seconds: float | None = None,
+    reason: str = "",
+) -> dict[str, Any]:
+    last = history[-1]
+    chosen = selection(config)
+    best = best_record(history, chosen)
+    steady = history[1:] or history  # the first epoch carries warm-up and compilation
+    train_seconds = sum(r["train_seconds"] for r in history)
+    test_accs = [r["test_acc"] for r in history if finite(r.get("test_acc"))]
+    return {
+        "status": status,
+        "status_reason": reason,
+        "epochs": config.epochs,
+        "epochs_completed": len(history),
+        "diverged_epoch": last["epoch"] if status == "diverged" else None,
+        "selection": chosen,
+        "best_epoch": best["epoch"],
+        "best_val_acc": best.get("val_acc"),
+        "test_acc_at_best": best.get("test_acc"),
+        "best_test_acc": max(test_accs) if test_accs else None,
+        "final_test_acc": last.get("test_acc"),
+        "final_test_loss": last.get("test_loss"),
+        "final_val_acc": last.get("val_acc"),
+        "final_train_acc": last.get("train_acc"),
+        "final_train_loss": last.get("train_loss"),
+        "params": params,
+        "total_seconds": sum(r["epoch_seconds"] for r in history),
+        "mean_epoch_seconds": sum(r["epoch_seconds"] for r in steady) / len(steady),
+        "images_per_sec": (
+            sum(r["images_per_sec"] * r["train_seconds"] for r in history) / train_seconds
+            if train_seconds
+            else None
+        ),
+        "first_step_seconds": first_step_seconds,
+        "config_hash": config.short_hash(),
+        "arm_hash": config.arm_hash(),
+        "runtime": runtime,
+    }
+
+
+def headline(summary: dict) -> float | None:
+    """The accuracy a table compares: test at the val-selected epoch, else the final test accuracy."""
+    return (
+        summary.get("test_acc_at_best")
+        if summary.get("selection") == "val"
+        else summary.get("final_test_acc")
+    )
+
+
+def complete_history(config: TrainConfig, history: list[dict]) -> str | None:
+    """'completed' or 'diverged' when `history` is a whole run's metrics, else None."""
+    if not history or [r.get("epoch") for r in history] != list(range(1, len(history) + 1)):
+        return None
+    if not finite(history[-1].get("train_loss")):
+        return "diverged"
+    return "completed" if len(history) == config.epochs else None
+
+
+def verify(summary: dict | None, config: TrainConfig, history: list[dict]) -> str | None:
+    """Why `summary` is not a verified summary of this config and these metrics, or None when it is."""
+    if summary is None:
+        return "summary.json is missing or damaged"
+    if summary.get("status") not in ("completed", "diverged"):
+        return f"summary.json has status {summary.get('status')!r}"
+    if summary.get("config_hash") != config.short_hash():
+        return f"summary.json belongs to config {summary.get('config_hash')}, not {config.short_hash()}"
+    if summary.get("epochs_completed") != len(history) or not history:
+        return f"summary.json says {summary.get('epochs_completed')} epochs, metrics.jsonl has {len(history)}"
+    if summary.get("final_test_acc") != history[-1].get("test_acc"):
+        return "summary.json's final accuracy differs from metrics.jsonl"
+    return None

@@ -1,0 +1,63 @@
+"""The command lines themselves: model listing speed, verbosity, entry points, damaged run files."""
+
+import subprocess
+import sys
+import time
+from importlib import metadata
+
+from resnet.models.table import MODEL_STATS
+from tests.conftest import ROOT, sweep_main, train_main
+
+
+def test_list_models_answers_in_under_a_second_with_exact_counts():
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train_cifar.py"), "--list-models"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.monotonic() - start
+    assert result.returncode == 0 and elapsed < 1.0, elapsed
+    assert "11,173,962" in result.stdout and "resnext29_16x64d" in result.stdout
+    assert f"{MODEL_STATS['wrn28_10'][1] / 1e6:,.1f}" in result.stdout
+
+
+def test_quiet_and_verbose(tmp_path):
+    args = ["--model", "resnet8", "--dataset", "synthetic", "--batch-size", "64", "--epochs", "1"]
+    code, out, err = train_main(*args, "--run-dir", tmp_path / "run", "-q")
+    assert code == 0 and out == "" and "notice: dataset 'synthetic'" in err  # warnings still show
+    code, out, _ = train_main(*args, "--run-dir", tmp_path / "run")
+    assert code == 0 and "already holds this finished run" in out
+    code, out, _ = train_main(*args, "--run-dir", tmp_path / "run", "-v")
+    assert code == 0 and "already holds this finished run" in out
+
+
+def test_console_scripts_are_declared():
+    scripts = {
+        e.name: e.value
+        for e in metadata.entry_points(group="console_scripts")
+        if e.name.startswith("resnet-")
+    }
+    assert scripts == {"resnet-ablations": "resnet.cli.sweep:main", "resnet-train": "resnet.cli.train:main"}
+
+
+def test_a_damaged_run_file_in_a_planned_run_is_one_line(tmp_path, suite_file):
+    run_dir = tmp_path / "runs" / "tiny" / "base" / "seed0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_bytes(b"\x89\xff binary \x00")
+    code, _, err = sweep_main(
+        "--suite-file",
+        suite_file,
+        "--config",
+        "base",
+        "--runs-dir",
+        tmp_path / "runs",
+        "--results-dir",
+        tmp_path / "results",
+        "--no-pilot",
+    )
+    assert code == 2 and err.count("\n") == 1
+    assert (
+        f"{run_dir / 'config.json'} cannot be read ({run_dir / 'config.json'} is not UTF-8 text); move" in err
+    )

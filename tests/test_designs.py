@@ -1,0 +1,213 @@
+"""Designs and plans: factorial, zip and one-at-a-time arms; tuning; run dirs; the command a run gets."""
+
+import json
+
+import pytest
+
+from resnet.config import TrainConfig
+from resnet.designs import parse_design, parse_grid, parse_tune
+from resnet.errors import PresetError
+from resnet.files import write_json
+from resnet.plan import Selection, make_plan
+from resnet.presets import load_suite
+
+BASE = """
+description = "designs"
+[base]
+model = "resnet8"
+dataset = "synthetic"
+batch_size = 64
+epochs = 1
+val_size = 128
+[presets.base]
+description = "the base"
+"""
+
+
+def suite_with(tmp_path, extra=""):
+    path = tmp_path / "des.toml"
+    path.write_text(BASE + extra)
+    return load_suite(path)
+
+
+def names(design, start=None):
+    start = start or TrainConfig(model="resnet8", dataset="synthetic")
+    return [arm.name for arm in design.arms(start, "here")]
+
+
+def test_factorial_zip_and_one_at_a_time_arms():
+    factorial = parse_design(
+        {
+            "factors": {"lr_schedule": ["multistep", "cosine"], "norm": ["batch", "none"]},
+            "exclude": [{"norm": "none", "lr_schedule": "cosine"}],
+        },
+        "here",
+    )
+    assert names(factorial) == [
+        "lr_schedule=multistep,norm=batch",
+        "lr_schedule=multistep,norm=none",
+        "lr_schedule=cosine,norm=batch",
+    ]
+    zipped = parse_design(
+        {"kind": "zip", "factors": {"batch_size": [64, 128, 256], "lr": [0.05, 0.1, 0.2]}}, "here"
+    )
+    assert names(zipped) == ["batch_size=64,lr=0.05", "batch_size=128,lr=0.1", "batch_size=256,lr=0.2"]
+    arms = zipped.arms(TrainConfig(), "here")
+    assert [(a.config.batch_size, a.config.lr) for a in arms] == [(64, 0.05), (128, 0.1), (256, 0.2)]
+    one = parse_design({"kind": "one_at_a_time", "factors": {"lr": [0.1, 0.05], "norm": ["none"]}}, "here")
+    assert names(one) == [
+        "base",
+        "lr=0.05",
+        "norm=none",
+    ]  # lr=0.1 is the start's own value: no arm of its own
+    start = parse_design({"kind": "one_at_a_time", "factors": {"lr": [0.05]}, "from": "cosine"}, "here")
+    assert names(start) == ["cosine", "lr=0.05"]
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"factors": {"lrr": [0.1]}}, "unknown factor 'lrr' (did you mean lr?)"),
+        ({"factors": {"seed": [0, 1]}}, "unknown factor 'seed'"),
+        (
+            {"kind": "latin", "factors": {"lr": [0.1]}},
+            "design kind must be one of factorial, zip, one_at_a_time",
+        ),
+        (
+            {"kind": "zip", "factors": {"lr": [0.1, 0.2], "norm": ["none"]}},
+            "same number of values for every factor (lr: 2, norm: 1)",
+        ),
+        ({"factors": {"lr": []}}, "factor 'lr' needs a non-empty list of values"),
+        (
+            {"factors": {"lr": [0.1]}, "exclude": [{"norm": "none"}]},
+            "exclude names 'norm', which is not a factor",
+        ),
+        ({"factors": {"lr": [0.1]}, "levels": 3}, "unknown keys ['levels'] in [design]"),
+    ],
+)
+def test_bad_designs_are_one_line(data, message):
+    with pytest.raises(PresetError) as err:
+        parse_design(data, "suite.toml")
+    assert message in str(err.value) and str(err.value).startswith("suite.toml: ")
+
+
+def test_an_invalid_combination_is_named_before_anything_runs():
+    design = parse_grid(["model=resnet18,wrn16_4", "dropout=0,0.3"])
+    with pytest.raises(
+        PresetError,
+        match=r"design arm 'model=resnet18,dropout=0.3': invalid config: .*resnet18 has no dropout",
+    ):
+        design.arms(TrainConfig(), "--grid")
+    design = parse_grid(["lr=0.1,0.10"])
+    with pytest.raises(PresetError, match="design arms 'lr=0.1' and 'lr=0.1' are the same config"):
+        design.arms(TrainConfig(), "--grid")
+    with pytest.raises(PresetError, match="--grid takes FIELD=VALUE,VALUE...; got 'lr'"):
+        parse_grid(["lr"])
+
+
+def test_grid_values_are_converted_by_the_config():
+    design = parse_grid(["nesterov=false,true", "weight_decay=5e-4,1e-3"])
+    arms = design.arms(TrainConfig(), "--grid")
+    assert [a.name for a in arms][-1] == "nesterov=true,weight_decay=0.001"
+    assert arms[-1].config.nesterov is True and arms[-1].config.weight_decay == 1e-3
+
+
+def test_tune_spec():
+    tune = parse_tune({"lr": [0.05, 0.1, 0.2], "seeds": [0]}, "here")
+    assert (tune.param, tune.values, tune.seeds) == ("lr", (0.05, 0.1, 0.2), (0,))
+    with pytest.raises(PresetError, match="tune takes exactly one parameter and seeds, got"):
+        parse_tune({"lr": [0.1, 0.2], "momentum": [0.8, 0.9]}, "here")
+    with pytest.raises(PresetError, match="needs a list of at least two values"):
+        parse_tune({"lr": [0.1]}, "here")
+
+
+def test_plan_merges_a_design_arm_equal_to_a_preset_and_names_run_dirs(tmp_path):
+    suite = suite_with(tmp_path, '[design]\nfactors = { lr_schedule = ["multistep", "cosine"] }\n')
+    plan = make_plan(suite, Selection(None, suite.design, (), (0, 1)), tmp_path / "runs")
+    assert [a.name for a in plan.arms] == ["base", "lr_schedule=cosine"]
+    assert plan.arms[0].factors == (
+        ("lr_schedule", "multistep"),
+    )  # the preset is also the design's first cell
+    assert plan.baseline == "base"  # the suite names none: a design compares with its first arm
+    assert [s.run_dir.relative_to(tmp_path) for s in plan.specs][
+        -1
+    ].as_posix() == "runs/des/lr_schedule=cosine/seed1"
+
+
+def test_a_run_gets_its_resolved_config_never_a_name_to_re_resolve(tmp_path):
+    suite = suite_with(tmp_path)
+    spec = make_plan(suite, Selection(("base",), None, (("epochs", 3),), (7,)), tmp_path / "runs").specs[0]
+    arguments = spec.arguments()
+    sent = json.loads(arguments[arguments.index("--config-json") + 1])
+    assert TrainConfig.from_dict(sent) == spec.config and spec.config.epochs == 3 and spec.config.seed == 7
+    assert arguments[arguments.index("--expect-hash") + 1] == spec.config.short_hash()
+    assert not any("des.toml" in a or ":base" in a for a in arguments)
+
+
+def finish_tuning_run(spec, val_acc):
+    """A finished run as train() would leave it, with the given best validation accuracy."""
+    from resnet.summary import summarize
+
+    spec.run_dir.mkdir(parents=True)
+    history = [
+        {
+            "epoch": 1,
+            "train_loss": 1.0,
+            "train_acc": 50.0,
+            "val_loss": 1.0,
+            "val_acc": val_acc,
+            "test_loss": 1.0,
+            "test_acc": val_acc - 1,
+            "lr": 0.1,
+            "epoch_seconds": 1.0,
+            "train_seconds": 1.0,
+            "images_per_sec": 100.0,
+        }
+    ]
+    write_json(
+        spec.run_dir / "config.json",
+        {"config": spec.config.to_dict(), "config_hash": spec.config.short_hash()},
+    )
+    (spec.run_dir / "metrics.jsonl").write_text(json.dumps(history[0]) + "\n")
+    write_json(
+        spec.run_dir / "summary.json",
+        summarize(spec.config, history, status="completed", runtime={}, params=1),
+    )
+
+
+def test_tuning_picks_per_arm_the_value_with_the_best_mean_validation_accuracy(tmp_path):
+    suite = suite_with(
+        tmp_path, '[presets.cosine]\nlr_schedule = "cosine"\n[tune]\nlr = [0.05, 0.1, 0.2]\nseeds = [0, 1]\n'
+    )
+    runs = tmp_path / "runs"
+    plan = make_plan(suite, Selection(None, None, (), (0, 1, 2), suite.tune), runs)
+    assert plan.awaiting == {"base": "tuning runs not finished", "cosine": "tuning runs not finished"}
+    assert len(plan.specs) == 2 * 3 * 2  # only tuning runs until they finished
+    scores = {
+        ("base", 0.05): (70, 74),
+        ("base", 0.1): (80, 78),
+        ("base", 0.2): (90, 60),  # means 72, 79, 75
+        ("cosine", 0.05): (81, 81),
+        ("cosine", 0.1): (80, 82),
+        ("cosine", 0.2): (10, 20),
+    }  # 81, 81 (tie), 15
+    for spec in plan.specs:
+        arm = spec.arm
+        finish_tuning_run(spec, scores[(arm.parent, arm.tuning[1])][spec.seed])
+    plan = make_plan(suite, Selection(None, None, (), (0, 1, 2), suite.tune), runs)
+    assert plan.awaiting == {}
+    tuned = {a.name: a.tuned for a in plan.arms}
+    assert tuned == {"base": ("lr", 0.1), "cosine": ("lr", 0.05)}  # a tie goes to the value listed first
+    finals = [s for s in plan.specs if s.arm.tuned]
+    assert [s.config.lr for s in finals] == [0.1] * 3 + [0.05] * 3
+    # The final runs at the tuning seeds are the tuning runs themselves: trained once, counted in both tables.
+    assert finals[0].run_dir == runs / "des" / "base" / "tune-lr=0.1" / "seed0"
+    assert finals[2].run_dir == runs / "des" / "base" / "seed2"
+
+
+def test_tuning_needs_a_validation_split(tmp_path):
+    suite = suite_with(tmp_path, "[tune]\nlr = [0.05, 0.1]\n")
+    with pytest.raises(
+        PresetError, match="tune selects lr on the validation split, but arm 'base' has val_size = 0"
+    ):
+        make_plan(suite, Selection(None, None, (("val_size", 0),), (0,), suite.tune), tmp_path / "runs")
