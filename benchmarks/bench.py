@@ -6,14 +6,15 @@
     python benchmarks/bench.py --dataset synthetic --only data  # no CIFAR at hand (smaller split)
 
 Sections (each a median of --repeats runs, with min-max):
-  data    images/s of normalised, augmented batches of 128: ours (uint8 on the device, batch ops) vs
-          torchvision DataLoader + PIL RandomCrop(32, 4) / RandomHorizontalFlip / ToTensor / Normalize
-          at num_workers 0 and 2 (the reference repos' pipeline), one epoch each.
-  step    training images/s (fwd + bwd + SGD, batch 128) of resnet20 and resnet18: eager fp32, channels_last,
-          bf16 autocast, torch.compile (compile time reported separately).
-  e2e     our trainer's epoch loop vs the same model trained through the DataLoader (workers=2) in the
-          reference repos' plain loop (per-step .item() for logging), same batch, optimizer and schedule.
-  runner  wall time of run_ablations.py --list / --dry-run, and per-run dispatch overhead of a sweep.
+  data    images/s of normalised, augmented batches of 128: ours (uint8 on the device, batch ops; the
+          first epoch of a fresh loader separately) vs torchvision DataLoader + PIL RandomCrop(32, 4) /
+          RandomHorizontalFlip / ToTensor / Normalize at num_workers 0 and 2 (the reference repos' pipeline).
+  step    training images/s (fwd + bwd + SGD, batch 128) of resnet20 and resnet18: eager fp32,
+          channels_last, bf16 autocast, torch.compile (compile time reported separately).
+  e2e     our training step over our loader vs the same model through the DataLoader (workers=2) in the
+          reference repos' plain loop (per-step .item() for logging), same batch, optimizer, schedule.
+  runner  wall time of run_ablations.py --list / --dry-run; a sweep's dispatch overhead: its fixed cost
+          (start-up, report) and the marginal cost of one more run, from sweeps of 2 and 6 short runs.
   pack    aggregate images/s of K concurrent resnet20 runs on one device (--jobs-per-gpu) vs one.
 Prints a markdown table and writes JSON (--json, default benchmarks/results-<device>.json).
 """
@@ -23,10 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -34,10 +37,15 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from resnet.components import Setup  # noqa: E402
 from resnet.config import TrainConfig  # noqa: E402
-from resnet.data import DeviceLoader, load_splits  # noqa: E402
+from resnet.data import Splits, load_splits  # noqa: E402
+from resnet.evaluate import EpochMeter  # noqa: E402
+from resnet.loader import Augment, DeviceLoader  # noqa: E402
+from resnet.machine import cpu_model  # noqa: E402
 from resnet.models import create_model  # noqa: E402
-from resnet.train import Runtime, train_epoch  # noqa: E402
+from resnet.runtime import Runtime  # noqa: E402
+from resnet.train import train_step  # noqa: E402
 
 ROWS: list[dict] = []
 
@@ -56,7 +64,7 @@ def record(section: str, name: str, values: list[float], unit: str, device: str,
     }
     ROWS.append(row)
     print(
-        f"  {name}: {row['median']:,.1f} {unit} (min {row['min']:,.1f}, max {row['max']:,.1f}, n={row['n']})",
+        f"  {name}: {row['median']:,.2f} {unit} (min {row['min']:,.2f}, max {row['max']:,.2f}, n={row['n']})",
         flush=True,
     )
     return row
@@ -67,7 +75,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(fn, device) -> float:
+def timed(fn: Callable[[], object], device: torch.device) -> float:
     sync(device)
     start = time.perf_counter()
     fn()
@@ -94,7 +102,7 @@ class PILCifar(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i])), self.labels[i]
 
 
-def reference_loader(splits, workers: int, batch_size: int = 128):
+def reference_loader(splits: Splits, workers: int, batch_size: int = 128):
     import torchvision.transforms as T
 
     transform = T.Compose(
@@ -114,34 +122,35 @@ def reference_loader(splits, workers: int, batch_size: int = 128):
     )
 
 
-def our_loader(splits, device, config: TrainConfig, channels_last: bool):
+def our_loader(splits: Splits, device: torch.device, batch_size: int = 128) -> DeviceLoader:
     return DeviceLoader(
         splits.train_images,
         splits.train_labels,
-        config.batch_size,
+        batch_size,
         splits.mean,
         splits.std,
-        train=True,
-        config=config,
-        generator=torch.Generator(device=device).manual_seed(0),
+        augment=Augment(),
+        seed=0,
         device=device,
-        channels_last=channels_last,
+        channels_last=True,
     )
 
 
 # --- sections ---------------------------------------------------------------------------------------
-def bench_data(splits, device, repeats: int) -> None:
+def bench_data(splits: Splits, device: torch.device, repeats: int) -> None:
     print("data pipeline: images/s of augmented, normalised batches of 128, one epoch", flush=True)
-    loader = our_loader(splits, device, TrainConfig(dataset="synthetic"), channels_last=True)
+    loader = our_loader(splits, device)
     n = len(loader) * 128
+    epochs = iter(range(1, 10_000))
 
     def ours():
-        for _ in loader:
+        for _ in loader.epoch(next(epochs)):
             pass
 
+    record("data", "ours, the first epoch of a fresh loader", [n / timed(ours, device)], "img/s", str(device))
     record(
         "data",
-        "ours (uint8 on device, batch ops)",
+        "ours (uint8 on the device, batch ops)",
         [n / timed(ours, device) for _ in range(repeats)],
         "img/s",
         str(device),
@@ -162,10 +171,9 @@ def bench_data(splits, device, repeats: int) -> None:
         )
 
 
-def train_step_fn(name, device, channels_last, amp, compiled, batch=128):
-    model = create_model(name).to(
-        device, memory_format=torch.channels_last if channels_last else torch.preserve_format
-    )
+def train_step_fn(name: str, device: torch.device, channels_last: bool, amp: bool, compiled: bool, batch=128):
+    model = create_model(name).to(device)
+    model = model.to(memory_format=torch.channels_last) if channels_last else model
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(batch, 3, 32, 32, device=device)
     x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
@@ -182,7 +190,9 @@ def train_step_fn(name, device, channels_last, amp, compiled, batch=128):
     return step
 
 
-def bench_step(device, repeats: int, models, skip_compile: bool) -> None:
+def bench_step(
+    device: torch.device, repeats: int, models: list[str], skip_compile: bool, bf16_models: list[str] | None
+) -> None:
     print("training step: images/s, fwd+bwd+SGD, batch 128", flush=True)
     variants = [
         ("eager fp32", False, False, False),
@@ -194,6 +204,8 @@ def bench_step(device, repeats: int, models, skip_compile: bool) -> None:
     for name in models:
         steps = 20 if name == "resnet20" or device.type == "cuda" else 4
         for label, channels_last, amp, compiled in variants:
+            if amp and bf16_models is not None and name not in bf16_models:
+                continue
             step = train_step_fn(name, device, channels_last, amp, compiled)
             first = timed(step, device)
             timed(step, device)
@@ -207,18 +219,31 @@ def bench_step(device, repeats: int, models, skip_compile: bool) -> None:
             record("step", f"{name} {label}", values, "img/s", str(device), note)
 
 
-def bench_e2e(splits, device, repeats: int, steps: int, model: str = "resnet20") -> None:
+def bench_e2e(
+    splits: Splits, device: torch.device, repeats: int, steps: int, model: str = "resnet20"
+) -> None:
     print(f"end to end: {model}, {steps} steps of batch 128 per repeat (images/s incl. data)", flush=True)
-    config = TrainConfig(model=model, dataset="synthetic", epochs=1)
+    config = TrainConfig(model=model, epochs=1)
 
     def ours(amp: bool | None):
         runtime = Runtime.resolve(config.with_overrides(amp=amp), str(device))
-        net = create_model(model).to(device, memory_format=torch.channels_last)
-        loader = our_loader(splits, device, config, channels_last=True)
+        net = runtime.place(create_model(model))
         optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
-        limited = _Limited(loader, steps)
-        return lambda: train_epoch(net, limited, optimizer, scheduler, torch.nn.CrossEntropyLoss(), runtime)
+        loader = our_loader(splits, device)
+        setup = Setup(loader, {}, net, optimizer, scheduler, torch.nn.CrossEntropyLoss())
+        epochs = iter(range(1, 10_000))
+
+        def epoch():
+            net.train()
+            meter = EpochMeter(runtime.device)
+            for i, (x, y) in enumerate(loader.epoch(next(epochs))):
+                if i == steps:
+                    break
+                train_step(net, setup, runtime, x, y, meter)
+            meter.read()  # one sync per epoch, as the trainer does
+
+        return epoch
 
     def reference():
         net = create_model(model).to(device)
@@ -246,18 +271,14 @@ def bench_e2e(splits, device, repeats: int, steps: int, model: str = "resnet20")
 
         return epoch
 
+    auto = "on" if Runtime.resolve(config, str(device)).amp else "off"
     for label, make in (
-        (
-            "ours, defaults here (channels_last, bf16 "
-            f"{'auto=on' if Runtime.resolve(config, str(device)).amp else 'auto=off'})",
-            lambda: ours(None),
-        ),
+        (f"ours, defaults here (channels_last, bf16 auto={auto})", lambda: ours(None)),
         ("ours, fp32 (the pipeline alone)", lambda: ours(False)),
         ("reference loop: DataLoader workers=2 + PIL, fp32 NCHW", reference),
     ):
         run = make()
-        # warm-up; each repeat is a new epoch, so the reference starts its workers again, as it does per epoch
-        run()
+        run()  # warm-up; each repeat is a new epoch: the reference restarts its workers, as it does per epoch
         record(
             "e2e",
             f"{model} {label}",
@@ -267,20 +288,37 @@ def bench_e2e(splits, device, repeats: int, steps: int, model: str = "resnet20")
         )
 
 
-class _Limited:
-    """The first `steps` batches of a loader, as an epoch of our trainer."""
-
-    def __init__(self, loader, steps):
-        self.loader, self.steps, self.batch_size = loader, steps, loader.batch_size
-
-    def __len__(self):
-        return self.steps
-
-    def __iter__(self):
-        for i, batch in enumerate(self.loader):
-            if i == self.steps:
-                return
-            yield batch
+def sweep_seconds(runs: int, runs_dir: Path) -> tuple[float, float]:
+    """(wall, training) seconds of a sweep of `runs` sequential 1-epoch resnet8 runs on synthetic data."""
+    shutil.rmtree(runs_dir, ignore_errors=True)
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "run_ablations.py"),
+            "--config",
+            "baseline",
+            "--seeds",
+            *map(str, range(runs)),
+            "--model",
+            "resnet8",
+            "--dataset",
+            "synthetic",
+            "--epochs",
+            "1",
+            "--runs-dir",
+            str(runs_dir),
+            "--results-dir",
+            str(runs_dir / "results"),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        check=True,
+    )
+    wall = time.perf_counter() - start
+    summaries = runs_dir.glob("ablations/*/seed*/summary.json")
+    return wall, sum(json.loads(p.read_text())["total_seconds"] for p in summaries)
 
 
 def bench_runner(repeats: int, runs_dir: Path) -> None:
@@ -299,47 +337,30 @@ def bench_runner(repeats: int, runs_dir: Path) -> None:
             )
             values.append(time.perf_counter() - start)
         record("runner", label, values, "s", "cpu")
-    count = 4
-    start = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "run_ablations.py"),
-            "--config",
-            "baseline",
-            "--seeds",
-            *map(str, range(count)),
-            "--model",
-            "resnet8",
-            "--dataset",
-            "synthetic",
-            "--epochs",
-            "1",
-            "--runs-dir",
-            str(runs_dir),
-            "--results-dir",
-            str(runs_dir / "results"),
-            "--device",
+    sizes = {}
+    for runs in (2, 4, 6):
+        wall, trained = sweep_seconds(runs, runs_dir / f"sweep{runs}")
+        sizes[runs] = wall - trained
+        record(
+            "runner",
+            f"dispatch overhead per run, {runs}-run sweep (start-up, pilot, report included)",
+            [(wall - trained) / runs],
+            "s",
             "cpu",
-        ],
-        capture_output=True,
-        check=True,
-    )
-    wall = time.perf_counter() - start
-    trained = sum(
-        json.loads(p.read_text())["total_seconds"] for p in runs_dir.glob("ablations/*/seed*/summary.json")
-    )
+            f"sweep wall {wall:.1f} s, training {trained:.1f} s",
+        )
+    marginal = (sizes[6] - sizes[2]) / 4
     record(
         "runner",
-        f"dispatch overhead per run ({count} sequential 1-epoch resnet8 runs, report included)",
-        [(wall - trained) / count],
+        "marginal dispatch overhead of one more run",
+        [marginal],
         "s",
         "cpu",
-        f"sweep wall {wall:.1f} s, training {trained:.1f} s",
+        f"fixed cost of a sweep (start-up, pilot, report): {sizes[2] - 2 * marginal:.1f} s",
     )
 
 
-def bench_pack(device, jobs: int, data_dir: str, epochs: int, runs_dir: Path) -> None:
+def bench_pack(device: torch.device, jobs: int, data_dir: str, epochs: int, runs_dir: Path) -> None:
     print(f"packing: aggregate images/s of {jobs} concurrent resnet20 runs vs 1", flush=True)
     for k in (1, jobs):
         out = runs_dir / f"pack{k}"
@@ -395,6 +416,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["resnet20", "resnet18"])
     parser.add_argument("--e2e-steps", type=int, default=100)
     parser.add_argument("--skip-compile", action="store_true")
+    parser.add_argument("--bf16-models", nargs="*", help="measure bf16 only for these (default: every model)")
     parser.add_argument("--pack-jobs", type=int, default=4)
     parser.add_argument("--pack-epochs", type=int, default=1)
     parser.add_argument("--json", type=Path)
@@ -404,14 +426,11 @@ def main() -> None:
         torch.backends.cudnn.benchmark = True
     splits = load_splits(TrainConfig(dataset=args.dataset, data_dir=args.data_dir))
     work = ROOT / "benchmarks" / ".work"
-    import shutil
-
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
     machine = {
-        "device": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else platform.processor() or platform.machine(),
+        "device": name,
         "cpu_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -423,22 +442,19 @@ def main() -> None:
     if "data" in args.only:
         bench_data(splits, device, args.repeats)
     if "step" in args.only:
-        bench_step(device, args.repeats, args.models, args.skip_compile)
+        bench_step(device, args.repeats, args.models, args.skip_compile, args.bf16_models)
     if "e2e" in args.only:
         bench_e2e(splits, device, args.repeats, args.e2e_steps)
     if "runner" in args.only:
         bench_runner(args.repeats, work / "runner")
     if "pack" in args.only:
         bench_pack(device, args.pack_jobs, args.data_dir, args.pack_epochs, work / "pack")
-    print(
-        "\n| section | measurement | median | min | max | n | unit | device | note "
-        "|\n|---|---|---|---|---|---|---|---|---|"
-    )
+    print("\n| section | measurement | median | min | max | n | unit | device | note |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in ROWS:
         print(
             f"| {r['section']} | {r['name']} | {r['median']:,.2f} | {r['min']:,.2f} | {r['max']:,.2f} | "
-            f"{r['n']} | "
-            f"{r['unit']} | {r['device']} | {r['note']} |"
+            f"{r['n']} | {r['unit']} | {r['device']} | {r['note']} |"
         )
     path = args.json or ROOT / "benchmarks" / f"results-{device.type}.json"
     path.write_text(json.dumps({"machine": machine, "rows": ROWS}, indent=2) + "\n")

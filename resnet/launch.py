@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import sys
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -44,6 +45,7 @@ class Launcher:
         self.context.set_forkserver_preload(["resnet.child"])
 
     def _start(self, function: str, *args: object) -> Child:
+        _start_servers_detached()
         process = self.context.Process(target=_call, args=(function, *args), daemon=False)
         process.start()
         return Child(process)
@@ -61,6 +63,31 @@ class Launcher:
         env: dict[str, str],
     ) -> Child:
         return self._start("pilot", configs, device, threads, str(log_path), str(result_path), env)
+
+
+def _start_servers_detached() -> None:
+    """Start multiprocessing's forkserver (and its resource tracker) with stdout and stderr on /dev/null.
+
+    They inherit whatever the sweep's output is; holding a pipe open, they would keep `run_ablations.py |
+    tee log` waiting for the seconds a process with torch loaded takes to exit after the sweep did. The
+    runs' output goes to their train.log either way."""
+    from multiprocessing import forkserver
+
+    if getattr(forkserver._forkserver, "_forkserver_pid", None) is not None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        forkserver.ensure_running()
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
 
 
 def _call(function: str, *args: object) -> None:

@@ -162,6 +162,9 @@ class LocalSweep:
                 self._check_waiting()
                 self.display.update(self.statuses)
                 time.sleep(POLL_SECONDS)
+            for status in self.statuses:  # never started: stopped or aborted before their turn
+                if status.state == RunState.QUEUED:
+                    status.state, status.note = status.spec.state(), "not started in this sweep"
             self.display.update(self.statuses)
         return self.statuses
 

@@ -27,7 +27,7 @@ from resnet.checkpoint import (
     save_checkpoint,
     save_model,
 )
-from resnet.components import build
+from resnet.components import Setup, build
 from resnet.config import TrainConfig
 from resnet.errors import RunDirError
 from resnet.evaluate import EpochMeter, Interrupted, evaluate
@@ -100,6 +100,25 @@ def train(
         return Trainer(config, run, runtime, keep_checkpoints, checkpoint_every, stop or StopRequest()).fit(
             checkpoint
         )
+
+
+def train_step(
+    model: torch.nn.Module,
+    setup: Setup,
+    runtime: Runtime,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    meter: EpochMeter,
+) -> None:
+    """One SGD step on a batch; the loss and accuracy go to the meter on the device (no sync)."""
+    with runtime.autocast():
+        outputs = model(images)
+        loss = setup.criterion(outputs, labels)
+    setup.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    setup.optimizer.step()
+    setup.scheduler.step()
+    meter.add(loss * labels.shape[0], outputs, labels)
 
 
 class Trainer:
@@ -175,14 +194,7 @@ class Trainer:
         ):
             if self.config.dropout:
                 torch.manual_seed(derive_seed(self.config.seed, "dropout", epoch, step))
-            with runtime.autocast():
-                outputs = self.step_model(images)
-                loss = setup.criterion(outputs, labels)
-            setup.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            setup.optimizer.step()
-            setup.scheduler.step()
-            meter.add(loss * labels.shape[0], outputs, labels)
+            train_step(self.step_model, setup, runtime, images, labels, meter)
             if self.first_step_seconds is None:
                 runtime.synchronize()
                 self.first_step_seconds = time.perf_counter() - start

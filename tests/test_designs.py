@@ -211,3 +211,24 @@ def test_tuning_needs_a_validation_split(tmp_path):
         PresetError, match="tune selects lr on the validation split, but arm 'base' has val_size = 0"
     ):
         make_plan(suite, Selection(None, None, (("val_size", 0),), (0,), suite.tune), tmp_path / "runs")
+
+
+def test_cost_of_a_plan_from_the_model_table_and_earlier_runs(tmp_path):
+    from resnet.cost import estimate_seconds, recorded_speeds, run_flops
+
+    config = TrainConfig(model="resnet8", dataset="synthetic", val_size=128, batch_size=64, epochs=2)
+    forward = 24_478_976  # resnet8, one image (the model table)
+    assert run_flops(config) == forward * 2 * (3 * (1024 - 128) + 128 + 256)  # train x3, val and test forward
+    run_dir = tmp_path / "runs" / "x" / "seed0"
+    run_dir.mkdir(parents=True)
+    earlier = config.with_overrides(epochs=4)  # 4 epochs of 896 images took 7.168 s: 2 ms per training image
+    write_json(run_dir / "config.json", {"config": earlier.to_dict()})
+    write_json(
+        run_dir / "summary.json",
+        {"epochs_completed": 4, "total_seconds": 7.168, "runtime": {"device_name": "Test CPU"}},
+    )
+    speeds = recorded_speeds(tmp_path / "runs", "Test CPU")
+    assert speeds == {"resnet8": [pytest.approx(0.002)]}
+    assert estimate_seconds(config, speeds) == pytest.approx(0.002 * 896 * 2)
+    assert recorded_speeds(tmp_path / "runs", "Another CPU") == {}
+    assert estimate_seconds(config.with_overrides(model="resnet20"), speeds) is None

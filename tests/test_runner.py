@@ -193,7 +193,7 @@ def test_a_run_that_cannot_start_fails_alone_and_three_alike_stop_the_queue(tmp_
         launcher=launcher,
     )
     statuses = sweep_.run()
-    assert [s.state for s in statuses] == [RunState.FAILED] * 3 + [RunState.QUEUED] * 2
+    assert [s.state for s in statuses] == [RunState.FAILED] * 3 + [RunState.PENDING] * 2
     assert (
         "the first 3 runs failed with the same error" in sweep_.abort_reason
         and "cannot write to the data dir" in sweep_.abort_reason

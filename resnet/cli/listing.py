@@ -11,6 +11,7 @@ from resnet.machine import cpu_model, gpu_name
 from resnet.plan import Plan, Selection, make_plan
 from resnet.presets import Suite, load_suite, suite_files
 from resnet.progress import format_seconds
+from resnet.slots import visible_gpus
 
 
 def _console():
@@ -61,7 +62,8 @@ def cost_lines(plan: Plan, runs_dir: Path, device: str) -> list[str]:
         else 0
     )
     lines = [
-        f"{len(plan.arms)} arms x {len(plan.selection.seeds)} seeds = {len(specs) - tuning} runs"
+        f"{len(plan.arms)} arms x {len(plan.selection.seeds)} seed{'s' * (len(plan.selection.seeds) != 1)} "
+        f"= {len(specs) - tuning} runs"
         + (f" + {tuning} tuning runs" if tuning else "")
         + f"; about {format_flops(flops)} of training compute"
     ]
@@ -106,7 +108,8 @@ def print_suite(suite: Suite, selection: Selection, runs_dir: Path) -> None:
         else Selection(None, suite.design, selection.overrides, selection.seeds, suite.tune)
     )
     plan = make_plan(suite, shown, runs_dir)
-    for line in cost_lines(plan, runs_dir, "cpu"):
+    gpus = visible_gpus()
+    for line in cost_lines(plan, runs_dir, f"cuda:{gpus[0]}" if gpus else "cpu"):
         console.print(line)
     others = [name for name in suite_files() if name != suite.name]
     console.print(f"other suites: {', '.join(others)} (run_ablations.py --list-suites)")

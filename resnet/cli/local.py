@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from collections.abc import Callable
 
 from resnet.cli.common import fail, on_stop_signals, raise_interrupt
@@ -38,6 +39,7 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
     from resnet.launch import Launcher
 
     launcher = Launcher()
+    threading.Thread(target=_import_report, daemon=True).start()  # ready when the runs are done
     piloted: set = set()
     statuses, sweep = [], None
     while True:
@@ -80,6 +82,16 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         return code
     bad = failed or [s for s in statuses if s.state == RunState.DIVERGED]
     return ExitCode.FAILED if bad else ExitCode.OK
+
+
+def _import_report() -> None:
+    """The report's imports (pandas, scipy, matplotlib) take seconds; the runner is idle while runs train."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+
+    import resnet.report  # noqa: F401
 
 
 def pilot(pending: list[RunSpec], slots, launcher, piloted: set, args: argparse.Namespace) -> None:

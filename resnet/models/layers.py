@@ -47,7 +47,7 @@ def make_stages(widths, blocks_per_stage, cin: int, make_block) -> tuple[nn.Sequ
     """Stages of blocks, one stage per width; the first block of every stage but the first halves the
     resolution. `make_block(cin, width, stride)` returns a block that knows its `out_channels`."""
     stages = []
-    for i, (width, count) in enumerate(zip(widths, blocks_per_stage, strict=False)):
+    for i, (width, count) in enumerate(zip(widths, blocks_per_stage, strict=True)):
         blocks = []
         for j in range(count):
             blocks.append(make_block(cin, width, 2 if i > 0 and j == 0 else 1))

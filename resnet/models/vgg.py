@@ -24,7 +24,7 @@ class VGG(nn.Module):
         if depth not in STAGES:
             raise ValueError(f"depth must be one of {sorted(STAGES)}, got {depth}")
         layers, cin = [], 3
-        for convs, width in zip(STAGES[depth], (64, 128, 256, 512, 512), strict=False):
+        for convs, width in zip(STAGES[depth], (64, 128, 256, 512, 512), strict=True):
             for _ in range(convs):
                 layers += [nn.Conv2d(cin, width, 3, padding=1), norm2d(norm, width), nn.ReLU(inplace=True)]
                 cin = width
