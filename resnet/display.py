@@ -88,14 +88,17 @@ class SweepDisplay:
     def _table(self, rows: list[tuple[RunStatus, dict[str, Any]]]) -> Any:
         from rich.table import Table
 
-        table = Table(title="sweep", expand=True)
-        for column in ("run", "state", "device", "epoch", "acc", "img/s", "ETA", "note"):
+        table = Table(title="sweep", title_justify="left")
+        for column in ("run", "state", "device", "epoch", "acc", "img/s", "ETA"):
             table.add_column(
                 column,
                 justify="right" if column in ("epoch", "acc", "img/s", "ETA") else "left",
+                no_wrap=column != "run",
                 overflow="fold",
-                ratio=3 if column == "note" else None,
             )
+        table.add_column(
+            "note", overflow="fold", min_width=12
+        )  # wrapped, never cut; failures also print whole
         colours = {
             RunState.RUNNING: "cyan",
             RunState.COMPLETED: "green",

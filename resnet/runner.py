@@ -92,7 +92,9 @@ def dry_run_lines(
 
 
 def last_line(lines: list[str]) -> str:
-    return next((line.strip() for line in reversed(lines) if line.strip()), "")
+    """The last thing a run said: its error line or the last line of a traceback."""
+    line = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    return line.removeprefix("error: ")
 
 
 def record_failure(spec: RunSpec, exit_code: int | None, reason: str = "") -> dict:

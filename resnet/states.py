@@ -55,9 +55,4 @@ def state_after_exit(code: int | None, on_disk: RunState, stopped: bool = False)
 def describe_exit(code: int | None) -> str:
     if code is None:
         return "no exit status"
-    if code < 0:
-        return f"killed by {signal.Signals(-code).name}"
-    try:
-        return f"exit {code} ({ExitCode(code).name.lower().replace('_', ' ')})"
-    except ValueError:
-        return f"exit {code}"
+    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit {code}"

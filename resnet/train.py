@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,9 +156,9 @@ class Trainer:
             )
             where = f" and {step} of {self.steps} steps of epoch {epoch + 1}" if step else ""
             log.info("resuming %s after epoch %d%s of %d", self.run.path, epoch, where, self.config.epochs)
-        write_atomic(
-            self.run.metrics_file, "".join(jsonl_line(r) for r in self.history)
-        )  # drop epochs past the checkpoint
+            self._warn_if_moved(checkpoint.get("runtime", {}))
+        # metrics.jsonl may be one epoch ahead of the checkpoint: the run continues from the checkpoint
+        write_atomic(self.run.metrics_file, "".join(jsonl_line(r) for r in self.history))
         self.run.failure_file.unlink(missing_ok=True)
         self._record_config()
         progress = Progress(self.run, self.config.epochs, self.steps, self.config.batch_size, epoch)
@@ -176,6 +177,22 @@ class Trainer:
         finally:
             progress.close()
         return self._finish(status, reason)
+
+    def _warn_if_moved(self, before: dict) -> None:
+        """A run resumed on another device type or precision continues, but its numbers will differ from
+        an uninterrupted run's: say so."""
+        now = self.runtime.to_dict()
+        kinds: dict[str, Callable[[Any], Any]] = {"device": lambda d: str(d).split(":")[0], "amp_bf16": bool}
+        moved = [
+            f"{key} {before[key]} -> {now[key]}"
+            for key, kind in kinds.items()
+            if key in before and kind(before[key]) != kind(now[key])
+        ]
+        if moved:
+            log.warning(
+                "notice: resuming with %s; the numbers will differ from an uninterrupted run's",
+                ", ".join(moved),
+            )
 
     def _epoch(self, epoch: int, start_step: int, partial: dict | None, progress: Progress) -> dict:
         setup, runtime = self.setup, self.runtime

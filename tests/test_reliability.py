@@ -317,3 +317,15 @@ def test_resume_of_a_run_with_a_different_config_is_refused(tmp_path, finished_r
     assert code == 2 and "holds a run of another config" in err
     assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
     assert RunDir(run_dir).verified_summary(fast_config(seed=3)) is not None
+
+
+def test_resuming_on_another_device_continues_and_says_the_numbers_will_differ(tmp_path, uninterrupted):
+    checkpoint = two_checkpoints(tmp_path / "run")
+    state = torch.load(checkpoint, weights_only=True)
+    assert state["runtime"]["device"] == "cpu"
+    state["runtime"].update(device="cuda:0", amp_bf16=True)  # as if written by a GPU run with bf16
+    torch.save(state, checkpoint)
+    code, _, err = train_main(*ARGS, "--run-dir", tmp_path / "run", "--resume")
+    assert code == 0, err
+    assert "resuming with device cuda:0 -> cpu, amp_bf16 True -> False" in err
+    assert comparable(tmp_path / "run") == comparable(uninterrupted)  # CPU state restored either way
