@@ -82,7 +82,7 @@ class SweepDisplay:
         if status.state == RunState.RUNNING and info.get("eta") is not None:
             parts.append(f"ETA {format_seconds(info['eta'])}")
         if status.note:
-            parts.append(f"({status.note})")
+            parts.append(status.note)
         return " | ".join(parts)
 
     def _table(self, rows: list[tuple[RunStatus, dict[str, Any]]]) -> Any:

@@ -27,6 +27,11 @@ class Child:
     def poll(self) -> int | None:
         return self.process.exitcode
 
+    @property
+    def sentinel(self) -> int:
+        """A handle that becomes ready when the child ends (for multiprocessing.connection.wait)."""
+        return self.process.sentinel
+
     def signal(self, sig: int) -> None:
         """Signal the child's process group (it is a session leader): the run and anything it started."""
         with contextlib.suppress(ProcessLookupError, PermissionError):

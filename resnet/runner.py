@@ -11,6 +11,7 @@ stop; a second one stops them at once. No torch import here.
 from __future__ import annotations
 
 import datetime
+import multiprocessing.connection
 import shlex
 import signal
 import time
@@ -67,7 +68,7 @@ def launch_options(slot: Slot, template: LaunchOptions) -> LaunchOptions:
 
 def skip_reason(spec: RunSpec, state: RunState, retry_failed: bool) -> str | None:
     if state.finished:
-        return f"{state} (summary.json verified)"
+        return f"already {state}; summary.json verified"
     if state == RunState.FAILED and not retry_failed:
         return f"failed before (see {RunDir(spec.run_dir).failure_file}); pass --retry-failed to run it again"
     if state == RunState.CONFLICT:
@@ -158,17 +159,26 @@ class LocalSweep:
         with self.display:
             while self._active():
                 self._handle_stop()
+                free += self._reap()
                 if not self.stop_level and not self.abort_reason:
                     free = self._start_queued(free)
-                free += self._reap()
                 self._check_waiting()
                 self.display.update(self.statuses)
-                time.sleep(POLL_SECONDS)
+                if self._active():
+                    self._wait_for_change()
             for status in self.statuses:  # never started: stopped or aborted before their turn
                 if status.state == RunState.QUEUED:
                     status.state, status.note = status.spec.state(), "not started in this sweep"
             self.display.update(self.statuses)
         return self.statuses
+
+    def _wait_for_change(self) -> None:
+        """Up to POLL_SECONDS, but no longer than until a child ends: its slot is refilled at once."""
+        sentinels = [s.child.sentinel for s in self.statuses if s.child is not None]
+        if sentinels:
+            multiprocessing.connection.wait(sentinels, POLL_SECONDS)
+        else:
+            time.sleep(POLL_SECONDS)
 
     def _active(self) -> bool:
         running = any(s.child is not None for s in self.statuses)

@@ -99,7 +99,7 @@ def test_dry_run_prints_exact_commands_with_devices_and_skips(tmp_path, suite_fi
     )
     assert trained.returncode == 0, trained.stderr
     again = sweep_main(*args)[1].splitlines()
-    assert again[0] == "# skip tiny/base/seed0: completed (summary.json verified)" and len(again) == 10
+    assert again[0] == "# skip tiny/base/seed0: already completed; summary.json verified" and len(again) == 10
 
 
 def test_gpu_slots_and_gpus_that_are_not_here(monkeypatch):
