@@ -89,7 +89,7 @@ def check_device(device: str | None) -> torch.device:
 def bf16_is_fast(device: torch.device) -> bool:
     """Whether bf16 autocast speeds training up here: GPUs with native bf16 (Ampere and later), and CPUs
     whose instruction set has bf16 dot products (AMX or AVX512-BF16). Elsewhere bf16 is emulated and
-    slower (10x slower for resnet20 on an AVX2-only EPYC; benchmarks/README.md), so fp32 stays."""
+    slower (13x slower for resnet20 on an AVX2-only EPYC; benchmarks/README.md), so fp32 stays."""
     if device.type == "cuda":
         try:
             return bool(torch.cuda.is_bf16_supported(including_emulation=False))

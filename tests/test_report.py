@@ -162,6 +162,7 @@ def test_the_table_compares_paired_seeds_with_intervals_and_holm(ablations, tmp_
     )
     # Holm over the comparisons that have a test: only cosine here (the others lack seeds) -> unchanged.
     assert f"| {cosine.p:.3g} | {cosine.p:.3g} | 1 | {cosine.resolvable:.2f} |" in md
+    assert "Holm–Bonferroni over 1 tested comparison of this table" in md  # the m a reader can check
     assert (
         "| no_batchnorm | **80.00 (n=1)** |" in md and "1 failed, 1 pending" in md
     )  # n = 1: not shown worse

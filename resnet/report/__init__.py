@@ -16,7 +16,7 @@ import pandas as pd
 from resnet.config import format_value
 from resnet.files import write_atomic
 from resnet.plan import Plan
-from resnet.report.analysis import ArmStats, analyse, finding
+from resnet.report.analysis import ArmStats, analyse, finding, tested_comparisons
 from resnet.report.appendix import design_section, factor_names, others_section, tuning_section
 from resnet.report.collect import Collected, collect
 from resnet.report.design import interaction_series
@@ -120,12 +120,14 @@ def render_markdown(plan: Plan, collected: Collected, rows: list[ArmStats], inte
         "failed seed never enters a cell.",
     ]
     if plan.baseline:
+        tested = tested_comparisons(rows)
         out.append(
             f"Δ: the paired mean difference to `{plan.baseline}` over shared seeds with its 95% t-interval "
             "and "
             "paired t-test p (Welch's test, marked, when seeds are not shared). p Holm: Holm–Bonferroni "
-            "over the "
-            f"{max(0, len(rows) - 1)} comparisons of this table. P(>{plan.baseline}): the fraction of paired "
+            f"over {tested} tested comparison{'s' * (tested != 1)} of this table (one with n = 1 has no "
+            "test; one whose differences are all equal counts as p = 0, which leaves the others unchanged). "
+            f"P(>{plan.baseline}): the fraction of paired "
             "seeds where the arm beat the baseline. Resolvable Δ: the smallest true difference these seeds "
             "would "
             "detect with 80% power at α = 0.05, (t₀.₉₇₅ + t₀.₈₀) × SE: a 'no effect' below it means too few "

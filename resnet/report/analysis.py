@@ -93,6 +93,11 @@ def analyse(plan: Plan, cells: list[ArmRuns], interval: str, unmodified: set[str
     return rows
 
 
+def tested_comparisons(rows: list[ArmStats]) -> int:
+    """How many comparisons with the baseline have a p-value: the m of the table's Holm correction."""
+    return sum(row.p_holm is not None for row in rows)
+
+
 def _mark_not_worse_than_best(rows: list[ArmStats]) -> None:
     """Bold every arm the data cannot show to be worse than the best one (Holm over those comparisons)."""
     scored = [row for row in rows if row.headline.mean is not None]
