@@ -27,6 +27,7 @@ import torch.utils.tensorboard  # noqa: F401
 
 import resnet.cli.train
 import resnet.train  # noqa: F401
+from resnet.config import TrainConfig
 
 PR_SET_PDEATHSIG = 1
 
@@ -84,19 +85,41 @@ def train(arguments: list[str], log_path: str, env: dict[str, str]) -> None:
 def pilot(
     configs: list[dict], device: str, threads: int, log_path: str, result_path: str, env: dict[str, str]
 ) -> None:
-    """One forward + backward + SGD step of each config at its batch size on `device`, with random data.
-    Writes {index: error or ""} to result_path. torch.compile is not exercised (it takes minutes on a CPU)."""
+    """First each dataset the configs read, downloaded and decoded once here (so a missing dataset is one
+    line now, not one failed run after another); then one forward + backward + SGD step of each config at
+    its batch size on `device`, with random data. Writes {"data": error or "", index: error or ""} to
+    result_path. torch.compile is not exercised (it takes minutes on a CPU)."""
     import json
 
-    from resnet.config import TrainConfig
     from resnet.files import write_json
+
+    _detach(Path(log_path), env)
+    parsed = [TrainConfig.from_dict(data) for data in configs]
+    results = {"data": _dataset_error(parsed)}
+    if not results["data"]:
+        results.update(_steps(parsed, device, threads))
+    write_json(result_path, results)
+    print(json.dumps(results), flush=True)
+
+
+def _dataset_error(configs: list[TrainConfig]) -> str:
+    from resnet.data import load_cifar
+    from resnet.errors import UserError
+
+    for dataset, data_dir in sorted({(c.dataset, c.data_dir) for c in configs if c.dataset != "synthetic"}):
+        try:
+            load_cifar(dataset, Path(data_dir))
+        except UserError as exc:
+            return str(exc)
+    return ""
+
+
+def _steps(configs: list[TrainConfig], device: str, threads: int) -> dict[str, str]:
     from resnet.models import create_model
     from resnet.runtime import Runtime
 
-    _detach(Path(log_path), env)
     results = {}
-    for index, data in enumerate(configs):
-        config = TrainConfig.from_dict(data)
+    for index, config in enumerate(configs):
         try:
             runtime = Runtime.resolve(config, device, threads)
             model = runtime.place(create_model(config.model, config.num_classes, config.norm, config.dropout))
@@ -115,8 +138,7 @@ def pilot(
             results[str(index)] = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
         if runtime_is_cuda(device):
             torch.cuda.empty_cache()
-    write_json(result_path, results)
-    print(json.dumps(results), flush=True)
+    return results
 
 
 def runtime_is_cuda(device: str) -> bool:

@@ -41,10 +41,11 @@ class SweepDisplay:
         if self._live:
             self._live.__exit__(None, None, None)
 
-    def message(self, text: str) -> None:
+    def message(self, text: str, live_only: bool = False) -> None:
+        """A line above the live table; `live_only`: one the plain lines already say in full."""
         if self._live:
             self._live.console.print(text, soft_wrap=True)
-        else:
+        elif not live_only:
             print(f"{time.strftime('%H:%M:%S')} {text}", file=self.stream, flush=True)
 
     def update(self, statuses: list[RunStatus]) -> None:

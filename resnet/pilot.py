@@ -1,6 +1,7 @@
-"""Fail fast: before a sweep trains, every distinct model/batch/precision it will run takes one forward,
-backward and SGD step on its target device, in one short forked process. A config that cannot train
-there (out of memory, an op the device lacks) stops the sweep up front with one line, not hours later.
+"""Fail fast: before a sweep trains, each dataset it reads is made ready (downloaded and decoded once) and
+every distinct model/batch/precision it will run takes one forward, backward and SGD step on its target
+device, in one short forked process. A dataset that cannot be had or a config that cannot train there
+(out of memory, an op the device lacks) stops the sweep up front with one line, not hours later.
 torch.compile is not exercised: compiling takes minutes on a CPU. No torch import here.
 """
 
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 
 from resnet.config import TrainConfig
-from resnet.errors import DeviceError
+from resnet.errors import DatasetError, DeviceError
 from resnet.files import read_json
 from resnet.launch import Launcher
 from resnet.plan import RunSpec
@@ -24,6 +25,8 @@ PILOT_TIMEOUT_S = 300
 
 def pilot_key(config: TrainConfig) -> tuple:
     return (
+        config.dataset,
+        config.data_dir,
         config.model,
         config.num_classes,
         config.norm,
@@ -65,6 +68,8 @@ def run_pilot(
                 f"the pilot step crashed on {slot.device} ({describe_exit(code)}: "
                 f"{last_line(tail) or 'no output'}); pass --no-pilot to skip this check"
             )
+    if results.get("data"):
+        raise DatasetError(results["data"])
     for index, spec in enumerate(chosen):
         error = results.get(str(index))
         if error:

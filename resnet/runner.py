@@ -250,7 +250,7 @@ class LocalSweep:
         record = record_failure(status.spec, code, reason)
         status.state = RunState.FAILED
         status.note = f"{describe_exit(code)}: {record['reason']}" if code is not None else record["reason"]
-        self.display.message(f"failed: {status.spec.label}: {status.note}")
+        self.display.message(f"failed: {status.spec.label}: {status.note}", live_only=True)
         self.failures.append(record["reason"])
         first = self.failures[:SAME_FAILURES_TO_STOP]
         if (
@@ -260,7 +260,7 @@ class LocalSweep:
             and not self.abort_reason
         ):
             self.abort_reason = (
-                f"the first {SAME_FAILURES_TO_STOP} runs failed with the same error ({first[0]}); "
+                f"the first {SAME_FAILURES_TO_STOP} runs failed with the same error; "
                 "stopped queueing the others: fix it and run the same command"
             )
             self.display.message(f"stopping: {self.abort_reason}")

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from resnet.cli.local import print_failures
 from resnet.display import SweepDisplay
 from resnet.errors import DeviceError
 from resnet.launch import Launcher
@@ -22,7 +23,16 @@ from resnet.run_dir import RunDir, RunLock
 from resnet.runner import LocalSweep
 from resnet.slots import make_slots
 from resnet.states import RunState
-from tests.conftest import ROOT, alive, descendants, run_cli, sweep_main, wait_for_epochs, wait_until
+from tests.conftest import (
+    ROOT,
+    alive,
+    descendants,
+    run_cli,
+    sweep_main,
+    wait_for_epochs,
+    wait_until,
+    write_cifar10,
+)
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +187,9 @@ def test_a_failing_run_is_recorded_while_others_finish_on_two_slots(tmp_path, su
         assert mode == 0o666 & ~mask, name  # the user's umask, not 0600
 
 
-def test_a_run_that_cannot_start_fails_alone_and_three_alike_stop_the_queue(tmp_path, suite_file, launcher):
+def test_a_run_that_cannot_start_fails_alone_and_three_alike_stop_the_queue(
+    tmp_path, suite_file, launcher, capsys
+):
     runs = tmp_path / "runs"
     (runs / "tiny" / "cosine").mkdir(parents=True)
     (runs / "tiny" / "cosine" / "seed0").write_text("a file where the run dir should be")
@@ -194,10 +206,13 @@ def test_a_run_that_cannot_start_fails_alone_and_three_alike_stop_the_queue(tmp_
     )
     statuses = sweep_.run()
     assert [s.state for s in statuses] == [RunState.FAILED] * 3 + [RunState.PENDING] * 2
-    assert (
-        "the first 3 runs failed with the same error" in sweep_.abort_reason
-        and "cannot write to the data dir" in sweep_.abort_reason
+    assert "the first 3 runs failed with the same error" in sweep_.abort_reason
+    print_failures([s for s in statuses if s.state == RunState.FAILED])
+    lines = capsys.readouterr().err.splitlines()  # the three alike in one line, the reason once
+    assert len(lines) == 1 and lines[0].startswith(
+        "failed: tiny/broken/seed0, tiny/broken/seed1, tiny/broken/seed2: "
     )
+    assert lines[0].count("cannot write to the data dir") == 1 and "train.log in each run dir" in lines[0]
 
 
 def test_a_run_held_by_another_process_is_waited_for_not_skipped(tmp_path, suite_file, launcher):
@@ -328,30 +343,34 @@ def test_two_runners_on_one_runs_dir_never_train_a_run_twice(tmp_path, suite_fil
         assert [s.state for s in statuses] == [RunState.COMPLETED, RunState.COMPLETED]
 
 
-def test_the_pilot_stops_a_config_that_cannot_train_before_anything_runs(tmp_path, suite_file):
+def test_the_pilot_stops_a_sweep_without_its_data_or_that_cannot_train_before_anything_runs(
+    tmp_path, suite_file
+):
+    data_dir = tmp_path / "data"
     suite_file.write_text(
         suite_file.read_text() + '\n[presets.huge]\nmodel = "resnet18"\ndataset = "cifar10"\n'
-        'batch_size = 40000\ndata_dir = "/dev/null/x"\n'
+        f'batch_size = 40000\ndata_dir = "{data_dir}"\n'
     )
     limit = 8 * 2**30  # a machine with 8 GB: ResNet-18 at batch 40,000 needs far more
 
     def small_machine():
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
-    start = time.monotonic()
-    result = run_cli(
-        "run_ablations.py",
-        *[a for a in common(tmp_path, suite_file) if a != "--no-pilot"],
-        "--config",
-        "base",
-        "huge",
-        preexec_fn=small_machine,
-    )
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert time.monotonic() - start < 90
-    assert "error: pilot: huge (resnet18, batch 40000) cannot train on cpu: RuntimeError" in result.stderr
-    assert "--no-pilot" in result.stderr and result.stderr.count("\n") == 1
-    assert not (tmp_path / "runs" / "tiny" / "base" / "seed0" / "config.json").exists()  # nothing trained
+    def sweep():
+        start = time.monotonic()
+        args = [a for a in common(tmp_path, suite_file) if a != "--no-pilot"]
+        result = run_cli("run_ablations.py", *args, "--config", "base", "huge", preexec_fn=small_machine)
+        assert result.returncode == 2 and time.monotonic() - start < 90, result.stdout + result.stderr
+        assert result.stderr.count("\n") == 1  # one line
+        assert not list((tmp_path / "runs").glob("tiny/*/seed0/config.json"))  # nothing trained
+        return result.stderr
+
+    # offline (conftest), no CIFAR-10 in data_dir: one line from the pilot, not three failed runs
+    assert sweep().startswith("error: CIFAR-10 not found in " + str(data_dir / "cifar-10-batches-py"))
+    write_cifar10(data_dir)
+    error = sweep()
+    assert "error: pilot: huge (resnet18, batch 40000) cannot train on cpu: RuntimeError" in error
+    assert "--no-pilot" in error
 
 
 def test_a_factorial_grid_runs_end_to_end_with_its_main_effects(tmp_path, suite_file):

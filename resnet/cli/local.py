@@ -10,7 +10,7 @@ from collections.abc import Callable
 from resnet.cli.common import fail, on_stop_signals, raise_interrupt
 from resnet.cli.listing import cost_lines
 from resnet.plan import Plan, RunSpec, make_plan, record_sweep
-from resnet.runner import LocalSweep, dry_run_lines, skip_reason
+from resnet.runner import LocalSweep, RunStatus, dry_run_lines, skip_reason
 from resnet.slots import make_slots
 from resnet.states import ExitCode, RunState
 
@@ -64,11 +64,7 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         plan = next_plan
     print(f"sweep: {summarise_states(statuses)}", flush=True)
     failed = [s for s in statuses if s.state == RunState.FAILED]
-    for status in failed:
-        print(
-            f"failed: {status.spec.label}: {status.note} (log: {status.spec.run_dir / 'train.log'})",
-            file=sys.stderr,
-        )
+    print_failures(failed)
     if sweep and sweep.abort_reason:
         print(f"stopped: {sweep.abort_reason}", file=sys.stderr)
     code = report(make_plan(plan.suite, plan.selection, args.runs_dir), args)
@@ -94,6 +90,17 @@ def _import_report() -> None:
     import resnet.report  # noqa: F401
 
 
+def print_failures(failed: list[RunStatus]) -> None:
+    """One line per distinct reason, naming the runs that failed with it (and where their logs are)."""
+    by_reason: dict[str, list[RunSpec]] = {}
+    for status in failed:
+        by_reason.setdefault(status.note, []).append(status.spec)
+    for reason, specs in by_reason.items():
+        runs = ", ".join(spec.label for spec in specs)
+        logs = "train.log in each run dir" if len(specs) > 1 else str(specs[0].run_dir / "train.log")
+        print(f"failed: {runs}: {reason} (log: {logs})", file=sys.stderr)
+
+
 def pilot(pending: list[RunSpec], slots, launcher, piloted: set, args: argparse.Namespace) -> None:
     if args.no_pilot or not pending:
         return
@@ -102,16 +109,18 @@ def pilot(pending: list[RunSpec], slots, launcher, piloted: set, args: argparse.
     new = [spec for spec in pending if pilot_key(spec.config) not in piloted]
     if not new:
         return
+    settings = len({pilot_key(s.config) for s in new})
     print(
-        f"pilot: one training step of {len({pilot_key(s.config) for s in new})} distinct model/batch "
-        "setting(s) "
-        f"on {slots[0].device} before anything trains",
+        f"pilot: the data, then one training step of each of {settings} distinct model/batch setting(s) "
+        f"on {slots[0].device}, before anything trains",
         flush=True,
     )
-    from resnet.errors import DeviceError
+    from resnet.errors import DatasetError, DeviceError
 
     try:
         seconds = run_pilot(new, slots[0], launcher)
+    except DatasetError as exc:
+        fail(str(exc))
     except DeviceError as exc:
         fail(f"pilot: {exc}")
     piloted.update(pilot_key(spec.config) for spec in new)

@@ -275,7 +275,8 @@ def report(plan: Plan, args: argparse.Namespace) -> int:
         return ExitCode.INTERRUPTED
     except OSError as exc:
         fail(f"cannot write the report: {describe_os_error(exc)}")
-    print("results: " + ", ".join(str(p) for p in paths if p.suffix != ".pdf"), flush=True)
+    vector = " (each figure also as .pdf)" if any(p.suffix == ".pdf" for p in paths) else ""
+    print("results: " + ", ".join(str(p) for p in paths if p.suffix != ".pdf") + vector, flush=True)
     return ExitCode.OK
 
 
