@@ -154,6 +154,17 @@ def test_list_and_dry_run_do_not_import_torch_and_a_closed_pipe_is_quiet(tmp_pat
         assert result.returncode == 0, result.stderr
     listing = run_cli("run_ablations.py", "--list").stdout
     assert "resnet50" in listing and "other suites: " in listing and "quick" in listing
+    grid = ["--suite", "quick", "--grid", "lr=0.05,0.2", "norm=none", "--grid-kind", "one_at_a_time"]
+    listing = run_cli("run_ablations.py", *grid, "--from", "cosine", "--list").stdout
+    assert "one_at_a_time design over preset 'cosine'" in listing and "4 arms x 1 seed = 4 runs" in listing
+    row = next(line for line in listing.splitlines() if "norm=none" in line).split()
+    assert row[1:6] == [
+        "norm=none",
+        "│",
+        "0.1",
+        "│",
+        "none",
+    ]  # the start's lr, the varied norm: the arm's config
     piped = subprocess.run(
         f"{sys.executable} run_ablations.py --all --dry-run --seeds 0 1 2 | head -3",
         shell=True,

@@ -79,11 +79,39 @@ def cost_lines(plan: Plan, runs_dir: Path, device: str) -> list[str]:
     return lines
 
 
+def arms_table(plan: Plan, factors: list[str]):
+    """The arms a design runs, one column per factor: what `--grid`/`--design` with --list shows."""
+    from rich.table import Table
+
+    table = Table()
+    for column in ("arm", *factors, "model", "epochs"):
+        table.add_column(column)
+    for arm in plan.arms:
+        if arm.tuning is None:
+            cells = [format_value(getattr(arm.config, f)) for f in factors]
+            table.add_row(arm.name, *cells, arm.config.model, str(arm.config.epochs))
+    return table
+
+
 def print_suite(suite: Suite, selection: Selection, runs_dir: Path) -> None:
     from rich.table import Table
 
     console = _console()
-    table = Table(title=f"suite '{suite.name}' ({suite.path}): {suite.description}", title_justify="left")
+    shown = (
+        selection
+        if selection.presets is not None or selection.design
+        else Selection(None, suite.design, selection.overrides, selection.seeds, suite.tune)
+    )
+    plan = make_plan(suite, shown, runs_dir)
+    title = f"suite '{suite.name}' ({suite.path}): {suite.description}"
+    if selection.design:  # a grid or the suite's design: list what will run
+        design = selection.design
+        start = f"preset '{design.start}'" if design.start else "the suite's [base]"
+        console.print(f"{title}\n{design.kind} design over {start}:", markup=False)
+        console.print(arms_table(plan, [name for name, _ in design.factors]))
+        _print_costs(console, suite, plan, runs_dir)
+        return
+    table = Table(title=title, title_justify="left")
     for column in ("preset", "changes vs " + (suite.baseline or "base"), "model", "epochs", "description"):
         table.add_column(column)
     for name, preset in suite.presets.items():
@@ -102,12 +130,10 @@ def print_suite(suite: Suite, selection: Selection, runs_dir: Path) -> None:
             f"tune: {suite.tune.param} in {', '.join(map(format_value, suite.tune.values))} per arm on seeds "
             f"{', '.join(map(str, suite.tune.seeds))}, selected on validation accuracy"
         )
-    shown = (
-        selection
-        if selection.presets is not None or selection.design
-        else Selection(None, suite.design, selection.overrides, selection.seeds, suite.tune)
-    )
-    plan = make_plan(suite, shown, runs_dir)
+    _print_costs(console, suite, plan, runs_dir)
+
+
+def _print_costs(console, suite: Suite, plan: Plan, runs_dir: Path) -> None:
     gpus = visible_gpus()
     for line in cost_lines(plan, runs_dir, f"cuda:{gpus[0]}" if gpus else "cpu"):
         console.print(line)
