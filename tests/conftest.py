@@ -20,6 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Small enough to train in about a second per epoch on 2 CPU cores; still learns (see test_train).
 FAST = {"model": "resnet8", "dataset": "synthetic", "batch_size": 64, "epochs": 2}
+FAST_ARGS = ["--model", "resnet8", "--dataset", "synthetic", "--batch-size", "64"]  # FAST but the epochs
 TIMING = {"epoch_seconds", "train_seconds", "images_per_sec"}
 
 SUITE = """

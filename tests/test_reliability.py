@@ -17,17 +17,12 @@ from resnet.checkpoint import load_latest_checkpoint
 from resnet.errors import RunDirError, RunLocked
 from resnet.run_dir import RunDir, RunLock
 from resnet.train import Interrupted, StopRequest, train
-from tests.conftest import ROOT, TIMING, fast_config, train_main, wait_for_epochs, write_cifar10
+from tests.conftest import FAST_ARGS, ROOT, TIMING, fast_config, train_main, wait_for_epochs, write_cifar10
 
 EPOCHS = 2
 # With cutout and random erasing every augmentation stream must be restored exactly.
 ARGS = [
-    "--model",
-    "resnet8",
-    "--dataset",
-    "synthetic",
-    "--batch-size",
-    "64",
+    *FAST_ARGS,
     "--epochs",
     str(EPOCHS),
     "--seed",
@@ -311,14 +306,9 @@ def test_resume_of_a_run_with_a_different_config_is_refused(tmp_path, finished_r
     run_dir, _ = finished_run
     before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
     code, _, err = train_main(
-        "--model",
-        "resnet8",
-        "--dataset",
-        "synthetic",
+        *FAST_ARGS,
         "--lr",
         "0.05",
-        "--batch-size",
-        "64",
         "--run-dir",
         run_dir,
         "--resume",

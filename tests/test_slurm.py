@@ -43,9 +43,9 @@ def test_time_limits_and_sbatch_flags():
     )
 
 
-def test_dry_run_prints_the_array_without_submitting(tmp_path, suite_file):
-    result = run_cli(
-        "run_ablations.py",
+def two_arms_on_slurm(suite_file) -> list:
+    """2 arms x 2 seeds of the test suite through the Slurm launcher."""
+    return [
         "--suite-file",
         suite_file,
         "--config",
@@ -56,6 +56,13 @@ def test_dry_run_prints_the_array_without_submitting(tmp_path, suite_file):
         "1",
         "--launcher",
         "slurm",
+    ]
+
+
+def test_dry_run_prints_the_array_without_submitting(tmp_path, suite_file):
+    result = run_cli(
+        "run_ablations.py",
+        *two_arms_on_slurm(suite_file),
         "--partition",
         "gpu",
         "--time",
@@ -118,16 +125,7 @@ def slurm(tmp_path_factory):
 @pytest.mark.slurm
 def test_sweep_on_a_real_slurm_cluster(tmp_path, suite_file, slurm):
     args = [
-        "--suite-file",
-        suite_file,
-        "--config",
-        "base",
-        "cosine",
-        "--seeds",
-        "0",
-        "1",
-        "--launcher",
-        "slurm",
+        *two_arms_on_slurm(suite_file),
         "--gpus-per-run",
         "0",
         "--cpus-per-run",

@@ -14,7 +14,7 @@ from resnet.runtime import Runtime
 from resnet.schedule import lr_multiplier
 from resnet.states import RunState
 from resnet.train import Interrupted, StopRequest, train
-from tests.conftest import TIMING, fast_config, train_main
+from tests.conftest import FAST_ARGS, TIMING, fast_config, train_main
 
 
 def metrics(run_dir):
@@ -144,12 +144,7 @@ def test_a_damaged_summary_is_rebuilt_from_complete_metrics_without_training(tmp
     (run_dir / "summary.json").write_text(json.dumps(first)[:40])  # truncated
     assert RunDir(run_dir).state(fast_config(epochs=1)) == RunState.INTERRUPTED  # not counted as finished
     code, out, err = train_main(
-        "--model",
-        "resnet8",
-        "--dataset",
-        "synthetic",
-        "--batch-size",
-        "64",
+        *FAST_ARGS,
         "--epochs",
         "1",
         "--run-dir",
