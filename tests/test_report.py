@@ -11,7 +11,7 @@ from scipy import stats as scipy_stats
 from resnet.files import write_json
 from resnet.plan import Selection, make_plan
 from resnet.presets import find_suite, load_suite
-from resnet.report import write_report
+from resnet.report import figure_title, write_report
 from resnet.report.collect import collect
 from resnet.report.design import main_effects
 from resnet.stats import compare, half_width, holm, paired
@@ -180,6 +180,7 @@ def test_the_table_compares_paired_seeds_with_intervals_and_holm(ablations, tmp_
     assert "⚠ No validation split: the test split chose each run's best epoch" in md
     assert "**These runs override the suite's presets: epochs=2**" in md
     assert "Dataset: CIFAR-10 (files differ from the official release: md5)" in md
+    assert figure_title(plan, collect(plan)) == "ablations on CIFAR-10, non-official files (epochs=2)"
     assert "Provenance: git abc1234def; torch 2.4.0; CUDA none; device cpu (test, 2 threads)." in md
     tex = (tmp_path / "results" / "ablations.tex").read_text()
     compact = (tmp_path / "results" / "ablations-compact.tex").read_text()

@@ -64,9 +64,7 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> list[
     full, compact = latex_tables(plan, rows, caption)
     write_atomic(paths[3], full)
     write_atomic(paths[4], compact)
-    title = f"{plan.suite.name} on {dataset_words(plan, collected).split(' (')[0]}" + (
-        f" ({overrides_words(plan)})" if overrides_words(plan) else ""
-    )
+    title = figure_title(plan, collected)
     paths += plot_curves(collected.arms, results_dir / f"{plan.suite.name}-curves", title)
     if plan.baseline:
         paths += plot_forest(rows, plan.baseline, results_dir / f"{plan.suite.name}-forest", title)
@@ -81,6 +79,15 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> list[
             first + " (%)",
         )
     return paths
+
+
+def figure_title(plan: Plan, collected: Collected) -> str:
+    """The suite, the dataset (marked when its files are not the official ones) and any override: a smoke
+    or modified-data figure must not pass for the real thing once it is cut out of the report."""
+    words = dataset_words(plan, collected)
+    dataset = words.split(" (")[0] + (", non-official files" if "files differ" in words else "")
+    overrides = overrides_words(plan)
+    return f"{plan.suite.name} on {dataset}" + (f" ({overrides})" if overrides else "")
 
 
 def caption_text(plan: Plan, collected: Collected, rows: list[ArmStats], interval: str) -> str:
