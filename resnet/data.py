@@ -166,9 +166,9 @@ def load_cifar(dataset: str, data_dir: Path, download: bool = True) -> Splits:
     missing = missing_files()
     if missing:
         raise DatasetError(
-            f"{source.title} not found: {root} lacks {', '.join(missing)}; fix: allow the download, extract "
-            f"{source.url} into {data_dir}, pass --data-dir DIR holding {source.folder}/, or use --dataset "
-            "synthetic"
+            f"{source.title} not found: {root} lacks {', '.join(missing)}; fix: allow the download, "
+            f"extract {source.url} into {data_dir}, pass --data-dir DIR holding {source.folder}/, or use "
+            f"--dataset synthetic"
         )
     arrays, differing = _decoded(source, root)
     notice = ""

@@ -115,11 +115,10 @@ class Progress:
         self.eval_seconds = eval_seconds
         val = f" | val acc {record['val_acc']:.2f}%" if "val_acc" in record else ""
         line = (
-            f"epoch {record['epoch']}/{self.epochs} | train loss {record['train_loss']:.4f} "
-            f"acc {record['train_acc']:.2f}%{val} | test loss {record['test_loss']:.4f} acc "
-            f"{record['test_acc']:.2f}% "
-            f"| lr {record['lr']:.4g} | {record['epoch_seconds']:.1f} s | {record['images_per_sec']:,.0f} "
-            "img/s"
+            f"epoch {record['epoch']}/{self.epochs} | train loss {record['train_loss']:.4f} acc "
+            f"{record['train_acc']:.2f}%{val} | test loss {record['test_loss']:.4f} acc "
+            f"{record['test_acc']:.2f}% | lr {record['lr']:.4g} | {record['epoch_seconds']:.1f} s | "
+            f"{record['images_per_sec']:,.0f} img/s"
         )
         self.write(record["epoch"], self.steps, phase="done")
         if self.bar:

@@ -71,11 +71,9 @@ class RunDir:
             return None
         changed = ", ".join(f"{k}={v}" for k, v in recorded.changed_fields(config).items()) or "seed"
         return (
-            f"{self.path} holds a run of another config (hash {recorded.short_hash()}: {changed}; this one "
-            "is "
-            f"{config.short_hash()}); it is never overwritten: choose another run dir (--run-dir / "
-            "--runs-dir) "
-            "or move that one away"
+            f"{self.path} holds a run of another config (hash {recorded.short_hash()}: {changed}; this "
+            f"one is {config.short_hash()}); it is never overwritten: choose another run dir (--run-dir / "
+            f"--runs-dir) or move that one away"
         )
 
     def has_checkpoint(self) -> bool:

@@ -36,9 +36,8 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         return report(plan, args)
     jobs = submit_sweep(pending, options, args.runs_dir, launch=launch)
     print(
-        f"submitted a Slurm job array of {len(jobs)} runs: job {jobs[0].job_id.split('_')[0]}; "
-        f"logs in {args.runs_dir / '.submitit'}; `run_ablations.py --report` writes the table when they "
-        "finish"
+        f"submitted a Slurm job array of {len(jobs)} runs: job {jobs[0].job_id.split('_')[0]}; logs in "
+        f"{args.runs_dir / '.submitit'}; `run_ablations.py --report` writes the table when they finish"
     )
     if plan.awaiting:
         print(

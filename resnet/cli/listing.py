@@ -70,9 +70,9 @@ def cost_lines(plan: Plan, runs_dir: Path, device: str) -> list[str]:
     if timed:
         untimed = len(specs) - len(timed)
         lines.append(
-            f"about {format_seconds(sum(timed))} of training on {name} (one slot), from earlier runs of the "
-            "same "
-            "models here" + (f"; {untimed} runs of models never run here are not included" if untimed else "")
+            f"about {format_seconds(sum(timed))} of training on {name} (one slot), from earlier runs of "
+            f"the same models here"
+            + (f"; {untimed} runs of models never run here are not included" if untimed else "")
         )
     else:
         lines.append(f"wall time: no earlier run of these models on {name} to time them by")

@@ -32,7 +32,7 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         if plan.awaiting:
             print(
                 f"# then the final runs of {', '.join(plan.awaiting)} at the tuned value, once tuning "
-                "finished"
+                f"finished"
             )
         return ExitCode.OK
     record_sweep(args.runs_dir, plan.suite, plan.selection)
@@ -47,8 +47,7 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         pending = to_run(specs, args.retry_failed)
         print(
             f"{len(specs)} runs of suite '{plan.suite.name}' ({len(pending)} to run) on {len(slots)} "
-            "slot(s): "
-            f"{', '.join(sorted({s.device for s in slots}))}; logs in each run dir's train.log",
+            f"slot(s): {', '.join(sorted({s.device for s in slots}))}; logs in each run dir's train.log",
             flush=True,
         )
         pilot(pending, slots, launcher, piloted, args)

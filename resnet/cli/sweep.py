@@ -207,7 +207,7 @@ def report_everything(args: argparse.Namespace, overrides: dict) -> int:
     if not found:
         fail(
             f"no runs under {args.runs_dir}; run some first (run_ablations.py --all), or point --runs-dir "
-            "at them"
+            f"at them"
         )
     status: int = ExitCode.OK
     for directory in sorted(set(found)):
@@ -242,7 +242,7 @@ def ensure_writable(directory: Path, what: str) -> None:
     except OSError as exc:
         fail(
             f"cannot write to {what} {directory}: {describe_os_error(exc, directory)}; choose a writable "
-            "directory"
+            f"directory"
         )
 
 

@@ -27,9 +27,8 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     p = Parser(
         prog="train_cifar.py",
         description="Train one ResNet on CIFAR and record it in a run directory.",
-        epilog="examples: train_cifar.py --model resnet20 --epochs 1 --data-dir data | "
-        "train_cifar.py --config ablations:cosine --seed 42 | train_cifar.py --dataset synthetic --model "
-        "resnet8",
+        epilog="examples: train_cifar.py --model resnet20 --epochs 1 --data-dir data | train_cifar.py "
+        "--config ablations:cosine --seed 42 | train_cifar.py --dataset synthetic --model resnet8",
     )
     p.add_argument(
         "--config",
@@ -106,8 +105,8 @@ def train_main(argv: list[str] | None = None) -> int:
     if args.expect_hash and config.short_hash() != args.expect_hash:
         fail(
             f"the config to train has hash {config.short_hash()}, not the planned {args.expect_hash}: the "
-            "suite "
-            "or the code changed since the sweep planned this run; run the sweep again to plan it anew"
+            f"suite or the code changed since the sweep planned this run; run the sweep again to plan it "
+            f"anew"
         )
     threads = args.threads or recorded_threads
     if args.threads and recorded_threads and args.threads != recorded_threads:

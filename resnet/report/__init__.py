@@ -117,9 +117,8 @@ def render_markdown(plan: Plan, collected: Collected, rows: list[ArmStats], inte
     ]
     if overrides_words(plan):
         out.append(
-            f"**These runs override the suite's presets: {overrides_words(plan)}** (descriptions below are "
-            "the "
-            "presets')."
+            f"**These runs override the suite's presets: {overrides_words(plan)}** (descriptions below "
+            f"are the presets')."
         )
     out += [
         protocol_words(rows),
@@ -129,18 +128,15 @@ def render_markdown(plan: Plan, collected: Collected, rows: list[ArmStats], inte
     if plan.baseline:
         tested = tested_comparisons(rows)
         out.append(
-            f"Δ: the paired mean difference to `{plan.baseline}` over shared seeds with its 95% t-interval "
-            "and "
-            "paired t-test p (Welch's test, marked, when seeds are not shared). p Holm: Holm–Bonferroni "
-            f"over {tested} tested comparison{'s' * (tested != 1)} of this table (one with n = 1 has no "
-            "test; one whose differences are all equal counts as p = 0, which leaves the others unchanged). "
-            f"P(>{plan.baseline}): the fraction of paired "
-            "seeds where the arm beat the baseline. Resolvable Δ: the smallest true difference these seeds "
-            "would "
-            "detect with 80% power at α = 0.05, (t₀.₉₇₅ + t₀.₈₀) × SE: a 'no effect' below it means too few "
-            "seeds. **Bold**: not significantly worse than the best arm (Holm-adjusted, α = 0.05); with n = "
-            "1 "
-            "nothing is resolvable, so every arm is bold."
+            f"Δ: the paired mean difference to `{plan.baseline}` over shared seeds with its 95% "
+            f"t-interval and paired t-test p (Welch's test, marked, when seeds are not shared). p Holm: "
+            f"Holm–Bonferroni over {tested} tested comparison{'s' * (tested != 1)} of this table (one "
+            f"with n = 1 has no test; one whose differences are all equal counts as p = 0, which leaves "
+            f"the others unchanged). P(>{plan.baseline}): the fraction of paired seeds where the arm beat "
+            f"the baseline. Resolvable Δ: the smallest true difference these seeds would detect with 80% "
+            f"power at α = 0.05, (t₀.₉₇₅ + t₀.₈₀) × SE: a 'no effect' below it means too few seeds. "
+            f"**Bold**: not significantly worse than the best arm (Holm-adjusted, α = 0.05); with n = 1 "
+            f"nothing is resolvable, so every arm is bold."
         )
     out += ["", markdown_table(main_table(plan, rows))]
     notes = reference_notes(rows)

@@ -24,9 +24,8 @@ def design_section(plan: Plan, collected: Collected) -> list[str]:
         "",
         "## Factorial design: main effects",
         "",
-        "Per level: the mean over the other factors, blocked by seed, with its 95% t-interval; the effect "
-        "is the "
-        "per-seed difference to the factor's first level.",
+        "Per level: the mean over the other factors, blocked by seed, with its 95% t-interval; the "
+        "effect is the per-seed difference to the factor's first level.",
         "",
     ]
     effects = pd.DataFrame(

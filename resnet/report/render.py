@@ -71,8 +71,7 @@ def reference_notes(rows: list[ArmStats]) -> list[str]:
             sources.setdefault((row.reference.source, row.reference.protocol), []).append(row.name)
     return [
         f"Published ({', '.join(names)}): {source}; {protocol}. Inside/outside: whether the published "
-        "number lies "
-        "inside our 95% CI of the same column."
+        f"number lies inside our 95% CI of the same column."
         for (source, protocol), names in sources.items()
     ]
 
@@ -227,15 +226,13 @@ def protocol_words(rows: list[ArmStats]) -> str:
     if rows and all(row.selection == "val" for row in rows):
         sizes = sorted({row.cell.arm.config.val_size for row in rows})
         return (
-            "Each run's best epoch is chosen on a held-out validation split "
-            f"({', '.join(f'{s:,}' for s in sizes)} "
-            "training images, stratified, the same for every run); accuracies are test accuracy at that "
-            "epoch."
+            f"Each run's best epoch is chosen on a held-out validation split "
+            f"({', '.join(f'{s:,}' for s in sizes)} training images, stratified, the same for every run); "
+            f"accuracies are test accuracy at that epoch."
         )
     return (
-        "⚠ No validation split: the test split chose each run's best epoch (the reference repos' protocol), "
-        "so "
-        "'best' is optimistic; comparisons use the final epoch's test accuracy."
+        "⚠ No validation split: the test split chose each run's best epoch (the reference repos' "
+        "protocol), so 'best' is optimistic; comparisons use the final epoch's test accuracy."
     )
 
 
