@@ -262,12 +262,10 @@ def fetch_archive(source: CifarSource, data_dir: Path) -> None:
         download_and_extract_archive(
             source.url, str(data_dir), filename=source.archive_name, md5=source.archive_md5
         )
-    except (
-        Exception
-    ) as exc:  # network errors, md5 mismatch, unwritable dir: all end the same way for the user
-        (data_dir / source.archive_name).unlink(
-            missing_ok=True
-        )  # a partial or wrong archive only fills the disk
+    except Exception as exc:
+        # network errors, md5 mismatch, unwritable dir: all end the same way for the user; a partial or
+        # wrong archive only fills the disk
+        (data_dir / source.archive_name).unlink(missing_ok=True)
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise DatasetError(
             f"{source.title} not found in {data_dir / source.folder} and downloading {source.url} failed "

@@ -97,9 +97,8 @@ class SweepDisplay:
                 no_wrap=column != "run",
                 overflow="fold",
             )
-        table.add_column(
-            "note", overflow="fold", min_width=12
-        )  # wrapped, never cut; failures also print whole
+        # wrapped, never cut; failures also print whole
+        table.add_column("note", overflow="fold", min_width=12)
         colours = {
             RunState.RUNNING: "cyan",
             RunState.COMPLETED: "green",

@@ -63,9 +63,8 @@ def crop_flip_source(images: torch.Tensor, pad: int, flip: bool) -> torch.Tensor
 def gather_windows(source: torch.Tensor, index, mirror, dy, dx, size: int = 32) -> torch.Tensor:
     """Window (dy, dx) of view `mirror` of image `index`, for a whole batch in one gather from a strided view
     of every possible window. Returns (B, C, size, size) uint8 in channels-last memory format."""
-    windows = source.unfold(2, size, 1).unfold(
-        3, size, 1
-    )  # (N, F, h-size+1, w-size+1, C, size, size), a view
+    # (N, F, h-size+1, w-size+1, C, size, size), a view
+    windows = source.unfold(2, size, 1).unfold(3, size, 1)
     return windows[index, mirror, dy, dx]
 
 

@@ -153,9 +153,8 @@ class Plan:
     arms: list[Arm]  # the table's arms, in the suite's order
     baseline: str | None
     tuning: dict[str, list[Arm]] = field(default_factory=dict)  # arm name -> its tuning arms
-    awaiting: dict[str, str] = field(
-        default_factory=dict
-    )  # arm name -> why its final config is not known yet
+    # arm name -> why its final config is not known yet
+    awaiting: dict[str, str] = field(default_factory=dict)
 
     def run_dir(self, arm: Arm, seed: int) -> Path:
         """runs/<suite>/<arm>/seed<k>; a tuned arm's runs at the tuning seeds are its selected tuning runs
@@ -272,14 +271,9 @@ def tuning_scores(plan: Plan, candidate: Arm, tune: Tune) -> tuple[list[float], 
     scores, states = [], []
     for seed in tune.seeds:
         spec = plan.spec(candidate, seed)
-        run = RunDir(spec.run_dir)
-        states.append(run.state(spec.config))
-        summary = run.verified_summary(spec.config)
-        if (
-            summary is not None
-            and summary["status"] == "completed"
-            and summary.get("best_val_acc") is not None
-        ):
+        state, summary = RunDir(spec.run_dir).verified_state(spec.config)
+        states.append(state)
+        if state == RunState.COMPLETED and summary and summary.get("best_val_acc") is not None:
             scores.append(summary["best_val_acc"])
     return scores, states
 

@@ -103,7 +103,7 @@ class RunDir:
         summary = summarize(
             config,
             history,
-            status=complete_history(config, history) or "completed",
+            status=complete_history(config, history) or RunState.COMPLETED,
             runtime=record.get("runtime", {}),
             params=record.get("params"),
             reason="rebuilt from metrics.jsonl (summary.json was damaged or missing)",
@@ -115,21 +115,25 @@ class RunDir:
         return summary
 
     def state(self, config: TrainConfig) -> RunState:
+        return self.verified_state(config)[0]
+
+    def verified_state(self, config: TrainConfig) -> tuple[RunState, dict | None]:
+        """The run's state and, when it finished, its verified summary: read and checked once."""
         if self.conflict(config):
-            return RunState.CONFLICT
+            return RunState.CONFLICT, None
         summary = self.verified_summary(config)
         if summary is not None:
-            return RunState(summary["status"])
+            return RunState(summary["status"]), summary
         if self.is_locked():
-            return RunState.RUNNING
+            return RunState.RUNNING, None
         if self.failure_file.exists():
-            return RunState.FAILED
+            return RunState.FAILED, None
         if (
             any(p.exists() for p in (self.metrics_file, self.config_file, self.summary_file, self.model_file))
             or self.has_checkpoint()
         ):
-            return RunState.INTERRUPTED
-        return RunState.PENDING
+            return RunState.INTERRUPTED, None
+        return RunState.PENDING, None
 
     def progress(self) -> dict:
         return read_json(self.progress_file) or {}

@@ -29,6 +29,7 @@ POLL_SECONDS = 0.5
 STOP_GRACE_SECONDS = 30
 LOG_TAIL_LINES = 20
 SAME_FAILURES_TO_STOP = 3
+WAITING_NOTE = "another process is training it; waiting for it"
 
 
 @dataclass
@@ -192,7 +193,7 @@ class LocalSweep:
         if reason:
             status.state, status.note = state, reason
         elif state == RunState.RUNNING:
-            status.state, status.note = state, "another process is training it; waiting for it"
+            status.state, status.note = state, WAITING_NOTE
         else:
             status.state = RunState.QUEUED
 
@@ -239,7 +240,7 @@ class LocalSweep:
             if state == RunState.FAILED:
                 self._failed(status, code)
             elif state == RunState.RUNNING:
-                status.state, status.note = state, "another process is training it; waiting for it"
+                status.state, status.note = state, WAITING_NOTE
             else:
                 status.state = state
                 status.note = "stopped; the same command resumes it" if state == RunState.INTERRUPTED else ""

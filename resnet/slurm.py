@@ -106,8 +106,9 @@ class SlurmTrainTask(submitit.helpers.Checkpointable):
     def __call__(self, spec: RunSpec) -> str:
         os.chdir(self.cwd)
         run = RunDir(spec.run_dir)
-        if spec.state().finished:
-            return str(spec.state())
+        state = spec.state()
+        if state.finished:
+            return str(state)
         run.path.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         command = spec.command(self.launch)

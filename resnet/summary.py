@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from resnet.config import TrainConfig
+from resnet.states import RunState
 
 TIMING_KEYS = ("epoch_seconds", "train_seconds", "images_per_sec")
 
@@ -52,7 +53,7 @@ def summarize(
         "status_reason": reason,
         "epochs": config.epochs,
         "epochs_completed": len(history),
-        "diverged_epoch": last["epoch"] if status == "diverged" else None,
+        "diverged_epoch": last["epoch"] if status == RunState.DIVERGED else None,
         "selection": chosen,
         "best_epoch": best["epoch"],
         "best_val_acc": best.get("val_acc"),
@@ -92,15 +93,15 @@ def complete_history(config: TrainConfig, history: list[dict]) -> str | None:
     if not history or [r.get("epoch") for r in history] != list(range(1, len(history) + 1)):
         return None
     if not finite(history[-1].get("train_loss")):
-        return "diverged"
-    return "completed" if len(history) == config.epochs else None
+        return RunState.DIVERGED
+    return RunState.COMPLETED if len(history) == config.epochs else None
 
 
 def verify(summary: dict | None, config: TrainConfig, history: list[dict]) -> str | None:
     """Why `summary` is not a verified summary of this config and these metrics, or None when it is."""
     if summary is None:
         return "summary.json is missing or damaged"
-    if summary.get("status") not in ("completed", "diverged"):
+    if summary.get("status") not in (RunState.COMPLETED, RunState.DIVERGED):
         return f"summary.json has status {summary.get('status')!r}"
     if summary.get("config_hash") != config.short_hash():
         return f"summary.json belongs to config {summary.get('config_hash')}, not {config.short_hash()}"

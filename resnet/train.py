@@ -38,6 +38,7 @@ from resnet.progress import Progress
 from resnet.run_dir import RunDir, RunLock
 from resnet.runtime import Runtime, environment
 from resnet.seeding import derive_seed
+from resnet.states import RunState
 from resnet.summary import summarize
 
 log = logging.getLogger("resnet.train")
@@ -162,7 +163,7 @@ class Trainer:
         self.run.failure_file.unlink(missing_ok=True)
         self._record_config()
         progress = Progress(self.run, self.config.epochs, self.steps, self.config.batch_size, epoch)
-        status, reason = "completed", ""
+        status, reason = RunState.COMPLETED, ""
         try:
             for current in range(epoch + 1, self.config.epochs + 1):
                 resumed = current == epoch + 1
@@ -170,7 +171,10 @@ class Trainer:
                 self.history.append(record)
                 self._log_epoch(record)
                 if record["train_loss"] is None or not math.isfinite(record["train_loss"]):
-                    status, reason = "diverged", f"train loss is {record['train_loss']} in epoch {current}"
+                    status, reason = (
+                        RunState.DIVERGED,
+                        f"train loss is {record['train_loss']} in epoch {current}",
+                    )
                     log.warning("diverged: %s; stopping this run", reason)
                     break
                 self._checkpoint(current, 0, None)
@@ -262,9 +266,8 @@ class Trainer:
         self.last_checkpoint = time.monotonic()
 
     def _log_epoch(self, record: dict) -> None:
-        with open(
-            self.run.metrics_file, "a"
-        ) as fh:  # may run one epoch ahead of the checkpoint: resume rewrites it
+        # may run one epoch ahead of the checkpoint: resume rewrites it
+        with open(self.run.metrics_file, "a") as fh:
             fh.write(jsonl_line(record))
         if self.writer is None:
             from torch.utils.tensorboard import SummaryWriter

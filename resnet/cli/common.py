@@ -82,8 +82,7 @@ def main_wrapper(main: Callable[[list[str] | None], int], argv: list[str] | None
         print("\ninterrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
     except BrokenPipeError:
-        devnull = os.open(
-            os.devnull, os.O_WRONLY
-        )  # Python flushes stdout at exit: point it somewhere harmless
+        # Python flushes stdout at exit: point it somewhere harmless
+        devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return ExitCode.OK

@@ -18,7 +18,7 @@ from resnet.cli.common import (
 )
 from resnet.config import TrainConfig, add_config_arguments, config_overrides
 from resnet.presets import Resolved, config_from_json, resolve_config
-from resnet.states import ExitCode
+from resnet.states import ExitCode, RunState
 
 log = logging.getLogger("resnet.cli")
 
@@ -150,7 +150,7 @@ def train_main(argv: list[str] | None = None) -> int:
         print(f"interrupted{where}: {run_dir} keeps a checkpoint; continue with --resume", file=sys.stderr)
         return ExitCode.INTERRUPTED
     log.info("TensorBoard: tensorboard --logdir %s", Path(run_dir) / "tb")
-    return ExitCode.OK if summary["status"] == "completed" else ExitCode.FAILED
+    return ExitCode.OK if summary["status"] == RunState.COMPLETED else ExitCode.FAILED
 
 
 def _evaluate(args: argparse.Namespace, overrides: dict) -> int:

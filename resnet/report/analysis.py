@@ -46,9 +46,8 @@ class ArmStats:
     vs_baseline: Comparison | None = None
     p_holm: float | None = None
     bold: bool = False
-    reference_inside: dict[str, bool | None] = field(
-        default_factory=dict
-    )  # "best"/"final" -> inside our 95% CI
+    # "best"/"final" -> inside our 95% CI
+    reference_inside: dict[str, bool | None] = field(default_factory=dict)
     reference_comparable: bool = True
 
     @property

@@ -81,7 +81,7 @@ class ArmRuns:
             if run.state != RunState.COMPLETED:
                 counts[str(run.state)] = counts.get(str(run.state), 0) + 1
         if self.pending:
-            counts["pending"] = len(self.pending)
+            counts[str(RunState.PENDING)] = len(self.pending)
         return counts
 
 
@@ -126,7 +126,8 @@ def read_run(path: Path) -> RunRecord | str:
         config = TrainConfig.from_dict(source["config"])
     except ConfigError as exc:
         return f"its config is not valid here ({exc})"
-    return RunRecord(path, config, run.state(config), run.verified_summary(config), record or {}, failure)
+    state, summary = run.verified_state(config)
+    return RunRecord(path, config, state, summary, record or {}, failure)
 
 
 def collect(plan: Plan) -> Collected:
