@@ -401,3 +401,17 @@ def test_a_factorial_grid_runs_end_to_end_with_its_main_effects(tmp_path, suite_
         "## Interaction: lr_schedule × norm" in md
         and (tmp_path / "results" / "tiny-interaction.pdf").exists()
     )
+
+
+def test_a_sweep_whose_run_dir_holds_another_config_refuses_before_anything_starts(tmp_path, suite_file):
+    specs = plan_for(suite_file, tmp_path / "runs", ["base", "cosine"], seeds=(0, 1)).specs
+    foreign = specs[0].config.with_overrides(lr=0.05)  # a run dir copied where it does not belong
+    for spec in specs[:2]:
+        spec.run_dir.mkdir(parents=True)
+        (spec.run_dir / "config.json").write_text(json.dumps({"config": foreign.to_dict()}))
+    code, _, err = sweep_main(
+        *common(tmp_path, suite_file), "--config", "base", "cosine", "--seeds", "0", "1"
+    )
+    assert code == 2 and err.count("\n") == 1
+    assert f"{specs[0].run_dir} holds a run of another config" in err and "(and 1 more runs)" in err
+    assert not list((tmp_path / "runs").glob("*/*/seed*/metrics.jsonl"))  # nothing trained

@@ -23,7 +23,7 @@ from resnet.errors import UserError
 from resnet.files import describe_os_error
 from resnet.plan import LaunchOptions, Plan, Selection, make_plan, recorded_sweep
 from resnet.presets import DEFAULT_SUITE, Suite, find_suite, load_suite
-from resnet.states import ExitCode, RunState
+from resnet.states import ExitCode
 
 log = logging.getLogger("resnet.cli")
 
@@ -247,12 +247,14 @@ def ensure_writable(directory: Path, what: str) -> None:
 
 
 def refuse_conflicts(plan: Plan) -> None:
-    conflicts = [spec for spec in plan.specs if spec.state() == RunState.CONFLICT]
-    if conflicts:
-        from resnet.run_dir import RunDir
+    """Stop before anything starts when a planned run dir holds another config (its state would be
+    CONFLICT): only the recorded configs are read, not every finished run's summary."""
+    from resnet.run_dir import RunDir
 
+    conflicts = [c for c in (RunDir(s.run_dir).conflict(s.config) for s in plan.specs) if c]
+    if conflicts:
         more = f" (and {len(conflicts) - 1} more runs)" if len(conflicts) > 1 else ""
-        fail(f"{RunDir(conflicts[0].run_dir).conflict(conflicts[0].config)}{more}")
+        fail(f"{conflicts[0]}{more}")
 
 
 def launch_template(args: argparse.Namespace) -> LaunchOptions:
