@@ -77,6 +77,11 @@ def skip_reason(spec: RunSpec, state: RunState, retry_failed: bool) -> str | Non
     return None
 
 
+def to_run(specs: list[RunSpec], retry_failed: bool) -> list[RunSpec]:
+    """The runs a sweep (local or Slurm) would start: not finished, not failed before unless retried."""
+    return [spec for spec in specs if skip_reason(spec, spec.state(), retry_failed) is None]
+
+
 def dry_run_lines(
     specs: list[RunSpec], slots: list[Slot], template: LaunchOptions, retry_failed: bool = False
 ) -> list[str]:

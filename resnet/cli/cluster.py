@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from resnet.cli.common import fail
 from resnet.plan import Plan, record_sweep
-from resnet.runner import skip_reason
+from resnet.runner import to_run
 from resnet.states import ExitCode
 
 
@@ -21,7 +21,7 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
     except ValueError as exc:
         fail(str(exc))
     launch = options.launch(args.keep_checkpoints, args.checkpoint_every)
-    pending = [s for s in plan.specs if skip_reason(s, s.state(), args.retry_failed) is None]
+    pending = to_run(plan.specs, args.retry_failed)
     if args.dry_run:
         print(describe_submission(pending, options, args.runs_dir, launch))
         if plan.awaiting:

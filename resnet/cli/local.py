@@ -10,13 +10,9 @@ from collections.abc import Callable
 from resnet.cli.common import fail, on_stop_signals, raise_interrupt
 from resnet.cli.listing import cost_lines
 from resnet.plan import Plan, RunSpec, make_plan, record_sweep
-from resnet.runner import LocalSweep, RunStatus, dry_run_lines, skip_reason
+from resnet.runner import LocalSweep, RunStatus, dry_run_lines, to_run
 from resnet.slots import make_slots
 from resnet.states import ExitCode, RunState
-
-
-def to_run(specs: list[RunSpec], retry_failed: bool) -> list[RunSpec]:
-    return [spec for spec in specs if skip_reason(spec, spec.state(), retry_failed) is None]
 
 
 def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argparse.Namespace], int]) -> int:
