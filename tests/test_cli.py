@@ -61,3 +61,39 @@ def test_a_damaged_run_file_in_a_planned_run_is_one_line(tmp_path, suite_file):
     assert (
         f"{run_dir / 'config.json'} cannot be read ({run_dir / 'config.json'} is not UTF-8 text); move" in err
     )
+
+
+def test_ctrl_c_while_the_report_is_written_is_one_line_and_no_half_file(tmp_path, suite_file, monkeypatch):
+    import resnet.report
+
+    def interrupted(plan, results_dir, interval):
+        (results_dir / "tiny.md").write_text("# an earlier table\n")
+        raise KeyboardInterrupt("SIGINT")  # what the signal handler raises mid-write
+
+    monkeypatch.setattr(resnet.report, "write_report", interrupted)
+    code, out, err = sweep_main(
+        "--suite-file", suite_file, "--runs-dir", tmp_path / "runs", "--results-dir", tmp_path / "results",
+        "--report", "--config", "base",
+    )  # fmt: skip
+    assert code == 130 and "results:" not in out
+    assert err == "interrupted while writing the report; `run_ablations.py --report` writes it again\n"
+    assert (tmp_path / "results" / "tiny.md").read_text() == "# an earlier table\n"
+
+
+def test_ctrl_c_after_the_work_is_done_ends_the_process_without_a_traceback():
+    # the signal arrives during interpreter shutdown (an atexit handler stands in for the forkserver's)
+    script = (
+        "import atexit, os, signal, sys, time\n"
+        "from resnet.cli.common import main_wrapper, on_stop_signals, raise_interrupt\n"
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(2)))\n"
+        "def main(argv):\n"
+        "    on_stop_signals(raise_interrupt)\n"
+        "    print('done', flush=True)\n"
+        "    return 0\n"
+        "sys.exit(main_wrapper(main))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout == "done\n" and result.stderr == ""
+    assert result.returncode == -2  # ended by the signal itself, as a shell expects of Ctrl-C

@@ -86,3 +86,8 @@ def main_wrapper(main: Callable[[list[str] | None], int], argv: list[str] | None
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return ExitCode.OK
+    finally:
+        # the work is done: a Ctrl-C during interpreter shutdown (atexit, the forkserver) just ends the
+        # process, rather than raising into code that prints a traceback
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)

@@ -263,11 +263,11 @@ def launch_template(args: argparse.Namespace) -> LaunchOptions:
 
 def report(plan: Plan, args: argparse.Namespace) -> int:
     """Write the table; a Ctrl-C here ends in one line, and the atomic writes leave no half file behind."""
-    from resnet.report import write_report
-
     on_stop_signals(raise_interrupt)
     ensure_writable(args.results_dir, "--results-dir")
     try:
+        from resnet.report import write_report  # seconds (pandas, matplotlib) when not imported yet
+
         paths = write_report(plan, args.results_dir, args.interval)
     except KeyboardInterrupt:
         print(
