@@ -4,6 +4,7 @@ where it ran (versions, device, host, git commit, command line)."""
 from __future__ import annotations
 
 import datetime
+import logging
 import platform
 import re
 import socket
@@ -19,7 +20,9 @@ import torch
 from resnet.config import TrainConfig
 from resnet.errors import DeviceError
 from resnet.files import PROJECT_ROOT
-from resnet.machine import cpu_model
+from resnet.machine import cpu_model, usable_cpus
+
+log = logging.getLogger(__name__)
 
 DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
 
@@ -41,6 +44,14 @@ class Runtime:
             if threads < 1:
                 raise DeviceError(f"--threads must be at least 1, got {threads}")
             torch.set_num_threads(threads)
+            if threads > usable_cpus():
+                log.warning(
+                    "warning: %d threads on %d usable CPUs: oversubscribed, so slower (far over, many times "
+                    "slower); use --threads %d or fewer",
+                    threads,
+                    usable_cpus(),
+                    usable_cpus(),
+                )
         amp = bf16_is_fast(resolved) if config.amp is None else config.amp
         return cls(resolved, amp, config.channels_last, config.compile, torch.get_num_threads())
 

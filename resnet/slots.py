@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import dataclass
 
 from resnet.errors import DeviceError
+from resnet.machine import usable_cpus
 
 
 @dataclass
@@ -71,7 +72,7 @@ def make_slots(
             "--device cuda, but no GPU is visible (CUDA_VISIBLE_DEVICES / nvidia-smi); use --device cpu"
         )
     count = len(visible) * jobs_per_gpu if visible else jobs
-    threads = max(1, (os.cpu_count() or 1) // count)
+    threads = max(1, usable_cpus() // count)
     if not visible:
         return [Slot("cpu", {"CUDA_VISIBLE_DEVICES": ""}, threads) for _ in range(jobs)]
     return [

@@ -184,6 +184,24 @@ def test_resume_restores_the_thread_count_it_started_with(tmp_path, caplog):
         torch.set_num_threads(threads)
 
 
+def test_more_threads_than_usable_cpus_is_warned(monkeypatch, caplog):
+    import resnet.runtime
+
+    monkeypatch.setattr(resnet.runtime, "usable_cpus", lambda: 1)  # as under `taskset -c 0`
+    threads = torch.get_num_threads()
+    try:
+        with caplog.at_level("WARNING", logger="resnet"):
+            resnet.runtime.Runtime.resolve(fast_config(), "cpu", threads=1)
+            assert caplog.text == ""
+            resnet.runtime.Runtime.resolve(fast_config(), "cpu", threads=2)
+        assert (
+            "2 threads on 1 usable CPUs: oversubscribed" in caplog.text
+            and "--threads 1 or fewer" in caplog.text
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_interrupted_run_needs_resume(tmp_path):
     run_dir = tmp_path / "run"
     with pytest.raises(Interrupted):
