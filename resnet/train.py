@@ -1,4 +1,4 @@
-"""The training core: `train(config, run_dir)` trains one run and records everything about it.
+"""The training core: `train(config, run_dir)` trains one run (what it writes: resnet.records).
 
 One loop serves every preset: SGD with the config's schedule stepped per iteration, evaluation on the
 validation split (when held out) and the test split after every epoch, metrics to metrics.jsonl and
@@ -21,34 +21,20 @@ from typing import Any
 
 import torch
 
-from resnet.checkpoint import (
-    check_resumable,
-    load_latest_checkpoint,
-    remove_checkpoints,
-    save_checkpoint,
-    save_model,
-)
+from resnet.checkpoint import check_resumable, load_latest_checkpoint, save_checkpoint
 from resnet.components import Setup, build
 from resnet.config import TrainConfig
 from resnet.errors import RunDirError
 from resnet.evaluate import EpochMeter, Interrupted, evaluate
-from resnet.files import jsonl_line, read_json, write_atomic, write_json
-from resnet.models import count_parameters
 from resnet.progress import Progress
+from resnet.records import RunRecorder
 from resnet.run_dir import RunDir, RunLock
-from resnet.runtime import Runtime, environment
+from resnet.runtime import Runtime
 from resnet.seeding import derive_seed
 from resnet.states import RunState
-from resnet.summary import summarize
 
 log = logging.getLogger("resnet.train")
 CHECKPOINT_EVERY_S = 600.0
-# TensorBoard's hparams take scalars: every field but lists, paths and the speed switches.
-HPARAM_FIELDS = [
-    f
-    for f in TrainConfig.model_fields
-    if f not in ("data_dir", "milestones", "amp", "channels_last", "compile")
-]
 
 
 @dataclass
@@ -141,7 +127,7 @@ class Trainer:
         )
         self.steps = len(self.setup.train_loader)
         self.history: list[dict] = []
-        self.writer: Any = None
+        self.recorder = RunRecorder(config, run, runtime, self.setup.model)
         self.first_step_seconds: float | None = None
         self.last_checkpoint = time.monotonic()
 
@@ -158,10 +144,7 @@ class Trainer:
             where = f" and {step} of {self.steps} steps of epoch {epoch + 1}" if step else ""
             log.info("resuming %s after epoch %d%s of %d", self.run.path, epoch, where, self.config.epochs)
             self._warn_if_moved(checkpoint.get("runtime", {}))
-        # metrics.jsonl may be one epoch ahead of the checkpoint: the run continues from the checkpoint
-        write_atomic(self.run.metrics_file, "".join(jsonl_line(r) for r in self.history))
-        self.run.failure_file.unlink(missing_ok=True)
-        self._record_config()
+        self.recorder.start(self.history, self.setup.provenance)
         progress = Progress(self.run, self.config.epochs, self.steps, self.config.batch_size, epoch)
         status, reason = RunState.COMPLETED, ""
         try:
@@ -169,7 +152,7 @@ class Trainer:
                 resumed = current == epoch + 1
                 record = self._epoch(current, step if resumed else 0, partial if resumed else None, progress)
                 self.history.append(record)
-                self._log_epoch(record)
+                self.recorder.epoch(record)
                 if record["train_loss"] is None or not math.isfinite(record["train_loss"]):
                     status, reason = (
                         RunState.DIVERGED,
@@ -180,7 +163,9 @@ class Trainer:
                 self._checkpoint(current, 0, None)
         finally:
             progress.close()
-        return self._finish(status, reason)
+        return self.recorder.finish(
+            self.history, status, reason, self.first_step_seconds, self.keep_checkpoints
+        )
 
     def _warn_if_moved(self, before: dict) -> None:
         """A run resumed on another device type or precision continues, but its numbers will differ from
@@ -264,93 +249,3 @@ class Trainer:
             keep_epoch=self.keep_checkpoints,
         )
         self.last_checkpoint = time.monotonic()
-
-    def _log_epoch(self, record: dict) -> None:
-        # may run one epoch ahead of the checkpoint: resume rewrites it
-        with open(self.run.metrics_file, "a") as fh:
-            fh.write(jsonl_line(record))
-        if self.writer is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(self.run.tensorboard_dir), purge_step=record["epoch"])
-        for tag, key in (
-            ("loss/train", "train_loss"),
-            ("loss/val", "val_loss"),
-            ("loss/test", "test_loss"),
-            ("accuracy/train", "train_acc"),
-            ("accuracy/val", "val_acc"),
-            ("accuracy/test", "test_acc"),
-            ("lr", "lr"),
-            ("speed/images_per_sec", "images_per_sec"),
-            ("speed/epoch_seconds", "epoch_seconds"),
-        ):
-            if key in record:
-                self.writer.add_scalar(tag, record[key], record["epoch"])
-
-    def _record_config(self) -> None:
-        env = environment(self.runtime)
-        previous = read_json(self.run.config_file) or {}
-        write_json(
-            self.run.config_file,
-            {
-                "config": self.config.to_dict(),
-                "config_hash": self.config.short_hash(),
-                "arm_hash": self.config.arm_hash(),
-                "seed": self.config.seed,
-                "params": count_parameters(self.setup.model),
-                "runtime": self.runtime.to_dict(),
-                "data": self.setup.provenance,
-                "environment": env,
-                "sessions": previous.get("sessions", []) + [env],
-            },
-        )
-
-    def _finish(self, status: str, reason: str) -> dict:
-        config, run = self.config, self.run
-        save_model(
-            {
-                "epoch": self.history[-1]["epoch"],
-                "config": config.to_dict(),
-                "config_hash": config.short_hash(),
-                "model": self.setup.model.state_dict(),
-            },
-            run,
-        )
-        summary = summarize(
-            config,
-            self.history,
-            status=status,
-            runtime=self.runtime.to_dict(),
-            params=count_parameters(self.setup.model),
-            first_step_seconds=self.first_step_seconds,
-            reason=reason,
-        )
-        write_json(run.summary_file, summary)
-        if not self.keep_checkpoints:
-            remove_checkpoints(run)
-        if self.writer is not None:
-            self.writer.add_hparams(
-                {k: v for k, v in config.to_dict().items() if k in HPARAM_FIELDS},
-                {
-                    "hparam/test_acc_at_best": summary["test_acc_at_best"] or 0.0,
-                    "hparam/final_test_acc": summary["final_test_acc"] or 0.0,
-                },
-                run_name=".",
-            )
-            self.writer.close()
-        best = summary["test_acc_at_best"]
-        log.info(
-            "%s: test acc %s at the %s-selected epoch %d, final %s, %s img/s; results in %s",
-            status,
-            _pct(best),
-            summary["selection"],
-            summary["best_epoch"],
-            _pct(summary["final_test_acc"]),
-            f"{summary['images_per_sec']:,.0f}" if summary["images_per_sec"] else "?",
-            run.path,
-        )
-        return summary
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.2f}%"
