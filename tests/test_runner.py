@@ -377,7 +377,11 @@ def test_the_pilot_stops_a_sweep_without_its_data_or_that_cannot_train_before_an
         return result.stderr
 
     # offline (conftest), no CIFAR-10 in data_dir: one line from the pilot, not three failed runs
-    assert sweep().startswith("error: CIFAR-10 not found in " + str(data_dir / "cifar-10-batches-py"))
+    args = [a for a in common(tmp_path, suite_file) if a != "--no-pilot"]
+    code, _, err = sweep_main(*args, "--config", "base", "huge")
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("error: CIFAR-10 not found in " + str(data_dir / "cifar-10-batches-py"))
+    assert not list((tmp_path / "runs").glob("tiny/*/seed0/config.json"))  # nothing trained
     write_cifar10(data_dir)
     error = sweep()
     assert "error: pilot: huge (resnet18, batch 40000) cannot train on cpu: RuntimeError" in error
