@@ -46,3 +46,7 @@ class CheckpointError(UserError):
 
 class DeviceError(UserError):
     """A device that does not exist here, or cannot run the config."""
+
+
+class SubmissionError(UserError):
+    """A cluster that refused the job (or is not there): says what it said and what to check."""

@@ -9,6 +9,8 @@ and the requeued task resumes from the run's own last checkpoint. GPUs come from
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import shlex
@@ -22,6 +24,7 @@ from pathlib import Path
 import submitit
 from submitit.slurm.slurm import SlurmJob
 
+from resnet.errors import SubmissionError
 from resnet.files import PROJECT_ROOT
 from resnet.plan import LaunchOptions, RunSpec
 from resnet.run_dir import RunDir
@@ -146,13 +149,19 @@ def submit_sweep(
     specs: list[RunSpec],
     options: SlurmOptions,
     runs_dir: Path,
-    cluster: str | None = None,
+    cluster: str = "slurm",
     launch: LaunchOptions | None = None,
 ):
     """Submit one array (one task per run) and return submitit's jobs, in the order of specs.
 
-    cluster=None lets submitit pick Slurm when sbatch exists; "local" runs the tasks as local processes.
+    cluster="local" runs the tasks as local processes (submitit's local executor, for tests). Never
+    chosen by default: without Slurm a sweep meant for it must not quietly train on this machine.
     """
+    if cluster == "slurm" and not shutil.which("sbatch"):
+        raise SubmissionError(
+            "--launcher slurm needs Slurm's sbatch, and there is none on PATH here; submit from a cluster's "
+            "login node, or leave out --launcher slurm to train on this machine"
+        )
     executor = submitit.AutoExecutor(folder=Path(runs_dir) / ".submitit" / "%j", cluster=cluster)
     parameters = options.executor_parameters(f"resnet-{specs[0].suite}", len(specs))
     if executor.cluster != "slurm":
@@ -163,7 +172,15 @@ def submit_sweep(
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), saved) if p)
     try:
-        return executor.map_array(SlurmTrainTask(os.getcwd(), launch or options.launch()), specs)
+        # submitit also prints sbatch's complaint raw to stderr; the error below says it in one line
+        with contextlib.redirect_stderr(io.StringIO()):
+            return executor.map_array(SlurmTrainTask(os.getcwd(), launch or options.launch()), specs)
+    except submitit.core.utils.FailedJobError as exc:
+        said = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise SubmissionError(
+            f"sbatch refused the job array: {said}; check that Slurm is configured here and that "
+            f"--partition, --time, --gpus-per-run, --cpus-per-run and --mem-gb fit this cluster"
+        ) from None
     finally:
         if saved is None:
             del os.environ["PYTHONPATH"]

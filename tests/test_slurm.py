@@ -12,7 +12,7 @@ from resnet.presets import load_suite
 from resnet.slurm import SlurmOptions, SlurmTrainTask, submit_sweep, wait_for
 from resnet.states import RunState
 from resnet.train import train
-from tests.conftest import run_cli, wait_for_epochs
+from tests.conftest import run_cli, sweep_main, wait_for_epochs
 from tests.slurm_cluster import SlurmCluster
 
 
@@ -82,6 +82,40 @@ def test_dry_run_prints_the_array_without_submitting(tmp_path, suite_file):
     )
     assert "--config-json" in lines[3] and "--device cuda --threads 4" in lines[3]
     assert not (tmp_path / "runs").exists()
+
+
+def slurm_sweep(tmp_path, suite_file, *flags):
+    return sweep_main(
+        "--suite-file", suite_file, "--config", "base", "--runs-dir", tmp_path / "runs",
+        "--results-dir", tmp_path / "results", "--launcher", "slurm", "--gpus-per-run", "0", *flags,
+    )  # fmt: skip
+
+
+def test_without_slurm_a_slurm_sweep_is_one_line_and_never_trains_here(tmp_path, suite_file, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no sbatch (submitit would fall back to local)
+    code, out, err = slurm_sweep(tmp_path, suite_file)
+    assert code == 2 and err.count("\n") == 1 and out == ""
+    assert err.startswith("error: --launcher slurm needs Slurm's sbatch, and there is none on PATH here")
+    assert not list(tmp_path.glob("runs/*/*/seed0/config.json"))
+
+
+def test_sbatch_refusing_the_array_is_one_line_with_what_it_said(tmp_path, suite_file, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(
+        "#!/bin/sh\necho 'sbatch: error: invalid partition specified: nosuch' >&2\n"
+        "echo 'sbatch: error: Batch job submission failed: Invalid partition name specified' >&2\nexit 1\n"
+    )
+    (bin_dir / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    code, out, err = slurm_sweep(tmp_path, suite_file, "--partition", "nosuch")
+    assert code == 2 and err.count("\n") == 1, err
+    assert err == (
+        "error: sbatch refused the job array: sbatch: error: invalid partition specified: nosuch; sbatch: "
+        "error: Batch job submission failed: Invalid partition name specified; check that Slurm is "
+        "configured here and that --partition, --time, --gpus-per-run, --cpus-per-run and --mem-gb fit "
+        "this cluster\n"
+    )
 
 
 def test_a_task_requeues_itself_with_the_same_run():
