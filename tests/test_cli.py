@@ -71,6 +71,7 @@ def test_ctrl_c_while_the_report_is_written_is_one_line_and_no_half_file(tmp_pat
         raise KeyboardInterrupt("SIGINT")  # what the signal handler raises mid-write
 
     monkeypatch.setattr(resnet.report, "write_report", interrupted)
+    (tmp_path / "runs" / "tiny").mkdir(parents=True)
     code, out, err = sweep_main(
         "--suite-file", suite_file, "--runs-dir", tmp_path / "runs", "--results-dir", tmp_path / "results",
         "--report", "--config", "base",
@@ -97,3 +98,16 @@ def test_ctrl_c_after_the_work_is_done_ends_the_process_without_a_traceback():
     )
     assert result.stdout == "done\n" and result.stderr == ""
     assert result.returncode == -2  # ended by the signal itself, as a shell expects of Ctrl-C
+
+
+def test_report_from_a_mistyped_runs_dir_leaves_the_table_alone(tmp_path, suite_file):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "tiny.md").write_text("# the table\n")
+    code, out, err = sweep_main(
+        "--suite-file", suite_file, "--runs-dir", tmp_path / "runz", "--results-dir", tmp_path / "results",
+        "--report",
+    )  # fmt: skip
+    assert code == 2 and out == ""
+    runz = tmp_path / "runz"
+    assert err == f"error: no runs of suite 'tiny' under {runz} (no {runz / 'tiny'}); check --runs-dir\n"
+    assert (tmp_path / "results" / "tiny.md").read_text() == "# the table\n"

@@ -129,6 +129,9 @@ def sweep_main(argv: list[str] | None = None) -> int:
         print_suite(suite, selection or Selection(seeds=_seeds(args)), args.runs_dir)
         return ExitCode.OK
     if args.report:
+        suite_dir = args.runs_dir / suite.name
+        if not suite_dir.is_dir():  # a mistyped --runs-dir must not overwrite the table with a blank one
+            fail(f"no runs of suite '{suite.name}' under {args.runs_dir} (no {suite_dir}); check --runs-dir")
         return report(
             make_plan(suite, selection or recorded_selection(args, suite, overrides), args.runs_dir), args
         )
