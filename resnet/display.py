@@ -3,13 +3,15 @@
 Each running run shows its epoch fraction, images/s and ETA from its progress.json (written every few
 seconds by the run), so a long first epoch is never a silent 'running'. Without a terminal, a line per
 state change and, for running runs, at most one progress line every 30 s. A failure's reason is
-wrapped, never cut.
+wrapped, never cut (and printed whole above the table when it happens). On a screen too small for every
+run, running and failed runs are shown first and the rest summed up in one row.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from typing import TYPE_CHECKING, Any, TextIO
 
 from resnet.progress import format_seconds
@@ -87,37 +89,82 @@ class SweepDisplay:
         return " | ".join(parts)
 
     def _table(self, rows: list[tuple[RunStatus, dict[str, Any]]]) -> Any:
-        from rich.table import Table
+        return sweep_table(rows, self._live.console)
 
-        table = Table(title="sweep", title_justify="left")
-        for column in ("run", "state", "device", "epoch", "acc", "img/s", "ETA"):
-            table.add_column(
-                column,
-                justify="right" if column in ("epoch", "acc", "img/s", "ETA") else "left",
-                no_wrap=column != "run",
-                overflow="fold",
-            )
-        # wrapped, never cut; failures also print whole
-        table.add_column("note", overflow="fold", min_width=12)
-        colours = {
-            RunState.RUNNING: "cyan",
-            RunState.COMPLETED: "green",
-            RunState.FAILED: "red",
-            RunState.DIVERGED: "yellow",
-            RunState.INTERRUPTED: "magenta",
+
+# the live table: most urgent first when not every run fits on the screen
+URGENCY = [RunState.RUNNING, RunState.FAILED, RunState.DIVERGED, RunState.INTERRUPTED, RunState.QUEUED]
+COLOURS = {
+    RunState.RUNNING: "cyan",
+    RunState.COMPLETED: "green",
+    RunState.FAILED: "red",
+    RunState.DIVERGED: "yellow",
+    RunState.INTERRUPTED: "magenta",
+}
+
+
+def rows_that_fit(rows: list, room: int) -> tuple[list, Counter]:
+    """At most `room` rows, running and failed runs first, in plan order; and the states of the rest."""
+    if len(rows) <= room:
+        return rows, Counter()
+    ranked = sorted(range(len(rows)), key=lambda i: _urgency(rows[i][0].state))
+    shown = sorted(ranked[: room - 1])  # one row says what is left out
+    return [rows[i] for i in shown], Counter(str(rows[i][0].state) for i in ranked[room - 1 :])
+
+
+def _urgency(state: RunState) -> int:
+    return URGENCY.index(state) if state in URGENCY else len(URGENCY)
+
+
+def sweep_table(rows: list[tuple[RunStatus, dict[str, Any]]], console: Any) -> Any:
+    """The table for `console`'s screen, messages above it left room for: as many rows as fit (a wrapped
+    note takes several lines), the rest summed up in one."""
+    limit = max(6, console.size.height - 4)
+    room = len(rows)
+    while True:
+        table = _table(rows, room)
+        lines = len(console.render_lines(table, console.options.update(height=None), pad=False))
+        if lines <= limit or room <= 3:
+            return table
+        room = max(3, room - (lines - limit))
+
+
+def _table(rows: list[tuple[RunStatus, dict[str, Any]]], room: int) -> Any:
+    """One line per run where possible: no vertical rules, the device column only when devices differ,
+    the run's label never wrapped; the note (a failure's reason) wraps, never cut."""
+    from rich import box
+    from rich.table import Table
+
+    devices = sorted({status.slot.device for status, _ in rows if status.slot})
+    table = Table(
+        title=f"sweep on {devices[0]}" if len(devices) == 1 else "sweep",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
+    columns = ["run", "state", "device", "epoch", "acc", "img/s", "ETA"]
+    if len(devices) <= 1:
+        columns.remove("device")  # in the title
+    for column in columns:
+        justify = "left" if column in ("run", "state", "device") else "right"
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    table.add_column("note", overflow="fold", min_width=12)
+    shown, rest = rows_that_fit(rows, room)
+    for status, info in shown:
+        colour = COLOURS.get(status.state)
+        acc = info.get("acc")
+        cells = {
+            "run": status.spec.label,
+            "state": f"[{colour}]{status.state}" if colour else str(status.state),
+            "device": status.slot.device if status.slot else "",
+            "epoch": f"{info.get('epochs', 0):.2f}/{status.spec.config.epochs}",
+            "acc": "" if acc is None else f"{acc:.2f}% {info['split']}",
+            "img/s": f"{info['ips']:,.0f}" if info.get("ips") else "",
+            "ETA": format_seconds(info.get("eta")) if status.state == RunState.RUNNING else "",
         }
-        for status, info in rows:
-            colour = colours.get(status.state)
-            state = f"[{colour}]{status.state}" if colour else str(status.state)
-            acc = info.get("acc")
-            table.add_row(
-                status.spec.label,
-                state,
-                status.slot.device if status.slot else "",
-                f"{info.get('epochs', 0):.2f}/{status.spec.config.epochs}",
-                "" if acc is None else f"{acc:.2f}% {info['split']}",
-                f"{info['ips']:,.0f}" if info.get("ips") else "",
-                format_seconds(info.get("eta")) if status.state == RunState.RUNNING else "",
-                status.note,
-            )
-        return table
+        table.add_row(*(cells[c] for c in columns), status.note)
+    if rest:
+        more = ", ".join(f"{n} {state}" for state, n in sorted(rest.items()))
+        table.add_row(f"… {sum(rest.values())} more", "", *[""] * (len(columns) - 2), more)
+    return table

@@ -419,3 +419,29 @@ def test_a_sweep_whose_run_dir_holds_another_config_refuses_before_anything_star
     assert code == 2 and err.count("\n") == 1
     assert f"{specs[0].run_dir} holds a run of another config" in err and "(and 1 more runs)" in err
     assert not list((tmp_path / "runs").glob("*/*/seed*/metrics.jsonl"))  # nothing trained
+
+
+def test_the_live_table_fits_a_small_terminal_with_the_running_runs_in_it(tmp_path, suite_file):
+    from rich.console import Console
+
+    from resnet.display import sweep_table
+    from resnet.runner import RunStatus
+    from resnet.slots import Slot
+
+    specs = plan_for(suite_file, tmp_path / "runs", ["base", "cosine", "long"], seeds=range(8)).specs
+    states = [RunState.COMPLETED] * 16 + [RunState.QUEUED] * 6 + [RunState.RUNNING] * 2
+    cpu = Slot("cpu", {}, 1)
+    rows = [
+        (RunStatus(spec, state, cpu), {"epochs": 1.0, "acc": 50.0, "split": "val", "ips": 400, "eta": 9})
+        for spec, state in zip(specs, states, strict=True)
+    ]
+    rows[3] = (RunStatus(specs[3], RunState.FAILED, cpu, note="exit 2: " + "a long reason " * 8 + "FIX"), {})
+    console = Console(file=io.StringIO(), width=100, height=20, color_system=None)
+    console.print(sweep_table(rows, console))
+    lines = console.file.getvalue().splitlines()
+    text = "\n".join(lines)
+    assert len(lines) <= 20 - 4 and max(map(len, lines)) <= 100  # room for messages above it
+    assert text.startswith("sweep on cpu") and " device " not in text  # one device: in the title
+    assert "tiny/long/seed6  running" in text and "tiny/long/seed7  running" in text
+    assert "tiny/base/seed3  failed" in text and "FIX" in text  # the reason wraps, never cut
+    assert "… 17 more" in text and "15 completed, 2 queued" in text  # what did not fit, summed up
