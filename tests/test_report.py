@@ -236,6 +236,26 @@ def test_bold_marks_every_arm_not_significantly_worse_than_the_best(tmp_path):
     assert "`cosine`: +4.05 points vs `baseline`" in md and "better than `baseline` at α = 0.05" in md
 
 
+def test_diverged_seeds_stay_out_of_the_mean_and_the_findings_say_so(tmp_path, suite_file):
+    suite = load_suite(suite_file)
+    runs = tmp_path / "runs"
+    for seed, acc in enumerate((90.0, 91.0, 92.0)):
+        write_run(runs, "tiny", "base", suite.config("base", seed=seed), finals=(50.0, acc))
+    for seed, (status, acc) in enumerate((("completed", 93.0), ("completed", 95.0), ("diverged", 10.0))):
+        write_run(runs, "tiny", "cosine", suite.config("cosine", seed=seed), status, finals=(50.0, acc))
+    plan = make_plan(suite, Selection(("base", "cosine"), None, (), (0, 1, 2)), runs)
+    write_report(plan, tmp_path / "results")
+    md = (tmp_path / "results" / "tiny.md").read_text()
+    assert "| cosine | **94.00 ± " in md and "(n=2)" in md and "1 diverged" in md  # 93 and 95 only
+    assert "a pending, running, failed or diverged seed never enters a cell" in md
+    assert (
+        "`cosine`: +3.50 points vs `base` (95% CI" in md  # paired over seeds 0 and 1: (3 + 4) / 2
+        and "Diverged: 1 of 3 finished seeds, left out of the mean (which flatters `cosine`)." in md
+    )
+    tex = (tmp_path / "results" / "tiny.tex").read_text()
+    assert "Seeds that diverged, not in the cells: cosine 1." in tex
+
+
 def test_arms_not_directories_a_cell_holds_one_config_each_seed_once(tmp_path):
     suite = find_suite("ablations")
     runs = tmp_path / "runs"

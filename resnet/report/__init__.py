@@ -90,6 +90,11 @@ def figure_title(plan: Plan, collected: Collected) -> str:
     return f"{plan.suite.name} on {dataset}" + (f" ({overrides})" if overrides else "")
 
 
+def diverged_words(rows: list[ArmStats]) -> str:
+    named = ", ".join(f"{row.name} {row.cell.diverged}" for row in rows if row.cell.diverged)
+    return f"Seeds that diverged, not in the cells: {named}." if named else ""
+
+
 def caption_text(plan: Plan, collected: Collected, rows: list[ArmStats], interval: str) -> str:
     overrides = overrides_words(plan)
     parts = [
@@ -97,6 +102,7 @@ def caption_text(plan: Plan, collected: Collected, rows: list[ArmStats], interva
         f"Runs override the suite's presets: {overrides}." if overrides else "",
         protocol_words(rows),
         f"Cells: {INTERVAL_WORDS[interval]}, n = completed seeds.",
+        diverged_words(rows),
     ]
     if plan.baseline:
         parts.append(
@@ -122,8 +128,8 @@ def render_markdown(plan: Plan, collected: Collected, rows: list[ArmStats], inte
         )
     out += [
         protocol_words(rows),
-        f"Cells: {INTERVAL_WORDS[interval]}; n = completed seeds; a pending, running or "
-        "failed seed never enters a cell.",
+        f"Cells: {INTERVAL_WORDS[interval]}; n = completed seeds; a pending, running, failed or "
+        "diverged seed never enters a cell (Notes count them; the findings name diverged seeds).",
     ]
     if plan.baseline:
         tested = tested_comparisons(rows)

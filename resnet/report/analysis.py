@@ -126,7 +126,19 @@ def _check_reference(row: ArmStats, comparable: bool) -> None:
 
 def finding(row: ArmStats, baseline: str) -> str:
     """One sentence for a writeup: the effect, its interval, the adjusted p and the verdict at alpha =
-    0.05."""
+    0.05; and the seeds that diverged, which the mean leaves out (and so flatters the arm)."""
+    diverged = row.cell.diverged
+    sentence = _effect_sentence(row, baseline)
+    if diverged and row.headline.mean is not None:
+        tried = diverged + row.headline.n
+        sentence += (
+            f" Diverged: {diverged} of {tried} finished seeds, left out of the mean (which flatters "
+            f"`{row.name}`)."
+        )
+    return sentence
+
+
+def _effect_sentence(row: ArmStats, baseline: str) -> str:
     test, n = row.vs_baseline, row.headline.n
     if row.headline.mean is None:
         states = ", ".join(f"{k} {v}" for k, v in row.cell.other_states().items()) or "nothing run"

@@ -66,6 +66,11 @@ class ArmRuns:
     def completed(self) -> list[RunRecord]:
         return [r for r in self.runs if r.state == RunState.COMPLETED]
 
+    @property
+    def diverged(self) -> int:
+        """Seeds that finished by diverging: not in the cell, which flatters the arm; the report says so."""
+        return sum(r.state == RunState.DIVERGED for r in self.runs)
+
     def values(self, key: str | None = None) -> dict[int, float]:
         """{seed: accuracy} of the completed runs: the headline, or a summary field."""
         out = {}
