@@ -18,6 +18,7 @@ import fcntl
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 
 from resnet.config import TrainConfig
@@ -88,8 +89,7 @@ class RunDir:
 
     def repairable(self, config: TrainConfig) -> bool:
         """A damaged or missing summary of a run that saved its final model and whose metrics hold every
-        epoch:
-        train() rebuilds the summary from them without training."""
+        epoch: train() rebuilds the summary from them without training."""
         return (
             self.model_file.exists()
             and self.verified_summary(config) is None
@@ -113,6 +113,28 @@ class RunDir:
             "notice: %s had a damaged summary; rebuilt it from metrics.jsonl without training", self.path
         )
         return summary
+
+    def set_aside_unverified(self, config: TrainConfig) -> Path | None:
+        """Before a run with no checkpoint starts over: move what an earlier finish left behind but cannot
+        be verified (summary.json, model.pt, metrics.jsonl) into unverified-<time>/, and say why. Nothing
+        a user ran is deleted; the report never reads that folder."""
+        leftovers = [p for p in (self.summary_file, self.model_file) if p.exists()]
+        if not leftovers:
+            return None
+        why = verify(read_json(self.summary_file), config, self.metrics()) or "model.pt has no summary"
+        folder = self.path / f"unverified-{time.strftime('%Y%m%dT%H%M%S')}"
+        folder.mkdir()
+        for path in [*leftovers, self.metrics_file]:
+            if path.exists():
+                path.rename(folder / path.name)
+        log.warning(
+            "notice: %s cannot count as finished (%s) and has no checkpoint to resume from: training it "
+            "again from the start; the unverifiable files are kept in %s",
+            self.path,
+            why,
+            folder,
+        )
+        return folder
 
     def state(self, config: TrainConfig) -> RunState:
         return self.verified_state(config)[0]

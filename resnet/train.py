@@ -84,6 +84,8 @@ def train(
         checkpoint = load_latest_checkpoint(run) if resume else None
         if checkpoint is not None:
             threads = check_resumable(checkpoint, config, run, threads)
+        else:
+            run.set_aside_unverified(config)
         runtime = Runtime.resolve(config, device, threads)
         return Trainer(config, run, runtime, keep_checkpoints, checkpoint_every, stop or StopRequest()).fit(
             checkpoint

@@ -158,6 +158,22 @@ def test_a_damaged_summary_is_rebuilt_from_complete_metrics_without_training(tmp
     assert RunDir(run_dir).state(fast_config(epochs=1)) == RunState.COMPLETED
 
 
+def test_a_finished_run_that_cannot_be_verified_starts_over_and_keeps_its_files(tmp_path, caplog):
+    run_dir = tmp_path / "run"
+    config = fast_config(epochs=1)
+    first = train(config, run_dir)
+    (run_dir / "metrics.jsonl").write_bytes(b"\xff\xfe garbage\n")  # nothing to rebuild from, no checkpoint
+    old_model = (run_dir / "model.pt").read_bytes()
+    with caplog.at_level("WARNING", logger="resnet"):
+        again = train(config, run_dir, resume=True)
+    kept = list(run_dir.glob("unverified-*"))
+    assert len(kept) == 1 and f"the unverifiable files are kept in {kept[0]}" in caplog.text
+    assert "cannot count as finished (summary.json says 1 epochs, metrics.jsonl has 0)" in caplog.text
+    assert read_json(kept[0] / "summary.json") == first and (kept[0] / "model.pt").read_bytes() == old_model
+    assert again["final_test_acc"] == first["final_test_acc"]  # same config and seed: same numbers
+    assert RunDir(run_dir).state(config) == RunState.COMPLETED
+
+
 def test_a_checkpoint_resumes_only_the_config_it_was_written_for(tmp_path):
     run_dir = tmp_path / "run"
     stop = StopRequest(requested=True)  # stops after the first step, writing a checkpoint
