@@ -15,9 +15,7 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
     from resnet.slurm import SlurmOptions, describe_submission, submit_sweep
 
     try:
-        options = SlurmOptions(
-            args.partition, args.gpus_per_run, args.cpus_per_run, args.mem_gb, args.time, args.max_parallel
-        )
+        options = SlurmOptions.from_args(args)
     except ValueError as exc:
         fail(str(exc))
     launch = options.launch(args.keep_checkpoints, args.checkpoint_every)
