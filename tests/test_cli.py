@@ -111,3 +111,26 @@ def test_report_from_a_mistyped_runs_dir_leaves_the_table_alone(tmp_path, suite_
     runz = tmp_path / "runz"
     assert err == f"error: no runs of suite 'tiny' under {runz} (no {runz / 'tiny'}); check --runs-dir\n"
     assert (tmp_path / "results" / "tiny.md").read_text() == "# the table\n"
+
+
+def test_a_full_disk_while_the_report_is_written_is_one_line_naming_where(tmp_path, suite_file, monkeypatch):
+    import errno
+
+    import resnet.files
+
+    real = resnet.files.write_synced
+    results = tmp_path / "results"
+
+    def full_disk(path, data):
+        if results in path.parents:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(resnet.files, "write_synced", full_disk)
+    (tmp_path / "runs" / "tiny").mkdir(parents=True)
+    code, out, err = sweep_main(
+        "--suite-file", suite_file, "--runs-dir", tmp_path / "runs", "--results-dir", results, "--report",
+    )  # fmt: skip
+    assert code == 2 and out == ""
+    assert err == f"error: cannot write the report: no space left on device ({results})\n"
+    assert [p.name for p in results.iterdir()] == []  # no temp file left behind

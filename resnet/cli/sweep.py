@@ -279,7 +279,7 @@ def report(plan: Plan, args: argparse.Namespace) -> int:
         )
         return ExitCode.INTERRUPTED
     except OSError as exc:
-        fail(f"cannot write the report: {describe_os_error(exc)}")
+        fail(f"cannot write the report: {describe_os_error(exc, exc.filename or args.results_dir)}")
     vector = " (each figure also as .pdf)" if any(p.suffix == ".pdf" for p in paths) else ""
     print("results: " + ", ".join(str(p) for p in paths if p.suffix != ".pdf") + vector, flush=True)
     return ExitCode.OK
