@@ -53,7 +53,7 @@ NON_IDENTITY_FIELDS = frozenset({"data_dir", "num_classes"})  # where things are
 class TrainConfig(BaseModel):
     """One training run. Defaults are the baseline: ResNet-18, SGD 0.1, multistep at 50%/75%, 200 epochs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     model: str = "resnet18"
     dataset: Literal["cifar10", "cifar100", "synthetic"] = "cifar10"

@@ -101,6 +101,8 @@ def test_a_new_field_whose_default_keeps_behaviour_leaves_every_hash_unchanged()
     "overrides, message",
     [
         ({"lr": -1}, "lr: Input should be greater than 0 (got -1)"),
+        ({"lr": float("nan")}, "lr: Input should be a finite number (got nan)"),
+        ({"weight_decay": float("inf")}, "weight_decay: Input should be a finite number (got inf)"),
         ({"batch_size": 0}, "batch_size: Input should be greater than or equal to 2 (got 0)"),
         ({"epochs": 0}, "epochs: Input should be greater than or equal to 1 (got 0)"),
         (
