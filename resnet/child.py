@@ -41,8 +41,7 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
 
 def _release_forkserver() -> None:
     """A fork of the forkserver inherits the write ends that keep the forkserver and multiprocessing's
-    resource
-    tracker alive; holding them, a run would keep its own parent alive after the sweep died."""
+    resource tracker alive; holding them, a run would keep its own parent alive after the sweep died."""
     from multiprocessing import forkserver, resource_tracker
 
     for owner, attribute in (
