@@ -23,12 +23,11 @@ from resnet.config import TrainConfig, format_value
 from resnet.designs import Design, Tune, parse_design
 from resnet.errors import ConfigError, PresetError
 from resnet.files import PROJECT_ROOT, read_json, write_json
-from resnet.presets import Reference, Suite, design_start
+from resnet.presets import SWEEP_RECORD, Reference, Suite, design_start
 from resnet.run_dir import RunDir
 from resnet.states import RunState
 
 TRAIN_SCRIPT = PROJECT_ROOT / "train_cifar.py"
-SWEEP_RECORD = "sweep.json"
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ DEFAULT_SUITE = "ablations"
 PRESET_KEYS = ("description", "aliases", "reference")
 TOP_LEVEL_KEYS = ("description", "baseline", "base", "presets", "design", "tune", "extends")
 SIMPLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+SWEEP_RECORD = "sweep.json"  # runs/<suite>/sweep.json: what the last sweep there ran (resnet.plan)
 
 
 @dataclass(frozen=True)
@@ -97,11 +98,13 @@ class Suite:
 
 
 def check_name(kind: str, name: Any, where: str) -> str:
-    if not isinstance(name, str) or not SIMPLE_NAME.fullmatch(name) or name in (".", ".."):
+    if not isinstance(name, str) or not SIMPLE_NAME.fullmatch(name):
         raise PresetError(
             f"{where}: {kind} name {name!r} is not a simple name; use letters, digits, '_', '-' "
-            "and '.' (no path separators, not starting with '.')"
+            "and '.' (no path separators, not starting with '.' or '-')"
         )
+    if name == SWEEP_RECORD:
+        raise PresetError(f"{where}: {kind} name {name!r} is the sweep's own record file; choose another")
     return name
 
 

@@ -93,6 +93,16 @@ def write(tmp_path, text, name="mine.toml"):
         ("[presets.'../../../escaped']\n", "preset name '../../../escaped' is not a simple name"),
         ("[presets.'a/b']\n", "preset name 'a/b' is not a simple name"),
         ("[presets.a]\naliases = ['..']\n", "alias name '..' is not a simple name"),
+        (
+            "[presets.'-rf']\n",
+            "preset name '-rf' is not a simple name; use letters, digits, '_', '-' and '.' (no path "
+            "separators, not starting with '.' or '-')",
+        ),
+        (
+            "[presets.'sweep.json']\n",
+            "preset name 'sweep.json' is the sweep's own record file; choose another",
+        ),
+        ("[presets.lr]\nlr = nan\n", "lr: Input should be a finite number (got nan)"),
         ("[presets.a]\nreference = { final = 94 }\n", "reference needs source"),
         (
             "[presets.a]\nreference = { final = 140, source = 's', protocol = 'p' }\n",

@@ -22,7 +22,7 @@ from resnet.designs import KINDS, parse_grid
 from resnet.errors import UserError
 from resnet.files import describe_os_error
 from resnet.plan import LaunchOptions, Plan, Selection, make_plan, recorded_sweep
-from resnet.presets import DEFAULT_SUITE, Suite, find_suite, load_suite
+from resnet.presets import DEFAULT_SUITE, SWEEP_RECORD, Suite, find_suite, load_suite
 from resnet.states import ExitCode
 
 log = logging.getLogger("resnet.cli")
@@ -192,14 +192,14 @@ def recorded_selection(args: argparse.Namespace, suite: Suite, overrides: dict) 
             return Selection.from_dict(record["selection"])
         except (UserError, KeyError, TypeError):
             log.warning(
-                "notice: %s/%s/sweep.json is damaged; tabling every preset", args.runs_dir, suite.name
+                "notice: %s is damaged; tabling every preset", args.runs_dir / suite.name / SWEEP_RECORD
             )
     return Selection(None, None, tuple(sorted(overrides.items())), (), suite.tune)
 
 
 def report_everything(args: argparse.Namespace, overrides: dict) -> int:
     """--report without --suite: every suite found in the runs dir."""
-    found = sorted(p.parent for p in args.runs_dir.glob("*/sweep.json"))
+    found = sorted(p.parent for p in args.runs_dir.glob(f"*/{SWEEP_RECORD}"))
     from resnet.presets import suite_files
 
     found += [
