@@ -100,6 +100,7 @@ COLOURS = {
     RunState.FAILED: "red",
     RunState.DIVERGED: "yellow",
     RunState.INTERRUPTED: "magenta",
+    RunState.UNVERIFIED: "magenta",
 }
 
 

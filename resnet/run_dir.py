@@ -150,6 +150,8 @@ class RunDir:
             return RunState.RUNNING, None
         if self.failure_file.exists():
             return RunState.FAILED, None
+        if self.summary_file.exists():
+            return RunState.UNVERIFIED, None
         if (
             any(p.exists() for p in (self.metrics_file, self.config_file, self.summary_file, self.model_file))
             or self.has_checkpoint()

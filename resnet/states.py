@@ -18,6 +18,7 @@ class RunState(StrEnum):
     DIVERGED = "diverged"  # finished early: the training loss became non-finite
     FAILED = "failed"  # a process ended without finishing it; failure.json says why
     INTERRUPTED = "interrupted"  # started and stopped; resumes from its last checkpoint
+    UNVERIFIED = "unverified"  # has a summary.json that does not verify: the next run repairs or retrains it
     CONFLICT = "conflict"  # the directory holds a run of another config
 
     def __str__(self) -> str:

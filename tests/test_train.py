@@ -142,7 +142,7 @@ def test_a_damaged_summary_is_rebuilt_from_complete_metrics_without_training(tmp
     run_dir = tmp_path / "run"
     first = train(fast_config(epochs=1), run_dir)
     (run_dir / "summary.json").write_text(json.dumps(first)[:40])  # truncated
-    assert RunDir(run_dir).state(fast_config(epochs=1)) == RunState.INTERRUPTED  # not counted as finished
+    assert RunDir(run_dir).state(fast_config(epochs=1)) == RunState.UNVERIFIED  # not counted as finished
     code, out, err = train_main(
         *FAST_ARGS,
         "--epochs",
