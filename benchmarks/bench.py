@@ -339,15 +339,16 @@ def bench_runner(repeats: int, runs_dir: Path) -> None:
         record("runner", label, values, "s", "cpu")
     sizes = {}
     for runs in (2, 4, 6):
-        wall, trained = sweep_seconds(runs, runs_dir / f"sweep{runs}")
-        sizes[runs] = wall - trained
+        measured = [sweep_seconds(runs, runs_dir / f"sweep{runs}") for _ in range(repeats)]
+        overheads = [wall - trained for wall, trained in measured]
+        sizes[runs] = statistics.median(overheads)
         record(
             "runner",
             f"dispatch overhead per run, {runs}-run sweep (start-up, pilot, report included)",
-            [(wall - trained) / runs],
+            [overhead / runs for overhead in overheads],
             "s",
             "cpu",
-            f"sweep wall {wall:.1f} s, training {trained:.1f} s",
+            "sweep wall / training s: " + ", ".join(f"{w:.1f} / {t:.1f}" for w, t in measured),
         )
     marginal = (sizes[6] - sizes[2]) / 4
     record(
