@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from resnet.runner import RunStatus
 
 LINE_EVERY_S = 30.0
+NOTHING_ON_DISK = (RunState.PENDING, RunState.QUEUED, RunState.CONFLICT)  # no progress to read
 
 
 class SweepDisplay:
@@ -51,10 +52,7 @@ class SweepDisplay:
             print(f"{time.strftime('%H:%M:%S')} {text}", file=self.stream, flush=True)
 
     def update(self, statuses: list[RunStatus]) -> None:
-        rows = [
-            (s, s.progress() if s.state in (RunState.RUNNING, RunState.COMPLETED, RunState.DIVERGED) else {})
-            for s in statuses
-        ]
+        rows = [(s, s.progress() if s.state not in NOTHING_ON_DISK else {}) for s in statuses]
         if self._live:
             self._live.update(self._table(rows))
             return
