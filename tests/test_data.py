@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+import resnet.cifar_files as cifar_files
 import resnet.data as data
+from resnet.cifar_files import CACHE_NAME
 from resnet.config import TrainConfig
-from resnet.data import CACHE_NAME, DatasetError, load_cifar, load_splits, make_synthetic, stratified_indices
+from resnet.data import DatasetError, load_cifar, load_splits, make_synthetic, stratified_indices
 from resnet.loader import Augment, DeviceLoader, crop_flip_source, cutout_mask, erasing_mask, gather_windows
 from tests.conftest import write_cifar10
 
@@ -39,7 +41,7 @@ def test_the_decoded_dataset_is_cached_and_refreshed_when_the_files_change(tmp_p
     first = load_cifar("cifar10", tmp_path, download=False)
     assert (tmp_path / "cifar-10-batches-py" / CACHE_NAME).exists()
     reads = []
-    monkeypatch.setattr(data, "read_batch", lambda *a: reads.append(a) or pytest.fail("decoded again"))
+    monkeypatch.setattr(cifar_files, "read_batch", lambda *a: reads.append(a) or pytest.fail("decoded again"))
     cached = load_cifar("cifar10", tmp_path, download=False)
     assert torch.equal(cached.train_images, first.train_images) and cached.notice == first.notice
     monkeypatch.undo()
@@ -113,9 +115,11 @@ def test_missing_data_is_downloaded_once_md5_checked_and_the_lock_removed(
     tmp_path, monkeypatch, served_archive
 ):
     url, md5, downloads = served_archive
-    source = data.SOURCES["cifar10"]
+    source = cifar_files.SOURCES["cifar10"]
     monkeypatch.setitem(
-        data.SOURCES, "cifar10", data.CifarSource(**{**source.__dict__, "url": url, "archive_md5": md5})
+        cifar_files.SOURCES,
+        "cifar10",
+        cifar_files.CifarSource(**{**source.__dict__, "url": url, "archive_md5": md5}),
     )
     fetches = []
     real_fetch = data.fetch_archive
@@ -127,7 +131,9 @@ def test_missing_data_is_downloaded_once_md5_checked_and_the_lock_removed(
     assert not (tmp_path / "data" / ".download.lock").exists()
 
     monkeypatch.setitem(
-        data.SOURCES, "cifar10", data.CifarSource(**{**source.__dict__, "url": url, "archive_md5": "0" * 32})
+        cifar_files.SOURCES,
+        "cifar10",
+        cifar_files.CifarSource(**{**source.__dict__, "url": url, "archive_md5": "0" * 32}),
     )
     with pytest.raises(
         DatasetError, match=r"downloading .* failed .*fix: download it where there is internet"
@@ -140,7 +146,10 @@ def test_missing_data_is_downloaded_once_md5_checked_and_the_lock_removed(
 def test_official_md5_sums_match_torchvision():
     from torchvision.datasets import CIFAR10, CIFAR100
 
-    for source, reference in ((data.SOURCES["cifar10"], CIFAR10), (data.SOURCES["cifar100"], CIFAR100)):
+    for source, reference in (
+        (cifar_files.SOURCES["cifar10"], CIFAR10),
+        (cifar_files.SOURCES["cifar100"], CIFAR100),
+    ):
         assert list(source.train_files) == [tuple(x) for x in reference.train_list]
         assert list(source.test_files) == [tuple(x) for x in reference.test_list]
         assert (source.url, source.archive_md5, source.folder) == (
