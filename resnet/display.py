@@ -54,7 +54,7 @@ class SweepDisplay:
     def update(self, statuses: list[RunStatus]) -> None:
         rows = [(s, s.progress() if s.state not in NOTHING_ON_DISK else {}) for s in statuses]
         if self._live:
-            self._live.update(self._table(rows))
+            self._live.update(sweep_table(rows, self._live.console))
             return
         now = time.monotonic()
         for status, info in rows:
@@ -85,9 +85,6 @@ class SweepDisplay:
         if status.note:
             parts.append(status.note)
         return " | ".join(parts)
-
-    def _table(self, rows: list[tuple[RunStatus, dict[str, Any]]]) -> Any:
-        return sweep_table(rows, self._live.console)
 
 
 # the live table: most urgent first when not every run fits on the screen
@@ -121,14 +118,14 @@ def sweep_table(rows: list[tuple[RunStatus, dict[str, Any]]], console: Any) -> A
     limit = max(6, console.size.height - 4)
     room = len(rows)
     while True:
-        table = _table(rows, room)
+        table = _build_table(rows, room)
         lines = len(console.render_lines(table, console.options.update(height=None), pad=False))
         if lines <= limit or room <= 3:
             return table
         room = max(3, room - (lines - limit))
 
 
-def _table(rows: list[tuple[RunStatus, dict[str, Any]]], room: int) -> Any:
+def _build_table(rows: list[tuple[RunStatus, dict[str, Any]]], room: int) -> Any:
     """One line per run where possible: no vertical rules, the device column only when devices differ,
     the run's label never wrapped; the note (a failure's reason) wraps, never cut."""
     from rich import box

@@ -153,7 +153,7 @@ class RunDir:
         if self.summary_file.exists():
             return RunState.UNVERIFIED, None
         if (
-            any(p.exists() for p in (self.metrics_file, self.config_file, self.summary_file, self.model_file))
+            any(p.exists() for p in (self.metrics_file, self.config_file, self.model_file))
             or self.has_checkpoint()
         ):
             return RunState.INTERRUPTED, None

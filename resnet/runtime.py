@@ -44,13 +44,14 @@ class Runtime:
             if threads < 1:
                 raise DeviceError(f"--threads must be at least 1, got {threads}")
             torch.set_num_threads(threads)
-            if threads > usable_cpus():
+            cpus = usable_cpus()
+            if threads > cpus:
                 log.warning(
                     "warning: %d threads on %d usable CPUs: oversubscribed, so slower (far over, many times "
                     "slower); use --threads %d or fewer",
                     threads,
-                    usable_cpus(),
-                    usable_cpus(),
+                    cpus,
+                    cpus,
                 )
         amp = bf16_is_fast(resolved) if config.amp is None else config.amp
         return cls(resolved, amp, config.channels_last, config.compile, torch.get_num_threads())

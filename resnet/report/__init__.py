@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from resnet.config import format_value
+from resnet.config import DATASETS, format_value
 from resnet.files import write_atomic
 from resnet.plan import Plan
 from resnet.report.analysis import ArmStats, analyse, finding, tested_comparisons
@@ -29,6 +29,7 @@ from resnet.report.render import (
     headers,
     main_table,
     markdown_table,
+    official_files,
     overrides_words,
     protocol_words,
     provenance,
@@ -84,8 +85,12 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> list[
 def figure_title(plan: Plan, collected: Collected) -> str:
     """The suite, the dataset (marked when its files are not the official ones) and any override: a smoke
     or modified-data figure must not pass for the real thing once it is cut out of the report."""
-    words = dataset_words(plan, collected)
-    dataset = words.split(" (")[0] + (", non-official files" if "files differ" in words else "")
+    dataset = ", ".join(
+        "synthetic data"
+        if name == "synthetic"
+        else DATASETS[name].title + (", non-official files" if official is False else "")
+        for name, official in official_files(collected).items()
+    )
     overrides = overrides_words(plan)
     return f"{plan.suite.name} on {dataset}" + (f" ({overrides})" if overrides else "")
 

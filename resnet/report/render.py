@@ -193,26 +193,33 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 # --- what the numbers are ------------------------------------------------------------------------------
-def dataset_words(plan: Plan, collected: Collected) -> str:
+def official_files(collected: Collected) -> dict[str, bool | None]:
+    """Each dataset the arms trained on -> whether its files matched the official md5: False when any
+    run's differed, True when all were verified, None when unknown (and for synthetic data)."""
     datasets = {cell.arm.config.dataset for cell in collected.arms} or {"cifar10"}
-    words = []
+    verdicts: dict[str, bool | None] = {}
     for name in sorted(datasets):
-        if name == "synthetic":
-            words.append("synthetic data (generated for smoke runs: these numbers say nothing about CIFAR)")
-            continue
         matches = {
             r.record.get("data", {}).get("files_match_official_md5")
             for c in collected.arms
             for r in c.runs
             if r.config.dataset == name
         }
-        verdict = (
-            " (files differ from the official release: md5)"
-            if False in matches
-            else " (official files, md5 verified)"
-            if matches == {True}
-            else ""
-        )
+        verdicts[name] = False if False in matches else True if matches == {True} else None
+    return verdicts
+
+
+def dataset_words(plan: Plan, collected: Collected) -> str:
+    words = []
+    for name, official in official_files(collected).items():
+        if name == "synthetic":
+            words.append("synthetic data (generated for smoke runs: these numbers say nothing about CIFAR)")
+            continue
+        verdict = {
+            False: " (files differ from the official release: md5)",
+            True: " (official files, md5 verified)",
+            None: "",
+        }[official]
         words.append(DATASETS[name].title + verdict)
     return ", ".join(words)
 
