@@ -435,3 +435,13 @@ def test_report_without_suite_rewrites_every_suite_found(tmp_path):
         "--report", "--runs-dir", tmp_path / "empty", "--results-dir", tmp_path / "results"
     )
     assert code == 2 and "no runs under" in err
+
+
+def test_the_figure_title_names_every_dataset_of_the_table(tmp_path, suite_file):
+    suite_file.write_text(suite_file.read_text() + '\n[presets.hundred]\ndataset = "cifar100"\n')
+    suite = load_suite(suite_file)
+    runs = tmp_path / "runs"
+    write_run(runs, "tiny", "base", suite.config("base"))
+    write_run(runs, "tiny", "hundred", suite.config("hundred"))
+    plan = make_plan(suite, Selection(("base", "hundred"), None, (), (0,)), runs)
+    assert figure_title(plan, collect(plan)) == "tiny on CIFAR-100, non-official files, synthetic data"
