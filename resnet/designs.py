@@ -163,16 +163,17 @@ def parse_design(data: Any, where: str) -> Design:
 
 def parse_grid(items: list[str], kind: str = "factorial", start: str | None = None) -> Design:
     """`--grid lr_schedule=multistep,cosine norm=batch,none`: values are converted by TrainConfig."""
-    factors = []
+    factors: dict[str, list[str]] = {}
     for item in items:
         name, sep, values = item.partition("=")
-        if not sep or not values:
+        name = name.replace("-", "_")
+        if not name or not sep or not values:
             raise PresetError(f"--grid takes FIELD=VALUE,VALUE...; got {item!r}")
-        _check_factor(name.replace("-", "_"), "--grid")
-        factors.append((name.replace("-", "_"), [v for v in values.split(",") if v]))
-    return parse_design(
-        {"kind": kind, "factors": dict(factors), **({"from": start} if start else {})}, "--grid"
-    )
+        _check_factor(name, "--grid")
+        if name in factors:  # the later values would silently replace the earlier ones
+            raise PresetError(f"--grid: factor '{name}' given twice; list its values once: {name}=V1,V2,...")
+        factors[name] = [v for v in values.split(",") if v]
+    return parse_design({"kind": kind, "factors": factors, **({"from": start} if start else {})}, "--grid")
 
 
 def parse_tune(data: Any, where: str) -> Tune:

@@ -194,21 +194,41 @@ def _overridden(config: TrainConfig, overrides: dict[str, Any], where: str) -> T
         raise PresetError(f"{where}: {exc}") from None
 
 
+def _preset_arm(suite: Suite, name: str, overrides: dict[str, Any]) -> Arm:
+    preset = suite.preset(name)
+    config = _overridden(preset.config, overrides, f"{suite.name}:{preset.name}")
+    return Arm(preset.name, config, preset.description, preset.reference)
+
+
+def _presets_by_arm(suite: Suite, overrides: dict[str, Any]) -> dict[str, Arm]:
+    """Every preset that resolves under these overrides, by arm hash: a design cell equal to a preset takes
+    its name and run dir, so runs it already finished are reused, never trained twice under two names."""
+    arms: dict[str, Arm] = {}
+    for name in suite.presets:
+        try:
+            arm = _preset_arm(suite, name, overrides)
+        except PresetError:
+            continue  # a preset the overrides make invalid matches no cell
+        arms.setdefault(arm.config.arm_hash(), arm)
+    return arms
+
+
 def main_arms(suite: Suite, selection: Selection) -> list[Arm]:
     """The selected presets, then the design's arms; an arm whose config equals an earlier one merges into
     it."""
     overrides = dict(selection.overrides)
     names = list(suite.presets) if selection.presets is None else list(selection.presets)
-    arms = []
-    for name in names:
-        preset = suite.preset(name)
-        config = _overridden(preset.config, overrides, f"{suite.name}:{preset.name}")
-        arms.append(Arm(preset.name, config, preset.description, preset.reference))
+    arms = [_preset_arm(suite, name, overrides) for name in names]
     design = selection.design
     if design is not None:
+        presets = _presets_by_arm(suite, overrides)
         start = _overridden(design_start(suite, design), overrides, f"{suite.name} design")
         for cell in design.arms(start, f"{suite.name} design"):
-            arms.append(Arm(cell.name, cell.config.with_overrides(seed=0), factors=cell.factors))
+            config = cell.config.with_overrides(seed=0)
+            same = presets.get(config.arm_hash())
+            arms.append(
+                replace(same, factors=cell.factors) if same else Arm(cell.name, config, factors=cell.factors)
+            )
     merged: dict[str, Arm] = {}
     for arm in arms:
         key = arm.config.arm_hash()

@@ -103,6 +103,10 @@ def test_an_invalid_combination_is_named_before_anything_runs():
         design.arms(TrainConfig(), "--grid")
     with pytest.raises(PresetError, match="--grid takes FIELD=VALUE,VALUE...; got 'lr'"):
         parse_grid(["lr"])
+    with pytest.raises(PresetError, match="--grid takes FIELD=VALUE,VALUE...; got '=1,2'"):
+        parse_grid(["=1,2"])
+    with pytest.raises(PresetError, match="factor 'lr' given twice; list its values once"):
+        parse_grid(["lr=0.1", "norm=none", "lr=0.2"])
 
 
 def test_grid_values_are_converted_by_the_config():
@@ -132,6 +136,17 @@ def test_plan_merges_a_design_arm_equal_to_a_preset_and_names_run_dirs(tmp_path)
     assert [s.run_dir.relative_to(tmp_path) for s in plan.specs][
         -1
     ].as_posix() == "runs/des/lr_schedule=cosine/seed1"
+
+
+def test_a_grid_cell_equal_to_an_unselected_preset_reuses_its_name_and_run_dir(tmp_path):
+    suite = suite_with(tmp_path, '[presets.fast]\ndescription = "lr 0.2"\nlr = 0.2\n')
+    grid = parse_grid(["lr=0.1,0.2,0.4"])
+    plan = make_plan(suite, Selection((), grid, (), (0,)), tmp_path / "runs")
+    assert [a.name for a in plan.arms] == ["base", "fast", "lr=0.4"]  # finished preset runs are not retrained
+    assert [a.factors for a in plan.arms] == [(("lr", 0.1),), (("lr", 0.2),), (("lr", 0.4),)]
+    assert plan.arms[1].description == "lr 0.2"
+    under_overrides = make_plan(suite, Selection((), grid, (("epochs", 2),), (0,)), tmp_path / "runs")
+    assert [a.name for a in under_overrides.arms] == ["base", "fast", "lr=0.4"]  # the same overrides: equal
 
 
 def test_a_run_gets_its_resolved_config_never_a_name_to_re_resolve(tmp_path):
