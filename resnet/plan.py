@@ -168,7 +168,8 @@ class Plan:
 
     @property
     def specs(self) -> list[RunSpec]:
-        """Tuning runs first (their results choose the final configs), then every final run."""
+        """Tuning runs first (their results choose the final configs), then every final run; a final run at
+        a tuning seed is the selected tuning run, listed (and counted) once."""
         tuning = (
             [
                 self.spec(t, s)
@@ -179,12 +180,14 @@ class Plan:
             if self.selection.tune
             else []
         )
-        return tuning + [
+        tuned = {spec.run_dir for spec in tuning}
+        final = [
             self.spec(arm, seed)
             for arm in self.arms
             if arm.name not in self.awaiting
             for seed in self.selection.seeds
         ]
+        return tuning + [spec for spec in final if spec.run_dir not in tuned]
 
 
 def _overridden(config: TrainConfig, overrides: dict[str, Any], where: str) -> TrainConfig:

@@ -213,11 +213,33 @@ def test_tuning_picks_per_arm_the_value_with_the_best_mean_validation_accuracy(t
     assert plan.awaiting == {}
     tuned = {a.name: a.tuned for a in plan.arms}
     assert tuned == {"base": ("lr", 0.1), "cosine": ("lr", 0.05)}  # a tie goes to the value listed first
-    finals = [s for s in plan.specs if s.arm.tuned]
+    finals = [plan.spec(arm, seed) for arm in plan.arms for seed in (0, 1, 2)]
     assert [s.config.lr for s in finals] == [0.1] * 3 + [0.05] * 3
     # The final runs at the tuning seeds are the tuning runs themselves: trained once, counted in both tables.
     assert finals[0].run_dir == runs / "des" / "base" / "tune-lr=0.1" / "seed0"
     assert finals[2].run_dir == runs / "des" / "base" / "seed2"
+    # and listed once: the 12 tuning runs, then only the final runs off the tuning seeds
+    assert len(plan.specs) == 12 + 2 and len({s.run_dir for s in plan.specs}) == 14
+    assert [s.label for s in plan.specs[12:]] == ["des/base/seed2", "des/cosine/seed2"]
+
+
+def test_the_run_count_of_a_tuned_plan_counts_each_training_once(tmp_path):
+    from resnet.cli.listing import cost_lines
+
+    suite = suite_with(tmp_path, "[tune]\nlr = [0.05, 0.1]\nseeds = [0]\n")
+    runs = tmp_path / "runs"
+    selection = Selection(None, None, (), (0, 1, 2), suite.tune)
+    count = (
+        "1 arm x 3 seeds = 3 runs + 2 tuning runs (the selected lr's run of seed 0 is also the final one): "
+        "4 trainings;"
+    )
+    plan = make_plan(suite, selection, runs)
+    assert cost_lines(plan, runs, "cpu")[0].startswith(count)  # before tuning: 2 final runs still to come
+    for spec in plan.specs:
+        finish_tuning_run(spec, 80 + spec.config.lr)
+    plan = make_plan(suite, selection, runs)
+    assert plan.arms[0].tuned == ("lr", 0.1) and len(plan.specs) == 4
+    assert cost_lines(plan, runs, "cpu")[0].startswith(count)  # after: the same count
 
 
 def test_tuning_needs_a_validation_split(tmp_path):

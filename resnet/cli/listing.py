@@ -48,27 +48,38 @@ def device_name(device: str) -> str:
     return (gpu_name(device.split(":")[1]) or "GPU") if device.startswith("cuda") else cpu_model()
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
 def cost_lines(plan: Plan, runs_dir: Path, device: str) -> list[str]:
     """The run count, the FLOPs, and the wall time where earlier runs of the same models were timed here."""
-    specs = plan.specs
     name = device_name(device)
     speeds = recorded_speeds(runs_dir, name)
-    flops = sum(run_flops(spec.config) for spec in specs)
-    seconds = [estimate_seconds(spec.config, speeds) for spec in specs]
-    timed = [s for s in seconds if s is not None]
-    tuning = (
-        sum(len(arms) for arms in plan.tuning.values()) * len(plan.selection.tune.seeds)
-        if plan.selection.tune
-        else 0
-    )
-    lines = [
-        f"{len(plan.arms)} arms x {len(plan.selection.seeds)} seed{'s' * (len(plan.selection.seeds) != 1)} "
-        f"= {len(specs) - tuning} runs"
-        + (f" + {tuning} tuning runs" if tuning else "")
-        + f"; about {format_flops(flops)} of training compute"
+    seeds, tune = plan.selection.seeds, plan.selection.tune
+    waiting = [  # final runs that wait for tuning's choice (off the tuning seeds, which reuse tuning runs)
+        plan.spec(arm, seed).config
+        for arm in plan.arms
+        if tune and arm.name in plan.awaiting
+        for seed in seeds
+        if seed not in tune.seeds
     ]
+    configs = [spec.config for spec in plan.specs] + waiting
+    flops = sum(run_flops(config) for config in configs)
+    seconds = [estimate_seconds(config, speeds) for config in configs]
+    timed = [s for s in seconds if s is not None]
+    runs = len(plan.arms) * len(seeds)
+    count = f"{plural(len(plan.arms), 'arm')} x {plural(len(seeds), 'seed')} = {plural(runs, 'run')}"
+    if tune:
+        shared = ", ".join(str(seed) for seed in seeds if seed in tune.seeds)
+        count += (
+            f" + {sum(map(len, plan.tuning.values())) * len(tune.seeds)} tuning runs"
+            + (f" (the selected {tune.param}'s run of seed {shared} is also the final one)" if shared else "")
+            + f": {len(configs)} trainings"
+        )
+    lines = [f"{count}; about {format_flops(flops)} of training compute"]
     if timed:
-        untimed = len(specs) - len(timed)
+        untimed = len(configs) - len(timed)
         lines.append(
             f"about {format_seconds(sum(timed))} of training on {name} (one slot), from earlier runs of "
             f"the same models here"
