@@ -423,6 +423,36 @@ def test_main_effects_and_interactions_of_a_factorial_design_by_hand(tmp_path):
     assert {"grid-interaction.png", "grid-interaction.pdf"} <= {p.name for p in paths}
 
 
+def test_the_tuning_table_holds_tuning_seeds_only_and_the_arm_its_final_runs(tmp_path):
+    path = tmp_path / "tun.toml"
+    path.write_text(
+        '[base]\nmodel = "resnet8"\ndataset = "synthetic"\nval_size = 128\n'
+        "[presets.base]\n[tune]\nlr = [0.05, 0.2]\nseeds = [0]\n"
+    )
+    suite = load_suite(path)
+    runs = tmp_path / "runs"
+    selection = Selection(None, None, (), (0, 1), suite.tune)
+    for spec, val in zip(make_plan(suite, selection, runs).specs, (60.0, 70.0), strict=True):
+        write_run(runs, "tun", "", spec.config, finals=(50.0, val + 5), val=(50.0, val), path=spec.run_dir)
+    plan = make_plan(suite, selection, runs)
+    assert plan.arms[0].tuned == ("lr", 0.2)  # 70 > 60 on seed 0
+    (final,) = [s for s in plan.specs if s.seed == 1]
+    write_run(runs, "tun", "", final.config, finals=(50.0, 99.0), val=(50.0, 99.0), path=final.run_dir)
+    write_report(plan, tmp_path / "results")
+    md = (tmp_path / "results" / "tun.md").read_text()
+    # seed 1 at lr 0.2 is a final run: it enters the arm's cell, not the tuning comparison made on seed 0
+    assert "| base | 0.05 | 60.00 (n=1) |  |" in md and "| base | 0.2 | 70.00 (n=1) | ✓ |" in md
+    assert "Each value on seed 0;" in md and "lr = 0.2 selected by tuning" in md
+    csv = pd.read_csv(tmp_path / "results" / "tun.csv")
+    assert sorted(zip(csv.role, csv.seed, strict=True)) == [
+        ("main", 0),
+        ("main", 1),
+        ("tune", 0),
+        ("tune", 0),
+    ]
+    assert "## Other configurations" not in md
+
+
 def test_report_without_suite_rewrites_every_suite_found(tmp_path):
     runs = tmp_path / "runs"
     for suite_name, arm in (("ablations", "baseline"), ("depth", "resnet20")):

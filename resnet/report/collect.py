@@ -146,19 +146,21 @@ def collect(plan: Plan) -> Collected:
         else:
             by_arm.setdefault(run.config.arm_hash(), []).append(run)
 
-    claimed: set[str] = set()
+    claimed: set[Path] = set()
 
-    def claim(arm: Arm, seeds: tuple[int, ...]) -> ArmRuns:
-        """The arm's runs, each seed once (the planned directory first), and its planned seeds not on disk."""
-        claimed.add(arm.config.arm_hash())
+    def claim(arm: Arm, seeds: tuple[int, ...], only: tuple[int, ...] | None = None) -> ArmRuns:
+        """The arm's runs (of the seeds in `only`, if given), each seed once (the planned directory first),
+        and its planned seeds not on disk."""
         cell = ArmRuns(arm)
         by_seed: dict[int, list[RunRecord]] = {}
         for run in by_arm.get(arm.config.arm_hash(), []):
-            by_seed.setdefault(run.seed, []).append(run)
+            if only is None or run.seed in only:
+                by_seed.setdefault(run.seed, []).append(run)
         for seed, runs in sorted(by_seed.items()):
             canonical = plan.run_dir(arm, seed)
             runs.sort(key=lambda r: (r.path != canonical, not r.state.finished, str(r.path)))
             cell.runs.append(runs[0])
+            claimed.update(r.path for r in runs)
             duplicates.update(
                 (r.path, f"a second run of {arm.name} seed {seed} (counted once: {runs[0].path})")
                 for r in runs[1:]
@@ -168,10 +170,13 @@ def collect(plan: Plan) -> Collected:
 
     duplicates: set[tuple[Path, str]] = set()
     tune_seeds = plan.selection.tune.seeds if plan.selection.tune else ()
-    tuning = {name: [claim(t, tune_seeds) for t in candidates] for name, candidates in plan.tuning.items()}
+    tuning = {  # a tuning arm holds its tuning seeds only: the selected value's other seeds are final runs
+        name: [claim(t, tune_seeds, only=tune_seeds) for t in candidates]
+        for name, candidates in plan.tuning.items()
+    }
     arms = [claim(arm, plan.selection.seeds if arm.name not in plan.awaiting else ()) for arm in plan.arms]
     others = sorted(
-        (r for key, runs in by_arm.items() if key not in claimed for r in runs), key=lambda r: str(r.path)
+        (r for runs in by_arm.values() for r in runs if r.path not in claimed), key=lambda r: str(r.path)
     )
     return Collected(arms, tuning, others, sorted({*skipped, *duplicates}))
 
