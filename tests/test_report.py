@@ -453,6 +453,25 @@ def test_the_tuning_table_holds_tuning_seeds_only_and_the_arm_its_final_runs(tmp
     assert "## Other configurations" not in md
 
 
+def test_an_arm_whose_every_tuning_value_diverged_says_why_it_has_no_final_runs(tmp_path):
+    path = tmp_path / "tun.toml"
+    path.write_text(
+        '[base]\nmodel = "resnet8"\ndataset = "synthetic"\nval_size = 128\n'
+        "[presets.base]\n[tune]\nlr = [1, 2]\n"
+    )
+    suite = load_suite(path)
+    runs = tmp_path / "runs"
+    selection = Selection(None, suite.design, (), (0, 1), suite.tune)
+    assert [a.name for a in make_plan(suite, selection, runs).arms] == ["base"]
+    for spec in make_plan(suite, selection, runs).specs:
+        write_run(
+            runs, "tun", "", spec.config, "diverged", finals=(50.0, 60.0), val=(9.0, 9.0), path=spec.run_dir
+        )
+    write_report(make_plan(suite, selection, runs), tmp_path / "results")
+    md = (tmp_path / "results" / "tun.md").read_text()
+    assert "| base | — | — |" in md and "no final runs: every lr value diverged in tuning |" in md
+
+
 def test_report_without_suite_rewrites_every_suite_found(tmp_path):
     runs = tmp_path / "runs"
     for suite_name, arm in (("ablations", "baseline"), ("depth", "resnet20")):

@@ -61,6 +61,7 @@ class ArmRuns:
     arm: Arm
     runs: list[RunRecord] = field(default_factory=list)  # one per seed
     pending: list[int] = field(default_factory=list)  # planned seeds with nothing on disk
+    awaiting: str = ""  # a tuned arm whose final runs cannot start yet: why
 
     @property
     def completed(self) -> list[RunRecord]:
@@ -175,6 +176,8 @@ def collect(plan: Plan) -> Collected:
         for name, candidates in plan.tuning.items()
     }
     arms = [claim(arm, plan.selection.seeds if arm.name not in plan.awaiting else ()) for arm in plan.arms]
+    for cell in arms:
+        cell.awaiting = plan.awaiting.get(cell.arm.name, "")
     others = sorted(
         (r for runs in by_arm.values() for r in runs if r.path not in claimed), key=lambda r: str(r.path)
     )

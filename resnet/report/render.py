@@ -80,6 +80,8 @@ def notes(row: ArmStats) -> str:
     parts = [row.cell.arm.description] if row.cell.arm.description else []
     if row.cell.arm.tuned:
         parts.append(f"{row.cell.arm.tuned[0]} = {format_value(row.cell.arm.tuned[1])} selected by tuning")
+    if row.cell.awaiting:
+        parts.append(f"no final runs: {row.cell.awaiting}")
     states = row.cell.other_states()
     if states:
         parts.append(", ".join(f"{n} {state}" for state, n in states.items()))
