@@ -198,6 +198,23 @@ def test_sweep_on_a_real_slurm_cluster(tmp_path, suite_file, slurm):
 
 
 @pytest.mark.slurm
+def test_a_tuned_sweep_with_wait_submits_the_final_runs_once_tuning_chose(tmp_path, suite_file, slurm):
+    tuned = tmp_path / "tuned.toml"
+    tuned.write_text(suite_file.read_text() + "\n[tune]\nlr = [0.05, 0.1]\nseeds = [0]\n")
+    result = run_cli(
+        "run_ablations.py", "--suite-file", tuned, "--config", "base", "--seeds", "0", "1",
+        "--launcher", "slurm", "--gpus-per-run", "0", "--cpus-per-run", "1", "--time", "00:10:00",
+        "--runs-dir", tmp_path / "runs", "--results-dir", tmp_path / "results", "--wait",
+        env=slurm.env, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    submitted = [line for line in result.stdout.splitlines() if line.startswith("submitted")]
+    assert len(submitted) == 2 and "array of 2 runs" in submitted[0] and "array of 1 runs" in submitted[1]
+    table = (tmp_path / "results" / "tuned.md").read_text()
+    assert "selected by tuning" in table and "(n=2)" in table and "## Tuning: lr per arm" in table
+
+
+@pytest.mark.slurm
 def test_preempted_task_requeues_and_resumes_to_the_same_result(tmp_path, suite_file, slurm, monkeypatch):
     monkeypatch.chdir(tmp_path)
     specs = specs_for(suite_file, tmp_path / "runs", ["long"])
