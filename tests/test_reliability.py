@@ -242,7 +242,14 @@ def test_a_locked_run_is_not_trained_twice(tmp_path):
         ),
         (["--device", "tpu", "--dataset", "synthetic"], "unknown device 'tpu'; accepted: cpu, cuda, cuda:N"),
         (["--threads", "0", "--dataset", "synthetic"], "--threads must be at least 1, got 0"),
-        (["--checkpoint-every", "0"], "--checkpoint-every must be a positive number of minutes, got 0.0"),
+        (
+            ["--checkpoint-every", "0"],
+            "argument --checkpoint-every: must be a positive, finite number of minutes, got '0'",
+        ),
+        (
+            ["--checkpoint-every", "nan"],
+            "argument --checkpoint-every: must be a positive, finite number of minutes, got 'nan'",
+        ),
         (["--config-json", "{bad"], "--config-json is not valid JSON"),
         (
             ["--config-json", '{"model": "resnet8", "dataset": "synthetic"}', "--expect-hash", "00000000"],

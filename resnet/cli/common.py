@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -28,6 +29,17 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         fail(f"{message} (see {self.prog} --help)")
+
+
+def minutes(text: str) -> float:
+    """An argparse type: a positive, finite number of minutes (nan would silently mean never)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of minutes, got {text!r}")
+    return value
 
 
 def add_verbosity(parser: argparse.ArgumentParser) -> None:

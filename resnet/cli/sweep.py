@@ -13,6 +13,7 @@ from resnet.cli.common import (
     add_verbosity,
     fail,
     main_wrapper,
+    minutes,
     on_stop_signals,
     raise_interrupt,
     setup_logging,
@@ -82,7 +83,7 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     where.add_argument("--retry-failed", action="store_true", help="run failed runs again (they resume)")
     where.add_argument("--keep-checkpoints", action="store_true", help="keep every epoch's checkpoint")
     where.add_argument(
-        "--checkpoint-every", type=float, metavar="MINUTES", help="mid-epoch checkpoints (default 10)"
+        "--checkpoint-every", type=minutes, metavar="MINUTES", help="mid-epoch checkpoints (default 10)"
     )
     where.add_argument(
         "--no-pilot", action="store_true", help="skip the one-step check of every model before training"
@@ -111,8 +112,6 @@ def sweep_main(argv: list[str] | None = None) -> int:
     for name in ("jobs", "jobs_per_gpu", "cpus_per_run"):
         if getattr(args, name) < 1:
             fail(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if args.checkpoint_every is not None and args.checkpoint_every <= 0:
-        fail(f"--checkpoint-every must be a positive number of minutes, got {args.checkpoint_every}")
     if args.list_suites:
         from resnet.cli.listing import print_suites
 

@@ -12,6 +12,7 @@ from resnet.cli.common import (
     add_verbosity,
     fail,
     main_wrapper,
+    minutes,
     on_stop_signals,
     raise_interrupt,
     setup_logging,
@@ -51,7 +52,7 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     )
     p.add_argument(
         "--checkpoint-every",
-        type=float,
+        type=minutes,
         default=10.0,
         metavar="MINUTES",
         help="also checkpoint inside an epoch this often (default 10)",
@@ -99,8 +100,6 @@ def train_main(argv: list[str] | None = None) -> int:
         return ExitCode.OK
     if args.evaluate:
         return _evaluate(args, overrides)
-    if args.checkpoint_every <= 0:
-        fail(f"--checkpoint-every must be a positive number of minutes, got {args.checkpoint_every}")
     config, label, recorded_threads = resolve(args, overrides)
     if args.expect_hash and config.short_hash() != args.expect_hash:
         fail(
