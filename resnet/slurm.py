@@ -44,7 +44,16 @@ class SlurmOptions:
     max_parallel: int | None = None
 
     def __post_init__(self) -> None:
-        _ = self.timeout_min  # fail at construction on a bad --time
+        least = {"gpus_per_run": 0, "cpus_per_run": 1, "mem_gb": 1, "max_parallel": 1}
+        for name, minimum in least.items():
+            value = getattr(self, name)
+            if value is not None and value < minimum:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
+        if self.timeout_min * 60 <= SIGNAL_DELAY_S:  # the warning would come at the start: endless requeues
+            raise ValueError(
+                f"--time {self.time} leaves no time to train: a task is told to checkpoint "
+                f"{SIGNAL_DELAY_S // 60} minutes before its limit; give at least 00:03:00"
+            )
 
     def launch(self, keep_checkpoints: bool = False, checkpoint_every: float | None = None) -> LaunchOptions:
         """Each task trains on what Slurm gave it: its GPU (CUDA_VISIBLE_DEVICES) or its CPUs."""

@@ -33,6 +33,16 @@ def test_time_limits_and_sbatch_flags():
     assert SlurmOptions(time="1-02:00:30").timeout_min == 1561
     with pytest.raises(ValueError, match=r"--time must be \[D-\]HH:MM:SS, got '90'"):
         SlurmOptions(time="90")
+    with pytest.raises(ValueError, match="--time 00:02:00 leaves no time to train"):
+        SlurmOptions(time="00:02:00")  # USR2 two minutes before the limit: at the start, requeued forever
+    for bad, message in (
+        ({"gpus_per_run": -1}, "--gpus-per-run must be at least 0, got -1"),
+        ({"cpus_per_run": 0}, "--cpus-per-run must be at least 1, got 0"),
+        ({"mem_gb": 0}, "--mem-gb must be at least 1, got 0"),
+        ({"max_parallel": 0}, "--max-parallel must be at least 1, got 0"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            SlurmOptions(**bad)
     flags = SlurmOptions(partition="gpu", gpus_per_run=1, max_parallel=4).sbatch_flags("resnet-x", 7)
     assert "--array=0-6%4" in flags and "--partition=gpu" in flags and "--gpus-per-node=1" in flags
     params = SlurmOptions(partition="gpu", mem_gb=32).executor_parameters("resnet-x", 7)

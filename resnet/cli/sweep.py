@@ -109,7 +109,7 @@ def sweep_main(argv: list[str] | None = None) -> int:
     p, dests = parser()
     args = p.parse_args(argv)
     setup_logging(args)
-    for name in ("jobs", "jobs_per_gpu", "cpus_per_run"):
+    for name in ("jobs", "jobs_per_gpu"):
         if getattr(args, name) < 1:
             fail(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.list_suites:
