@@ -299,6 +299,10 @@ def test_unwritable_run_dir_and_things_that_are_not_checkpoints(tmp_path, finish
     assert code == 2 and "holds a resnet8 checkpoint, not resnet20" in err
     code, out, _ = train_main("--evaluate", run_dir / "model.pt")
     assert code == 0 and "resnet8 after epoch 2: test acc" in out
+    code, from_dir, _ = train_main("--evaluate", run_dir)  # a run dir: its model.pt
+    assert code == 0 and from_dir == out
+    code, _, err = train_main("--evaluate", tmp_path)
+    assert code == 2 and err == f"error: run dir {tmp_path} holds no model.pt or checkpoint.pt to evaluate\n"
     junk = tmp_path / "junk.pt"
     for seed in range(5):  # random bytes fail in torch.load in different ways: each is one line
         junk.write_bytes(random.Random(seed).randbytes(1000))

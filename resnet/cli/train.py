@@ -19,6 +19,7 @@ from resnet.cli.common import (
 )
 from resnet.config import TrainConfig, add_config_arguments, config_overrides
 from resnet.presets import Resolved, config_from_json, resolve_config
+from resnet.run_dir import RunDir
 from resnet.states import ExitCode, RunState
 
 log = logging.getLogger("resnet.cli")
@@ -61,7 +62,7 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
         "--evaluate",
         metavar="CHECKPOINT",
         type=Path,
-        help="only report the test accuracy of a model.pt or checkpoint",
+        help="only report the test accuracy of a model.pt, a checkpoint or a run dir",
     )
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     p.add_argument(
@@ -161,16 +162,26 @@ def _evaluate(args: argparse.Namespace, overrides: dict) -> int:
             f"--evaluate takes only --model, --data-dir and --device; the checkpoint holds its config "
             f"(got {', '.join(sorted(unexpected | ({'config'} if args.config else set())))})"
         )
-    if not args.evaluate.is_file():
-        fail(f"checkpoint {args.evaluate} does not exist")
-    result = evaluate_checkpoint(
-        args.evaluate, overrides.get("model"), overrides.get("data_dir"), args.device
-    )
+    path = _weights_file(args.evaluate)
+    result = evaluate_checkpoint(path, overrides.get("model"), overrides.get("data_dir"), args.device)
     print(
-        f"{args.evaluate}: {result['model']} after epoch {result['epoch']}: "
+        f"{path}: {result['model']} after epoch {result['epoch']}: "
         f"test acc {result['test_acc']:.2f}%, test loss {result['test_loss']:.4f}"
     )
     return ExitCode.OK
+
+
+def _weights_file(path: Path) -> Path:
+    """--evaluate takes a model.pt or checkpoint, or a run dir: its model.pt, else its latest checkpoint."""
+    if path.is_dir():
+        run = RunDir(path)
+        found = next((f for f in (run.model_file, run.checkpoint_file) if f.is_file()), None)
+        if found is None:
+            fail(f"run dir {path} holds no model.pt or checkpoint.pt to evaluate")
+        return found
+    if not path.is_file():
+        fail(f"checkpoint {path} does not exist")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
