@@ -195,6 +195,15 @@ def test_the_table_compares_paired_seeds_with_intervals_and_holm(ablations, tmp_
         "\\begin{table}[t]" in compact and compact.count("&") <= 4 * 8
     )  # four columns: one column of a paper
     assert "Final test acc" in tex
+    assert tex.isascii() and compact.isascii()  # pdflatex stops at a Greek letter
+    # published numbers as published, * where one lies outside our 95% CI; the same epochs in every arm go
+    # to the caption
+    assert (
+        "& 93.9 / 87.6$^\\dagger$ &" in tex and "& 94.1 / 94.0$^\\dagger$ &" in tex
+    )  # epochs=2: not compared
+    assert "Published: best / final test accuracy reported by" in tex and "Every arm: epochs 2." in tex
+    assert "$^\\dagger$ not compared: our runs override the preset's config." in tex
+    assert "Epochs" not in tex and "\\setlength{\\tabcolsep}{4pt}" in tex
     runs_csv = pd.read_csv(tmp_path / "results" / "ablations.csv")
     assert sorted(runs_csv.loc[runs_csv["arm"] == "cosine", "accuracy"]) == [
         93.0,
@@ -311,7 +320,12 @@ def test_a_run_of_a_suite_edited_since_goes_to_other_configurations(tmp_path):
 def test_sections_keep_the_suites_order_and_references_are_checked(tmp_path):
     suite = find_suite("depth")
     runs = tmp_path / "runs"
-    accs = {"resnet20": (91.0, 91.5, 91.3), "resnet32": (92.4, 92.6, 92.5), "resnet110": (93.0, 93.8, 93.4)}
+    accs = {
+        "resnet20": (91.0, 91.5, 91.3),
+        "resnet32": (92.4, 92.6, 92.5),
+        "resnet44": (94.0, 94.1, 94.2),
+        "resnet110": (93.0, 93.8, 93.4),
+    }
     for arm, values in accs.items():
         for seed, acc in enumerate(values):
             write_run(runs, "depth", arm, suite.config(arm, seed=seed), finals=(50.0, acc))
@@ -324,9 +338,13 @@ def test_sections_keep_the_suites_order_and_references_are_checked(tmp_path):
     )  # the suite's order, not alphabetical
     assert "| final 91.25 (inside) |" in md  # resnet20: 91.27 ± 0.63
     assert "| final 92.49 (inside) |" in md and "| final 93.39 (inside) |" in md
+    assert "| final 92.83 (outside) |" in md  # resnet44: 94.10 ± 0.25
+    tex = (tmp_path / "results" / "depth.tex").read_text()
+    assert "& 91.25 &" in tex and "& 92.83$^*$ &" in tex and "$^*$ outside our 95\\% CI." in tex
+    assert "n = 3 seeds per arm." in tex and "(n=" not in tex  # every arm the same n: said once
     assert (
-        "Published (resnet20, resnet32): He et al. 2016, Deep Residual Learning for Image Recognition, "
-        "Table 6; " in md
+        "Published (resnet20, resnet32, resnet44): He et al. 2016, Deep Residual Learning for Image "
+        "Recognition, Table 6; " in md
     )
     # An overridden config is not the published protocol: the reference is shown, not compared.
     plan = make_plan(suite, Selection(("resnet20",), None, (("epochs", 2),), (0,)), runs)

@@ -9,30 +9,54 @@ from resnet.report.analysis import ArmStats
 from resnet.report.render import fmt_cell, fmt_delta, fmt_p, headers, params_of
 
 
-def tex_cell(cell, bold: bool = False) -> str:
-    text = latex_escape(fmt_cell(cell))
+def tex_cell(cell, bold: bool = False, with_n: bool = True) -> str:
+    text = latex_escape(fmt_cell(cell, with_n=with_n))
     return rf"\textbf{{{text}}}" if bold and cell.mean is not None else text
 
 
+# pdflatex reads UTF-8 but knows few symbols beyond Latin letters (a Greek letter stops it): the tables
+# and captions are plain ASCII LaTeX.
+LATEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "Δ": r"$\Delta$",
+    "α": r"$\alpha$",
+    "×": r"$\times$",
+    "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "—": "--",
+    "–": "--",
+    "’": "'",
+    "†": r"$^\dagger$",
+    "⚠": "",
+}
+
+
 def latex_escape(text: str) -> str:
-    table = {
-        "\\": r"\textbackslash{}",
-        "&": r"\&",
-        "%": r"\%",
-        "$": r"\$",
-        "#": r"\#",
-        "_": r"\_",
-        "{": r"\{",
-        "}": r"\}",
-        "~": r"\textasciitilde{}",
-        "^": r"\textasciicircum{}",
-        "±": r"$\pm$",
-        "Δ": r"$\Delta$",
-        "—": "--",
-        "≥": r"$\geq$",
-        "⚠": "",
-    }
-    return "".join(table.get(ch, ch) for ch in text)
+    """Text as LaTeX source in ASCII: specials escaped, known symbols as math, any other character as '?'."""
+    return "".join(LATEX.get(ch, ch if ch.isascii() else "?") for ch in text)
+
+
+def tex_reference(row: ArmStats, keys: list[str]) -> str:
+    """'94.10 / 94.00*': the published numbers of `keys`, * where one lies outside our 95% CI."""
+    reference = row.reference
+    if reference is None:
+        return ""
+    parts = []
+    for key in keys:
+        value = getattr(reference, key)
+        outside = row.reference_comparable and row.reference_inside.get(key) is False
+        parts.append("--" if value is None else f"{value}" + ("$^*$" if outside else ""))  # as published
+    return " / ".join(parts) + ("" if row.reference_comparable else r"$^\dagger$")
 
 
 def latex_table(header: Iterable[str], body: list[list[str]], caption: str, label: str, compact: bool) -> str:
@@ -43,6 +67,7 @@ def latex_table(header: Iterable[str], body: list[list[str]], caption: str, labe
         rf"\begin{{{env}}}[t]",
         r"\centering",
         r"\small" if compact else r"\footnotesize",
+        r"\setlength{\tabcolsep}{4pt}",  # LaTeX's 6pt lets the full table overflow a two-column page
         rf"\begin{{tabular}}{{{spec}}}",
         r"\toprule",
         " & ".join(header) + r" \\",
@@ -59,46 +84,70 @@ def latex_table(header: Iterable[str], body: list[list[str]], caption: str, labe
     return "\n".join(lines) + "\n"
 
 
+def published_words(rows: list[ArmStats], keys: list[str]) -> str:
+    sources = dict.fromkeys(f"{r.reference.source} ({r.reference.protocol})" for r in rows if r.reference)
+    overridden = any(r.reference and not r.reference_comparable for r in rows)
+    return (
+        f"Published: {' / '.join(keys)} test accuracy reported by {'; '.join(sources)}; * outside our 95% CI"
+        + ("; † not compared: our runs override the preset's config." if overridden else ".")
+    )
+
+
 def latex_tables(plan: Plan, rows: list[ArmStats], caption: str) -> tuple[str, str]:
-    """(full table*, one-column compact table)."""
-    first, second = headers(rows)
-    split = "test acc.\\ (val-sel.)" if first.startswith("Test") else "final test acc."
-    delta = rf"$\Delta$ vs {latex_escape(plan.baseline or '')}"
-    full_header = [
-        "Experiment",
-        latex_escape(first),
-        latex_escape(second),
-        delta + " [95\\% CI]",
-        r"$p_\mathrm{Holm}$",
-        "Model",
-        "Params",
-        "Epochs",
-    ]
+    """(full table*, one-column compact table). Headers are short so the compact table fits one column of
+    a two-column paper; n goes to the caption when every arm has the same."""
+    first, _ = headers(rows)
+    selected_on_val = first.startswith("Test")
+    headline = r"Test acc.\ (val-sel.)" if selected_on_val else "Final test acc."
+    second = "Final test acc." if selected_on_val else r"Best test acc.\ (test-sel.)"
+    counts = {row.headline.n for row in rows if row.headline.mean is not None}
+    with_n = len(counts) != 1
+    notes = [] if with_n else [f"n = {counts.pop()} seeds per arm."]
+    keys = [k for k in ("best", "final") if any(getattr(r.reference, k, None) is not None for r in rows)]
+    full_notes = [published_words(rows, keys)] if keys else []  # the compact table has no such column
+    columns = {  # the arm's setting columns; one the same in every row goes to the caption instead
+        "Model": [latex_escape(row.cell.arm.config.model) for row in rows],
+        "Params": [params_of(row) for row in rows],
+        "Epochs": [str(row.cell.arm.config.epochs) for row in rows],
+    }
+    constant = {name: values[0] for name, values in columns.items() if len(set(values)) == 1}
+    if constant:
+        notes.append(
+            "Every arm: " + ", ".join(f"{name.lower()} {value}" for name, value in constant.items()) + "."
+        )
+    settings = {name: values for name, values in columns.items() if name not in constant}
+    full_header = ["Experiment", headline, second, r"$\Delta$ [95\% CI]", r"$p_\mathrm{Holm}$"]
+    full_header += ["Published"] * bool(keys) + list(settings)
     full = [
         [
             latex_escape(row.name),
-            tex_cell(row.headline, row.bold),
-            tex_cell(row.best if first.startswith("Final") else row.final),
+            tex_cell(row.headline, row.bold, with_n),
+            tex_cell(row.final if selected_on_val else row.best, with_n=with_n),
             latex_escape(fmt_delta(row)),
-            fmt_p(row.p_holm),
-            latex_escape(row.cell.arm.config.model),
-            params_of(row),
-            str(row.cell.arm.config.epochs),
+            latex_escape(fmt_p(row.p_holm)),
+            *([tex_reference(row, keys)] if keys else []),
+            *(values[i] for values in settings.values()),
         ]
-        for row in rows
+        for i, row in enumerate(rows)
     ]
-    compact_header = ["Arm", split.capitalize(), delta, r"$p_\mathrm{Holm}$"]
+    compact_header = ["Arm", headline, r"$\Delta$", r"$p_\mathrm{Holm}$"]
     compact = [
         [
             latex_escape(row.name),
-            tex_cell(row.headline, row.bold),
+            tex_cell(row.headline, row.bold, with_n),
             latex_escape(f"{row.vs_baseline.diff:+.2f}" if row.vs_baseline else ""),
-            fmt_p(row.p_holm),
+            latex_escape(fmt_p(row.p_holm)),
         ]
         for row in rows
     ]
     label = f"tab:{plan.suite.name}"
     return (
-        latex_table(full_header, full, latex_escape(caption), label, compact=False),
-        latex_table(compact_header, compact, latex_escape(caption), label + "-compact", compact=True),
+        latex_table(full_header, full, caption_tex([caption, *notes, *full_notes]), label, compact=False),
+        latex_table(
+            compact_header, compact, caption_tex([caption, *notes]), label + "-compact", compact=True
+        ),
     )
+
+
+def caption_tex(parts: list[str]) -> str:
+    return " ".join(latex_escape(" ".join(parts)).split()).replace("* outside", "$^*$ outside")

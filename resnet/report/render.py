@@ -23,12 +23,12 @@ SECTION_TITLES = {
 }
 
 
-def fmt_cell(cell: Cell, bold: bool = False) -> str:
+def fmt_cell(cell: Cell, bold: bool = False, with_n: bool = True) -> str:
     """'93.50 ± 0.71 (n=2)': the mean, the interval's half-width and n; bold in Markdown when asked."""
     if cell.mean is None:
         return "—"
-    half = cell.half
-    text = f"{cell.mean:.2f} (n=1)" if half is None else f"{cell.mean:.2f} ± {half:.2f} (n={cell.n})"
+    text = f"{cell.mean:.2f}" if cell.half is None else f"{cell.mean:.2f} ± {cell.half:.2f}"
+    text += f" (n={cell.n})" if with_n else ""
     return f"**{text}**" if bold else text
 
 
