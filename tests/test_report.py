@@ -372,6 +372,14 @@ def test_mixed_provenance_is_flagged(tmp_path):
     assert "fff0000aaa (uncommitted changes)" in md
 
 
+def test_latex_text_is_what_pdflatex_reads():
+    from resnet.report.latex import latex_escape
+
+    assert latex_escape("Müller & Łukasz: 50% of #1_a") == r"Müller \& Łukasz: 50\% of \#1\_a"
+    assert latex_escape("α = 0.05 ± 1 – Δ") == r"$\alpha$ = 0.05 $\pm$ 1 -- $\Delta$"
+    assert latex_escape("→ 日本") == "? ??"  # what pdflatex cannot typeset never reaches it
+
+
 def test_validation_protocol_reports_test_at_the_val_selected_epoch(tmp_path):
     suite = find_suite("ablations_val")
     runs = tmp_path / "runs"

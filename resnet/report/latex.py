@@ -14,8 +14,8 @@ def tex_cell(cell, bold: bool = False, with_n: bool = True) -> str:
     return rf"\textbf{{{text}}}" if bold and cell.mean is not None else text
 
 
-# pdflatex reads UTF-8 but knows few symbols beyond Latin letters (a Greek letter stops it): the tables
-# and captions are plain ASCII LaTeX.
+# pdflatex reads UTF-8 but knows few characters beyond Latin letters (a Greek letter stops it): the tables
+# and captions are ASCII LaTeX, plus the accented Latin letters it knows (U+00C0-U+017F, e.g. a name).
 LATEX = {
     "\\": r"\textbackslash{}",
     "&": r"\&",
@@ -42,8 +42,9 @@ LATEX = {
 
 
 def latex_escape(text: str) -> str:
-    """Text as LaTeX source in ASCII: specials escaped, known symbols as math, any other character as '?'."""
-    return "".join(LATEX.get(ch, ch if ch.isascii() else "?") for ch in text)
+    """Text as LaTeX source pdflatex reads: specials escaped, known symbols as math, Latin letters as they
+    are, any other character as '?'."""
+    return "".join(LATEX.get(ch, ch if ch.isascii() or "\u00c0" <= ch <= "\u017f" else "?") for ch in text)
 
 
 def tex_reference(row: ArmStats, keys: list[str]) -> str:
