@@ -18,13 +18,17 @@ config for one_at_a_time). Every arm is validated before anything runs. No torch
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import typing
 from dataclasses import dataclass
 from typing import Any
 
 from resnet.config import TrainConfig, apply_overrides, format_value
 from resnet.errors import ConfigError, PresetError
 from resnet.models.registry import unknown_name_message
+
+MAX_NAME = 100  # characters of a suite's, preset's or arm's directory name (filesystems allow 255 bytes)
 
 KINDS = ("factorial", "zip", "one_at_a_time")
 NOT_FACTORS = frozenset({"seed", "data_dir", "num_classes"})
@@ -115,7 +119,12 @@ def _same_value(a: Any, b: Any) -> bool:
 
 
 def _arm_name(combo) -> str:
-    return ",".join(f"{field}={format_value(value).replace('/', '+')}" for field, value in combo)
+    """'lr_schedule=cosine,norm=none'; past MAX_NAME characters cut, with a digest of the whole name so it
+    stays unique (the factor values stay in the table's columns)."""
+    name = ",".join(f"{field}={format_value(value).replace('/', '+')}" for field, value in combo)
+    if len(name) > MAX_NAME:
+        name = f"{name[: MAX_NAME - 9]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return name
 
 
 def _check_factor(name: str, where: str) -> None:
@@ -161,9 +170,14 @@ def parse_design(data: Any, where: str) -> Design:
     return Design(kind, tuple(parsed), tuple(tuple(rule.items()) for rule in exclude), start)
 
 
+# fields whose value is a list: on the command line its items join with '+', as in arm names
+LIST_FIELDS = {n for n, f in TrainConfig.model_fields.items() if typing.get_origin(f.annotation) is tuple}
+
+
 def parse_grid(items: list[str], kind: str = "factorial", start: str | None = None) -> Design:
-    """`--grid lr_schedule=multistep,cosine norm=batch,none`: values are converted by TrainConfig."""
-    factors: dict[str, list[str]] = {}
+    """`--grid lr_schedule=multistep,cosine norm=batch,none milestones=0.5+0.75,1/3+2/3`: values are
+    converted by TrainConfig."""
+    factors: dict[str, list[Any]] = {}
     for item in items:
         name, sep, values = item.partition("=")
         name = name.replace("-", "_")
@@ -172,7 +186,7 @@ def parse_grid(items: list[str], kind: str = "factorial", start: str | None = No
         _check_factor(name, "--grid")
         if name in factors:  # the later values would silently replace the earlier ones
             raise PresetError(f"--grid: factor '{name}' given twice; list its values once: {name}=V1,V2,...")
-        factors[name] = [v for v in values.split(",") if v]
+        factors[name] = [v.split("+") if name in LIST_FIELDS else v for v in values.split(",") if v]
     return parse_design({"kind": kind, "factors": factors, **({"from": start} if start else {})}, "--grid")
 
 

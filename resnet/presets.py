@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from resnet.config import TrainConfig, apply_overrides
-from resnet.designs import Design, Tune, parse_design, parse_tune
+from resnet.designs import MAX_NAME, Design, Tune, parse_design, parse_tune
 from resnet.errors import ConfigError, PresetError
 from resnet.files import PROJECT_ROOT, DamagedFile, describe_os_error, load_json
 from resnet.models.registry import unknown_name_message
@@ -102,6 +102,11 @@ def check_name(kind: str, name: Any, where: str) -> str:
         raise PresetError(
             f"{where}: {kind} name {name!r} is not a simple name; use letters, digits, '_', '-' "
             "and '.' (no path separators, not starting with '.' or '-')"
+        )
+    if len(name) > MAX_NAME:
+        raise PresetError(
+            f"{where}: {kind} name {name[:20]}... has {len(name)} characters; at most {MAX_NAME} (it names a "
+            "directory)"
         )
     if name == SWEEP_RECORD:
         raise PresetError(f"{where}: {kind} name {name!r} is the sweep's own record file; choose another")

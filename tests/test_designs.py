@@ -116,6 +116,19 @@ def test_grid_values_are_converted_by_the_config():
     assert arms[-1].config.nesterov is True and arms[-1].config.weight_decay == 1e-3
 
 
+def test_a_list_valued_factor_joins_its_items_with_plus_on_the_command_line():
+    arms = parse_grid(["milestones=0.5+0.75,1/3+2/3,0.5"]).arms(TrainConfig(), "--grid")
+    assert [a.config.milestones for a in arms] == [(0.5, 0.75), (1 / 3, 2 / 3), (0.5,)]
+    assert [a.name for a in arms][0] == "milestones=0.5+0.75"  # the name reads back as the same value
+
+
+def test_a_long_arm_name_is_cut_with_a_digest_that_keeps_it_unique():
+    many = "+".join(f"0.{i:02d}" for i in range(10, 60))
+    arms = parse_grid([f"milestones={many},{many[:-4]}0.99"]).arms(TrainConfig(), "--grid")
+    names = [a.name for a in arms]
+    assert all(len(n) == 100 for n in names) and names[0][:91] == names[1][:91] and names[0] != names[1]
+
+
 def test_tune_spec():
     tune = parse_tune({"lr": [0.05, 0.1, 0.2], "seeds": [0]}, "here")
     assert (tune.param, tune.values, tune.seeds) == ("lr", (0.05, 0.1, 0.2), (0,))
