@@ -190,6 +190,8 @@ def test_sweep_cli_rejects_bad_suites_and_unwritable_dirs_without_touching_disk(
     assert code == 2 and "cannot write to --runs-dir" in err and "a path component is a file" in err
     code, _, err = sweep_main("--all", "--results-dir", blocker, "--runs-dir", tmp_path / "runs")
     assert code == 2 and f"cannot write to --results-dir {blocker}" in err  # found before anything trains
+    code, _, err = sweep_main("--all", "--runs-dir", str(tmp_path / "r\udcffx"))  # how Python reads the byte
+    assert code == 2 and "argument --runs-dir: the path" in err and "r\\xffx is not valid UTF-8" in err
     code, _, err = sweep_main("--config", "cosin", "--runs-dir", tmp_path / "runs")
     assert code == 2 and "unknown preset 'cosin' in suite 'ablations' (did you mean cosine?)" in err
     code, _, err = sweep_main("--all", "--lr", "0", "--runs-dir", tmp_path / "runs")

@@ -252,6 +252,10 @@ def test_a_locked_run_is_not_trained_twice(tmp_path):
         ),
         (["--config-json", "{bad"], "--config-json is not valid JSON"),
         (
+            ["--evaluate", "m\udcff.pt"],
+            "argument --evaluate: the path m\\xff.pt is not valid UTF-8; rename it",
+        ),
+        (
             ["--config-json", '{"model": "resnet8", "dataset": "synthetic"}', "--expect-hash", "00000000"],
             "the config to train has hash",
         ),

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 from resnet.errors import UserError
@@ -29,6 +30,18 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         fail(f"{message} (see {self.prog} --help)")
+
+
+def utf8_path(text: str) -> Path:
+    """An argparse type: a path whose name is UTF-8 (run records are JSON and TensorBoard refuses other
+    bytes, after a whole epoch has trained)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+        message = f"the path {shown} is not valid UTF-8; rename it or choose another"
+        raise argparse.ArgumentTypeError(message) from None
+    return Path(text)
 
 
 def minutes(text: str) -> float:

@@ -17,6 +17,7 @@ from resnet.cli.common import (
     on_stop_signals,
     raise_interrupt,
     setup_logging,
+    utf8_path,
 )
 from resnet.config import add_config_arguments, config_overrides
 from resnet.designs import KINDS, parse_grid
@@ -40,7 +41,7 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     )
     what = p.add_argument_group("what")
     what.add_argument("--suite", help=f"a suite in configs/ (default: {DEFAULT_SUITE})")
-    what.add_argument("--suite-file", type=Path, help="a suite TOML file anywhere")
+    what.add_argument("--suite-file", type=utf8_path, help="a suite TOML file anywhere")
     what.add_argument(
         "--list", action="store_true", help="show the suite's presets, design, run count and cost"
     )
@@ -72,8 +73,8 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     )
     what.add_argument("--interval", choices=("ci95", "std"), default="ci95", help="what ± means in the table")
     where = p.add_argument_group("where")
-    where.add_argument("--runs-dir", type=Path, default=Path("runs"), help="default: runs")
-    where.add_argument("--results-dir", type=Path, default=Path("results"), help="default: results")
+    where.add_argument("--runs-dir", type=utf8_path, default=Path("runs"), help="default: runs")
+    where.add_argument("--results-dir", type=utf8_path, default=Path("results"), help="default: results")
     where.add_argument(
         "--device", choices=("cpu", "cuda"), help="default: cuda if a GPU is visible, else cpu"
     )

@@ -16,6 +16,7 @@ from resnet.cli.common import (
     on_stop_signals,
     raise_interrupt,
     setup_logging,
+    utf8_path,
 )
 from resnet.config import TrainConfig, add_config_arguments, config_overrides
 from resnet.presets import Resolved, config_from_json, resolve_config
@@ -43,7 +44,7 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
         "--expect-hash", metavar="HASH", help="refuse unless the config's hash is this (the planned one)"
     )
     p.add_argument(
-        "--run-dir", type=Path, help="where the run writes (default: runs/train/<name>-<dataset>-<hash>)"
+        "--run-dir", type=utf8_path, help="where the run writes (default: runs/train/<name>-<dataset>-<hash>)"
     )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --run-dir")
     p.add_argument(
@@ -61,7 +62,7 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     p.add_argument(
         "--evaluate",
         metavar="CHECKPOINT",
-        type=Path,
+        type=utf8_path,
         help="only report the test accuracy of a model.pt, a checkpoint or a run dir",
     )
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
