@@ -15,7 +15,7 @@ from resnet.config import TrainConfig
 from resnet.errors import DatasetError, DeviceError
 from resnet.files import read_json
 from resnet.launch import Launcher
-from resnet.plan import RunSpec
+from resnet.run_spec import RunSpec
 from resnet.runner import last_line
 from resnet.slots import Slot
 from resnet.states import describe_exit

@@ -1,4 +1,5 @@
-"""The plan of a sweep: its arms, their seeds, where each run lives and the exact command that trains it.
+"""The plan of a sweep: its arms, their seeds and where each run lives (resnet/run_spec.py: what one run
+is and the exact command that trains it).
 
 The runner, the Slurm launcher, dry runs and the report all plan with this one function, so a table
 row is labelled with exactly the config that was planned (and trained: the child gets the resolved config
@@ -10,24 +11,19 @@ No torch import here.
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import sys
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from resnet.config import TrainConfig, format_value
 from resnet.designs import Design, Tune, parse_design
 from resnet.errors import ConfigError, PresetError
-from resnet.files import PROJECT_ROOT, read_json, write_json
-from resnet.presets import SWEEP_RECORD, Reference, Suite, design_start
+from resnet.files import read_json, write_json
+from resnet.presets import SWEEP_RECORD, Suite, design_start
 from resnet.run_dir import RunDir
+from resnet.run_spec import Arm, RunSpec
 from resnet.states import RunState
-
-TRAIN_SCRIPT = PROJECT_ROOT / "train_cifar.py"
 
 
 @dataclass(frozen=True)
@@ -70,78 +66,6 @@ class Selection:
             tuple(data.get("seeds", (0,))),
             tune,
         )
-
-
-@dataclass(frozen=True)
-class Arm:
-    name: str
-    config: TrainConfig  # seed 0: the arm is the config without its seed
-    description: str = ""
-    reference: Reference | None = None
-    factors: tuple[tuple[str, Any], ...] = ()
-    tuning: tuple[str, Any] | None = None  # a tuning arm: (param, value)
-    parent: str | None = None  # a tuning arm: the arm it tunes
-    tuned: tuple[str, Any] | None = None  # a tuned arm: (param, selected value)
-
-    @property
-    def path(self) -> str:
-        if self.parent and self.tuning:
-            return f"{self.parent}/tune-{self.tuning[0]}={format_value(self.tuning[1]).replace('/', '+')}"
-        return self.name
-
-
-@dataclass(frozen=True)
-class LaunchOptions:
-    """How a runner starts a run: not part of the run's identity."""
-
-    device: str | None = None
-    threads: int | None = None
-    keep_checkpoints: bool = False
-    checkpoint_every: float | None = None  # minutes
-
-    def flags(self) -> list[str]:
-        flags = ["--device", self.device] if self.device else []
-        flags += ["--threads", str(self.threads)] if self.threads else []
-        flags += ["--keep-checkpoints"] if self.keep_checkpoints else []
-        return flags + (["--checkpoint-every", f"{self.checkpoint_every:g}"] if self.checkpoint_every else [])
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    suite: str
-    arm: Arm
-    seed: int
-    run_dir: Path
-
-    @cached_property
-    def config(self) -> TrainConfig:
-        return self.arm.config.with_overrides(seed=self.seed)
-
-    @property
-    def label(self) -> str:
-        return f"{self.suite}/{self.arm.path}/seed{self.seed}"
-
-    def state(self) -> RunState:
-        return RunDir(self.run_dir).state(self.config)
-
-    def arguments(self, launch: LaunchOptions = LaunchOptions()) -> list[str]:
-        """train_cifar.py's arguments: the resolved config itself and its expected hash, never a name to
-        re-resolve."""
-        compact = json.dumps(self.config.compact(), sort_keys=True, separators=(",", ":"))
-        return [
-            "--config-json",
-            compact,
-            "--expect-hash",
-            self.config.short_hash(),
-            "--run-dir",
-            str(self.run_dir),
-            "--resume",
-            *launch.flags(),
-        ]
-
-    def command(self, launch: LaunchOptions = LaunchOptions()) -> list[str]:
-        script = os.path.relpath(TRAIN_SCRIPT) if Path.cwd() == PROJECT_ROOT else str(TRAIN_SCRIPT)
-        return [sys.executable, script, *self.arguments(launch)]
 
 
 @dataclass

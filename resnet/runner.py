@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from resnet.display import SweepDisplay
 from resnet.files import describe_os_error, write_json
 from resnet.launch import Child, Launcher
-from resnet.plan import LaunchOptions, RunSpec
 from resnet.run_dir import RunDir
+from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.slots import Slot
 from resnet.states import RunState, describe_exit, state_after_exit
 

@@ -26,8 +26,8 @@ from submitit.slurm.slurm import SlurmJob
 
 from resnet.errors import SubmissionError
 from resnet.files import PROJECT_ROOT
-from resnet.plan import LaunchOptions, RunSpec
 from resnet.run_dir import RunDir
+from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.runner import record_failure
 from resnet.states import ExitCode, RunState, state_after_exit
 

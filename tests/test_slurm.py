@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from resnet.plan import LaunchOptions, Selection, make_plan
+from resnet.plan import Selection, make_plan
 from resnet.presets import load_suite
+from resnet.run_spec import LaunchOptions
 from resnet.slurm import SlurmOptions, SlurmTrainTask, submit_sweep, wait_for
 from resnet.states import RunState
 from resnet.train import train

@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 from resnet.cli.common import fail, on_stop_signals, raise_interrupt
 from resnet.cli.listing import cost_lines
-from resnet.plan import Plan, RunSpec, make_plan, record_sweep
+from resnet.plan import Plan, make_plan, record_sweep
+from resnet.run_spec import RunSpec
 from resnet.runner import LocalSweep, RunStatus, dry_run_lines, to_run
 from resnet.slots import make_slots
 from resnet.states import ExitCode, RunState

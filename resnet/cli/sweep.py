@@ -23,8 +23,9 @@ from resnet.config import add_config_arguments, config_overrides
 from resnet.designs import KINDS, parse_grid
 from resnet.errors import UserError
 from resnet.files import describe_os_error
-from resnet.plan import LaunchOptions, Plan, Selection, make_plan, recorded_sweep
+from resnet.plan import Plan, Selection, make_plan, recorded_sweep
 from resnet.presets import DEFAULT_SUITE, SWEEP_RECORD, Suite, find_suite, load_suite
+from resnet.run_spec import LaunchOptions
 from resnet.states import ExitCode
 
 log = logging.getLogger("resnet.cli")

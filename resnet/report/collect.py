@@ -17,8 +17,9 @@ from typing import Any
 from resnet.config import TrainConfig
 from resnet.errors import ConfigError
 from resnet.files import DamagedFile, load_json, read_json
-from resnet.plan import Arm, Plan
+from resnet.plan import Plan
 from resnet.run_dir import RunDir
+from resnet.run_spec import Arm
 from resnet.states import RunState
 from resnet.summary import headline
 
