@@ -21,17 +21,16 @@ names (letters, digits, '_', '-', '.'): they become directory names. No torch im
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from resnet.config import TrainConfig, apply_overrides
 from resnet.designs import MAX_NAME, Design, Tune, parse_design, parse_tune
 from resnet.errors import ConfigError, PresetError
-from resnet.files import PROJECT_ROOT, DamagedFile, describe_os_error, load_json
+from resnet.files import PROJECT_ROOT, describe_os_error
 from resnet.models.registry import unknown_name_message
 
 CONFIGS_DIR = PROJECT_ROOT / "configs"
@@ -261,61 +260,3 @@ def find_suite(name_or_path: str, configs_dir: Path = CONFIGS_DIR) -> Suite:
             unknown_name_message("suite", name_or_path, files) + f" (suites live in {configs_dir})"
         )
     return load_suite(files[name_or_path])
-
-
-class Resolved(NamedTuple):
-    config: TrainConfig
-    label: str
-    recorded_threads: int | None = None  # from a run's config.json: the thread count it trained with
-
-
-def resolve_config(reference: str, **overrides: Any) -> Resolved:
-    """A config from 'preset', 'suite:preset', 'path/to/suite.toml:preset' or a config JSON/TOML file.
-    A bare preset name is looked up in the default suite."""
-    path = Path(reference)
-    if path.suffix in (".json", ".toml"):
-        if not path.exists():
-            raise PresetError(f"config file {path} does not exist")
-        return _config_from_file(path, overrides)
-    suite_ref, _, preset_name = reference.rpartition(":")
-    suite = find_suite(suite_ref or DEFAULT_SUITE)
-    preset = suite.preset(preset_name)
-    return Resolved(suite.config(preset.name, **overrides), f"{suite.name}:{preset.name}")
-
-
-def _config_from_file(path: Path, overrides: dict[str, Any]) -> Resolved:
-    if path.suffix == ".toml":
-        data = read_toml(path, "config file")
-        if "presets" in data or "base" in data:
-            names = ", ".join(data.get("presets", {})) or "none"
-            raise PresetError(
-                f"{path} is a suite, not a config: name one of its presets as {path}:PRESET "
-                f"(presets: {names})"
-            )
-    else:
-        try:
-            data = load_json(path)
-        except (OSError, DamagedFile) as exc:
-            reason = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
-            raise PresetError(f"cannot read config file {path}: {reason}") from None
-    runtime = data.get("runtime", {}) if isinstance(data.get("runtime"), dict) else {}
-    data = data.get("config", data)  # a run's config.json holds the config under "config"
-    try:
-        config = apply_overrides(data, overrides)
-    except ConfigError as exc:
-        raise PresetError(f"{path}: {exc}") from None
-    return Resolved(config, str(path), runtime.get("threads"))
-
-
-def config_from_json(text: str, overrides: dict[str, Any]) -> TrainConfig:
-    """--config-json '{"model": "resnet20", ...}': the resolved config a runner hands its child."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PresetError(f"--config-json is not valid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(data, dict):
-        raise PresetError("--config-json must be a JSON object of TrainConfig fields")
-    try:
-        return apply_overrides(data, overrides)
-    except ConfigError as exc:
-        raise PresetError(f"--config-json: {exc}") from None

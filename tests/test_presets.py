@@ -1,7 +1,8 @@
 import pytest
 
 from resnet.errors import PresetError
-from resnet.presets import find_suite, load_suite, resolve_config, suite_files
+from resnet.presets import find_suite, load_suite, suite_files
+from resnet.resolve import resolve_config
 from tests.conftest import sweep_main, train_main
 
 

@@ -19,7 +19,7 @@ from resnet.cli.common import (
     utf8_path,
 )
 from resnet.config import TrainConfig, add_config_arguments, config_overrides
-from resnet.presets import Resolved, config_from_json, resolve_config
+from resnet.resolve import Resolved, config_from_json, resolve_config
 from resnet.run_dir import RunDir
 from resnet.states import ExitCode, RunState
 
