@@ -72,12 +72,16 @@ class Suite:
     tune: Tune | None = None
 
     def preset(self, name: str) -> Preset:
+        found = self.find_preset(name)
+        if found is None:
+            raise PresetError(unknown_name_message("preset", name, self.presets, f" in suite '{self.name}'"))
+        return found
+
+    def find_preset(self, name: str) -> Preset | None:
+        """A preset by name or alias; None when there is none."""
         if name in self.presets:
             return self.presets[name]
-        for preset in self.presets.values():
-            if name in preset.aliases:
-                return preset
-        raise PresetError(unknown_name_message("preset", name, self.presets, f" in suite '{self.name}'"))
+        return next((p for p in self.presets.values() if name in p.aliases), None)
 
     def base_config(self) -> TrainConfig:
         return TrainConfig.from_dict(self.base)
@@ -176,6 +180,9 @@ def load_suite(path: str | Path) -> Suite:
     if baseline is not None and baseline not in presets:
         raise PresetError(f"{path}: baseline '{baseline}' is not one of its presets ({', '.join(presets)})")
     suite = Suite(name, path, data.get("description", ""), base, baseline, presets, design, tune)
+    if design is not None and design.start is not None and suite.find_preset(design.start) is None:
+        names = ", ".join(presets) or "none"
+        raise PresetError(f"{path} [design]: from = '{design.start}' is none of its presets ({names})")
     if design is not None:
         design.arms(design_start(suite, design), str(path))  # validate every arm now
     return suite

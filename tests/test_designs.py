@@ -109,6 +109,15 @@ def test_an_invalid_combination_is_named_before_anything_runs():
         parse_grid(["lr=0.1", "norm=none", "lr=0.2"])
 
 
+def test_a_design_from_a_preset_that_is_not_there_fails_when_the_suite_loads(tmp_path):
+    design = '[design]\nfactors = { lr = [0.05, 0.2] }\nfrom = "{}"\n'
+    with pytest.raises(
+        PresetError, match=r"des.toml \[design\]: from = 'basee' is none of its presets \(base\)"
+    ):
+        suite_with(tmp_path, design.replace("{}", "basee"))
+    assert suite_with(tmp_path, design.replace("{}", "base")).design.start == "base"
+
+
 def test_grid_values_are_converted_by_the_config():
     design = parse_grid(["nesterov=false,true", "weight_decay=5e-4,1e-3"])
     arms = design.arms(TrainConfig(), "--grid")
