@@ -191,9 +191,14 @@ def _apply_tuning(plan: Plan, tune: Tune) -> None:
                 f"tune selects {tune.param} on the validation split, but arm '{arm.name}' has "
                 "val_size = 0; set val_size in the suite's [base] (e.g. val_size = 5000) or pass --val-size"
             )
-        candidates = []
+        candidates: list[Arm] = []
         for value in tune.values:
             config = _overridden(arm.config, {tune.param: value}, f"{plan.suite.name}:{arm.name} tune")
+            if any(c.config == config for c in candidates):
+                raise PresetError(
+                    f"{plan.suite.name} [tune]: {tune.param} lists the same value twice ({value!r}); "
+                    "list each once"
+                )
             candidates.append(
                 Arm(
                     f"{arm.name}@{tune.param}={format_value(config.to_dict()[tune.param])}",

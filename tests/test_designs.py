@@ -264,6 +264,14 @@ def test_the_run_count_of_a_tuned_plan_counts_each_training_once(tmp_path):
     assert cost_lines(plan, runs, "cpu")[0].startswith(count)  # after: the same count
 
 
+def test_tuning_refuses_a_value_listed_twice(tmp_path):
+    suite = suite_with(tmp_path, "val_size = 128\n[tune]\nlr = [0.1, 0.05, 0.10]\n")
+    with pytest.raises(
+        PresetError, match=r"des \[tune\]: lr lists the same value twice \(0.1\); list each once"
+    ):
+        make_plan(suite, Selection(None, None, (), (0,), suite.tune), tmp_path / "runs")
+
+
 def test_tuning_needs_a_validation_split(tmp_path):
     suite = suite_with(tmp_path, "[tune]\nlr = [0.05, 0.1]\n")
     with pytest.raises(
