@@ -184,6 +184,12 @@ def make_plan(suite: Suite, selection: Selection, runs_dir: Path) -> Plan:
 
 
 def _apply_tuning(plan: Plan, tune: Tune) -> None:
+    design = plan.selection.design
+    if design is not None and tune.param in design.factor_names:
+        raise PresetError(
+            f"{plan.suite.name}: [tune] {tune.param} is also a factor of the design, whose arms tuning would "
+            f"make alike; tune another parameter, or drop {tune.param} from the factors"
+        )
     final = []
     for arm in plan.arms:
         if not arm.config.val_size:

@@ -272,6 +272,13 @@ def test_tuning_refuses_a_value_listed_twice(tmp_path):
         make_plan(suite, Selection(None, None, (), (0,), suite.tune), tmp_path / "runs")
 
 
+def test_tuning_a_factor_of_the_design_is_refused(tmp_path):
+    suite = suite_with(tmp_path, "val_size = 128\n[tune]\nlr = [0.1, 0.3]\n")
+    grid = parse_grid(["lr=0.05,0.2", "norm=batch,none"])
+    with pytest.raises(PresetError, match="des: \\[tune\\] lr is also a factor of the design"):
+        make_plan(suite, Selection((), grid, (), (0,), suite.tune), tmp_path / "runs")
+
+
 def test_tuning_needs_a_validation_split(tmp_path):
     suite = suite_with(tmp_path, "[tune]\nlr = [0.05, 0.1]\n")
     with pytest.raises(
