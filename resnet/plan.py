@@ -213,6 +213,12 @@ def _apply_tuning(plan: Plan, tune: Tune) -> None:
                     parent=arm.name,
                 )
             )
+        alike = next((a for a, c in plan.tuning.items() if c[0].config == candidates[0].config), None)
+        if alike is not None:
+            raise PresetError(
+                f"{plan.suite.name}: arms '{alike}' and '{arm.name}' differ only in {tune.param}, which "
+                "[tune] selects, so tuned they are one arm; drop one of them, or tune another parameter"
+            )
         plan.tuning[arm.name] = candidates
         chosen, why = select_tuned(plan, candidates, tune)
         if chosen is None:

@@ -279,6 +279,16 @@ def test_tuning_a_factor_of_the_design_is_refused(tmp_path):
         make_plan(suite, Selection((), grid, (), (0,), suite.tune), tmp_path / "runs")
 
 
+def test_tuning_two_arms_that_differ_only_in_the_tuned_value_is_refused(tmp_path):
+    suite = suite_with(
+        tmp_path, "val_size = 128\n[presets.slow]\nval_size = 128\nlr = 0.05\n[tune]\nlr = [0.1, 0.3]\n"
+    )
+    with pytest.raises(
+        PresetError, match="arms 'base' and 'slow' differ only in lr, which \\[tune\\] selects"
+    ):
+        make_plan(suite, Selection(None, None, (), (0,), suite.tune), tmp_path / "runs")
+
+
 def test_tuning_needs_a_validation_split(tmp_path):
     suite = suite_with(tmp_path, "[tune]\nlr = [0.05, 0.1]\n")
     with pytest.raises(
