@@ -194,6 +194,10 @@ def test_the_table_compares_paired_seeds_with_intervals_and_holm(ablations, tmp_
     assert (
         "\\begin{table}[t]" in compact and compact.count("&") <= 4 * 8
     )  # four columns: one column of a paper
+    assert (
+        "(its 95\\% t-interval in the full table; Welch" in compact
+        and "with its 95\\% t-interval (Welch" in tex
+    )
     assert "Final test acc" in tex
     assert tex.isascii() and compact.isascii()  # pdflatex stops at a Greek letter
     # published numbers as published, * where one lies outside our 95% CI; the same epochs in every arm go

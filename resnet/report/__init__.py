@@ -51,7 +51,10 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> list[
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     stem = results_dir / plan.suite.name
-    caption = caption_text(plan, collected, rows, interval)
+    captions = (
+        caption_text(plan, collected, rows, interval),
+        caption_text(plan, collected, rows, interval, compact=True),
+    )
     paths = [
         stem.with_suffix(".md"),
         stem.with_suffix(".csv"),
@@ -62,7 +65,7 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> list[
     write_atomic(paths[0], render_markdown(plan, collected, rows, interval))
     write_atomic(paths[1], runs_frame(collected).to_csv(index=False))
     write_atomic(paths[2], arms_frame(rows).to_csv(index=False))
-    full, compact = latex_tables(plan, rows, caption)
+    full, compact = latex_tables(plan, rows, captions)
     write_atomic(paths[3], full)
     write_atomic(paths[4], compact)
     title = figure_title(plan, collected)
@@ -100,7 +103,9 @@ def diverged_words(rows: list[ArmStats]) -> str:
     return f"Seeds that diverged, not in the cells: {named}." if named else ""
 
 
-def caption_text(plan: Plan, collected: Collected, rows: list[ArmStats], interval: str) -> str:
+def caption_text(
+    plan: Plan, collected: Collected, rows: list[ArmStats], interval: str, compact: bool = False
+) -> str:
     overrides = overrides_words(plan)
     parts = [
         f"Suite {plan.suite.name} on {dataset_words(plan, collected)}.",
@@ -111,9 +116,10 @@ def caption_text(plan: Plan, collected: Collected, rows: list[ArmStats], interva
     ]
     if plan.baseline:
         parts.append(
-            f"Δ: paired difference to {plan.baseline} over shared seeds with its 95% t-interval (Welch when "
-            "seeds are not shared); p Holm: Holm–Bonferroni over this table's comparisons. Bold: not "
-            "significantly worse than the best arm (Holm, α = 0.05)."
+            f"Δ: paired difference to {plan.baseline} over shared seeds "
+            + ("(its 95% t-interval in the full table; " if compact else "with its 95% t-interval (")
+            + "Welch when seeds are not shared); p Holm: Holm–Bonferroni over this table's comparisons. "
+            "Bold: not significantly worse than the best arm (Holm, α = 0.05)."
         )
     return " ".join(p for p in parts if p)
 

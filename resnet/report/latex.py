@@ -94,9 +94,9 @@ def published_words(rows: list[ArmStats], keys: list[str]) -> str:
     )
 
 
-def latex_tables(plan: Plan, rows: list[ArmStats], caption: str) -> tuple[str, str]:
-    """(full table*, one-column compact table). Headers are short so the compact table fits one column of
-    a two-column paper; n goes to the caption when every arm has the same."""
+def latex_tables(plan: Plan, rows: list[ArmStats], captions: tuple[str, str]) -> tuple[str, str]:
+    """(full table*, one-column compact table), each with its caption. Headers are short so the compact
+    table fits one column of a two-column paper; n goes to the caption when every arm has the same."""
     first, _ = headers(rows)
     selected_on_val = first.startswith("Test")
     headline = r"Test acc.\ (val-sel.)" if selected_on_val else "Final test acc."
@@ -143,9 +143,9 @@ def latex_tables(plan: Plan, rows: list[ArmStats], caption: str) -> tuple[str, s
     ]
     label = f"tab:{plan.suite.name}"
     return (
-        latex_table(full_header, full, caption_tex([caption, *notes, *full_notes]), label, compact=False),
+        latex_table(full_header, full, caption_tex([captions[0], *notes, *full_notes]), label, compact=False),
         latex_table(
-            compact_header, compact, caption_tex([caption, *notes]), label + "-compact", compact=True
+            compact_header, compact, caption_tex([captions[1], *notes]), label + "-compact", compact=True
         ),
     )
 
