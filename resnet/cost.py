@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import statistics
 from pathlib import Path
+from typing import Any
 
 from resnet.config import DATASETS, TrainConfig
 from resnet.files import read_json
@@ -27,9 +28,10 @@ def run_flops(config: TrainConfig) -> float:
     return forward * config.epochs * (3 * train_images(config) + evaluated)
 
 
-def recorded_speeds(runs_dir: Path, device_name: str, max_files: int = 5000) -> dict[str, list[float]]:
-    """model -> seconds per training image (evaluation included) of finished runs on this device."""
-    speeds: dict[str, list[float]] = {}
+def recorded_speeds(runs_dir: Path, device_name: str, max_files: int = 5000) -> dict[Any, list[float]]:
+    """Seconds per training image (evaluation included) of finished runs on this device, by model and by
+    (model, batch size): a small batch takes several times longer per image."""
+    speeds: dict[Any, list[float]] = {}
     seen = 0
     for dirpath, dirnames, filenames in os.walk(runs_dir):
         dirnames[:] = [d for d in dirnames if d not in ("tb", "checkpoints", ".submitit")]
@@ -47,12 +49,14 @@ def recorded_speeds(runs_dir: Path, device_name: str, max_files: int = 5000) -> 
             continue
         epochs, total = summary.get("epochs_completed"), summary.get("total_seconds")
         if epochs and total:
-            speeds.setdefault(config.model, []).append(total / (epochs * train_images(config)))
+            for key in (config.model, (config.model, config.batch_size)):
+                speeds.setdefault(key, []).append(total / (epochs * train_images(config)))
     return speeds
 
 
-def estimate_seconds(config: TrainConfig, speeds: dict[str, list[float]]) -> float | None:
-    recorded = speeds.get(config.model)
+def estimate_seconds(config: TrainConfig, speeds: dict[Any, list[float]]) -> float | None:
+    """From runs of the same model and batch size here, else of the same model."""
+    recorded = speeds.get((config.model, config.batch_size)) or speeds.get(config.model)
     return statistics.median(recorded) * train_images(config) * config.epochs if recorded else None
 
 

@@ -311,8 +311,18 @@ def test_cost_of_a_plan_from_the_model_table_and_earlier_runs(tmp_path):
         run_dir / "summary.json",
         {"epochs_completed": 4, "total_seconds": 7.168, "runtime": {"device_name": "Test CPU"}},
     )
+    small = tmp_path / "runs" / "small" / "seed0"  # batch 16: 8 ms per training image
+    small.mkdir(parents=True)
+    write_json(small / "config.json", {"config": earlier.with_overrides(batch_size=16).to_dict()})
+    write_json(
+        small / "summary.json",
+        {"epochs_completed": 1, "total_seconds": 7.168, "runtime": {"device_name": "Test CPU"}},
+    )
     speeds = recorded_speeds(tmp_path / "runs", "Test CPU")
-    assert speeds == {"resnet8": [pytest.approx(0.002)]}
-    assert estimate_seconds(config, speeds) == pytest.approx(0.002 * 896 * 2)
+    assert sorted(speeds["resnet8"]) == [pytest.approx(0.002), pytest.approx(0.008)]
+    assert estimate_seconds(config, speeds) == pytest.approx(0.002 * 896 * 2)  # the same batch size
+    assert estimate_seconds(config.with_overrides(batch_size=16), speeds) == pytest.approx(0.008 * 896 * 2)
+    # a batch size never run here: the model's median over every batch size
+    assert estimate_seconds(config.with_overrides(batch_size=32), speeds) == pytest.approx(0.005 * 896 * 2)
     assert recorded_speeds(tmp_path / "runs", "Another CPU") == {}
     assert estimate_seconds(config.with_overrides(model="resnet20"), speeds) is None
