@@ -30,7 +30,7 @@ def run_flops(config: TrainConfig) -> float:
 
 def recorded_speeds(runs_dir: Path, device_name: str, max_files: int = 5000) -> dict[Any, list[float]]:
     """Seconds per training image (evaluation included) of finished runs on this device, by model and by
-    (model, batch size): a small batch takes several times longer per image."""
+    (model, batch size): the time per image depends on the batch size."""
     speeds: dict[Any, list[float]] = {}
     seen = 0
     for dirpath, dirnames, filenames in os.walk(runs_dir):
