@@ -12,8 +12,10 @@
     seeds = [0]
 
 Arms are named from their factor values ("lr_schedule=cosine,norm=none"), so a name always says what
-the arm is. The baseline of a design is its first arm (every factor at its first level; the start
-config for one_at_a_time). Every arm is validated before anything runs. No torch import here.
+the arm is; an arm equal to one of the suite's presets takes the preset's name (resnet/plan.py). The
+table compares with the suite's baseline when it is an arm, else with the design's first arm (every
+factor at its first level; the start config for one_at_a_time). Every arm is validated before anything
+runs. No torch import here.
 """
 
 from __future__ import annotations

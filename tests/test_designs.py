@@ -171,6 +171,16 @@ def test_a_grid_cell_equal_to_an_unselected_preset_reuses_its_name_and_run_dir(t
     assert [a.name for a in under_overrides.arms] == ["base", "fast", "lr=0.4"]  # the same overrides: equal
 
 
+def test_a_design_compares_with_the_suites_baseline_when_it_is_an_arm(tmp_path):
+    path = tmp_path / "b.toml"
+    path.write_text('baseline = "base"\n' + BASE)
+    suite = load_suite(path)
+    plan = make_plan(suite, Selection((), parse_grid(["lr=0.2,0.1"]), (), (0,)), tmp_path / "runs")
+    assert [a.name for a in plan.arms] == ["lr=0.2", "base"] and plan.baseline == "base"
+    plan = make_plan(suite, Selection((), parse_grid(["lr=0.2,0.3"]), (), (0,)), tmp_path / "runs")
+    assert plan.baseline == "lr=0.2"  # the suite's baseline is no arm here: the design's first
+
+
 def test_a_run_gets_its_resolved_config_never_a_name_to_re_resolve(tmp_path):
     suite = suite_with(tmp_path)
     spec = make_plan(suite, Selection(("base",), None, (("epochs", 3),), (7,)), tmp_path / "runs").specs[0]
