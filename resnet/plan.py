@@ -18,8 +18,8 @@ from typing import Any
 
 from resnet.config import TrainConfig, format_value
 from resnet.designs import Design, Tune, parse_design
-from resnet.errors import ConfigError, PresetError
-from resnet.files import read_json, write_json
+from resnet.errors import ConfigError, PresetError, UserError
+from resnet.files import DamagedFile, describe_os_error, load_json, write_json
 from resnet.presets import SWEEP_RECORD, Suite, design_start
 from resnet.run_dir import RunDir
 from resnet.run_spec import Arm, RunSpec
@@ -58,12 +58,16 @@ class Selection:
 
         design = parse_design(data["design"], SWEEP_RECORD) if data.get("design") else None
         tune = parse_tune(data["tune"], SWEEP_RECORD) if data.get("tune") else None
-        presets = data.get("presets")
+        presets, seeds, overrides = data.get("presets"), data.get("seeds", [0]), data.get("overrides", {})
+        if not (presets is None or (isinstance(presets, list) and all(isinstance(p, str) for p in presets))):
+            raise TypeError("presets")
+        if not (isinstance(seeds, list) and all(isinstance(s, int) and s >= 0 for s in seeds)):
+            raise TypeError("seeds")
         return cls(
             None if presets is None else tuple(presets),
             design,
-            tuple(data.get("overrides", {}).items()),
-            tuple(data.get("seeds", (0,))),
+            tuple(dict(overrides).items()),
+            tuple(seeds),
             tune,
         )
 
@@ -263,5 +267,27 @@ def record_sweep(runs_dir: Path, suite: Suite, selection: Selection) -> None:
     )
 
 
-def recorded_sweep(runs_dir: Path, suite_name: str) -> dict | None:
-    return read_json(Path(runs_dir) / suite_name / SWEEP_RECORD)
+@dataclass(frozen=True)
+class SweepRecord:
+    """What runs/<suite>/sweep.json says; `problem` says why it cannot be used ("" when it can, or when
+    there is none)."""
+
+    suite_file: Path | None = None
+    selection: Selection | None = None
+    problem: str = ""
+
+
+def recorded_sweep(runs_dir: Path, suite_name: str) -> SweepRecord:
+    path = Path(runs_dir) / suite_name / SWEEP_RECORD
+    if not path.exists():
+        return SweepRecord()
+    try:
+        data = load_json(path)
+        suite_file = data.get("suite_file")
+        if not isinstance(suite_file, (str, type(None))):
+            raise TypeError("suite_file")
+        return SweepRecord(Path(suite_file) if suite_file else None, Selection.from_dict(data["selection"]))
+    except (OSError, DamagedFile, UserError) as exc:
+        return SweepRecord(problem=describe_os_error(exc) if isinstance(exc, OSError) else str(exc))
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return SweepRecord(problem="it is not a sweep record this version can read")

@@ -134,3 +134,30 @@ def test_a_full_disk_while_the_report_is_written_is_one_line_naming_where(tmp_pa
     assert code == 2 and out == ""
     assert err == f"error: cannot write the report: no space left on device ({results})\n"
     assert [p.name for p in results.iterdir()] == []  # no temp file left behind
+
+
+def test_report_tables_the_recorded_sweep_and_says_when_it_cannot(tmp_path, suite_file):
+    from resnet.plan import Selection, record_sweep
+    from resnet.presets import load_suite
+
+    suite, runs = load_suite(suite_file), tmp_path / "runs"
+    report = ["--report", "--suite-file", suite_file, "--runs-dir", runs, "--results-dir", tmp_path / "out"]
+    record_sweep(runs, suite, Selection(("cosine",), None, (), (0, 1)))
+    code, _, err = sweep_main(*report)
+    table = (tmp_path / "out" / "tiny.md").read_text()
+    assert code == 0 and err == "" and "| cosine |" in table and "| base |" not in table  # as recorded
+    record = runs / "tiny" / "sweep.json"
+    for content, why in (
+        (b"\xff\xfe", "is not UTF-8 text"),
+        (b'{"suite_file": 5, "selection": {}}', "it is not a sweep record this version can read"),
+        (b'{"selection": {"seeds": ["a"]}}', "it is not a sweep record this version can read"),
+        (b'{"selection": {"presets": ["gone"]}}', "it no longer fits the suite: unknown preset 'gone'"),
+    ):
+        record.write_bytes(content)
+        code, _, err = sweep_main(*report)
+        assert code == 0 and err.count("\n") == 1 and why in err, err
+        assert err.startswith(f"notice: {record} cannot be used (") and "tabling every preset" in err
+        assert "| base |" in (tmp_path / "out" / "tiny.md").read_text()  # every preset instead
+    record.write_bytes(b'{"suite_file": 5, "selection": {}}')  # --report without --suite: no suite file
+    code, _, err = sweep_main("--report", "--runs-dir", runs, "--results-dir", tmp_path / "all")
+    assert code == 2 and err.count("\n") == 1 and f"error: {runs / 'tiny'}: unknown suite 'tiny'" in err

@@ -188,13 +188,16 @@ def make_selection(args: argparse.Namespace, suite: Suite, overrides: dict) -> S
 def recorded_selection(args: argparse.Namespace, suite: Suite, overrides: dict) -> Selection:
     """What --report tables when not told: the last sweep of this suite in the runs dir, else every preset."""
     record = recorded_sweep(args.runs_dir, suite.name)
-    if record and not overrides:
+    problem = record.problem
+    if record.selection is not None and not overrides:
         try:
-            return Selection.from_dict(record["selection"])
-        except (UserError, KeyError, TypeError):
-            log.warning(
-                "notice: %s is damaged; tabling every preset", args.runs_dir / suite.name / SWEEP_RECORD
-            )
+            make_plan(suite, record.selection, args.runs_dir)  # the suite may have changed since
+            return record.selection
+        except UserError as exc:
+            problem = f"it no longer fits the suite: {exc}"
+    if problem and not overrides:
+        path = args.runs_dir / suite.name / SWEEP_RECORD
+        log.warning("notice: %s cannot be used (%s); tabling every preset", path, problem)
     return Selection(None, None, tuple(sorted(overrides.items())), (), suite.tune)
 
 
@@ -215,12 +218,10 @@ def report_everything(args: argparse.Namespace, overrides: dict) -> int:
         )
     status: int = ExitCode.OK
     for directory in sorted(set(found)):
-        record = recorded_sweep(args.runs_dir, directory.name) or {}
+        suite_file = recorded_sweep(args.runs_dir, directory.name).suite_file
         try:
             suite = (
-                load_suite(record["suite_file"])
-                if Path(record.get("suite_file", "")).is_file()
-                else find_suite(directory.name)
+                load_suite(suite_file) if suite_file and suite_file.is_file() else find_suite(directory.name)
             )
             code = report(make_plan(suite, recorded_selection(args, suite, overrides), args.runs_dir), args)
         except UserError as exc:
