@@ -16,6 +16,7 @@ from typing import Any
 from resnet.config import DATASETS, TrainConfig
 from resnet.files import read_json
 from resnet.models.table import MODEL_STATS
+from resnet.summary import finite
 
 
 def train_images(config: TrainConfig) -> int:
@@ -41,16 +42,16 @@ def recorded_speeds(runs_dir: Path, device_name: str, max_files: int = 5000) -> 
         if seen > max_files:
             break
         summary, record = read_json(Path(dirpath) / "summary.json"), read_json(Path(dirpath) / "config.json")
-        if not summary or not record or (summary.get("runtime") or {}).get("device_name") != device_name:
-            continue
-        try:
+        try:  # an estimate: a run dir whose files are not what train() writes is skipped
+            if not summary or not record or summary["runtime"].get("device_name") != device_name:
+                continue
             config = TrainConfig.from_dict(record["config"])
+            speed = summary["total_seconds"] / (summary["epochs_completed"] * train_images(config))
         except Exception:
             continue
-        epochs, total = summary.get("epochs_completed"), summary.get("total_seconds")
-        if epochs and total:
+        if finite(speed) and speed > 0:
             for key in (config.model, (config.model, config.batch_size)):
-                speeds.setdefault(key, []).append(total / (epochs * train_images(config)))
+                speeds.setdefault(key, []).append(speed)
     return speeds
 
 

@@ -81,7 +81,17 @@ class RunDir:
         return self.checkpoint_file.exists() or self.previous_checkpoint_file.exists()
 
     def metrics(self) -> list[dict]:
-        return read_jsonl(self.metrics_file)
+        """Every epoch record up to the first one that is not all numbers (edited or from elsewhere), as
+        reading stops at a torn line."""
+        records = []
+        for record in read_jsonl(self.metrics_file):
+            if not all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                for v in record.values()
+            ):
+                break
+            records.append(record)
+        return records
 
     def verified_summary(self, config: TrainConfig) -> dict | None:
         summary = read_json(self.summary_file)

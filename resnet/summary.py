@@ -12,9 +12,23 @@ import math
 from typing import Any
 
 from resnet.config import TrainConfig
+from resnet.files import strict
 from resnet.states import RunState
 
 TIMING_KEYS = ("epoch_seconds", "train_seconds", "images_per_sec")
+# what a summary derives from the metrics (verify recomputes them), and the types of what it does not
+DERIVED_KEYS = (
+    "epochs", "epochs_completed", "diverged_epoch", "selection", "best_epoch", "best_val_acc",
+    "test_acc_at_best", "best_test_acc", "final_test_acc", "final_test_loss", "final_val_acc",
+    "final_train_acc", "final_train_loss", "total_seconds", "mean_epoch_seconds", "images_per_sec",
+    "arm_hash",
+)  # fmt: skip
+KEY_TYPES: dict[str, tuple[type, ...]] = {
+    "params": (int, type(None)),
+    "first_step_seconds": (int, float, type(None)),
+    "runtime": (dict,),
+    "status_reason": (str,),
+}
 
 
 def finite(value: Any) -> bool:
@@ -109,4 +123,14 @@ def verify(summary: dict | None, config: TrainConfig, history: list[dict]) -> st
         return f"summary.json says {summary.get('epochs_completed')} epochs, metrics.jsonl has {len(history)}"
     if summary.get("final_test_acc") != history[-1].get("test_acc"):
         return "summary.json's final accuracy differs from metrics.jsonl"
+    try:
+        expected = strict(summarize(config, history, status=summary["status"], runtime={}, params=None))
+    except (TypeError, KeyError, ValueError, ZeroDivisionError):
+        return "metrics.jsonl holds a record of the wrong shape"
+    for key in DERIVED_KEYS:  # a key an older version did not write is no mismatch
+        if key in summary and summary[key] != expected[key]:
+            return f"summary.json's {key} differs from what metrics.jsonl gives"
+    for key, types in KEY_TYPES.items():
+        if key in summary and (not isinstance(summary[key], types) or isinstance(summary[key], bool)):
+            return f"summary.json's {key} has the wrong type ({type(summary[key]).__name__})"
     return None

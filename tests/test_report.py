@@ -376,6 +376,22 @@ def test_mixed_provenance_is_flagged(tmp_path):
     assert "fff0000aaa (uncommitted changes)" in md
 
 
+def test_hand_edited_run_files_never_crash_the_report(tmp_path):
+    suite = find_suite("ablations")
+    runs = tmp_path / "runs"
+    kept = write_run(runs, "ablations", "baseline", suite.config("baseline", seed=0), finals=(50.0, 90.0))
+    edited = write_run(runs, "ablations", "baseline", suite.config("baseline", seed=1), finals=(50.0, 80.0))
+    record = json.loads((kept / "config.json").read_text())
+    (kept / "config.json").write_text(json.dumps({**record, "environment": 5, "data": "x"}))
+    summary = json.loads((edited / "summary.json").read_text())
+    (edited / "summary.json").write_text(json.dumps({**summary, "final_train_acc": "x", "params": []}))
+    write_report(make_plan(suite, Selection(("baseline",), None, (), (0, 1)), runs), tmp_path / "results")
+    md = (tmp_path / "results" / "ablations.md").read_text()
+    assert (
+        "| baseline | **90.00 (n=1)** |" in md and "1 unverified" in md
+    )  # the edited summary is not counted
+
+
 def test_latex_text_is_what_pdflatex_reads():
     from resnet.report.latex import latex_escape
 

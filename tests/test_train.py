@@ -1,5 +1,6 @@
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -136,6 +137,31 @@ def test_finished_runs_are_not_retrained_and_other_configs_not_overwritten(finis
     with pytest.raises(RunDirError, match="holds a run of another config .*lr=0.1.* never overwritten"):
         train(fast_config(seed=3, lr=0.05), run_dir)
     assert (run_dir / "summary.json").read_text() == before
+
+
+def test_a_summary_verifies_only_when_every_number_follows_from_the_metrics(finished_run, tmp_path):
+    from resnet.summary import verify
+
+    run_dir, summary = finished_run
+    config, history = fast_config(seed=3), RunDir(run_dir).metrics()
+    assert verify(summary, config, history) is None
+    edited = {**summary, "test_acc_at_best": summary["test_acc_at_best"] + 1}  # a hand-edited number
+    assert (
+        verify(edited, config, history)
+        == "summary.json's test_acc_at_best differs from what metrics.jsonl gives"
+    )
+    assert (
+        verify({**summary, "params": "x"}, config, history)
+        == "summary.json's params has the wrong type (str)"
+    )
+    assert verify({k: v for k, v in summary.items() if k != "arm_hash"}, config, history) is None  # older
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    lines = (copy / "metrics.jsonl").read_text().splitlines()
+    edited_line = json.dumps({**json.loads(lines[0]), "test_acc": "x"})
+    (copy / "metrics.jsonl").write_text("\n".join([edited_line, *lines[1:]]) + "\n")
+    assert RunDir(copy).metrics() == []  # reading stops at the first record that is not all numbers
+    assert RunDir(copy).state(config) == RunState.UNVERIFIED
 
 
 def test_a_damaged_summary_is_rebuilt_from_complete_metrics_without_training(tmp_path):

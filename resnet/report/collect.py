@@ -33,6 +33,7 @@ RUN_FILES = (
     "model.pt",
 )
 NOT_RUNS = {".submitit", "tb", "checkpoints"}
+RECORD_TABLES = ("environment", "data", "runtime")  # config.json's keys that hold tables
 
 
 @dataclass
@@ -134,7 +135,9 @@ def read_run(path: Path) -> RunRecord | str:
     except ConfigError as exc:
         return f"its config is not valid here ({exc})"
     state, summary = run.verified_state(config)
-    return RunRecord(path, config, state, summary, record or {}, failure)
+    # the provenance tables read these as tables; anything else (an edited file) says nothing
+    record = {k: v for k, v in (record or {}).items() if k not in RECORD_TABLES or isinstance(v, dict)}
+    return RunRecord(path, config, state, summary, record, failure)
 
 
 def collect(plan: Plan) -> Collected:
