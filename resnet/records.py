@@ -50,7 +50,8 @@ class RunRecorder:
         write_atomic(self.run.metrics_file, "".join(jsonl_line(r) for r in history))
         self.run.failure_file.unlink(missing_ok=True)
         env = environment(self.runtime)
-        previous = read_json(self.run.config_file) or {}
+        sessions = (read_json(self.run.config_file) or {}).get("sessions")
+        sessions = sessions if isinstance(sessions, list) else []  # an edited file loses its history only
         write_json(
             self.run.config_file,
             {
@@ -62,7 +63,7 @@ class RunRecorder:
                 "runtime": self.runtime.to_dict(),
                 "data": data_provenance,
                 "environment": env,
-                "sessions": previous.get("sessions", []) + [env],
+                "sessions": [*sessions, env],
             },
         )
 

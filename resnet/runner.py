@@ -24,6 +24,7 @@ from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.slots import Slot
 from resnet.states import RunState, describe_exit, state_after_exit
+from resnet.summary import finite
 
 POLL_SECONDS = 0.5
 STOP_GRACE_SECONDS = 30
@@ -54,8 +55,8 @@ class RunStatus:
             "split": "val" if "val_acc" in last else "test",
         }
         if self.state == RunState.RUNNING:
-            now = run.progress()
-            if now.get("steps"):
+            now = {k: v for k, v in run.progress().items() if finite(v)}  # numbers only: never crash the view
+            if now.get("steps") and "epoch" in now and "step" in now:
                 info["epochs"] = now["epoch"] - 1 + now["step"] / now["steps"]
             info.update(ips=now.get("images_per_sec"), eta=now.get("eta_seconds"))
         return info

@@ -447,3 +447,20 @@ def test_the_live_table_fits_a_small_terminal_with_the_running_runs_in_it(tmp_pa
     assert "tiny/long/seed6  running" in text and "tiny/long/seed7  running" in text
     assert "tiny/base/seed3  failed" in text and "FIX" in text  # the reason wraps, never cut
     assert "… 17 more" in text and "15 completed, 2 queued" in text  # what did not fit, summed up
+
+
+def test_the_live_view_trusts_only_numbers_in_a_runs_progress_file(tmp_path, suite_file):
+    from resnet.runner import RunStatus
+
+    spec = plan_for(suite_file, tmp_path / "runs", ["base"]).specs[0]
+    spec.run_dir.mkdir(parents=True)
+    (spec.run_dir / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "val_acc": 40.0}) + "\n")
+    (spec.run_dir / "progress.json").write_text(
+        json.dumps({"epoch": "2", "step": 3, "steps": 10, "images_per_sec": "fast", "eta_seconds": 12.0})
+    )
+    status = RunStatus(spec, RunState.RUNNING)
+    info = status.progress()  # an edited or foreign file must not take the runner down
+    assert info["epochs"] == 1.0 and info["ips"] is None and info["eta"] == 12.0
+    stream = io.StringIO()
+    SweepDisplay(live=False, stream=stream).update([status])
+    assert "epoch 1.00/1 | val acc 40.00% | ETA 0m12s" in stream.getvalue()
