@@ -116,6 +116,16 @@ def check_name(kind: str, name: Any, where: str) -> str:
     return name
 
 
+KIND_WORDS: dict[type, str] = {str: "text in quotes", dict: "a table", list: "a list"}
+
+
+def expect(value: Any, kind: type, where: str, what: str) -> Any:
+    """`value` when it is of `kind`; else one line saying what `what` must be."""
+    if not isinstance(value, kind):
+        raise PresetError(f"{where}: {what} must be {KIND_WORDS[kind]}, got {value!r}")
+    return value
+
+
 def read_toml(path: Path, what: str) -> dict[str, Any]:
     """A TOML file as a dict; a missing, binary, non-UTF-8 or malformed file is one line."""
     try:
@@ -146,7 +156,7 @@ def _with_parent(data: dict[str, Any], path: Path, seen: tuple[Path, ...] = ()) 
         )
     if "extends" not in data:
         return data
-    reference = str(data["extends"])
+    reference = expect(data["extends"], str, str(path), "extends (a suite name or a .toml path)")
     parent_path = (
         (path.parent / reference) if reference.endswith(".toml") else CONFIGS_DIR / f"{reference}.toml"
     )
@@ -164,6 +174,9 @@ def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     name = check_name("suite", path.stem, str(path))
     data = _with_parent(read_toml(path, "suite file"), path)
+    for key, kind in (("description", str), ("baseline", str), ("base", dict), ("presets", dict)):
+        if key in data:
+            expect(data[key], kind, str(path), key)
     base = data.get("base", {})
     try:
         base_config = TrainConfig.from_dict(base)
@@ -194,7 +207,11 @@ def _load_presets(path: Path, entries: Any, base_config: TrainConfig) -> dict[st
     for preset_name, entry in entries.items():
         where = f"{path} [presets.{preset_name}]"
         check_name("preset", preset_name, where)
-        aliases = tuple(check_name("alias", a, where) for a in entry.get("aliases", ()))
+        expect(entry, dict, where, "a preset")
+        expect(entry.get("description", ""), str, where, "description")
+        aliases = tuple(
+            check_name("alias", a, where) for a in expect(entry.get("aliases", []), list, where, "aliases")
+        )
         for label in (preset_name, *aliases):
             if label in taken:
                 raise PresetError(

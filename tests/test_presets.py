@@ -118,6 +118,11 @@ def write(tmp_path, text, name="mine.toml"):
             "unknown reference keys ['finale']",
         ),
         ("extends = 'mine'\n[presets.a]\n", "extends mine"),
+        ("description = 5\n[presets.a]\n", "description must be text in quotes, got 5"),  # rich crashed
+        ("extends = 5\n[presets.a]\n", "extends (a suite name or a .toml path) must be text in quotes"),
+        ("[presets]\na = 5\n", "[presets.a]: a preset must be a table, got 5"),
+        ("[presets.a]\ndescription = 5\n", "[presets.a]: description must be text in quotes, got 5"),
+        ("[presets.a]\naliases = 'ab'\n", "[presets.a]: aliases must be a list, got 'ab'"),
     ],
 )
 def test_bad_suites_fail_in_one_line_naming_the_file(tmp_path, text, message, monkeypatch):
