@@ -116,6 +116,15 @@ class TrainConfig(BaseModel):
                 raise ValueError(f"num_classes is {expected} for {dataset}, got {given}")
         return data
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: Any) -> Any:
+        """pydantic reads true as 1: `epochs = true` in a suite would train one epoch without a word."""
+        annotation = cls.model_fields[info.field_name].annotation
+        if isinstance(value, bool) and annotation in (int, float):
+            raise ValueError(f"must be a number, got {str(value).lower()}")
+        return value
+
     @field_validator("model")
     @classmethod
     def _known_model(cls, name: str) -> str:

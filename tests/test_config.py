@@ -132,6 +132,8 @@ def test_a_new_field_whose_default_keeps_behaviour_leaves_every_hash_unchanged()
             "batch_size 64 is larger than the 24 training images",
         ),
         ({"val_size": 50_000}, "val_size must be below the 50000 training images of cifar10"),
+        ({"epochs": True}, "epochs: must be a number, got true"),  # pydantic alone trains 1 epoch
+        ({"lr": False}, "lr: must be a number, got false"),
     ],
 )
 def test_invalid_configs_name_the_field_and_the_constraint(overrides, message):
