@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from resnet.plan import Plan
 from resnet.report.analysis import ArmStats
-from resnet.report.render import fmt_cell, fmt_delta, fmt_p, headers, params_of
+from resnet.report.render import fmt_cell, fmt_delta, fmt_p, params_of, selected_on_val
 
 
 def tex_cell(cell, bold: bool = False, with_n: bool = True) -> str:
@@ -37,6 +37,7 @@ LATEX = {
     "–": "--",
     "’": "'",
     "†": r"$^\dagger$",
+    "∗": r"$^*$",  # the mark of a published number outside our interval
     "⚠": "",
 }
 
@@ -48,7 +49,8 @@ def latex_escape(text: str) -> str:
 
 
 def tex_reference(row: ArmStats, keys: list[str]) -> str:
-    """'94.10 / 94.00*': the published numbers of `keys`, * where one lies outside our 95% CI."""
+    """'94.1 / 87.6*': the published numbers of `keys` as published, * where one lies outside our 95% CI,
+    † after them when our runs override the preset (not compared)."""
     reference = row.reference
     if reference is None:
         return ""
@@ -56,8 +58,8 @@ def tex_reference(row: ArmStats, keys: list[str]) -> str:
     for key in keys:
         value = getattr(reference, key)
         outside = row.reference_comparable and row.reference_inside.get(key) is False
-        parts.append("--" if value is None else f"{value}" + ("$^*$" if outside else ""))  # as published
-    return " / ".join(parts) + ("" if row.reference_comparable else r"$^\dagger$")
+        parts.append("--" if value is None else f"{value}" + ("∗" if outside else ""))  # as published
+    return latex_escape(" / ".join(parts) + ("" if row.reference_comparable else "†"))
 
 
 def latex_table(header: Iterable[str], body: list[list[str]], caption: str, label: str, compact: bool) -> str:
@@ -89,7 +91,7 @@ def published_words(rows: list[ArmStats], keys: list[str]) -> str:
     sources = dict.fromkeys(f"{r.reference.source} ({r.reference.protocol})" for r in rows if r.reference)
     overridden = any(r.reference and not r.reference_comparable for r in rows)
     return (
-        f"Published: {' / '.join(keys)} test accuracy reported by {'; '.join(sources)}; * outside our 95% CI"
+        f"Published: {' / '.join(keys)} test accuracy reported by {'; '.join(sources)}; ∗ outside our 95% CI"
         + ("; † not compared: our runs override the preset's config." if overridden else ".")
     )
 
@@ -97,10 +99,9 @@ def published_words(rows: list[ArmStats], keys: list[str]) -> str:
 def latex_tables(plan: Plan, rows: list[ArmStats], captions: tuple[str, str]) -> tuple[str, str]:
     """(full table*, one-column compact table), each with its caption. Headers are short so the compact
     table fits one column of a two-column paper; n goes to the caption when every arm has the same."""
-    first, _ = headers(rows)
-    selected_on_val = first.startswith("Test")
-    headline = r"Test acc.\ (val-sel.)" if selected_on_val else "Final test acc."
-    second = "Final test acc." if selected_on_val else r"Best test acc.\ (test-sel.)"
+    on_val = selected_on_val(rows)
+    headline = r"Test acc.\ (val-sel.)" if on_val else "Final test acc."
+    second = "Final test acc." if on_val else r"Best test acc.\ (test-sel.)"
     counts = {row.headline.n for row in rows if row.headline.mean is not None}
     with_n = len(counts) != 1
     notes = [] if with_n else [f"n = {counts.pop()} seeds per arm."]
@@ -123,7 +124,7 @@ def latex_tables(plan: Plan, rows: list[ArmStats], captions: tuple[str, str]) ->
         [
             latex_escape(row.name),
             tex_cell(row.headline, row.bold, with_n),
-            tex_cell(row.final if selected_on_val else row.best, with_n=with_n),
+            tex_cell(row.final if on_val else row.best, with_n=with_n),
             latex_escape(fmt_delta(row)),
             latex_escape(fmt_p(row.p_holm)),
             *([tex_reference(row, keys)] if keys else []),
@@ -151,4 +152,4 @@ def latex_tables(plan: Plan, rows: list[ArmStats], captions: tuple[str, str]) ->
 
 
 def caption_tex(parts: list[str]) -> str:
-    return " ".join(latex_escape(" ".join(parts)).split()).replace("* outside", "$^*$ outside")
+    return " ".join(latex_escape(" ".join(parts)).split())

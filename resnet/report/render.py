@@ -88,9 +88,14 @@ def notes(row: ArmStats) -> str:
     return "; ".join(parts)
 
 
+def selected_on_val(rows: list[ArmStats]) -> bool:
+    """Whether every run's best epoch was chosen on a validation split (else the test split chose)."""
+    return bool(rows) and all(row.selection == "val" for row in rows)
+
+
 def headers(rows: list[ArmStats]) -> tuple[str, str]:
     """(headline column, second column): what was measured, on which split."""
-    if rows and all(row.selection == "val" for row in rows):
+    if selected_on_val(rows):
         return "Test acc @ best val epoch", "Final test acc"
     return "Final test acc", "Best test acc (test-selected)"
 
@@ -104,7 +109,7 @@ def main_table(plan: Plan, rows: list[ArmStats]) -> pd.DataFrame:
             first: [
                 fmt_cell(row.headline, row.bold) + (f" [{row.selection}]" if mixed else "") for row in rows
             ],
-            second: [fmt_cell(row.best if first.startswith("Final") else row.final) for row in rows],
+            second: [fmt_cell(row.final if selected_on_val(rows) else row.best) for row in rows],
         }
     )
     if plan.baseline:
