@@ -133,9 +133,10 @@ def sweep_main(argv: list[str] | None = None) -> int:
         suite_dir = args.runs_dir / suite.name
         if not suite_dir.is_dir():  # a mistyped --runs-dir must not overwrite the table with a blank one
             fail(f"no runs of suite '{suite.name}' under {args.runs_dir} (no {suite_dir}); check --runs-dir")
-        return report(
-            make_plan(suite, selection or recorded_selection(args, suite, overrides), args.runs_dir), args
+        plan = (
+            make_plan(suite, selection, args.runs_dir) if selection else recorded_plan(args, suite, overrides)
         )
+        return report(plan, args)
     if selection is None:
         fail(
             f"say what to run: --all, --config PRESET..., --design or --grid (presets of '{suite.name}': "
@@ -185,20 +186,21 @@ def make_selection(args: argparse.Namespace, suite: Suite, overrides: dict) -> S
     return Selection(presets, design, tuple(sorted(overrides.items())), seeds, suite.tune)
 
 
-def recorded_selection(args: argparse.Namespace, suite: Suite, overrides: dict) -> Selection:
+def recorded_plan(args: argparse.Namespace, suite: Suite, overrides: dict) -> Plan:
     """What --report tables when not told: the last sweep of this suite in the runs dir, else every preset."""
     record = recorded_sweep(args.runs_dir, suite.name)
     problem = record.problem
     if record.selection is not None and not overrides:
         try:
-            make_plan(suite, record.selection, args.runs_dir)  # the suite may have changed since
-            return record.selection
-        except UserError as exc:
+            return make_plan(suite, record.selection, args.runs_dir)
+        except UserError as exc:  # the suite changed since
             problem = f"it no longer fits the suite: {exc}"
     if problem and not overrides:
         path = args.runs_dir / suite.name / SWEEP_RECORD
         log.warning("notice: %s cannot be used (%s); tabling every preset", path, problem)
-    return Selection(None, None, tuple(sorted(overrides.items())), (), suite.tune)
+    return make_plan(
+        suite, Selection(None, None, tuple(sorted(overrides.items())), (), suite.tune), args.runs_dir
+    )
 
 
 def report_everything(args: argparse.Namespace, overrides: dict) -> int:
@@ -223,7 +225,7 @@ def report_everything(args: argparse.Namespace, overrides: dict) -> int:
             suite = (
                 load_suite(suite_file) if suite_file and suite_file.is_file() else find_suite(directory.name)
             )
-            code = report(make_plan(suite, recorded_selection(args, suite, overrides), args.runs_dir), args)
+            code = report(recorded_plan(args, suite, overrides), args)
         except UserError as exc:
             print(f"error: {directory}: {exc}", file=sys.stderr)
             code = ExitCode.BAD_INPUT

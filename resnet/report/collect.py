@@ -153,13 +153,13 @@ def collect(plan: Plan) -> Collected:
 
     claimed: set[Path] = set()
 
-    def claim(arm: Arm, seeds: tuple[int, ...], only: tuple[int, ...] | None = None) -> ArmRuns:
-        """The arm's runs (of the seeds in `only`, if given), each seed once (the planned directory first),
-        and its planned seeds not on disk."""
+    def claim(arm: Arm, seeds: tuple[int, ...], planned_only: bool = False) -> ArmRuns:
+        """The arm's runs (of its planned seeds only, if asked), each seed once (the planned directory
+        first), and its planned seeds not on disk."""
         cell = ArmRuns(arm)
         by_seed: dict[int, list[RunRecord]] = {}
         for run in by_arm.get(arm.config.arm_hash(), []):
-            if only is None or run.seed in only:
+            if not planned_only or run.seed in seeds:
                 by_seed.setdefault(run.seed, []).append(run)
         for seed, runs in sorted(by_seed.items()):
             canonical = plan.run_dir(arm, seed)
@@ -176,7 +176,7 @@ def collect(plan: Plan) -> Collected:
     duplicates: set[tuple[Path, str]] = set()
     tune_seeds = plan.selection.tune.seeds if plan.selection.tune else ()
     tuning = {  # a tuning arm holds its tuning seeds only: the selected value's other seeds are final runs
-        name: [claim(t, tune_seeds, only=tune_seeds) for t in candidates]
+        name: [claim(t, tune_seeds, planned_only=True) for t in candidates]
         for name, candidates in plan.tuning.items()
     }
     arms = [claim(arm, plan.selection.seeds if arm.name not in plan.awaiting else ()) for arm in plan.arms]
