@@ -10,15 +10,12 @@ Importing this module does not import torch, so the sweep CLI can validate whole
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import typing
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -264,45 +261,3 @@ def format_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
-
-
-# --- command-line flags mirror the fields ---------------------------------------------------------
-def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> list[str]:
-    """One flag per TrainConfig field (--lr-schedule, --no-flip, ...); absent flags leave the preset's value.
-    Returns the dests it defined: `config_overrides` reads only those."""
-    group = parser.add_argument_group("config overrides (default: the preset's value, else the baseline's)")
-    dests = []
-    for name, info in TrainConfig.model_fields.items():
-        if name in skip:
-            continue
-        flag = "--" + name.replace("_", "-")
-        kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": info.description}
-        annotation = info.annotation
-        if annotation in (bool, bool | None):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
-        elif typing.get_origin(annotation) is Literal:
-            group.add_argument(flag, choices=typing.get_args(annotation), **kwargs)
-        elif name == "milestones":
-            group.add_argument(flag, nargs="+", metavar="FRACTION", **kwargs)
-        else:
-            group.add_argument(
-                flag, type=cast(Callable[[str], Any], annotation), metavar=name.upper(), **kwargs
-            )
-        dests.append(name)
-    if "norm" not in skip:
-        group.add_argument(
-            "--no-batchnorm",
-            dest="norm",
-            action="store_const",
-            const="none",
-            default=argparse.SUPPRESS,
-            help="same as --norm none",
-        )
-    return dests
-
-
-def config_overrides(namespace: argparse.Namespace, dests: list[str]) -> dict[str, Any]:
-    """The config fields a parsed command line set explicitly (only the flags add_config_arguments
-    defined)."""
-    given = vars(namespace)
-    return {name: given[name] for name in dests if name in given}

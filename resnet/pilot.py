@@ -13,10 +13,10 @@ from pathlib import Path
 
 from resnet.config import TrainConfig
 from resnet.errors import DatasetError, DeviceError
+from resnet.failure import last_line
 from resnet.files import read_json
 from resnet.launch import Launcher
 from resnet.run_spec import RunSpec
-from resnet.runner import last_line
 from resnet.slots import Slot
 from resnet.states import describe_exit
 

@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass, field
 
 from resnet.display import SweepDisplay
-from resnet.files import describe_os_error, write_json
+from resnet.failure import record_failure
+from resnet.files import describe_os_error
 from resnet.launch import Child, Launcher
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
@@ -28,7 +29,6 @@ from resnet.summary import finite
 
 POLL_SECONDS = 0.5
 STOP_GRACE_SECONDS = 30
-LOG_TAIL_LINES = 20
 SAME_FAILURES_TO_STOP = 3
 WAITING_NOTE = "another process is training it; waiting for it"
 
@@ -97,36 +97,6 @@ def dry_run_lines(
         i += 1
         lines.append(f"{slot.shell_prefix()} {shlex.join(spec.command(launch_options(slot, template)))}")
     return lines
-
-
-def last_line(lines: list[str]) -> str:
-    """The last thing a run said: its error line or the last line of a traceback."""
-    line = next((line.strip() for line in reversed(lines) if line.strip()), "")
-    return line.removeprefix("error: ")
-
-
-def record_failure(spec: RunSpec, exit_code: int | None, reason: str = "") -> dict:
-    """failure.json: the exit code and the end of the run's log, so the report can say what happened.
-    Best effort: a full disk keeps the record in memory only."""
-    run = RunDir(spec.run_dir)
-    try:
-        tail = run.log_file.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
-    except OSError:
-        tail = []
-    record = {
-        "exit_code": exit_code,
-        "reason": reason or last_line(tail) or describe_exit(exit_code),
-        "log_tail": tail,
-        "failed_at": datetime.datetime.now().isoformat(timespec="seconds"),
-        "config": spec.config.to_dict(),
-        "config_hash": spec.config.short_hash(),
-    }
-    try:
-        run.path.mkdir(parents=True, exist_ok=True)
-        write_json(run.failure_file, record)
-    except OSError:
-        pass
-    return record
 
 
 class LocalSweep:

@@ -25,10 +25,10 @@ import submitit
 from submitit.slurm.slurm import SlurmJob
 
 from resnet.errors import SubmissionError
+from resnet.failure import record_failure
 from resnet.files import PROJECT_ROOT
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
-from resnet.runner import record_failure
 from resnet.states import ExitCode, RunState, state_after_exit
 
 SIGNAL_DELAY_S = 120  # warn a task this long before its time limit, so it can requeue itself

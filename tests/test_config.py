@@ -4,7 +4,8 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from resnet.config import TrainConfig, add_config_arguments, config_overrides
+from resnet.cli.config_flags import add_config_arguments, config_overrides
+from resnet.config import TrainConfig
 from resnet.errors import ConfigError
 
 

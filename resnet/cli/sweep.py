@@ -19,7 +19,7 @@ from resnet.cli.common import (
     setup_logging,
     utf8_path,
 )
-from resnet.config import add_config_arguments, config_overrides
+from resnet.cli.config_flags import add_config_arguments, config_overrides
 from resnet.designs import KINDS, parse_grid
 from resnet.errors import UserError
 from resnet.files import describe_os_error

@@ -18,7 +18,8 @@ from resnet.cli.common import (
     setup_logging,
     utf8_path,
 )
-from resnet.config import TrainConfig, add_config_arguments, config_overrides
+from resnet.cli.config_flags import add_config_arguments, config_overrides
+from resnet.config import TrainConfig
 from resnet.resolve import Resolved, config_from_json, resolve_config
 from resnet.run_dir import RunDir
 from resnet.states import ExitCode, RunState

@@ -1,0 +1,43 @@
+"""failure.json: why a run failed, written by whichever launcher saw it fail (local sweep or Slurm), read
+by the report and the live table. No torch import here."""
+
+from __future__ import annotations
+
+import datetime
+
+from resnet.files import write_json
+from resnet.run_dir import RunDir
+from resnet.run_spec import RunSpec
+from resnet.states import describe_exit
+
+LOG_TAIL_LINES = 20
+
+
+def last_line(lines: list[str]) -> str:
+    """The last thing a run said: its error line or the last line of a traceback."""
+    line = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    return line.removeprefix("error: ")
+
+
+def record_failure(spec: RunSpec, exit_code: int | None, reason: str = "") -> dict:
+    """failure.json: the exit code and the end of the run's log, so the report can say what happened.
+    Best effort: a full disk keeps the record in memory only."""
+    run = RunDir(spec.run_dir)
+    try:
+        tail = run.log_file.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    except OSError:
+        tail = []
+    record = {
+        "exit_code": exit_code,
+        "reason": reason or last_line(tail) or describe_exit(exit_code),
+        "log_tail": tail,
+        "failed_at": datetime.datetime.now().isoformat(timespec="seconds"),
+        "config": spec.config.to_dict(),
+        "config_hash": spec.config.short_hash(),
+    }
+    try:
+        run.path.mkdir(parents=True, exist_ok=True)
+        write_json(run.failure_file, record)
+    except OSError:
+        pass
+    return record
