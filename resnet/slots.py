@@ -63,7 +63,9 @@ def make_slots(
         unknown = [g for g in gpus if g not in visible]
         if unknown:
             raise DeviceError(
-                f"--gpus {','.join(gpus)}: GPU {', '.join(unknown)} is not visible here "
+                f"--gpus {','.join(gpus)}: "
+                f"{'GPU ' if len(unknown) == 1 else 'GPUs '}{', '.join(unknown)} "
+                f"{'is' if len(unknown) == 1 else 'are'} not visible here "
                 f"(visible: {', '.join(visible) or 'none'}); use --device cpu without GPUs"
             )
         visible = gpus

@@ -133,6 +133,21 @@ def test_gpus_not_visible_is_one_line_before_anything_starts(tmp_path, suite_fil
     assert not (tmp_path / "runs" / "tiny").exists()
 
 
+@pytest.mark.parametrize(
+    "gpus, message",
+    [
+        ("", "'' is not a GPU id"),  # an empty $GPUS must not quietly mean the CPU
+        ("0,,1", "'' is not a GPU id"),
+        ("abc", "'abc' is not a GPU id"),
+        ("-1", "'-1' is not a GPU id"),
+        ("0,0", "GPU 0 listed twice"),
+    ],
+)
+def test_gpus_that_are_not_gpu_ids_are_one_line(tmp_path, suite_file, gpus, message):
+    code, _, err = sweep_main(*common(tmp_path, suite_file)[:4], "--all", "--dry-run", "--gpus", gpus)
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
 def test_list_and_dry_run_do_not_import_torch_and_a_closed_pipe_is_quiet(tmp_path):
     code = (
         "import sys; from resnet.cli.sweep import main; main(sys.argv[1:]); "

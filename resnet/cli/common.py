@@ -55,6 +55,23 @@ def minutes(text: str) -> float:
     return value
 
 
+def gpu_ids(text: str) -> list[str]:
+    """An argparse type: comma-separated GPU ids as nvidia-smi and CUDA_VISIBLE_DEVICES name them (indices,
+    or GPU-/MIG- UUIDs), each once. An empty value is refused: it would quietly mean the CPU."""
+    ids = [g.strip() for g in text.split(",")]
+    odd = [g for g in ids if not (g.isdigit() or g.startswith(("GPU-", "MIG-")))]
+    if odd:
+        shown = ", ".join(repr(g) for g in odd)
+        raise argparse.ArgumentTypeError(
+            f"{shown} is not a GPU id: give indices as nvidia-smi lists them (0,1) or GPU-/MIG- UUIDs; "
+            "--device cpu for no GPU"
+        )
+    twice = sorted({g for g in ids if ids.count(g) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"GPU {', '.join(twice)} listed twice; --jobs-per-gpu packs runs")
+    return ids
+
+
 def add_verbosity(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")

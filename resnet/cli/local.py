@@ -19,8 +19,7 @@ from resnet.states import ExitCode, RunState
 def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argparse.Namespace], int]) -> int:
     from resnet.cli.sweep import launch_template, summarise_states
 
-    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None
-    slots = make_slots(args.device, gpus, args.jobs_per_gpu, args.jobs)
+    slots = make_slots(args.device, args.gpus, args.jobs_per_gpu, args.jobs)
     template = launch_template(args)
     if args.dry_run:
         print("\n".join(dry_run_lines(plan.specs, slots, template, args.retry_failed)))

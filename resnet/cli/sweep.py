@@ -12,6 +12,7 @@ from resnet.cli.common import (
     Parser,
     add_verbosity,
     fail,
+    gpu_ids,
     main_wrapper,
     minutes,
     on_stop_signals,
@@ -79,7 +80,7 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     where.add_argument(
         "--device", choices=("cpu", "cuda"), help="default: cuda if a GPU is visible, else cpu"
     )
-    where.add_argument("--gpus", help="comma-separated GPU ids (default: all visible)")
+    where.add_argument("--gpus", type=gpu_ids, help="comma-separated GPU ids (default: all visible)")
     where.add_argument("--jobs-per-gpu", type=int, default=1, help="concurrent runs per GPU (small models)")
     where.add_argument("--jobs", type=int, default=1, help="concurrent runs on the CPU when there is no GPU")
     where.add_argument("--retry-failed", action="store_true", help="run failed runs again (they resume)")
