@@ -317,8 +317,13 @@ def test_a_run_of_a_suite_edited_since_goes_to_other_configurations(tmp_path):
     path.write_text('[base]\nmodel = "resnet8"\ndataset = "synthetic"\n[presets.a]\nlr = 0.1\n')  # edited
     plan = make_plan(load_suite(path), Selection(None, None, (), (0,)), runs)
     collected = collect(plan)
-    assert collected.arms[0].runs == [] and collected.arms[0].pending == [0]
+    assert collected.arms[0].runs == [] and collected.arms[0].pending == []
+    assert collected.arms[0].conflicts == [0]  # not pending: its directory holds the old run, a sweep refuses
     assert [r.config.lr for r in collected.others] == [0.02]
+    write_report(plan, tmp_path / "results")
+    md = (tmp_path / "results" / "mine.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| a | — |"))
+    assert row.endswith("| 1 conflict |"), row
 
 
 def test_sections_keep_the_suites_order_and_references_are_checked(tmp_path):

@@ -63,6 +63,7 @@ class ArmRuns:
     arm: Arm
     runs: list[RunRecord] = field(default_factory=list)  # one per seed
     pending: list[int] = field(default_factory=list)  # planned seeds with nothing on disk
+    conflicts: list[int] = field(default_factory=list)  # planned seeds whose directory holds another run
     awaiting: str = ""  # a tuned arm whose final runs cannot start yet: why
 
     @property
@@ -90,6 +91,8 @@ class ArmRuns:
                 counts[str(run.state)] = counts.get(str(run.state), 0) + 1
         if self.pending:
             counts[str(RunState.PENDING)] = len(self.pending)
+        if self.conflicts:
+            counts[str(RunState.CONFLICT)] = len(self.conflicts)
         return counts
 
 
@@ -144,7 +147,8 @@ def collect(plan: Plan) -> Collected:
     root = plan.runs_dir / plan.suite.name
     by_arm: dict[str, list[RunRecord]] = {}
     skipped: list[tuple[Path, str]] = []
-    for path in find_run_dirs(root) if root.is_dir() else []:
+    found = set(find_run_dirs(root)) if root.is_dir() else set()
+    for path in sorted(found):
         run = read_run(path)
         if isinstance(run, str):
             skipped.append((path, run))
@@ -170,7 +174,9 @@ def collect(plan: Plan) -> Collected:
                 (r.path, f"a second run of {arm.name} seed {seed} (counted once: {runs[0].path})")
                 for r in runs[1:]
             )
-        cell.pending = [s for s in seeds if s not in by_seed]
+        missing = [s for s in seeds if s not in by_seed]
+        cell.pending = [s for s in missing if plan.run_dir(arm, s) not in found]
+        cell.conflicts = [s for s in missing if plan.run_dir(arm, s) in found]  # a sweep refuses them
         return cell
 
     duplicates: set[tuple[Path, str]] = set()
