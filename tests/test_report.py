@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from resnet.files import write_json
-from resnet.plan import Selection, make_plan
+from resnet.plan import Selection, make_plan, record_sweep
 from resnet.presets import find_suite, load_suite
 from resnet.report import figure_title, write_report
 from resnet.report.collect import collect
@@ -526,14 +526,19 @@ def test_an_arm_whose_every_tuning_value_diverged_says_why_it_has_no_final_runs(
     assert "| base | — | — |" in md and "no final runs: every lr value diverged in tuning |" in md
 
 
-def test_report_without_suite_rewrites_every_suite_found(tmp_path):
+def test_report_without_suite_rewrites_every_suite_found(tmp_path, suite_file):
     runs = tmp_path / "runs"
     for suite_name, arm in (("ablations", "baseline"), ("depth", "resnet20")):
         suite = find_suite(suite_name)
         write_run(runs, suite_name, arm, suite.config(arm, seed=0, epochs=2), finals=(50.0, 90.0))
+    mine = load_suite(suite_file)  # a suite of the user's own, since deleted
+    write_run(runs, "tiny", "base", mine.config("base"))
+    record_sweep(runs, mine, Selection(None, None, (), (0,)))
+    suite_file.unlink()
     code, out, err = sweep_main("--report", "--runs-dir", runs, "--results-dir", tmp_path / "results")
-    assert code == 0, err
     assert (tmp_path / "results" / "ablations.md").exists() and (tmp_path / "results" / "depth.md").exists()
+    assert code == 2 and f"its suite file {suite_file.resolve()} (recorded in sweep.json) is gone" in err
+    assert err.count("\n") == 1 and "--suite-file FILE" in err  # how to table it, not 'unknown suite'
     code, _, err = sweep_main(
         "--report", "--runs-dir", tmp_path / "empty", "--results-dir", tmp_path / "results"
     )

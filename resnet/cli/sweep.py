@@ -22,7 +22,7 @@ from resnet.cli.common import (
 )
 from resnet.cli.config_flags import add_config_arguments, config_overrides
 from resnet.designs import KINDS, parse_grid
-from resnet.errors import UserError
+from resnet.errors import ConfigError, UserError
 from resnet.files import describe_os_error
 from resnet.plan import Plan, Selection, make_plan, recorded_sweep
 from resnet.presets import DEFAULT_SUITE, SWEEP_RECORD, Suite, find_suite, load_suite
@@ -223,6 +223,11 @@ def report_everything(args: argparse.Namespace, overrides: dict) -> int:
     for directory in sorted(set(found)):
         suite_file = recorded_sweep(args.runs_dir, directory.name).suite_file
         try:
+            if suite_file and not suite_file.is_file() and directory.name not in suite_files():
+                raise ConfigError(
+                    f"its suite file {suite_file} (recorded in {SWEEP_RECORD}) is gone; "
+                    f"run_ablations.py --report --suite-file FILE --runs-dir {args.runs_dir} tables it"
+                )
             suite = (
                 load_suite(suite_file) if suite_file and suite_file.is_file() else find_suite(directory.name)
             )
