@@ -2,9 +2,10 @@
 
 Each running run shows its epoch fraction, images/s and ETA from its progress.json (written every few
 seconds by the run), so a long first epoch is never a silent 'running'. Without a terminal, a line per
-state change and, for running runs, at most one progress line every 30 s. A failure's reason is
-wrapped, never cut (and printed whole above the table when it happens). On a screen too small for every
-run, running and failed runs are shown first and the rest summed up in one row.
+state change and, for running runs, at most one progress line every 30 s (however short the epochs).
+A failure's reason is wrapped, never cut (and printed whole above the table when it happens). On a
+screen too small for every run, running and failed runs are shown first and the rest summed up in one
+row.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class SweepDisplay:
             return
         now = time.monotonic()
         for status, info in rows:
-            key = (status.state, int(info.get("epochs", 0)), status.note)
+            key = (status.state, status.note)  # progress alone waits its turn: a log, not a stream
             due = (
                 status.state == RunState.RUNNING
                 and now - self._last_line.get(status.spec.label, now) >= LINE_EVERY_S

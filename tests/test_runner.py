@@ -479,3 +479,25 @@ def test_the_live_view_trusts_only_numbers_in_a_runs_progress_file(tmp_path, sui
     stream = io.StringIO()
     SweepDisplay(live=False, stream=stream).update([status])
     assert "epoch 1.00/1 | val acc 40.00% | ETA 0m12s" in stream.getvalue()
+
+
+def test_plain_lines_say_each_state_change_and_progress_at_most_every_30_s(tmp_path, suite_file, monkeypatch):
+    import resnet.display
+    from resnet.runner import RunStatus
+
+    clock = [1000.0]
+    monkeypatch.setattr(resnet.display.time, "monotonic", lambda: clock[0])
+    spec = plan_for(suite_file, tmp_path / "runs", ["long"]).specs[0]
+    spec.run_dir.mkdir(parents=True)
+    status, stream = RunStatus(spec, RunState.RUNNING), io.StringIO()
+    display = SweepDisplay(live=False, stream=stream)
+    for second in range(0, 95, 5):  # an epoch ends every 5 s: a line per epoch would be 19 lines
+        clock[0] = 1000.0 + second
+        with (spec.run_dir / "metrics.jsonl").open("a") as metrics:
+            metrics.write(json.dumps({"epoch": second // 5 + 1, "val_acc": 40.0}) + "\n")
+        display.update([status])
+    status.state = RunState.COMPLETED
+    display.update([status])
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 5, lines  # started, +30 s, +60 s, +90 s, completed
+    assert [line.split(" | ")[2] for line in lines] == ["running"] * 4 + ["completed"]
