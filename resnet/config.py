@@ -253,7 +253,9 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 def format_value(value: Any) -> str:
-    """A field value as people write it: 0.1, cosine, true, 0.5/0.75."""
+    """A field value as people write it: 0.1, cosine, true, 0.5/0.75, auto (amp = None: chosen per device)."""
+    if value is None:
+        return "auto"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (list, tuple)):

@@ -11,12 +11,14 @@ import sys
 import threading
 import time
 
+import pandas as pd
 import pytest
 
 from resnet.cli.local import print_failures
 from resnet.display import SweepDisplay
 from resnet.errors import DeviceError
 from resnet.launch import Launcher
+from resnet.machine import usable_cpus
 from resnet.plan import Selection, make_plan
 from resnet.presets import load_suite
 from resnet.run_dir import RunDir, RunLock
@@ -422,6 +424,11 @@ def test_a_factorial_grid_runs_end_to_end_with_its_main_effects(tmp_path, suite_
         "## Interaction: lr_schedule × norm" in md
         and (tmp_path / "results" / "tiny-interaction.pdf").exists()
     )
+    runs = pd.read_csv(tmp_path / "results" / "tiny.csv")  # what ran, beside what was asked
+    assert set(runs["config.amp"]) == {"auto"} and set(runs["runtime.amp_bf16"]) == {False}
+    assert set(runs["runtime.device"]) == {"cpu"} and set(runs["runtime.threads"]) == {
+        max(1, usable_cpus() // 2)
+    }
 
 
 def test_a_sweep_whose_run_dir_holds_another_config_refuses_before_anything_starts(tmp_path, suite_file):
