@@ -22,7 +22,16 @@ T975_DF1, T975_DF2, T80_DF2 = 12.706205, 4.302653, 1.060660  # t quantiles from 
 
 
 def write_run(
-    runs_dir, suite, arm, config, status="completed", finals=(50.0,), val=None, env=None, path=None
+    runs_dir,
+    suite,
+    arm,
+    config,
+    status="completed",
+    finals=(50.0,),
+    val=None,
+    env=None,
+    path=None,
+    runtime=None,
 ):
     """A run directory as train() leaves it; per-epoch test accuracies `finals` (the last is the final
     one)."""
@@ -66,7 +75,8 @@ def write_run(
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     if status in ("completed", "diverged"):
         write_json(
-            run_dir / "summary.json", summarize(config, history, status=status, runtime={}, params=11_173_962)
+            run_dir / "summary.json",
+            summarize(config, history, status=status, runtime=runtime or {}, params=11_173_962),
         )
     if status == "failed":
         write_json(
@@ -364,7 +374,14 @@ def test_sections_keep_the_suites_order_and_references_are_checked(tmp_path):
 def test_mixed_provenance_is_flagged(tmp_path):
     suite = find_suite("ablations")
     runs = tmp_path / "runs"
-    write_run(runs, "ablations", "baseline", suite.config("baseline", seed=0), finals=(50.0, 90.0))
+    write_run(
+        runs,
+        "ablations",
+        "baseline",
+        suite.config("baseline", seed=0),
+        finals=(50.0, 90.0),
+        runtime={"amp_bf16": False},
+    )
     write_run(
         runs,
         "ablations",
@@ -372,13 +389,18 @@ def test_mixed_provenance_is_flagged(tmp_path):
         suite.config("cosine", seed=0),
         finals=(50.0, 91.0),
         env={"device": "cuda:0 (NVIDIA H100)", "git": {"commit": "fff0000aaa", "dirty": True}},
+        runtime={"amp_bf16": True},
     )
     write_report(
         make_plan(suite, Selection(("baseline", "cosine"), None, (), (0,)), runs), tmp_path / "results"
     )
     md = (tmp_path / "results" / "ablations.md").read_text()
-    assert "⚠ Mixed provenance: the arms' runs differ in git, device" in md
-    assert "fff0000aaa (uncommitted changes)" in md
+    assert "⚠ Mixed provenance: the arms' runs differ in git, device, precision" in md
+    assert "fff0000aaa (uncommitted changes)" in md and "precision bf16 autocast, fp32" in md
+    for name in ("ablations.tex", "ablations-compact.tex"):  # the LaTeX carries the same footer
+        tex = (tmp_path / "results" / name).read_text()
+        assert "{\\scriptsize Provenance: git abc1234def, fff0000aaa (uncommitted changes);" in tex
+        assert "Mixed provenance: the arms' runs differ in git, device, precision" in tex and tex.isascii()
 
 
 def test_hand_edited_run_files_never_crash_the_report(tmp_path):

@@ -18,7 +18,7 @@ from resnet.files import write_atomic
 from resnet.plan import Plan
 from resnet.report.analysis import ArmStats, analyse, finding, tested_comparisons
 from resnet.report.appendix import design_section, factor_names, others_section, tuning_section
-from resnet.report.collect import Collected, RunRecord, collect
+from resnet.report.collect import Collected, collect
 from resnet.report.design import interaction_series
 from resnet.report.figures import plot_curves, plot_forest, plot_interaction
 from resnet.report.latex import latex_tables
@@ -65,7 +65,7 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> list[
     write_atomic(paths[0], render_markdown(plan, collected, rows, interval))
     write_atomic(paths[1], runs_frame(collected).to_csv(index=False))
     write_atomic(paths[2], arms_frame(rows).to_csv(index=False))
-    full, compact = latex_tables(plan, rows, captions)
+    full, compact = latex_tables(plan, rows, captions, provenance(collected))
     write_atomic(paths[3], full)
     write_atomic(paths[4], compact)
     title = figure_title(plan, collected)
@@ -174,14 +174,6 @@ def render_markdown(plan: Plan, collected: Collected, rows: list[ArmStats], inte
     return "\n".join(out + ["", "---", "", *provenance(collected)]) + "\n"
 
 
-def runtime(run: RunRecord) -> dict:
-    """How the run executed (resolved bf16, device, threads), from its summary or else its config.json."""
-    for source in (run.summary or {}, run.record):
-        if isinstance(source.get("runtime"), dict):  # scalars only: an edited file must not break the CSV
-            return {k: v for k, v in source["runtime"].items() if isinstance(v, (str, int, float, bool))}
-    return {}
-
-
 def runs_frame(collected: Collected) -> pd.DataFrame:
     rows = []
     for role, arm, run in collected.all_runs():
@@ -196,7 +188,7 @@ def runs_frame(collected: Collected) -> pd.DataFrame:
                 "accuracy": run.value,
                 **{k: v for k, v in summary.items() if k != "runtime"},
                 **{f"config.{k}": format_value(v) for k, v in run.config.to_dict().items()},
-                **{f"runtime.{k}": v for k, v in runtime(run).items()},  # what ran: bf16, device, threads
+                **{f"runtime.{k}": v for k, v in run.runtime.items()},  # what ran: bf16, device, threads
             }
         )
     return pd.DataFrame(rows)

@@ -50,6 +50,14 @@ class RunRecord:
         return self.config.seed
 
     @property
+    def runtime(self) -> dict:
+        """How the run executed (bf16 as resolved, device, threads): its summary's, else config.json's."""
+        for source in (self.summary or {}, self.record):
+            if isinstance(source.get("runtime"), dict):  # scalars only: an edited file must not break a table
+                return {k: v for k, v in source["runtime"].items() if isinstance(v, (str, int, float, bool))}
+        return {}
+
+    @property
     def value(self) -> float | None:
         """The accuracy this run contributes to its arm's cell (completed runs only)."""
         return headline(self.summary) if self.summary and self.state == RunState.COMPLETED else None

@@ -62,7 +62,9 @@ def tex_reference(row: ArmStats, keys: list[str]) -> str:
     return latex_escape(" / ".join(parts) + ("" if row.reference_comparable else "†"))
 
 
-def latex_table(header: Iterable[str], body: list[list[str]], caption: str, label: str, compact: bool) -> str:
+def latex_table(
+    header: Iterable[str], body: list[list[str]], caption: str, label: str, compact: bool, footer: str
+) -> str:
     header = list(header)
     spec = "l" + "r" * (len(header) - 1)
     env = "table" if compact else "table*"
@@ -82,6 +84,7 @@ def latex_table(header: Iterable[str], body: list[list[str]], caption: str, labe
         r"\end{tabular}",
         rf"\caption{{{caption}}}",
         rf"\label{{{label}}}",
+        rf"\par\smallskip{{\scriptsize {footer}\par}}",  # what produced the numbers: one line to delete
         rf"\end{{{env}}}",
     ]
     return "\n".join(lines) + "\n"
@@ -96,9 +99,12 @@ def published_words(rows: list[ArmStats], keys: list[str]) -> str:
     )
 
 
-def latex_tables(plan: Plan, rows: list[ArmStats], captions: tuple[str, str]) -> tuple[str, str]:
-    """(full table*, one-column compact table), each with its caption. Headers are short so the compact
-    table fits one column of a two-column paper; n goes to the caption when every arm has the same."""
+def latex_tables(
+    plan: Plan, rows: list[ArmStats], captions: tuple[str, str], provenance: list[str]
+) -> tuple[str, str]:
+    """(full table*, one-column compact table), each with its caption and the provenance footer. Headers
+    are short so the compact table fits one column of a two-column paper; n goes to the caption when every
+    arm has the same."""
     on_val = selected_on_val(rows)
     headline = r"Test acc.\ (val-sel.)" if on_val else "Final test acc."
     second = "Final test acc." if on_val else r"Best test acc.\ (test-sel.)"
@@ -142,11 +148,15 @@ def latex_tables(plan: Plan, rows: list[ArmStats], captions: tuple[str, str]) ->
         ]
         for row in rows
     ]
-    label = f"tab:{plan.suite.name}"
+    label, footer = f"tab:{plan.suite.name}", caption_tex(provenance)
+    full_caption, compact_caption = (
+        caption_tex([captions[0], *notes, *full_notes]),
+        caption_tex([captions[1], *notes]),
+    )
     return (
-        latex_table(full_header, full, caption_tex([captions[0], *notes, *full_notes]), label, compact=False),
+        latex_table(full_header, full, full_caption, label, compact=False, footer=footer),
         latex_table(
-            compact_header, compact, caption_tex([captions[1], *notes]), label + "-compact", compact=True
+            compact_header, compact, compact_caption, label + "-compact", compact=True, footer=footer
         ),
     )
 

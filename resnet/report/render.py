@@ -257,6 +257,7 @@ def provenance(collected: Collected) -> list[str]:
         "torch": set(),
         "CUDA": set(),
         "device": set(),
+        "precision": set(),
         "validation split": set(),
     }
     for cell in collected.arms:
@@ -270,6 +271,9 @@ def provenance(collected: Collected) -> list[str]:
             seen["torch"].add(str(env.get("torch")))
             seen["CUDA"].add(str(env.get("cuda") or "none"))
             seen["device"].add(str(env.get("device")))
+            bf16 = run.runtime.get("amp_bf16")
+            if isinstance(bf16, bool):
+                seen["precision"].add("bf16 autocast" if bf16 else "fp32")
             split = run.record.get("data", {}).get("val_indices_sha256")
             if split:
                 seen["validation split"].add(split)
