@@ -118,6 +118,7 @@ def write(tmp_path, text, name="mine.toml"):
             "unknown reference keys ['finale']",
         ),
         ("extends = 'mine'\n[presets.a]\n", "extends mine"),
+        ("extends = 'nosuch'\n[presets.a]\n", "extends unknown suite 'nosuch'; valid: mine; a file beside"),
         ("description = 5\n[presets.a]\n", "description must be text in quotes, got 5"),  # rich crashed
         ("extends = 5\n[presets.a]\n", "extends (a suite name or a .toml path) must be text in quotes"),
         ("[presets]\na = 5\n", "[presets.a]: a preset must be a table, got 5"),
