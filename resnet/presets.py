@@ -161,8 +161,8 @@ def _with_parent(data: dict[str, Any], path: Path, seen: tuple[Path, ...] = ()) 
         (path.parent / reference) if reference.endswith(".toml") else CONFIGS_DIR / f"{reference}.toml"
     )
     if not reference.endswith(".toml") and not parent_path.is_file():
-        unknown = unknown_name_message("suite", reference, suite_files(CONFIGS_DIR))
-        raise PresetError(f'{path}: extends {unknown}; a file beside this one: extends = "{reference}.toml"')
+        missing = unknown_name_message("suite", reference, suite_files(CONFIGS_DIR))
+        raise PresetError(f'{path}: extends {missing}; a file beside this one: extends = "{reference}.toml"')
     if parent_path.resolve() in seen:
         raise PresetError(f"{path}: extends {reference}, which extends it back")
     parent = _with_parent(read_toml(parent_path, "suite file"), parent_path, (*seen, path.resolve()))
