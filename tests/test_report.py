@@ -158,7 +158,7 @@ def ablations(tmp_path):
 
 def test_the_table_compares_paired_seeds_with_intervals_and_holm(ablations, tmp_path):
     plan, runs = ablations
-    paths = write_report(plan, tmp_path / "results")
+    paths = write_report(plan, tmp_path / "results").paths
     md = (tmp_path / "results" / "ablations.md").read_text()
     half = T975_DF2 * math.sqrt(((90 - 91.5) ** 2 + (92 - 91.5) ** 2 + (92.5 - 91.5) ** 2) / 2) / math.sqrt(3)
     assert (
@@ -489,7 +489,7 @@ def test_main_effects_and_interactions_of_a_factorial_design_by_hand(tmp_path):
     # norm none: (70 + 60) / 2 = 65 and (72 + 66) / 2 = 69 -> 67; batch: 85, 86.5 -> 85.75; effect -18.75
     assert effects[("norm", "none")]["mean"] == pytest.approx(67.0)
     assert effects[("norm", "none")]["effect"] == pytest.approx(-18.75)
-    paths = write_report(plan, tmp_path / "results")
+    paths = write_report(plan, tmp_path / "results").paths
     md = (tmp_path / "results" / "grid.md").read_text()
     assert "## Factorial design: main effects" in md and "| lr_schedule | cosine | 2 | 76.75 ± " in md
     assert "## Interaction: lr_schedule × norm" in md and "| multistep | 81.00 (n=2) | 71.00 (n=2) |" in md
@@ -565,6 +565,21 @@ def test_report_without_suite_rewrites_every_suite_found(tmp_path, suite_file):
         "--report", "--runs-dir", tmp_path / "empty", "--results-dir", tmp_path / "results"
     )
     assert code == 2 and "no runs under" in err
+
+
+def test_the_sweep_prints_the_headline_table_unless_quiet(tmp_path):
+    suite, runs = find_suite("ablations"), tmp_path / "runs"
+    for seed, (base, cos) in enumerate(((90.0, 91.0), (92.0, 94.0))):
+        write_run(runs, "ablations", "baseline", suite.config("baseline", seed=seed), finals=(50.0, base))
+        write_run(runs, "ablations", "cosine", suite.config("cosine", seed=seed), finals=(50.0, cos))
+    args = ("--report", "--suite", "ablations", "--config", "baseline", "cosine", "--seeds", "0", "1")
+    code, out, err = sweep_main(*args, "--runs-dir", runs, "--results-dir", tmp_path / "results")
+    assert code == 0, err
+    lines = [" ".join(line.split()) for line in out.splitlines()]  # columns aligned by spaces
+    assert "Experiment Final test acc Δ vs baseline [95% CI] p Holm" in lines
+    assert "cosine 92.50 ± 19.06 (n=2) +1.50 [-4.85, +7.85] 0.205" in lines  # t = 3, df = 1
+    code, out, _ = sweep_main(*args, "-q", "--runs-dir", runs, "--results-dir", tmp_path / "results")
+    assert code == 0 and "Experiment" not in out and out.startswith("results: ")
 
 
 def test_the_figure_title_names_every_dataset_of_the_table(tmp_path, suite_file):

@@ -281,7 +281,7 @@ def report(plan: Plan, args: argparse.Namespace) -> int:
     try:
         from resnet.report import write_report  # seconds (pandas, matplotlib) when not imported yet
 
-        paths = write_report(plan, args.results_dir, args.interval)
+        written = write_report(plan, args.results_dir, args.interval)
     except KeyboardInterrupt:
         print(
             "interrupted while writing the report; `run_ablations.py --report` writes it again",
@@ -290,6 +290,11 @@ def report(plan: Plan, args: argparse.Namespace) -> int:
         return ExitCode.INTERRUPTED
     except OSError as exc:
         fail(f"cannot write the report: {describe_os_error(exc, exc.filename or args.results_dir)}")
+    paths = written.paths
+    if not args.quiet:
+        from resnet.report.console import print_table
+
+        print_table(written.table, f"{plan.suite.name} (the full table, findings, provenance: {paths[0]})")
     vector = " (each figure also as .pdf)" if any(p.suffix == ".pdf" for p in paths) else ""
     print("results: " + ", ".join(str(p) for p in paths if p.suffix != ".pdf") + vector, flush=True)
     return ExitCode.OK

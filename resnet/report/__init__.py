@@ -4,11 +4,13 @@
 effects, tuning, other configurations, skipped directories, provenance), <suite>.csv (one row per run,
 every seed), <suite>-arms.csv (one row per arm, with per-seed values), <suite>.tex and
 <suite>-compact.tex (LaTeX, full and one-column), and figures as PDF and PNG (<suite>-curves,
-<suite>-forest, <suite>-interaction for factorial designs). See resnet.stats for the statistics.
+<suite>-forest, <suite>-interaction for factorial designs), and returns what it wrote with the main
+table (resnet.report.console prints its headline columns). See resnet.stats for the statistics.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -39,7 +41,13 @@ from resnet.report.render import (
 )
 
 
-def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> list[Path]:
+@dataclass
+class Written:
+    paths: list[Path]  # the files written, figures as PNG and PDF
+    table: pd.DataFrame  # the main table as in the Markdown, for a terminal
+
+
+def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Written:
     collected = collect(plan)
     unmodified = {
         a.name
@@ -82,7 +90,7 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> list[
             title,
             first + " (%)",
         )
-    return paths
+    return Written(paths, main_table(plan, rows))
 
 
 def figure_title(plan: Plan, collected: Collected) -> str:

@@ -1,0 +1,31 @@
+"""The results table in the terminal after a sweep: the headline columns of the Markdown table (the arm,
+its cell, Δ with its interval, the Holm-adjusted p), bold as in the Markdown. The files hold the rest."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+HEADLINE_COLUMNS = 2  # Experiment and the headline cell; then Δ and p Holm when there is a baseline
+BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+def styled(text: str) -> str:
+    """Markdown bold as rich markup; everything else shown as it is."""
+    return BOLD.sub(lambda m: f"[bold]{m.group(1)}[/bold]", escape(text))
+
+
+def print_table(table: pd.DataFrame, title: str, console: Console | None = None) -> None:
+    columns = list(table.columns[:HEADLINE_COLUMNS])
+    columns += [c for c in table.columns if c.startswith("Δ vs ") or c == "p Holm"]
+    view = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for i, column in enumerate(columns):
+        view.add_column(column, justify="left" if i == 0 else "right", overflow="fold")
+    for _, row in table[columns].iterrows():
+        view.add_row(*(styled(str(value)) for value in row))
+    (console or Console()).print(view)
