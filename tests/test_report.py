@@ -374,23 +374,10 @@ def test_sections_keep_the_suites_order_and_references_are_checked(tmp_path):
 def test_mixed_provenance_is_flagged(tmp_path):
     suite = find_suite("ablations")
     runs = tmp_path / "runs"
-    write_run(
-        runs,
-        "ablations",
-        "baseline",
-        suite.config("baseline", seed=0),
-        finals=(50.0, 90.0),
-        runtime={"amp_bf16": False},
-    )
-    write_run(
-        runs,
-        "ablations",
-        "cosine",
-        suite.config("cosine", seed=0),
-        finals=(50.0, 91.0),
-        env={"device": "cuda:0 (NVIDIA H100)", "git": {"commit": "fff0000aaa", "dirty": True}},
-        runtime={"amp_bf16": True},
-    )
+    gpu = {"device": "cuda:0 (NVIDIA H100)", "git": {"commit": "fff0000aaa", "dirty": True}}
+    for arm, acc, env, bf16 in (("baseline", 90.0, None, False), ("cosine", 91.0, gpu, True)):
+        config = suite.config(arm, seed=0)
+        write_run(runs, "ablations", arm, config, finals=(50.0, acc), env=env, runtime={"amp_bf16": bf16})
     write_report(
         make_plan(suite, Selection(("baseline", "cosine"), None, (), (0,)), runs), tmp_path / "results"
     )
