@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from resnet.errors import UserError
+from resnet.files import describe_os_error
 from resnet.states import STOP_SIGNALS, ExitCode
 
 
@@ -70,6 +71,20 @@ def gpu_ids(text: str) -> list[str]:
     if twice:
         raise argparse.ArgumentTypeError(f"GPU {', '.join(twice)} listed twice; --jobs-per-gpu packs runs")
     return ids
+
+
+def ensure_writable(directory: Path, what: str) -> None:
+    """Fail now, in one line, rather than after the sweep trained."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        fail(
+            f"cannot write to {what} {directory}: {describe_os_error(exc, directory)}; choose a writable "
+            f"directory"
+        )
 
 
 def add_verbosity(parser: argparse.ArgumentParser) -> None:

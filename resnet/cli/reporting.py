@@ -1,0 +1,94 @@
+"""`run_ablations.py --report` and the report at the end of a sweep: which plan to table (the sweep last
+run in the runs dir, unless the command line says), every suite found when no suite is named, and the
+writing itself (one line on Ctrl-C or a full disk; the headline columns printed unless -q)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from resnet.cli.common import ensure_writable, fail, on_stop_signals, raise_interrupt
+from resnet.errors import ConfigError, UserError
+from resnet.files import describe_os_error
+from resnet.plan import Plan, Selection, make_plan, recorded_sweep
+from resnet.presets import SWEEP_RECORD, Suite, find_suite, load_suite, suite_files
+from resnet.states import ExitCode
+
+log = logging.getLogger("resnet.cli")
+
+
+def recorded_plan(args: argparse.Namespace, suite: Suite, overrides: dict) -> Plan:
+    """What --report tables when not told: the last sweep of this suite in the runs dir, else every preset."""
+    record = recorded_sweep(args.runs_dir, suite.name)
+    problem = record.problem
+    if record.selection is not None and not overrides:
+        try:
+            return make_plan(suite, record.selection, args.runs_dir)
+        except UserError as exc:  # the suite changed since
+            problem = f"it no longer fits the suite: {exc}"
+    if problem and not overrides:
+        path = args.runs_dir / suite.name / SWEEP_RECORD
+        log.warning("notice: %s cannot be used (%s); tabling every preset", path, problem)
+    return make_plan(
+        suite, Selection(None, None, tuple(sorted(overrides.items())), (), suite.tune), args.runs_dir
+    )
+
+
+def report_everything(args: argparse.Namespace, overrides: dict) -> int:
+    """--report without --suite: every suite found in the runs dir."""
+    found = sorted(p.parent for p in args.runs_dir.glob(f"*/{SWEEP_RECORD}"))
+    found += [
+        args.runs_dir / name
+        for name in suite_files()
+        if (args.runs_dir / name).is_dir() and args.runs_dir / name not in found
+    ]
+    if not found:
+        fail(
+            f"no runs under {args.runs_dir}; run some first (run_ablations.py --all), or point --runs-dir "
+            f"at them"
+        )
+    status: int = ExitCode.OK
+    for directory in sorted(set(found)):
+        suite_file = recorded_sweep(args.runs_dir, directory.name).suite_file
+        try:
+            if suite_file and not suite_file.is_file() and directory.name not in suite_files():
+                raise ConfigError(
+                    f"its suite file {suite_file} (recorded in {SWEEP_RECORD}) is gone; "
+                    f"run_ablations.py --report --suite-file FILE --runs-dir {args.runs_dir} tables it"
+                )
+            suite = (
+                load_suite(suite_file) if suite_file and suite_file.is_file() else find_suite(directory.name)
+            )
+            code = report(recorded_plan(args, suite, overrides), args)
+        except UserError as exc:
+            print(f"error: {directory}: {exc}", file=sys.stderr)
+            code = ExitCode.BAD_INPUT
+        status = max(status, code)
+    return status
+
+
+def report(plan: Plan, args: argparse.Namespace) -> int:
+    """Write the table; a Ctrl-C here ends in one line, and the atomic writes leave no half file behind."""
+    on_stop_signals(raise_interrupt)
+    ensure_writable(args.results_dir, "--results-dir")
+    try:
+        from resnet.report import write_report  # seconds (pandas, matplotlib) when not imported yet
+
+        written = write_report(plan, args.results_dir, args.interval)
+    except KeyboardInterrupt:
+        print(
+            "interrupted while writing the report; `run_ablations.py --report` writes it again",
+            file=sys.stderr,
+        )
+        return ExitCode.INTERRUPTED
+    except OSError as exc:
+        fail(f"cannot write the report: {describe_os_error(exc, exc.filename or args.results_dir)}")
+    paths = written.paths
+    if not args.quiet:
+        from resnet.report.console import print_table
+
+        print_table(written.table, f"{plan.suite.name} (the full table, findings, provenance: {paths[0]})")
+    vector = " (each figure also as .pdf)" if any(p.suffix == ".pdf" for p in paths) else ""
+    print("results: " + ", ".join(str(p) for p in paths if p.suffix != ".pdf") + vector, flush=True)
+    return ExitCode.OK
