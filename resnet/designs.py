@@ -192,6 +192,17 @@ def parse_grid(items: list[str], kind: str = "factorial", start: str | None = No
     return parse_design({"kind": kind, "factors": factors, **({"from": start} if start else {})}, "--grid")
 
 
+def parse_tune_flag(item: str, seeds: list[int] | None) -> Tune:
+    """`--tune lr=0.05,0.1,0.2 [--tune-seeds 0 1]`: the command line's [tune]; values converted by
+    TrainConfig, as --grid's are."""
+    name, sep, values = item.partition("=")
+    if not name or not sep or not values:
+        raise PresetError(f"--tune takes FIELD=VALUE,VALUE,...; got {item!r}")
+    name = name.replace("-", "_")
+    listed = [v.split("+") if name in LIST_FIELDS else v for v in values.split(",") if v]
+    return parse_tune({name: listed, "seeds": seeds if seeds is not None else [0]}, "--tune")
+
+
 def parse_tune(data: Any, where: str) -> Tune:
     if not isinstance(data, dict):
         raise PresetError(f"{where}: tune must be a table like {{ lr = [0.05, 0.1, 0.2], seeds = [0] }}")

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from resnet.config import TrainConfig
-from resnet.designs import parse_design, parse_grid, parse_tune
+from resnet.designs import Tune, parse_design, parse_grid, parse_tune, parse_tune_flag
 from resnet.errors import PresetError
 from resnet.files import write_json
 from resnet.plan import Selection, make_plan
@@ -145,6 +145,26 @@ def test_tune_spec():
         parse_tune({"lr": [0.1, 0.2], "momentum": [0.8, 0.9]}, "here")
     with pytest.raises(PresetError, match="needs a list of at least two values"):
         parse_tune({"lr": [0.1]}, "here")
+
+
+def test_tune_from_the_command_line_replaces_the_suites(tmp_path):
+    from tests.conftest import sweep_main
+
+    suite = suite_with(tmp_path, "[tune]\nlr = [0.05, 0.1]\n")
+    tune = parse_tune_flag("milestones=0.5+0.75,1/3+2/3", [0, 1])  # list values joined by '+', as in --grid
+    assert tune == Tune("milestones", (["0.5", "0.75"], ["1/3", "2/3"]), (0, 1))
+    args = ("--suite-file", suite.path, "--config", "base", "--runs-dir", tmp_path / "runs", "--dry-run")
+    code, out, err = sweep_main(*args, "--tune", "momentum=0.8,0.95", "--tune-seeds", "1")
+    assert code == 0, err
+    assert "des/base/tune-momentum=0.8/seed1" in out and "des/base/tune-momentum=0.95/seed1" in out
+    assert "tune-lr" not in out  # the suite's [tune] is replaced, not added to
+    for bad, message in (
+        (("--tune", "lr"), "--tune takes FIELD=VALUE,VALUE,...; got 'lr'"),
+        (("--tune-seeds", "1"), "--tune-seeds goes with --tune"),
+        (("--tune", "lr=0.1,0.10"), "lr lists the same value twice"),
+    ):
+        code, _, err = sweep_main(*args, *bad)
+        assert code == 2 and message in err and err.count("\n") == 1, err
 
 
 def test_plan_merges_a_design_arm_equal_to_a_preset_and_names_run_dirs(tmp_path):

@@ -20,7 +20,7 @@ from resnet.cli.common import (
 )
 from resnet.cli.config_flags import add_config_arguments, config_overrides
 from resnet.cli.reporting import recorded_plan, report, report_everything
-from resnet.designs import KINDS, parse_grid
+from resnet.designs import KINDS, parse_grid, parse_tune_flag
 from resnet.plan import Plan, Selection, make_plan
 from resnet.presets import DEFAULT_SUITE, Suite, find_suite, load_suite
 from resnet.run_spec import LaunchOptions
@@ -59,6 +59,12 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     what.add_argument(
         "--from", dest="start", metavar="PRESET", help="vary this preset with --grid (default: [base])"
     )
+    what.add_argument(
+        "--tune",
+        metavar="FIELD=V1,V2,...",
+        help="select this parameter per arm on the validation split (default: the suite's [tune])",
+    )
+    what.add_argument("--tune-seeds", type=int, nargs="+", metavar="SEED", help="tuning seeds (default 0)")
     seeds = what.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, help="one seed (default 0)")
     seeds.add_argument(
@@ -181,7 +187,10 @@ def make_selection(args: argparse.Namespace, suite: Suite, overrides: dict) -> S
         fail(f"--seeds lists a seed twice: {' '.join(map(str, seeds))}")
     if args.all and not suite.presets:
         presets = ()
-    return Selection(presets, design, tuple(sorted(overrides.items())), seeds, suite.tune)
+    if args.tune_seeds and not args.tune:
+        fail("--tune-seeds goes with --tune FIELD=V1,V2,...")
+    tune = parse_tune_flag(args.tune, args.tune_seeds) if args.tune else suite.tune
+    return Selection(presets, design, tuple(sorted(overrides.items())), seeds, tune)
 
 
 def _load_suite(args: argparse.Namespace) -> Suite:
