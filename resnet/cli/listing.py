@@ -136,15 +136,16 @@ def print_suite(suite: Suite, selection: Selection, runs_dir: Path) -> None:
         console.print(
             f"design ({suite.design.kind}, --design): " + ", ".join(a.name for a in design_plan.arms)
         )
-    if suite.tune:
-        console.print(
-            f"tune: {suite.tune.param} in {', '.join(map(format_value, suite.tune.values))} per arm on seeds "
-            f"{', '.join(map(str, suite.tune.seeds))}, selected on validation accuracy"
-        )
     _print_costs(console, suite, plan, runs_dir)
 
 
 def _print_costs(console, suite: Suite, plan: Plan, runs_dir: Path) -> None:
+    tune = plan.selection.tune  # the suite's [tune], or --tune
+    if tune:
+        console.print(
+            f"tune: {tune.param} in {', '.join(map(format_value, tune.values))} per arm on seeds "
+            f"{', '.join(map(str, tune.seeds))}, selected on validation accuracy"
+        )
     gpus = visible_gpus()
     for line in cost_lines(plan, runs_dir, f"cuda:{gpus[0]}" if gpus else "cpu"):
         console.print(line)
