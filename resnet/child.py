@@ -13,10 +13,8 @@ way to use CUDA in child processes).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import io
 import os
-import signal
 import sys
 import traceback
 from pathlib import Path
@@ -28,15 +26,7 @@ import torch.utils.tensorboard  # noqa: F401
 import resnet.cli.train
 import resnet.train  # noqa: F401
 from resnet.config import TrainConfig
-
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(sig: int = signal.SIGTERM) -> None:
-    """Linux: get `sig` when the process that forked us dies. Elsewhere a no-op."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+from resnet.launch import die_with_parent
 
 
 def _release_forkserver() -> None:

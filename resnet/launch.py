@@ -1,4 +1,5 @@
-"""Starting a sweep's training processes: forks of a warm interpreter (see resnet.child).
+"""Starting a sweep's training processes: forks of a warm interpreter (see resnet.child), which die with
+the sweep (`die_with_parent`, called in each of them).
 
 `Launcher.start` returns a `Child`: its pid, its exit status once it ended (negative: the signal that
 killed it), and signals sent to its whole process group. No torch import here: only the forkserver
@@ -8,11 +9,35 @@ imports it, once per sweep.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
+import signal
 import sys
+import threading
+import time
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+ORPHAN_POLL_S = 1.0
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Get `sig` when the process that forked us dies: the kernel's parent-death signal on Linux; elsewhere
+    (macOS) a daemon thread that notices the process was re-parented, within a second."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+            return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_POLL_S)
+        os.kill(os.getpid(), sig)  # the run's own handler: checkpoint and stop
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 class Child:

@@ -287,6 +287,29 @@ def test_hangup_then_ctrl_c_stop_everything_at_once_and_cleanly(tmp_path, suite_
     assert not RunDir(run_dir).is_locked()
 
 
+def test_without_a_parent_death_signal_an_orphaned_run_still_hears_of_it(tmp_path, monkeypatch):
+    """macOS has no prctl(PR_SET_PDEATHSIG): a thread notices the re-parenting and signals the run."""
+    import resnet.launch
+
+    heard = tmp_path / "heard"
+    middle = os.fork()
+    if middle == 0:  # the process that dies (the forkserver's role)
+        run = os.fork()
+        if run == 0:  # the run
+            try:
+                monkeypatch.setattr(resnet.launch.sys, "platform", "darwin")
+                signal.signal(signal.SIGUSR1, lambda *_: (heard.write_text("SIGUSR1"), os._exit(0)))
+                resnet.launch.die_with_parent(signal.SIGUSR1)
+                time.sleep(3)  # waits for the signal, which ends it
+            finally:
+                os._exit(1)
+        time.sleep(0.5)
+        os._exit(0)
+    os.waitpid(middle, 0)
+    wait_until(heard.exists, 10, what="the orphaned run to get its signal")
+    assert heard.read_text() == "SIGUSR1"
+
+
 def test_kill_9_of_the_runner_leaves_no_process_behind_and_a_rerun_finishes(tmp_path, suite_file):
     runner = subprocess.Popen(
         [
