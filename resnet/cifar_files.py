@@ -88,18 +88,22 @@ def _fingerprint(root: Path, files) -> list[list]:
     return [[name, (root / name).stat().st_size, (root / name).stat().st_mtime_ns] for name, _ in files]
 
 
-def decoded(source: CifarSource, root: Path) -> tuple[dict[str, np.ndarray], list[str]]:
-    """The decoded arrays and the files whose md5 differs, from the cache when the files are unchanged."""
+def decoded(source: CifarSource, root: Path) -> tuple[dict[str, np.ndarray], list[str], str]:
+    """The decoded arrays, the files whose md5 differs, and a digest of every file's md5 (which copy of the
+    data this is: two modified copies differ in it), from the cache when the files are unchanged."""
     files = source.train_files + source.test_files
     fingerprint = _fingerprint(root, files)
     try:
         with np.load(root / CACHE_NAME) as cached:
             meta = json.loads(str(cached["meta"]))
             if meta["fingerprint"] == fingerprint:
-                return {k: cached[k] for k in ("train_x", "train_y", "test_x", "test_y")}, meta["differing"]
-    except Exception:  # absent, stale or torn: decode again
+                cached_arrays = {k: cached[k] for k in ("train_x", "train_y", "test_x", "test_y")}
+                return cached_arrays, meta["differing"], meta["files_sha256"]
+    except Exception:  # absent, stale, torn or from an older version: decode again
         pass
-    differing = [name for name, md5 in files if md5sum(root / name) != md5]
+    sums = {name: md5sum(root / name) for name, _ in files}
+    differing = [name for name, md5 in files if sums[name] != md5]
+    digest = hashlib.sha256(json.dumps(sums, sort_keys=True).encode()).hexdigest()[:16]
     train = [read_batch(root / name, source) for name, _ in source.train_files]
     test = [read_batch(root / name, source) for name, _ in source.test_files]
     arrays = {
@@ -108,14 +112,14 @@ def decoded(source: CifarSource, root: Path) -> tuple[dict[str, np.ndarray], lis
         "test_x": np.concatenate([t[0] for t in test]),
         "test_y": np.concatenate([t[1] for t in test]),
     }
-    meta = json.dumps({"fingerprint": fingerprint, "differing": differing})
+    meta = json.dumps({"fingerprint": fingerprint, "differing": differing, "files_sha256": digest})
     buffer = io.BytesIO()
     np.savez(buffer, meta=np.array(meta), **arrays)  # type: ignore[arg-type]  # numpy's stub: **kwds as bool
     try:
         write_atomic(root / CACHE_NAME, buffer.getvalue())
     except OSError as exc:  # a read-only or full data dir: decode every time instead
         log.debug("not caching the decoded dataset: %s", describe_os_error(exc, root / CACHE_NAME))
-    return arrays, differing
+    return arrays, differing, digest
 
 
 @contextlib.contextmanager

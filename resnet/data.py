@@ -101,7 +101,7 @@ def load_cifar(dataset: str, data_dir: Path, download: bool = True) -> Splits:
             f"extract {source.url} into {data_dir}, pass --data-dir DIR holding {source.folder}/, or use "
             f"--dataset synthetic"
         )
-    arrays, differing = decoded(source, root)
+    arrays, differing, files_sha256 = decoded(source, root)
     notice = ""
     if differing:
         notice = (
@@ -109,7 +109,12 @@ def load_cifar(dataset: str, data_dir: Path, download: bool = True) -> Splits:
             f"{', '.join(differing)}); "
             "loading it anyway, but accuracies may not match published numbers"
         )
-    provenance = {"dataset": dataset, "files_match_official_md5": not differing, "differing_files": differing}
+    provenance = {
+        "dataset": dataset,
+        "files_match_official_md5": not differing,
+        "differing_files": differing,
+        "files_sha256": files_sha256,  # which copy: the same for every run on the same files
+    }
     tensors = {k: torch.from_numpy(v) for k, v in arrays.items()}
     return Splits(
         tensors["train_x"],

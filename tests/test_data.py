@@ -44,12 +44,20 @@ def test_the_decoded_dataset_is_cached_and_refreshed_when_the_files_change(tmp_p
     monkeypatch.setattr(cifar_files, "read_batch", lambda *a: reads.append(a) or pytest.fail("decoded again"))
     cached = load_cifar("cifar10", tmp_path, download=False)
     assert torch.equal(cached.train_images, first.train_images) and cached.notice == first.notice
+    assert cached.provenance == first.provenance  # the digest of the copy too, from the cache
     monkeypatch.undo()
     batch = tmp_path / "cifar-10-batches-py" / "data_batch_2"
     entry = pickle.loads(batch.read_bytes())
     entry["labels"] = [9] * len(entry["labels"])
     batch.write_bytes(pickle.dumps(entry))
-    assert load_cifar("cifar10", tmp_path, download=False).train_labels[6:12].tolist() == [9] * 6
+    edited = load_cifar("cifar10", tmp_path, download=False)
+    assert edited.train_labels[6:12].tolist() == [9] * 6
+    # another modified copy: the md5 verdict is the same (False), the digest of the files is not
+    assert (
+        edited.provenance["files_match_official_md5"] is first.provenance["files_match_official_md5"] is False
+    )
+    assert len(first.provenance["files_sha256"]) == 16
+    assert edited.provenance["files_sha256"] != first.provenance["files_sha256"]
 
 
 def test_cifar100_uses_fine_labels_and_its_own_statistics(tmp_path):

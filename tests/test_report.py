@@ -14,6 +14,7 @@ from resnet.presets import find_suite, load_suite
 from resnet.report import figure_title, write_report
 from resnet.report.collect import collect
 from resnet.report.design import main_effects
+from resnet.report.render import provenance
 from resnet.stats import compare, half_width, holm, paired
 from resnet.summary import summarize
 from tests.conftest import sweep_main
@@ -32,6 +33,7 @@ def write_run(
     env=None,
     path=None,
     runtime=None,
+    data=None,
 ):
     """A run directory as train() leaves it; per-epoch test accuracies `finals` (the last is the final
     one)."""
@@ -68,7 +70,7 @@ def write_run(
             "config": config.to_dict(),
             "config_hash": config.short_hash(),
             "environment": environment,
-            "data": {"files_match_official_md5": False},
+            "data": {"files_match_official_md5": False, **(data or {})},
         },
     )
     lines = history if status != "unfinished" else history[:-1]
@@ -375,19 +377,26 @@ def test_mixed_provenance_is_flagged(tmp_path):
     suite = find_suite("ablations")
     runs = tmp_path / "runs"
     gpu = {"device": "cuda:0 (NVIDIA H100)", "git": {"commit": "fff0000aaa", "dirty": True}}
-    for arm, acc, env, bf16 in (("baseline", 90.0, None, False), ("cosine", 91.0, gpu, True)):
-        config = suite.config(arm, seed=0)
-        write_run(runs, "ablations", arm, config, finals=(50.0, acc), env=env, runtime={"amp_bf16": bf16})
+    for arm, acc, env, bf16, files in (
+        ("baseline", 90.0, None, False, "aaaa"),
+        ("cosine", 91.0, gpu, True, "bbbb"),  # another modified copy of CIFAR-10
+    ):
+        config, data = suite.config(arm, seed=0), {"dataset": "cifar10", "files_sha256": files}
+        runtime = {"amp_bf16": bf16}
+        write_run(runs, "ablations", arm, config, finals=(50.0, acc), env=env, runtime=runtime, data=data)
     write_report(
         make_plan(suite, Selection(("baseline", "cosine"), None, (), (0,)), runs), tmp_path / "results"
     )
     md = (tmp_path / "results" / "ablations.md").read_text()
-    assert "⚠ Mixed provenance: the arms' runs differ in git, device, precision" in md
+    assert "⚠ Mixed provenance: the arms' runs differ in git, device, precision, data files" in md
+    assert "data files cifar10 aaaa, cifar10 bbbb" in md
     assert "fff0000aaa (uncommitted changes)" in md and "precision bf16 autocast, fp32" in md
     for name in ("ablations.tex", "ablations-compact.tex"):  # the LaTeX carries the same footer
         tex = (tmp_path / "results" / name).read_text()
         assert "{\\scriptsize Provenance: git abc1234def, fff0000aaa (uncommitted changes);" in tex
-        assert "Mixed provenance: the arms' runs differ in git, device, precision" in tex and tex.isascii()
+        assert (
+            "Mixed provenance: the arms' runs differ in git, device, precision, data" in tex and tex.isascii()
+        )
 
 
 def test_hand_edited_run_files_never_crash_the_report(tmp_path):
@@ -573,7 +582,17 @@ def test_the_figure_title_names_every_dataset_of_the_table(tmp_path, suite_file)
     suite_file.write_text(suite_file.read_text() + '\n[presets.hundred]\ndataset = "cifar100"\n')
     suite = load_suite(suite_file)
     runs = tmp_path / "runs"
-    write_run(runs, "tiny", "base", suite.config("base"))
-    write_run(runs, "tiny", "hundred", suite.config("hundred"))
+    split = {"val_size": 512, "val_split_seed": 0}
+    for arm, dataset, files, indices in (
+        ("base", "synthetic", None, "s1"),
+        ("hundred", "cifar100", "c1", "h1"),
+    ):
+        data = {"dataset": dataset, "files_sha256": files, "val_indices_sha256": indices, **split}
+        write_run(runs, "tiny", arm, suite.config(arm), data=data)
     plan = make_plan(suite, Selection(("base", "hundred"), None, (), (0,)), runs)
     assert figure_title(plan, collect(plan)) == "tiny on CIFAR-100, non-official files, synthetic data"
+    # another dataset by config has other files and another validation split: not mixed provenance
+    assert provenance(collect(plan)) == [
+        "Provenance: git abc1234def; torch 2.4.0; CUDA none; device cpu (test, 2 threads); "
+        "data files cifar100 c1; validation split h1, s1."
+    ]

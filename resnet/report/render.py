@@ -251,40 +251,34 @@ def protocol_words(rows: list[ArmStats]) -> str:
 
 
 def provenance(collected: Collected) -> list[str]:
-    """What produced the numbers, and a warning when the arms disagree on it."""
-    seen: dict[str, set[str]] = {
-        "git": set(),
-        "torch": set(),
-        "CUDA": set(),
-        "device": set(),
-        "precision": set(),
-        "validation split": set(),
-    }
+    """What produced the numbers, and a warning when the arms disagree on it. Each value carries the group
+    within which it must agree: one git commit for the table, one copy of the files per dataset, one
+    validation split per (dataset, size, seed) -- arms that differ in those by config are not mixed."""
+    keys = ("git", "torch", "CUDA", "device", "precision", "data files", "validation split")
+    seen: dict[str, set[tuple[str, str]]] = {key: set() for key in keys}
     for cell in collected.arms:
         for run in cell.completed:
-            env = run.record.get("environment", {})
+            env, data = run.record.get("environment", {}), run.record.get("data", {})
             git = env.get("git") or {}
-            commit = (git.get("commit") or "unknown")[:10] + (
-                " (uncommitted changes)" if git.get("dirty") else ""
-            )
-            seen["git"].add(commit)
-            seen["torch"].add(str(env.get("torch")))
-            seen["CUDA"].add(str(env.get("cuda") or "none"))
-            seen["device"].add(str(env.get("device")))
+            dirty = " (uncommitted changes)" if git.get("dirty") else ""
+            seen["git"].add(("", (git.get("commit") or "unknown")[:10] + dirty))
+            seen["torch"].add(("", str(env.get("torch"))))
+            seen["CUDA"].add(("", str(env.get("cuda") or "none")))
+            seen["device"].add(("", str(env.get("device"))))
             bf16 = run.runtime.get("amp_bf16")
             if isinstance(bf16, bool):
-                seen["precision"].add("bf16 autocast" if bf16 else "fp32")
-            split = run.record.get("data", {}).get("val_indices_sha256")
-            if split:
-                seen["validation split"].add(split)
+                seen["precision"].add(("", "bf16 autocast" if bf16 else "fp32"))
+            if data.get("files_sha256"):
+                dataset = str(data.get("dataset"))
+                seen["data files"].add((dataset, f"{dataset} {data['files_sha256']}"))
+            if data.get("val_indices_sha256"):
+                group = f"{data.get('dataset')}/{data.get('val_size')}/{data.get('val_split_seed')}"
+                seen["validation split"].add((group, str(data["val_indices_sha256"])))
     if not seen["git"]:
         return ["Provenance: no completed run yet."]
-    lines = [
-        "Provenance: "
-        + "; ".join(f"{key} {', '.join(sorted(values))}" for key, values in seen.items() if values)
-        + "."
-    ]
-    mixed = [key for key, values in seen.items() if len(values) > 1]
+    shown = {key: sorted({value for _, value in pairs}) for key, pairs in seen.items() if pairs}
+    lines = ["Provenance: " + "; ".join(f"{key} {', '.join(values)}" for key, values in shown.items()) + "."]
+    mixed = [key for key, pairs in seen.items() if len(pairs) > len({group for group, _ in pairs})]
     if mixed:
         lines.append(
             f"⚠ Mixed provenance: the arms' runs differ in {', '.join(mixed)}; differences between arms may "
