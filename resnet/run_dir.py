@@ -7,6 +7,7 @@
     checkpoint.pt    the latest state (epoch end or mid-epoch); checkpoint.prev.pt the one before
     model.pt         a finished run's final weights and config (what --evaluate needs; the checkpoints go)
     train.log        the run's output when a runner started it;  failure.json  when a runner saw it fail
+    slurm-job.json   the Slurm task last submitted for it (a rerun does not submit it again while queued)
     tb/              TensorBoard events
 No torch import here: the runner and the report read run directories without it.
 """
@@ -43,6 +44,7 @@ class RunDir:
     model_file = property(lambda self: self.path / "model.pt")
     log_file = property(lambda self: self.path / "train.log")
     failure_file = property(lambda self: self.path / "failure.json")
+    slurm_job_file = property(lambda self: self.path / "slurm-job.json")
     tensorboard_dir = property(lambda self: self.path / "tb")
     lock_file = property(lambda self: self.path / ".lock")
 

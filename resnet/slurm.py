@@ -20,13 +20,14 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import submitit
 from submitit.slurm.slurm import SlurmJob
 
 from resnet.errors import SubmissionError
 from resnet.failure import record_failure
-from resnet.files import PROJECT_ROOT
+from resnet.files import PROJECT_ROOT, read_json, write_json
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.states import ExitCode, RunState, state_after_exit
@@ -195,6 +196,39 @@ def submit_sweep(
             del os.environ["PYTHONPATH"]
         else:
             os.environ["PYTHONPATH"] = saved
+
+
+def record_submission(jobs, specs: list[RunSpec]) -> None:
+    """slurm-job.json in each run dir: the task that will train it, so that a rerun of the sweep (or a
+    second --wait) does not queue the same run twice while that task is still queued or running."""
+    for job, spec in zip(jobs, specs, strict=True):
+        run = RunDir(spec.run_dir)
+        with contextlib.suppress(OSError):  # best effort: the lock still stops two tasks training at once
+            run.path.mkdir(parents=True, exist_ok=True)
+            write_json(run.slurm_job_file, {"job_id": job.job_id, "submitted": time.time()})
+
+
+def queued_on_slurm(spec: RunSpec) -> str | None:
+    """The Slurm task id that will still train this run, if one was submitted and Slurm lists it."""
+    record = read_json(RunDir(spec.run_dir).slurm_job_file)
+    job_id = record.get("job_id") if record else None
+    if not isinstance(job_id, str) or not shutil.which("squeue"):
+        return None
+    return job_id if _still_queued(job_id) else None
+
+
+def already_queued(specs: list[RunSpec], runs_dir: Path) -> tuple[list[RunSpec], list[tuple[RunSpec, Any]]]:
+    """(the runs to submit, [(run, its queued task as a submitit job)]): a run whose earlier task Slurm
+    still lists is not queued twice; the sweep waits for that task instead."""
+    fresh: list[RunSpec] = []
+    queued: list[tuple[RunSpec, Any]] = []
+    for spec in specs:
+        job_id = queued_on_slurm(spec)
+        if job_id is None:
+            fresh.append(spec)
+        else:
+            queued.append((spec, SlurmJob(Path(runs_dir) / ".submitit" / "%j", job_id)))
+    return fresh, queued
 
 
 def describe_submission(

@@ -226,6 +226,29 @@ def test_a_tuned_sweep_with_wait_submits_the_final_runs_once_tuning_chose(tmp_pa
 
 
 @pytest.mark.slurm
+def test_a_rerun_never_queues_a_run_twice_and_wait_waits_for_the_earlier_task(tmp_path, suite_file, slurm):
+    command = (
+        "run_ablations.py", "--suite-file", suite_file, "--config", "long", "--launcher", "slurm",
+        "--gpus-per-run", "0", "--cpus-per-run", "1", "--time", "00:10:00",
+        "--runs-dir", tmp_path / "runs", "--results-dir", tmp_path / "results",
+    )  # fmt: skip
+    first = run_cli(*command, env=slurm.env, timeout=120)
+    assert first.returncode == 0 and "submitted a Slurm job array of 1 runs" in first.stdout, first.stderr
+    job = json.loads((tmp_path / "runs" / "tiny" / "long" / "seed0" / "slurm-job.json").read_text())["job_id"]
+    again = run_cli(*command, env=slurm.env, timeout=120)  # while that task is queued or training
+    assert again.returncode == 0 and "job array" not in again.stdout, again.stdout
+    assert (
+        f"1 runs are still queued or running on Slurm from an earlier submission (job {job.split('_')[0]})"
+        in (again.stdout)
+    )
+    waited = run_cli(*command, "--wait", env=slurm.env, timeout=300)
+    assert waited.returncode == 0 and "job array" not in waited.stdout, waited.stdout + waited.stderr
+    assert f"tiny/long/seed0: completed (Slurm task {job})" in waited.stdout
+    assert sessions(tmp_path / "runs" / "tiny" / "long" / "seed0") == 1  # one task trained it, once
+    assert "| long | " in (tmp_path / "results" / "tiny.md").read_text()
+
+
+@pytest.mark.slurm
 def test_preempted_task_requeues_and_resumes_to_the_same_result(tmp_path, suite_file, slurm, monkeypatch):
     monkeypatch.chdir(tmp_path)
     specs = specs_for(suite_file, tmp_path / "runs", ["long"])

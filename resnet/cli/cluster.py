@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 
 from resnet.cli.common import fail
@@ -12,9 +13,16 @@ from resnet.states import ExitCode
 
 
 def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argparse.Namespace], int]) -> int:
-    """Submit what is left to run; with --wait, wait for it, then (a tuned sweep) submit the final runs
-    tuning chose and wait for those, and write the report."""
-    from resnet.slurm import SlurmOptions, describe_submission, submit_sweep, wait_for
+    """Submit what is left to run (not what an earlier submission still has queued); with --wait, wait for
+    it, then (a tuned sweep) submit the final runs tuning chose and wait for those, and write the report."""
+    from resnet.slurm import (
+        SlurmOptions,
+        already_queued,
+        describe_submission,
+        record_submission,
+        submit_sweep,
+        wait_for,
+    )
 
     try:
         options = SlurmOptions.from_args(args)
@@ -22,7 +30,9 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         fail(str(exc))
     launch = options.launch(args.keep_checkpoints, args.checkpoint_every)
     if args.dry_run:
-        print(describe_submission(to_run(plan.specs, args.retry_failed), options, args.runs_dir, launch))
+        fresh, queued = already_queued(to_run(plan.specs, args.retry_failed), args.runs_dir)
+        say_queued(queued)
+        print(describe_submission(fresh, options, args.runs_dir, launch))
         if plan.awaiting:
             print(
                 f"then, once tuning finished, run the same command again (or add --wait) to submit the final "
@@ -32,28 +42,41 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
     record_sweep(args.runs_dir, plan.suite, plan.selection)
     failed = []
     while True:
-        pending = to_run(plan.specs, args.retry_failed)
+        pending, queued = already_queued(to_run(plan.specs, args.retry_failed), args.runs_dir)
+        say_queued(queued)
+        jobs = []
         if pending:
             jobs = submit_sweep(pending, options, args.runs_dir, launch=launch)
+            record_submission(jobs, pending)
             print(
                 f"submitted a Slurm job array of {len(jobs)} runs: job {jobs[0].job_id.split('_')[0]}; logs "
                 f"in {args.runs_dir / '.submitit'}; `run_ablations.py --report` writes the table when they "
                 "finish",
                 flush=True,
             )
-        elif plan.awaiting:
+        elif plan.awaiting and not queued:
             why = "; ".join(f"{name}: {reason}" for name, reason in plan.awaiting.items())
             print(f"nothing to submit, and tuning cannot choose ({why}); --retry-failed reruns failed runs")
-        else:
+        elif not queued:
             print("nothing to submit: every run is finished (or failed; --retry-failed runs those again)")
         if not args.wait:
-            if pending and plan.awaiting:
+            if (pending or queued) and plan.awaiting:
                 print(
                     f"tuning: once these finish, run the same command again (or add --wait) to submit the "
                     f"final runs of {', '.join(plan.awaiting)}"
                 )
-            return ExitCode.OK if pending else report(plan, args)
-        failed += wait_for(jobs, pending) if pending else []
+            return ExitCode.OK if pending or queued else report(plan, args)
+        jobs += [job for _, job in queued]
+        try:
+            failed += wait_for(jobs, pending + [spec for spec, _ in queued]) if jobs else []
+        except KeyboardInterrupt:  # only the waiting stops: the array is Slurm's now
+            print(
+                f"stopped waiting; the Slurm tasks keep running (squeue --me; scancel "
+                f"{' '.join(sorted({job.job_id.split('_')[0] for job in jobs}))} stops them); "
+                "`run_ablations.py --report` tables what finished, and the same command waits again",
+                file=sys.stderr,
+            )
+            return ExitCode.INTERRUPTED
         if not plan.awaiting:
             break
         chosen = make_plan(plan.suite, plan.selection, args.runs_dir)
@@ -62,3 +85,13 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         plan = chosen
     code = report(plan, args)
     return code if code != ExitCode.OK else (ExitCode.FAILED if failed else ExitCode.OK)
+
+
+def say_queued(queued: list) -> None:
+    if queued:
+        arrays = sorted({job.job_id.split("_")[0] for _, job in queued})
+        print(
+            f"{len(queued)} runs are still queued or running on Slurm from an earlier submission (job "
+            f"{', '.join(arrays)}): not submitted again",
+            flush=True,
+        )
