@@ -87,8 +87,10 @@ def report(plan: Plan, args: argparse.Namespace) -> int:
     paths = written.paths
     if not args.quiet:
         from resnet.report.console import print_table
+        from resnet.report.render import INTERVAL_WORDS
 
-        print_table(written.table, f"{plan.suite.name} (the full table, findings, provenance: {paths[0]})")
+        where = f"the full table, findings, provenance: {paths[0]}"
+        print_table(written.table, f"{plan.suite.name}: {INTERVAL_WORDS[args.interval]} ({where})")
     vector = " (each figure also as .pdf)" if any(p.suffix == ".pdf" for p in paths) else ""
     print("results: " + ", ".join(str(p) for p in paths if p.suffix != ".pdf") + vector, flush=True)
     return ExitCode.OK
