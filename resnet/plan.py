@@ -131,7 +131,7 @@ def _preset_arm(suite: Suite, name: str, overrides: dict[str, Any]) -> Arm:
     return Arm(preset.name, config, preset.description, preset.reference)
 
 
-def _presets_by_arm(suite: Suite, overrides: dict[str, Any]) -> dict[str, Arm]:
+def presets_by_arm(suite: Suite, overrides: dict[str, Any]) -> dict[str, Arm]:
     """Every preset that resolves under these overrides, by arm hash: a design cell equal to a preset takes
     its name and run dir, so runs it already finished are reused, never trained twice under two names."""
     arms: dict[str, Arm] = {}
@@ -152,7 +152,7 @@ def main_arms(suite: Suite, selection: Selection) -> list[Arm]:
     arms = [_preset_arm(suite, name, overrides) for name in names]
     design = selection.design
     if design is not None:
-        presets = _presets_by_arm(suite, overrides)
+        presets = presets_by_arm(suite, overrides)
         start = _overridden(design_start(suite, design), overrides, f"{suite.name} design")
         for cell in design.arms(start, f"{suite.name} design"):
             config = cell.config.with_overrides(seed=0)

@@ -579,6 +579,25 @@ def test_the_sweep_prints_the_headline_table_unless_quiet(tmp_path):
     assert code == 0 and "Experiment" not in out and out.startswith("results: ")
 
 
+def test_a_sweep_of_one_preset_still_tables_the_others_whose_runs_are_here(tmp_path):
+    """Adding seeds to one arm (--config cosine --seeds 2) must not take the baseline out of the table."""
+    suite, runs = find_suite("ablations"), tmp_path / "runs"
+    for seed, (base, cos) in enumerate(((90.0, 91.0), (92.0, 94.0))):
+        write_run(runs, "ablations", "baseline", suite.config("baseline", seed=seed), finals=(50.0, base))
+        write_run(runs, "ablations", "cosine", suite.config("cosine", seed=seed), finals=(50.0, cos))
+    write_run(runs, "ablations", "no_schedule", suite.config("no_schedule", seed=0, epochs=2))  # other epochs
+    plan = make_plan(suite, Selection(("cosine",), None, (), (2,)), runs)
+    assert [arm.name for arm in plan.arms] == ["cosine"] and plan.baseline is None
+    write_report(plan, tmp_path / "results")
+    md = (tmp_path / "results" / "ablations.md").read_text()
+    baseline = next(line for line in md.splitlines() if line.startswith("| baseline |"))
+    cosine = next(line for line in md.splitlines() if line.startswith("| cosine |"))
+    assert "91.00 ± 12.71 (n=2)" in baseline and "not in the last sweep: its runs found here" in baseline
+    assert "pending" not in baseline  # it planned no seeds
+    assert "92.50 ± 19.06 (n=2)" in cosine and "+1.50 [-4.85, +7.85]" in cosine and "1 pending" in cosine
+    assert "`no_schedule` with epochs=2" in md.split("## Other configurations")[1]  # not the preset's config
+
+
 def test_the_figure_title_names_every_dataset_of_the_table(tmp_path, suite_file):
     suite_file.write_text(suite_file.read_text() + '\n[presets.hundred]\ndataset = "cifar100"\n')
     suite = load_suite(suite_file)

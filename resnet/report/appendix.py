@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from resnet.config import format_value
-from resnet.plan import Plan
+from resnet.plan import Plan, presets_by_arm
 from resnet.report.collect import Collected, closest_arm
 from resnet.report.design import interactions, main_effects
 from resnet.report.render import markdown_table
@@ -105,8 +105,9 @@ def others_section(plan: Plan, collected: Collected) -> list[str]:
         "",
     ]
     rows = []
+    candidates = plan.arms + list(presets_by_arm(plan.suite, {}).values())  # the suite's presets as written
     for run in collected.others:
-        arm, changed = closest_arm(run.config, plan.arms)
+        arm, changed = closest_arm(run.config, candidates, run.path.parent.name)
         like = (
             f"`{arm.name}` with " + ", ".join(f"{k}={format_value(v)}" for k, v in changed.items())
             if arm

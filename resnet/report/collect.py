@@ -10,14 +10,14 @@ that cannot be read are listed as skipped, with the reason. Nothing here raises 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from resnet.config import TrainConfig
-from resnet.errors import ConfigError
+from resnet.errors import ConfigError, RunDirError
 from resnet.files import DamagedFile, load_json, read_json
-from resnet.plan import Plan
+from resnet.plan import Plan, presets_by_arm
 from resnet.run_dir import RunDir
 from resnet.run_spec import Arm
 from resnet.states import RunState
@@ -72,6 +72,7 @@ class ArmRuns:
     runs: list[RunRecord] = field(default_factory=list)  # one per seed
     pending: list[int] = field(default_factory=list)  # planned seeds with nothing on disk
     conflicts: list[int] = field(default_factory=list)  # planned seeds whose directory holds another run
+    planned: bool = True  # False: a preset this sweep did not select, tabled because its runs are here
     awaiting: str = ""  # a tuned arm whose final runs cannot start yet: why
 
     @property
@@ -151,6 +152,43 @@ def read_run(path: Path) -> RunRecord | str:
     return RunRecord(path, config, state, summary, record, failure)
 
 
+def selected_presets(plan: Plan) -> set[str] | None:
+    """The arms the sweep planned seeds for, by name; None when every arm was (all presets, a design)."""
+    names = plan.selection.presets
+    if names is None or plan.selection.design:
+        return None
+    return {preset.name for name in names if (preset := plan.suite.find_preset(name))}
+
+
+def with_presets_on_disk(plan: Plan) -> Plan:
+    """A sweep of some presets still tables every other preset whose runs (under the same overrides) are
+    here, so adding seeds to one arm never takes the baseline and the rest out of the table; those arms
+    plan no seeds (nothing pending). Designs and tuned sweeps table their own arms only."""
+    if selected_presets(plan) is None or plan.selection.tune:
+        return plan
+    root = plan.runs_dir / plan.suite.name
+    on_disk = set()
+    for path in find_run_dirs(root) if root.is_dir() else []:
+        try:
+            config = RunDir(path).recorded_config()
+        except RunDirError:
+            continue  # collect() lists it as skipped
+        if config is not None:
+            on_disk.add(config.arm_hash())
+    have = {arm.config.arm_hash() for arm in plan.arms}
+    extra = [
+        arm
+        for key, arm in presets_by_arm(plan.suite, dict(plan.selection.overrides)).items()
+        if key in on_disk and key not in have
+    ]
+    if not extra:
+        return plan
+    order = {name: i for i, name in enumerate(plan.suite.presets)}
+    arms = sorted(plan.arms + extra, key=lambda arm: order.get(arm.name, len(order)))
+    baseline = plan.suite.baseline if any(arm.name == plan.suite.baseline for arm in arms) else plan.baseline
+    return replace(plan, arms=arms, baseline=baseline)
+
+
 def collect(plan: Plan) -> Collected:
     root = plan.runs_dir / plan.suite.name
     by_arm: dict[str, list[RunRecord]] = {}
@@ -193,20 +231,23 @@ def collect(plan: Plan) -> Collected:
         name: [claim(t, tune_seeds, planned_only=True) for t in candidates]
         for name, candidates in plan.tuning.items()
     }
-    arms = [claim(arm, plan.selection.seeds if arm.name not in plan.awaiting else ()) for arm in plan.arms]
-    for cell in arms:
-        cell.awaiting = plan.awaiting.get(cell.arm.name, "")
+    selected = selected_presets(plan)
+    arms = []
+    for arm in plan.arms:
+        planned = selected is None or arm.name in selected
+        seeds = plan.selection.seeds if planned and arm.name not in plan.awaiting else ()
+        arms.append(claim(arm, seeds))
+        arms[-1].planned, arms[-1].awaiting = planned, plan.awaiting.get(arm.name, "")
     others = sorted(
         (r for runs in by_arm.values() for r in runs if r.path not in claimed), key=lambda r: str(r.path)
     )
     return Collected(arms, tuning, others, sorted({*skipped, *duplicates}))
 
 
-def closest_arm(config: TrainConfig, arms: list[Arm]) -> tuple[Arm | None, dict[str, Any]]:
-    """The planned arm a foreign config is closest to (fewest differing fields), and those fields."""
-    best: tuple[Arm | None, dict[str, Any]] = (None, {})
-    for arm in arms:
-        changed = config.changed_fields(arm.config)
-        if best[0] is None or len(changed) < len(best[1]):
-            best = (arm, changed)
-    return best
+def closest_arm(
+    config: TrainConfig, arms: list[Arm], directory: str = ""
+) -> tuple[Arm | None, dict[str, Any]]:
+    """The arm a foreign config is closest to (fewest differing fields; on a tie, the arm whose name is the
+    run's directory, as it was when it trained), and those fields."""
+    ranked = sorted(arms, key=lambda arm: (len(config.changed_fields(arm.config)), arm.name != directory))
+    return (ranked[0], config.changed_fields(ranked[0].config)) if ranked else (None, {})

@@ -82,6 +82,8 @@ def notes(row: ArmStats) -> str:
         parts.append(f"{row.cell.arm.tuned[0]} = {format_value(row.cell.arm.tuned[1])} selected by tuning")
     if row.cell.awaiting:
         parts.append(f"no final runs: {row.cell.awaiting}")
+    if not row.cell.planned:
+        parts.append("not in the last sweep: its runs found here")
     states = row.cell.other_states()
     if states:
         parts.append(", ".join(f"{n} {state}" for state, n in states.items()))
