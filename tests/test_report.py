@@ -206,6 +206,7 @@ def test_the_table_compares_paired_seeds_with_intervals_and_holm(ablations, tmp_
     assert (
         "\\begin{table}[t]" in compact and compact.count("&") <= 4 * 8
     )  # four columns: one column of a paper
+    assert "\\footnotesize" in compact  # n differs between arms, so every cell carries it: a smaller font
     assert (
         "(its 95\\% t-interval in the full table; Welch" in compact
         and "with its 95\\% t-interval (Welch" in tex
@@ -363,6 +364,7 @@ def test_sections_keep_the_suites_order_and_references_are_checked(tmp_path):
     tex = (tmp_path / "results" / "depth.tex").read_text()
     assert "& 91.25 &" in tex and "& 92.83$^*$ &" in tex and "$^*$ outside our 95\\% CI." in tex
     assert "n = 3 seeds per arm." in tex and "(n=" not in tex  # every arm the same n: said once
+    assert "\\small" in (tmp_path / "results" / "depth-compact.tex").read_text()  # short cells: room
     assert (
         "Published (resnet20, resnet32, resnet44): He et al. 2016, Deep Residual Learning for Image "
         "Recognition, Table 6; " in md

@@ -63,15 +63,22 @@ def tex_reference(row: ArmStats, keys: list[str]) -> str:
 
 
 def latex_table(
-    header: Iterable[str], body: list[list[str]], caption: str, label: str, compact: bool, footer: str
+    header: Iterable[str],
+    body: list[list[str]],
+    caption: str,
+    label: str,
+    compact: bool,
+    footer: str,
+    roomy: bool = True,
 ) -> str:
+    """`roomy`: the cells are short (no n in them), so the compact table can use \\small."""
     header = list(header)
     spec = "l" + "r" * (len(header) - 1)
     env = "table" if compact else "table*"
     lines = [
         rf"\begin{{{env}}}[t]",
         r"\centering",
-        r"\small" if compact else r"\footnotesize",
+        r"\small" if compact and roomy else r"\footnotesize",  # with n in every cell \small overflows
         r"\setlength{\tabcolsep}{4pt}",  # LaTeX's 6pt lets the full table overflow a two-column page
         rf"\begin{{tabular}}{{{spec}}}",
         r"\toprule",
@@ -156,7 +163,7 @@ def latex_tables(
     return (
         latex_table(full_header, full, full_caption, label, compact=False, footer=footer),
         latex_table(
-            compact_header, compact, compact_caption, label + "-compact", compact=True, footer=footer
+            compact_header, compact, compact_caption, label + "-compact", True, footer, roomy=not with_n
         ),
     )
 
