@@ -220,15 +220,8 @@ def queued_on_slurm(spec: RunSpec) -> str | None:
 def already_queued(specs: list[RunSpec], runs_dir: Path) -> tuple[list[RunSpec], list[tuple[RunSpec, Any]]]:
     """(the runs to submit, [(run, its queued task as a submitit job)]): a run whose earlier task Slurm
     still lists is not queued twice; the sweep waits for that task instead."""
-    fresh: list[RunSpec] = []
-    queued: list[tuple[RunSpec, Any]] = []
-    for spec in specs:
-        job_id = queued_on_slurm(spec)
-        if job_id is None:
-            fresh.append(spec)
-        else:
-            queued.append((spec, SlurmJob(Path(runs_dir) / ".submitit" / "%j", job_id)))
-    return fresh, queued
+    found, folder = [(spec, queued_on_slurm(spec)) for spec in specs], Path(runs_dir) / ".submitit" / "%j"
+    return [spec for spec, job in found if job is None], [(s, SlurmJob(folder, j)) for s, j in found if j]
 
 
 def describe_submission(
