@@ -570,13 +570,14 @@ def test_the_sweep_prints_the_headline_table_unless_quiet(tmp_path):
     for seed, (base, cos) in enumerate(((90.0, 91.0), (92.0, 94.0))):
         write_run(runs, "ablations", "baseline", suite.config("baseline", seed=seed), finals=(50.0, base))
         write_run(runs, "ablations", "cosine", suite.config("cosine", seed=seed), finals=(50.0, cos))
-    args = ("--report", "--suite", "ablations", "--config", "baseline", "cosine", "--seeds", "0", "1")
+    args = ("--report", "--suite", "ablations", "--config", "baseline", "cosine", "--seeds", "0", "1", "2")
     code, out, err = sweep_main(*args, "--runs-dir", runs, "--results-dir", tmp_path / "results")
     assert code == 0, err
     assert "ablations: mean ± 95% CI half-width (t-interval over seeds)" in out  # what ± means
     lines = [" ".join(line.split()) for line in out.splitlines()]  # columns aligned by spaces
     assert "Experiment Final test acc Δ vs baseline [95% CI] p Holm" in lines
     assert "cosine 92.50 ± 19.06 (n=2) +1.50 [-4.85, +7.85] 0.205" in lines  # t = 3, df = 1
+    assert "In no cell: baseline 1 pending; cosine 1 pending" in lines  # seed 2: why n = 2
     code, out, _ = sweep_main(*args, "-q", "--runs-dir", runs, "--results-dir", tmp_path / "results")
     assert code == 0 and "Experiment" not in out and out.startswith("results: ")
 

@@ -90,7 +90,9 @@ def report(plan: Plan, args: argparse.Namespace) -> int:
         from resnet.report.render import INTERVAL_WORDS
 
         where = f"the full table, findings, provenance: {paths[0]}"
-        print_table(written.table, f"{plan.suite.name}: {INTERVAL_WORDS[args.interval]} ({where})")
+        print_table(
+            written.table, f"{plan.suite.name}: {INTERVAL_WORDS[args.interval]} ({where})", written.outside
+        )
     vector = " (each figure also as .pdf)" if any(p.suffix == ".pdf" for p in paths) else ""
     print("results: " + ", ".join(str(p) for p in paths if p.suffix != ".pdf") + vector, flush=True)
     return ExitCode.OK

@@ -45,6 +45,7 @@ from resnet.report.render import (
 class Written:
     paths: list[Path]  # the files written, figures as PNG and PDF
     table: pd.DataFrame  # the main table as in the Markdown, for a terminal
+    outside: list[str]  # per row: the arm's runs that are in no cell ('1 failed, 2 pending'), or ''
 
 
 def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Written:
@@ -91,7 +92,8 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
             title,
             first + " (%)",
         )
-    return Written(paths, main_table(plan, rows))
+    outside = [", ".join(f"{n} {state}" for state, n in row.cell.other_states().items()) for row in rows]
+    return Written(paths, main_table(plan, rows), outside)
 
 
 def figure_title(plan: Plan, collected: Collected) -> str:

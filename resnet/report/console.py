@@ -1,5 +1,6 @@
 """The results table in the terminal after a sweep: the headline columns of the Markdown table (the arm,
-its cell, Δ with its interval, the Holm-adjusted p), bold as in the Markdown. The files hold the rest."""
+its cell, Δ with its interval, the Holm-adjusted p, the runs in no cell), bold as in the Markdown. The
+files hold the rest."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def styled(text: str) -> str:
     return BOLD.sub(lambda m: f"[bold]{m.group(1)}[/bold]", escape(text))
 
 
-def print_table(table: pd.DataFrame, title: str, console: Console | None = None) -> None:
+def print_table(table: pd.DataFrame, title: str, outside: list[str], console: Console | None = None) -> None:
+    """`outside`: per row, the runs that are in no cell (failed, pending, ...), said in one line below."""
     columns = list(table.columns[:HEADLINE_COLUMNS])
     columns += [c for c in table.columns if c.startswith("Δ vs ") or c == "p Holm"]
     view = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -28,4 +30,8 @@ def print_table(table: pd.DataFrame, title: str, console: Console | None = None)
         view.add_column(column, justify="left" if i == 0 else "right", overflow="fold")
     for _, row in table[columns].iterrows():
         view.add_row(*(styled(str(value)) for value in row))
-    (console or Console()).print(view)
+    console = console or Console()
+    console.print(view)
+    missing = [f"{name} {runs}" for name, runs in zip(table[columns[0]], outside, strict=True) if runs]
+    if missing:
+        console.print("In no cell: " + "; ".join(missing), markup=False)
