@@ -176,31 +176,32 @@ def parse_design(data: Any, where: str) -> Design:
 LIST_FIELDS = {n for n, f in TrainConfig.model_fields.items() if typing.get_origin(f.annotation) is tuple}
 
 
+def _field_values(item: str, usage: str) -> tuple[str, list[Any]]:
+    """'lr=0.05,0.1' -> ('lr', ['0.05', '0.1']): a command line's FIELD=V1,V2,...; a list field's items join
+    with '+'. The values stay text: TrainConfig converts them."""
+    name, sep, values = item.partition("=")
+    name = name.replace("-", "_")
+    if not name or not sep or not values:
+        raise PresetError(f"{usage}; got {item!r}")
+    return name, [v.split("+") if name in LIST_FIELDS else v for v in values.split(",") if v]
+
+
 def parse_grid(items: list[str], kind: str = "factorial", start: str | None = None) -> Design:
-    """`--grid lr_schedule=multistep,cosine norm=batch,none milestones=0.5+0.75,1/3+2/3`: values are
-    converted by TrainConfig."""
+    """`--grid lr_schedule=multistep,cosine norm=batch,none milestones=0.5+0.75,1/3+2/3`."""
     factors: dict[str, list[Any]] = {}
     for item in items:
-        name, sep, values = item.partition("=")
-        name = name.replace("-", "_")
-        if not name or not sep or not values:
-            raise PresetError(f"--grid takes FIELD=VALUE,VALUE...; got {item!r}")
+        name, values = _field_values(item, "--grid takes FIELD=VALUE,VALUE...")
         _check_factor(name, "--grid")
         if name in factors:  # the later values would silently replace the earlier ones
             raise PresetError(f"--grid: factor '{name}' given twice; list its values once: {name}=V1,V2,...")
-        factors[name] = [v.split("+") if name in LIST_FIELDS else v for v in values.split(",") if v]
+        factors[name] = values
     return parse_design({"kind": kind, "factors": factors, **({"from": start} if start else {})}, "--grid")
 
 
 def parse_tune_flag(item: str, seeds: list[int] | None) -> Tune:
-    """`--tune lr=0.05,0.1,0.2 [--tune-seeds 0 1]`: the command line's [tune]; values converted by
-    TrainConfig, as --grid's are."""
-    name, sep, values = item.partition("=")
-    if not name or not sep or not values:
-        raise PresetError(f"--tune takes FIELD=VALUE,VALUE,...; got {item!r}")
-    name = name.replace("-", "_")
-    listed = [v.split("+") if name in LIST_FIELDS else v for v in values.split(",") if v]
-    return parse_tune({name: listed, "seeds": seeds if seeds is not None else [0]}, "--tune")
+    """`--tune lr=0.05,0.1,0.2 [--tune-seeds 0 1]`: the command line's [tune]."""
+    name, values = _field_values(item, "--tune takes FIELD=VALUE,VALUE,...")
+    return parse_tune({name: values, "seeds": seeds if seeds is not None else [0]}, "--tune")
 
 
 def parse_tune(data: Any, where: str) -> Tune:
