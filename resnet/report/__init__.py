@@ -20,7 +20,7 @@ from resnet.files import write_atomic
 from resnet.plan import Plan
 from resnet.report.analysis import ArmStats, analyse, finding, tested_comparisons
 from resnet.report.appendix import design_section, factor_names, others_section, tuning_section
-from resnet.report.collect import Collected, collect, with_presets_on_disk
+from resnet.report.collect import Collected, collect, find_runs, with_presets_on_disk
 from resnet.report.design import interaction_series
 from resnet.report.figures import plot_curves, plot_forest, plot_interaction
 from resnet.report.latex import latex_tables
@@ -49,8 +49,9 @@ class Written:
 
 
 def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Written:
-    plan = with_presets_on_disk(plan)
-    collected = collect(plan)
+    found = find_runs(plan)  # read once: which presets to table, then their runs
+    plan = with_presets_on_disk(plan, found)
+    collected = collect(plan, found)
     unmodified = {
         a.name
         for a in plan.arms

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from resnet.config import TrainConfig
-from resnet.errors import ConfigError, RunDirError
+from resnet.errors import ConfigError
 from resnet.files import DamagedFile, load_json, read_json
 from resnet.plan import Plan, presets_by_arm
 from resnet.run_dir import RunDir
@@ -160,26 +160,38 @@ def selected_presets(plan: Plan) -> set[str] | None:
     return {preset.name for name in names if (preset := plan.suite.find_preset(name))}
 
 
-def with_presets_on_disk(plan: Plan) -> Plan:
+@dataclass
+class Found:
+    """Every run directory under a suite's runs dir, read once: by arm hash, and those that cannot be read."""
+
+    paths: set[Path]
+    by_arm: dict[str, list[RunRecord]]
+    skipped: list[tuple[Path, str]]
+
+
+def find_runs(plan: Plan) -> Found:
+    root = plan.runs_dir / plan.suite.name
+    found = Found(set(find_run_dirs(root)) if root.is_dir() else set(), {}, [])
+    for path in sorted(found.paths):
+        run = read_run(path)
+        if isinstance(run, str):
+            found.skipped.append((path, run))
+        else:
+            found.by_arm.setdefault(run.config.arm_hash(), []).append(run)
+    return found
+
+
+def with_presets_on_disk(plan: Plan, found: Found) -> Plan:
     """A sweep of some presets still tables every other preset whose runs (under the same overrides) are
     here, so adding seeds to one arm never takes the baseline and the rest out of the table; those arms
     plan no seeds (nothing pending). Designs and tuned sweeps table their own arms only."""
     if selected_presets(plan) is None or plan.selection.tune:
         return plan
-    root = plan.runs_dir / plan.suite.name
-    on_disk = set()
-    for path in find_run_dirs(root) if root.is_dir() else []:
-        try:
-            config = RunDir(path).recorded_config()
-        except RunDirError:
-            continue  # collect() lists it as skipped
-        if config is not None:
-            on_disk.add(config.arm_hash())
     have = {arm.config.arm_hash() for arm in plan.arms}
     extra = [
         arm
         for key, arm in presets_by_arm(plan.suite, dict(plan.selection.overrides)).items()
-        if key in on_disk and key not in have
+        if key in found.by_arm and key not in have
     ]
     if not extra:
         return plan
@@ -189,18 +201,10 @@ def with_presets_on_disk(plan: Plan) -> Plan:
     return replace(plan, arms=arms, baseline=baseline)
 
 
-def collect(plan: Plan) -> Collected:
-    root = plan.runs_dir / plan.suite.name
-    by_arm: dict[str, list[RunRecord]] = {}
-    skipped: list[tuple[Path, str]] = []
-    found = set(find_run_dirs(root)) if root.is_dir() else set()
-    for path in sorted(found):
-        run = read_run(path)
-        if isinstance(run, str):
-            skipped.append((path, run))
-        else:
-            by_arm.setdefault(run.config.arm_hash(), []).append(run)
-
+def collect(plan: Plan, found: Found | None = None) -> Collected:
+    """The plan's arms with their runs; `found`: the run directories already read (find_runs)."""
+    found = found or find_runs(plan)
+    by_arm = found.by_arm
     claimed: set[Path] = set()
 
     def claim(arm: Arm, seeds: tuple[int, ...], planned_only: bool = False) -> ArmRuns:
@@ -221,8 +225,8 @@ def collect(plan: Plan) -> Collected:
                 for r in runs[1:]
             )
         missing = [s for s in seeds if s not in by_seed]
-        cell.pending = [s for s in missing if plan.run_dir(arm, s) not in found]
-        cell.conflicts = [s for s in missing if plan.run_dir(arm, s) in found]  # a sweep refuses them
+        cell.pending = [s for s in missing if plan.run_dir(arm, s) not in found.paths]
+        cell.conflicts = [s for s in missing if plan.run_dir(arm, s) in found.paths]  # a sweep refuses them
         return cell
 
     duplicates: set[tuple[Path, str]] = set()
@@ -241,7 +245,7 @@ def collect(plan: Plan) -> Collected:
     others = sorted(
         (r for runs in by_arm.values() for r in runs if r.path not in claimed), key=lambda r: str(r.path)
     )
-    return Collected(arms, tuning, others, sorted({*skipped, *duplicates}))
+    return Collected(arms, tuning, others, sorted({*found.skipped, *duplicates}))
 
 
 def closest_arm(
