@@ -93,8 +93,7 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
             title,
             first + " (%)",
         )
-    outside = [", ".join(f"{n} {state}" for state, n in row.cell.other_states().items()) for row in rows]
-    return Written(paths, main_table(plan, rows), outside)
+    return Written(paths, main_table(plan, rows), [row.cell.outside() for row in rows])
 
 
 def figure_title(plan: Plan, collected: Collected) -> str:

@@ -141,8 +141,7 @@ def finding(row: ArmStats, baseline: str) -> str:
 def _effect_sentence(row: ArmStats, baseline: str) -> str:
     test, n = row.vs_baseline, row.headline.n
     if row.headline.mean is None:
-        states = ", ".join(f"{k} {v}" for k, v in row.cell.other_states().items()) or "nothing run"
-        return f"`{row.name}`: no completed run yet ({states})."
+        return f"`{row.name}`: no completed run yet ({row.cell.outside() or 'nothing run'})."
     if test is None:
         return (
             f"`{row.name}`: not compared with `{baseline}` "

@@ -93,7 +93,8 @@ class ArmRuns:
                 out[run.seed] = value
         return out
 
-    def other_states(self) -> dict[str, int]:
+    def outside(self) -> str:
+        """The arm's planned runs that are in no cell, by state: '1 failed, 2 pending' ('' when none)."""
         counts: dict[str, int] = {}
         for run in self.runs:
             if run.state != RunState.COMPLETED:
@@ -102,7 +103,7 @@ class ArmRuns:
             counts[str(RunState.PENDING)] = len(self.pending)
         if self.conflicts:
             counts[str(RunState.CONFLICT)] = len(self.conflicts)
-        return counts
+        return ", ".join(f"{n} {state}" for state, n in counts.items())
 
 
 @dataclass

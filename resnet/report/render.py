@@ -84,9 +84,8 @@ def notes(row: ArmStats) -> str:
         parts.append(f"no final runs: {row.cell.awaiting}")
     if not row.cell.planned:
         parts.append("not in the last sweep: its runs found here")
-    states = row.cell.other_states()
-    if states:
-        parts.append(", ".join(f"{n} {state}" for state, n in states.items()))
+    if row.cell.outside():
+        parts.append(row.cell.outside())
     return "; ".join(parts)
 
 
