@@ -73,10 +73,11 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
         stem.with_suffix(".tex"),
         results_dir / f"{plan.suite.name}-compact.tex",
     ]
-    write_atomic(paths[0], render_markdown(plan, collected, rows, interval))
+    table, footer = main_table(plan, rows), provenance(collected)  # each used by the Markdown and beyond
+    write_atomic(paths[0], render_markdown(plan, collected, rows, interval, table, footer))
     write_atomic(paths[1], runs_frame(collected).to_csv(index=False))
     write_atomic(paths[2], arms_frame(rows).to_csv(index=False))
-    full, compact = latex_tables(plan, rows, captions, provenance(collected))
+    full, compact = latex_tables(plan, rows, captions, footer)
     write_atomic(paths[3], full)
     write_atomic(paths[4], compact)
     title = figure_title(plan, collected)
@@ -93,7 +94,7 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
             title,
             first + " (%)",
         )
-    return Written(paths, main_table(plan, rows), [row.cell.outside() for row in rows])
+    return Written(paths, table, [row.cell.outside() for row in rows])
 
 
 def figure_title(plan: Plan, collected: Collected) -> str:
@@ -135,7 +136,15 @@ def caption_text(
     return " ".join(p for p in parts if p)
 
 
-def render_markdown(plan: Plan, collected: Collected, rows: list[ArmStats], interval: str) -> str:
+def render_markdown(
+    plan: Plan,
+    collected: Collected,
+    rows: list[ArmStats],
+    interval: str,
+    table: pd.DataFrame,
+    footer: list[str],
+) -> str:
+    """`table`: main_table(plan, rows); `footer`: provenance(collected)."""
     suite = plan.suite
     out = [
         f"# Results: suite `{suite.name}`",
@@ -166,7 +175,7 @@ def render_markdown(plan: Plan, collected: Collected, rows: list[ArmStats], inte
             f"**Bold**: not significantly worse than the best arm (Holm-adjusted, α = 0.05); with n = 1 "
             f"nothing is resolvable, so every arm is bold."
         )
-    out += ["", markdown_table(main_table(plan, rows))]
+    out += ["", markdown_table(table)]
     notes = reference_notes(rows)
     if notes:
         out += [""] + notes
@@ -182,7 +191,7 @@ def render_markdown(plan: Plan, collected: Collected, rows: list[ArmStats], inte
     if collected.skipped:
         out += ["", "## Skipped directories", "", "Not counted anywhere:", ""]
         out += [f"- `{path}`: {reason}" for path, reason in collected.skipped]
-    return "\n".join(out + ["", "---", "", *provenance(collected)]) + "\n"
+    return "\n".join(out + ["", "---", "", *footer]) + "\n"
 
 
 def runs_frame(collected: Collected) -> pd.DataFrame:
