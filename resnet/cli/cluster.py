@@ -49,7 +49,7 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
             jobs = submit_sweep(pending, options, args.runs_dir, launch=launch)
             record_submission(jobs, pending)
             print(
-                f"submitted a Slurm job array of {len(jobs)} runs: job {jobs[0].job_id.split('_')[0]}; logs "
+                f"submitted a Slurm job array of {len(jobs)} runs: job {array_ids(jobs)[0]}; logs "
                 f"in {args.runs_dir / '.submitit'}; `run_ablations.py --report` writes the table when they "
                 "finish",
                 flush=True,
@@ -72,7 +72,7 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         except KeyboardInterrupt:  # only the waiting stops: the array is Slurm's now
             print(
                 f"stopped waiting; the Slurm tasks keep running (squeue --me; scancel "
-                f"{' '.join(sorted({job.job_id.split('_')[0] for job in jobs}))} stops them); "
+                f"{' '.join(array_ids(jobs))} stops them); "
                 "`run_ablations.py --report` tables what finished, and the same command waits again",
                 file=sys.stderr,
             )
@@ -87,11 +87,15 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
     return code if code != ExitCode.OK else (ExitCode.FAILED if failed else ExitCode.OK)
 
 
+def array_ids(jobs: list) -> list[str]:
+    """The job arrays these tasks belong to ('123' of task '123_4')."""
+    return sorted({job.job_id.split("_")[0] for job in jobs})
+
+
 def say_queued(queued: list) -> None:
     if queued:
-        arrays = sorted({job.job_id.split("_")[0] for _, job in queued})
         print(
             f"{len(queued)} runs are still queued or running on Slurm from an earlier submission (job "
-            f"{', '.join(arrays)}): not submitted again",
+            f"{', '.join(array_ids([job for _, job in queued]))}): not submitted again",
             flush=True,
         )
