@@ -103,12 +103,13 @@ def test_ctrl_c_mid_epoch_checkpoints_there_and_resumes_bit_for_bit(tmp_path, un
     time.sleep(0.4)  # into epoch 2 (about 1.5 s long)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130 and "keeps a checkpoint; continue with --resume" in err
+    assert process.returncode == 130
+    assert f"keeps a checkpoint; continue with train_cifar.py --resume --run-dir {run_dir}" in err
     checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert (
         checkpoint["epoch"] == 1 and 1 <= checkpoint["step"] <= 14
     )  # inside epoch 2 (of 14 steps), not at its start
-    code, out, err = train_main(*ARGS, "--run-dir", run_dir, "--resume")
+    code, out, err = train_main("--run-dir", run_dir, "--resume")  # the config as recorded in the run dir
     assert code == 0, err
     assert f"and {checkpoint['step']} of 14 steps of epoch 2" in out
     assert comparable(run_dir) == comparable(uninterrupted) and same_weights(run_dir, uninterrupted)

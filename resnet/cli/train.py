@@ -47,7 +47,11 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     p.add_argument(
         "--run-dir", type=utf8_path, help="where the run writes (default: runs/train/<name>-<dataset>-<hash>)"
     )
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --run-dir")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run in --run-dir (its recorded config unless --config is given)",
+    )
     p.add_argument(
         "--keep-checkpoints",
         action="store_true",
@@ -88,6 +92,9 @@ def resolve(args: argparse.Namespace, overrides: dict) -> Resolved:
         return Resolved(config_from_json(args.config_json, overrides), "planned")
     if args.config:
         return resolve_config(args.config, **overrides)
+    recorded = args.run_dir / "config.json" if args.resume and args.run_dir else None
+    if recorded is not None and recorded.is_file():  # `--resume --run-dir D` continues D as it was recorded
+        return resolve_config(str(recorded), **overrides)
     return Resolved(TrainConfig.from_dict(overrides), "defaults")
 
 
@@ -149,7 +156,11 @@ def train_main(argv: list[str] | None = None) -> int:
         )
     except (Interrupted, KeyboardInterrupt) as exc:
         where = f" ({exc})" if str(exc) else ""
-        print(f"interrupted{where}: {run_dir} keeps a checkpoint; continue with --resume", file=sys.stderr)
+        print(
+            f"interrupted{where}: {run_dir} keeps a checkpoint; continue with "
+            f"train_cifar.py --resume --run-dir {run_dir}",
+            file=sys.stderr,
+        )
         return ExitCode.INTERRUPTED
     log.info("TensorBoard: tensorboard --logdir %s", Path(run_dir) / "tb")
     return ExitCode.OK if summary["status"] == RunState.COMPLETED else ExitCode.FAILED
