@@ -56,7 +56,11 @@ def _config_from_file(path: Path, overrides: dict[str, Any]) -> Resolved:
         config = apply_overrides(data, overrides)
     except ConfigError as exc:
         raise PresetError(f"{path}: {exc}") from None
-    return Resolved(config, str(path), runtime.get("threads"))
+    # The thread count changes a CPU run's numbers (the order of its reductions), so a rerun or resume
+    # restores it; a GPU run's CPU threads change nothing it computed, and 16 of them on a laptop would
+    # only oversubscribe it.
+    on_cpu = str(runtime.get("device", "cpu")).startswith("cpu")
+    return Resolved(config, str(path), runtime.get("threads") if on_cpu else None)
 
 
 def config_from_json(text: str, overrides: dict[str, Any]) -> TrainConfig:

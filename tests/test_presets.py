@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from resnet.errors import PresetError
@@ -62,6 +64,10 @@ def test_resolve_config_accepts_every_reference_form(tmp_path, finished_run):
         recorded.config.short_hash() == (run_dir / "config.json").read_text().split('"config_hash": "')[1][:8]
     )
     assert recorded.recorded_threads and recorded.recorded_threads >= 1  # a rerun restores the thread count
+    on_gpu = json.loads((run_dir / "config.json").read_text())
+    on_gpu["runtime"].update(device="cuda:0", threads=16)
+    (tmp_path / "gpu.json").write_text(json.dumps(on_gpu))
+    assert resolve_config(str(tmp_path / "gpu.json")).recorded_threads is None  # threads: the CPU's own
     toml = tmp_path / "one.toml"
     toml.write_text('model = "resnet56"\nepochs = 3\n')
     assert resolve_config(str(toml)).config.model == "resnet56"
