@@ -382,17 +382,18 @@ def test_mixed_provenance_is_flagged(tmp_path):
     for arm, acc, env, bf16, files in (
         ("baseline", 90.0, None, False, "aaaa"),
         ("cosine", 91.0, gpu, True, "bbbb"),  # another modified copy of CIFAR-10
+        ("no_schedule", 89.0, gpu, False, "bbbb"),  # fp32 on a GPU: convolutions in TF32
     ):
         config, data = suite.config(arm, seed=0), {"dataset": "cifar10", "files_sha256": files}
-        runtime = {"amp_bf16": bf16}
+        runtime = {"amp_bf16": bf16, "tf32_convs": env is gpu}
         write_run(runs, "ablations", arm, config, finals=(50.0, acc), env=env, runtime=runtime, data=data)
-    write_report(
-        make_plan(suite, Selection(("baseline", "cosine"), None, (), (0,)), runs), tmp_path / "results"
-    )
+    selection = Selection(("baseline", "cosine", "no_schedule"), None, (), (0,))
+    write_report(make_plan(suite, selection, runs), tmp_path / "results")
     md = (tmp_path / "results" / "ablations.md").read_text()
     assert "⚠ Mixed provenance: the arms' runs differ in git, device, precision, data files" in md
     assert "data files cifar10 aaaa, cifar10 bbbb" in md
-    assert "fff0000aaa (uncommitted changes)" in md and "precision bf16 autocast, fp32" in md
+    assert "fff0000aaa (uncommitted changes)" in md
+    assert "precision bf16 autocast, fp32, fp32 (TF32 convolutions)" in md
     for name in ("ablations.tex", "ablations-compact.tex"):  # the LaTeX carries the same footer
         tex = (tmp_path / "results" / name).read_text()
         assert "{\\scriptsize Provenance: git abc1234def, fff0000aaa (uncommitted changes);" in tex

@@ -268,7 +268,8 @@ def provenance(collected: Collected) -> list[str]:
             seen["device"].add(("", str(env.get("device"))))
             bf16 = run.runtime.get("amp_bf16")
             if isinstance(bf16, bool):
-                seen["precision"].add(("", "bf16 autocast" if bf16 else "fp32"))
+                fp32 = "fp32 (TF32 convolutions)" if run.runtime.get("tf32_convs") else "fp32"
+                seen["precision"].add(("", "bf16 autocast" if bf16 else fp32))
             if data.get("files_sha256"):
                 dataset = str(data.get("dataset"))
                 seen["data files"].add((dataset, f"{dataset} {data['files_sha256']}"))
