@@ -9,8 +9,9 @@ Sections (each a median of --repeats runs, with min-max):
   data    images/s of normalised, augmented batches of 128: ours (uint8 on the device, batch ops; the
           first epoch of a fresh loader separately) vs torchvision DataLoader + PIL RandomCrop(32, 4) /
           RandomHorizontalFlip / ToTensor / Normalize at num_workers 0 and 2 (the reference repos' pipeline).
-  step    training images/s (fwd + bwd + SGD, batch 128) of resnet20 and resnet18: eager fp32,
-          channels_last, bf16 autocast, torch.compile (compile time reported separately).
+  step    training images/s (fwd + bwd + SGD, batch 128 or --step-batch-sizes) of resnet20 and resnet18
+          (--models): eager fp32, channels_last, bf16 autocast, torch.compile in fp32 and bf16 (compile
+          time reported separately).
   e2e     our training step over our loader vs the same model through the DataLoader (workers=2) in the
           reference repos' plain loop (per-step .item() for logging), same batch, optimizer, schedule.
   runner  wall time of run_ablations.py --list / --dry-run; a sweep's dispatch overhead: its fixed cost
@@ -191,32 +192,42 @@ def train_step_fn(name: str, device: torch.device, channels_last: bool, amp: boo
 
 
 def bench_step(
-    device: torch.device, repeats: int, models: list[str], skip_compile: bool, bf16_models: list[str] | None
+    device: torch.device,
+    repeats: int,
+    models: list[str],
+    skip_compile: bool,
+    bf16_models: list[str] | None,
+    batch_sizes: list[int],
+    compile_models: list[str] | None,
 ) -> None:
-    print("training step: images/s, fwd+bwd+SGD, batch 128", flush=True)
+    print(f"training step: images/s, fwd+bwd+SGD, batch {'/'.join(map(str, batch_sizes))}", flush=True)
     variants = [
         ("eager fp32", False, False, False),
         ("channels_last fp32", True, False, False),
         ("channels_last + bf16 autocast", True, True, False),
+        ("torch.compile + channels_last fp32", True, False, True),
+        ("torch.compile + channels_last + bf16", True, True, True),
     ]
-    if not skip_compile:
-        variants.append(("torch.compile + channels_last + bf16", True, True, True))
-    for name in models:
-        steps = 20 if name == "resnet20" or device.type == "cuda" else 4
-        for label, channels_last, amp, compiled in variants:
-            if amp and bf16_models is not None and name not in bf16_models:
-                continue
-            step = train_step_fn(name, device, channels_last, amp, compiled)
-            first = timed(step, device)
-            timed(step, device)
-            note = f"first step {first:.1f} s (compilation)" if compiled else ""
+    for batch in batch_sizes:
+        for name in models:
+            steps = 20 if name == "resnet20" or device.type == "cuda" else 4
+            for label, channels_last, amp, compiled in variants:
+                if amp and bf16_models is not None and name not in bf16_models:
+                    continue
+                if compiled and (skip_compile or (compile_models is not None and name not in compile_models)):
+                    continue
+                step = train_step_fn(name, device, channels_last, amp, compiled, batch)
+                first = timed(step, device)
+                timed(step, device)
+                note = f"first step {first:.1f} s (compilation)" if compiled else ""
 
-            def run_steps(step=step, steps=steps):
-                for _ in range(steps):
-                    step()
+                def run_steps(step=step, steps=steps):
+                    for _ in range(steps):
+                        step()
 
-            values = [128 * steps / timed(run_steps, device) for _ in range(repeats)]
-            record("step", f"{name} {label}", values, "img/s", str(device), note)
+                values = [batch * steps / timed(run_steps, device) for _ in range(repeats)]
+                suffix = "" if batch == 128 else f", batch {batch}"
+                record("step", f"{name} {label}{suffix}", values, "img/s", str(device), note)
 
 
 def bench_e2e(
@@ -418,6 +429,8 @@ def main() -> None:
     parser.add_argument("--e2e-steps", type=int, default=100)
     parser.add_argument("--skip-compile", action="store_true")
     parser.add_argument("--bf16-models", nargs="*", help="measure bf16 only for these (default: every model)")
+    parser.add_argument("--compile-models", nargs="*", help="compile only these (default: every model)")
+    parser.add_argument("--step-batch-sizes", type=int, nargs="+", default=[128], help="step: batch sizes")
     parser.add_argument("--pack-jobs", type=int, default=4)
     parser.add_argument("--pack-epochs", type=int, default=1)
     parser.add_argument("--json", type=Path)
@@ -443,7 +456,15 @@ def main() -> None:
     if "data" in args.only:
         bench_data(splits, device, args.repeats)
     if "step" in args.only:
-        bench_step(device, args.repeats, args.models, args.skip_compile, args.bf16_models)
+        bench_step(
+            device,
+            args.repeats,
+            args.models,
+            args.skip_compile,
+            args.bf16_models,
+            args.step_batch_sizes,
+            args.compile_models,
+        )
     if "e2e" in args.only:
         bench_e2e(splits, device, args.repeats, args.e2e_steps)
     if "runner" in args.only:
