@@ -255,6 +255,9 @@ def test_interrupted_run_needs_resume(tmp_path):
     assert (
         "rng" not in checkpoint
     )  # every stream is derived from the seed: nothing device-specific to restore
+    code, _, err = train_main("--run-dir", tmp_path / "elsewhere", "--resume")
+    assert code == 2 and "nothing to resume in" in err and "drop --resume" in err
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_evaluate_a_finished_model_and_refuse_the_wrong_architecture(finished_run):

@@ -92,9 +92,12 @@ def resolve(args: argparse.Namespace, overrides: dict) -> Resolved:
         return Resolved(config_from_json(args.config_json, overrides), "planned")
     if args.config:
         return resolve_config(args.config, **overrides)
-    recorded = args.run_dir / "config.json" if args.resume and args.run_dir else None
-    if recorded is not None and recorded.is_file():  # `--resume --run-dir D` continues D as it was recorded
-        return resolve_config(str(recorded), **overrides)
+    if args.resume and args.run_dir:  # `--resume --run-dir D` continues D as it was recorded
+        run = RunDir(args.run_dir)
+        if run.config_file.is_file():
+            return resolve_config(str(run.config_file), **overrides)
+        if not overrides and not run.has_checkpoint():
+            fail(f"nothing to resume in {args.run_dir}: it holds no run; drop --resume to start one there")
     return Resolved(TrainConfig.from_dict(overrides), "defaults")
 
 
