@@ -31,7 +31,9 @@ def run_flops(config: TrainConfig) -> float:
 
 def recorded_speeds(runs_dir: Path, device_name: str, max_files: int = 5000) -> dict[Any, list[float]]:
     """Seconds per training image (evaluation included) of finished runs on this device, by model and by
-    (model, batch size): the time per image depends on the batch size."""
+    (model, batch size): the time per image depends on the batch size. The first step is left out: CUDA's
+    start, cuDNN's autotuning or compilation, paid once per run (on an H200 it was 1.3-5.8 s, as long as
+    a whole ResNet-18 epoch, so a one-epoch run would otherwise double the estimate of a long one)."""
     speeds: dict[Any, list[float]] = {}
     seen = 0
     for dirpath, dirnames, filenames in os.walk(runs_dir):
@@ -46,7 +48,9 @@ def recorded_speeds(runs_dir: Path, device_name: str, max_files: int = 5000) -> 
             if not summary or not record or summary["runtime"].get("device_name") != device_name:
                 continue
             config = TrainConfig.from_dict(record["config"])
-            speed = summary["total_seconds"] / (summary["epochs_completed"] * train_images(config))
+            total, warmup = summary["total_seconds"], summary.get("first_step_seconds")
+            warmup = warmup if isinstance(warmup, float | int) and 0 <= warmup < total else 0
+            speed = (total - warmup) / (summary["epochs_completed"] * train_images(config))
         except Exception:
             continue
         if finite(speed) and speed > 0:

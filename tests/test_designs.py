@@ -343,12 +343,17 @@ def test_cost_of_a_plan_from_the_model_table_and_earlier_runs(tmp_path):
         run_dir / "summary.json",
         {"epochs_completed": 4, "total_seconds": 7.168, "runtime": {"device_name": "Test CPU"}},
     )
-    small = tmp_path / "runs" / "small" / "seed0"  # batch 16: 8 ms per training image
+    small = tmp_path / "runs" / "small" / "seed0"  # batch 16: 8 ms per training image after the first step
     small.mkdir(parents=True)
     write_json(small / "config.json", {"config": earlier.with_overrides(batch_size=16).to_dict()})
     write_json(
         small / "summary.json",
-        {"epochs_completed": 1, "total_seconds": 7.168, "runtime": {"device_name": "Test CPU"}},
+        {
+            "epochs_completed": 1,
+            "total_seconds": 7.168 + 3.5,
+            "first_step_seconds": 3.5,  # start-up and autotuning: paid once per run, not per image
+            "runtime": {"device_name": "Test CPU"},
+        },
     )
     speeds = recorded_speeds(tmp_path / "runs", "Test CPU")
     assert sorted(speeds["resnet8"]) == [pytest.approx(0.002), pytest.approx(0.008)]
