@@ -100,6 +100,7 @@ def evaluate_checkpoint(
     return {
         "model": config.model,
         "epoch": state["epoch"],
+        "step": state.get("step", 0),  # > 0: a mid-epoch checkpoint, this many steps into the next epoch
         "test_acc": result["acc"],
         "test_loss": result["loss"],
     }

@@ -125,6 +125,8 @@ def two_checkpoints(run_dir):
 
 def test_a_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, uninterrupted):
     checkpoint = two_checkpoints(tmp_path / "run")
+    code, out, _ = train_main("--evaluate", checkpoint)  # a mid-epoch checkpoint says where it stands
+    assert code == 0 and "resnet8 after epoch 0 and 2 steps of epoch 1: test acc" in out
     checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])  # torn by a crash
     code, out, err = train_main(*ARGS, "--run-dir", tmp_path / "run", "--resume")
     assert code == 0, err

@@ -180,8 +180,11 @@ def _evaluate(args: argparse.Namespace, overrides: dict) -> int:
         )
     path = _weights_file(args.evaluate)
     result = evaluate_checkpoint(path, overrides.get("model"), overrides.get("data_dir"), args.device)
+    where = f"epoch {result['epoch']}"
+    if result["step"]:
+        where += f" and {result['step']} steps of epoch {result['epoch'] + 1}"
     print(
-        f"{path}: {result['model']} after epoch {result['epoch']}: "
+        f"{path}: {result['model']} after {where}: "
         f"test acc {result['test_acc']:.2f}%, test loss {result['test_loss']:.4f}"
     )
     return ExitCode.OK
