@@ -574,7 +574,8 @@ def test_the_sweep_prints_the_headline_table_unless_quiet(tmp_path):
     args = ("--report", "--suite", "ablations", "--config", "baseline", "cosine", "--seeds", "0", "1", "2")
     code, out, err = sweep_main(*args, "--runs-dir", runs, "--results-dir", tmp_path / "results")
     assert code == 0, err
-    assert "ablations: mean ± 95% CI half-width (t-interval over seeds)" in out  # what ± means
+    title = "ablations on CIFAR-10, non-official files: mean ± 95% CI half-width (t-interval over seeds)"
+    assert title in " ".join(out.split())  # the data as on the figures (and any override), what ± means
     lines = [" ".join(line.split()) for line in out.splitlines()]  # columns aligned by spaces
     assert "Experiment Final test acc Δ vs baseline [95% CI] p Holm" in lines
     assert "cosine 92.50 ± 19.06 (n=2) +1.50 [-4.85, +7.85] 0.205" in lines  # t = 3, df = 1

@@ -91,7 +91,7 @@ def report(plan: Plan, args: argparse.Namespace) -> int:
 
         where = f"the full table, findings, provenance: {paths[0]}"
         print_table(
-            written.table, f"{plan.suite.name}: {INTERVAL_WORDS[args.interval]} ({where})", written.outside
+            written.table, f"{written.title}: {INTERVAL_WORDS[args.interval]} ({where})", written.outside
         )
     vector = " (each figure also as .pdf)" if any(p.suffix == ".pdf" for p in paths) else ""
     print("results: " + ", ".join(str(p) for p in paths if p.suffix != ".pdf") + vector, flush=True)

@@ -46,6 +46,7 @@ class Written:
     paths: list[Path]  # the files written, figures as PNG and PDF
     table: pd.DataFrame  # the main table as in the Markdown, for a terminal
     outside: list[str]  # per row: the arm's runs that are in no cell ('1 failed, 2 pending'), or ''
+    title: str  # the suite, the dataset and any override, as on the figures
 
 
 def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Written:
@@ -94,7 +95,7 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
             title,
             first + " (%)",
         )
-    return Written(paths, table, [row.cell.outside() for row in rows])
+    return Written(paths, table, [row.cell.outside() for row in rows], title)
 
 
 def figure_title(plan: Plan, collected: Collected) -> str:
