@@ -84,9 +84,8 @@ def notes(row: ArmStats) -> str:
         parts.append(f"no final runs: {row.cell.awaiting}")
     if not row.cell.planned:
         parts.append("not in the last sweep: its runs found here")
-    if row.cell.outside():
-        parts.append(row.cell.outside())
-    return "; ".join(parts)
+    outside = row.cell.outside()
+    return "; ".join([*parts, outside] if outside else parts)
 
 
 def selected_on_val(rows: list[ArmStats]) -> bool:
@@ -103,6 +102,7 @@ def headers(rows: list[ArmStats]) -> tuple[str, str]:
 
 def main_table(plan: Plan, rows: list[ArmStats]) -> pd.DataFrame:
     first, second = headers(rows)
+    on_val = selected_on_val(rows)
     mixed = len({row.selection for row in rows}) > 1
     table = pd.DataFrame(
         {
@@ -110,7 +110,7 @@ def main_table(plan: Plan, rows: list[ArmStats]) -> pd.DataFrame:
             first: [
                 fmt_cell(row.headline, row.bold) + (f" [{row.selection}]" if mixed else "") for row in rows
             ],
-            second: [fmt_cell(row.final if selected_on_val(rows) else row.best) for row in rows],
+            second: [fmt_cell(row.final if on_val else row.best) for row in rows],
         }
     )
     if plan.baseline:
