@@ -195,11 +195,11 @@ def bench_step(
     device: torch.device,
     repeats: int,
     models: list[str],
-    skip_compile: bool,
     bf16_models: list[str] | None,
     batch_sizes: list[int],
     compile_models: list[str] | None,
 ) -> None:
+    """`bf16_models`, `compile_models`: measure those variants only for these (None: every model)."""
     print(f"training step: images/s, fwd+bwd+SGD, batch {'/'.join(map(str, batch_sizes))}", flush=True)
     variants = [
         ("eager fp32", False, False, False),
@@ -214,7 +214,7 @@ def bench_step(
             for label, channels_last, amp, compiled in variants:
                 if amp and bf16_models is not None and name not in bf16_models:
                     continue
-                if compiled and (skip_compile or (compile_models is not None and name not in compile_models)):
+                if compiled and compile_models is not None and name not in compile_models:
                     continue
                 step = train_step_fn(name, device, channels_last, amp, compiled, batch)
                 first = timed(step, device)
@@ -460,10 +460,9 @@ def main() -> None:
             device,
             args.repeats,
             args.models,
-            args.skip_compile,
             args.bf16_models,
             args.step_batch_sizes,
-            args.compile_models,
+            [] if args.skip_compile else args.compile_models,
         )
     if "e2e" in args.only:
         bench_e2e(splits, device, args.repeats, args.e2e_steps)
