@@ -208,20 +208,23 @@ def record_submission(jobs, specs: list[RunSpec]) -> None:
             write_json(run.slurm_job_file, {"job_id": job.job_id, "submitted": time.time()})
 
 
-def queued_on_slurm(spec: RunSpec) -> str | None:
-    """The Slurm task id that will still train this run, if one was submitted and Slurm lists it."""
-    record = read_json(RunDir(spec.run_dir).slurm_job_file)
-    job_id = record.get("job_id") if record else None
-    if not isinstance(job_id, str) or not shutil.which("squeue"):
-        return None
-    return job_id if _still_queued(job_id) else None
+def recorded_job(spec: RunSpec) -> str | None:
+    """The Slurm task last submitted for this run (its slurm-job.json), if any."""
+    job_id = (read_json(RunDir(spec.run_dir).slurm_job_file) or {}).get("job_id")
+    return job_id if isinstance(job_id, str) else None
 
 
 def already_queued(specs: list[RunSpec], runs_dir: Path) -> tuple[list[RunSpec], list[tuple[RunSpec, Any]]]:
     """(the runs to submit, [(run, its queued task as a submitit job)]): a run whose earlier task Slurm
-    still lists is not queued twice; the sweep waits for that task instead."""
-    found, folder = [(spec, queued_on_slurm(spec)) for spec in specs], Path(runs_dir) / ".submitit" / "%j"
-    return [spec for spec, job in found if job is None], [(s, SlurmJob(folder, j)) for s, j in found if j]
+    still lists is not queued twice; the sweep waits for that task instead. One squeue for them all."""
+    recorded = [(spec, recorded_job(spec)) for spec in specs]
+    ids = [job_id for _, job_id in recorded if job_id]
+    queued = _still_queued(ids) if ids and shutil.which("squeue") else set()
+    folder = Path(runs_dir) / ".submitit" / "%j"
+    return (
+        [spec for spec, job_id in recorded if job_id not in queued],
+        [(spec, SlurmJob(folder, job_id)) for spec, job_id in recorded if job_id in queued],
+    )
 
 
 def describe_submission(
@@ -255,18 +258,23 @@ ENDED_STATES = {
 }
 
 
-def _still_queued(job_id: str) -> bool:
-    """Whether Slurm may still run the task. All states are asked for: squeue's default view hides a
-    task for a moment while it is being requeued. A job id Slurm no longer knows has ended."""
-    if not shutil.which("squeue"):
-        return True
-    out = subprocess.run(
-        ["squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T"], capture_output=True, text=True
-    )
+def _still_queued(job_ids: list[str]) -> set[str]:
+    """The tasks among `job_ids` that Slurm may still run, from one squeue (-r: a line per array task). All
+    states are asked for: squeue's default view hides a task for a moment while it is being requeued. A
+    job id Slurm no longer knows has ended (a list leaves it out; a single one is an 'Invalid job id');
+    without squeue, or while the controller does not answer, every task may still run."""
+    ids = sorted(set(job_ids))
+    if not ids or not shutil.which("squeue"):
+        return set(ids)
+    command = ["squeue", "-h", "-t", "all", "-r", "-j", ",".join(ids), "-o", "%i %T"]
+    out = subprocess.run(command, capture_output=True, text=True)
     if out.returncode != 0:
-        return "Invalid job id" not in out.stderr  # otherwise a passing controller hiccup: keep waiting
-    states = out.stdout.split()
-    return bool(states) and not all(state in ENDED_STATES for state in states)
+        return set() if "Invalid job id" in out.stderr else set(ids)  # else a passing hiccup: keep waiting
+    states: dict[str, set[str]] = {}
+    for line in out.stdout.splitlines():
+        job_id, _, state = line.strip().partition(" ")
+        states.setdefault(job_id, set()).add(state)
+    return {job_id for job_id in ids if states.get(job_id, ENDED_STATES) - ENDED_STATES}
 
 
 def wait_for(jobs, specs: list[RunSpec], poll_s: float = 5.0, echo=print) -> list[RunSpec]:
@@ -277,8 +285,9 @@ def wait_for(jobs, specs: list[RunSpec], poll_s: float = 5.0, echo=print) -> lis
     """
     pending = dict(zip(jobs, specs, strict=True))
     while pending:
+        queued = _still_queued([job.job_id for job in pending if isinstance(job, SlurmJob)])
         for job, spec in list(pending.items()):
-            if job.done() or (isinstance(job, SlurmJob) and not _still_queued(job.job_id)):
+            if job.done() or (isinstance(job, SlurmJob) and job.job_id not in queued):
                 pending.pop(job)
                 state = spec.state()
                 if not state.finished and state != RunState.FAILED:  # the task died before it could say why
