@@ -292,13 +292,19 @@ def test_without_a_parent_death_signal_an_orphaned_run_still_hears_of_it(tmp_pat
     import resnet.launch
 
     heard = tmp_path / "heard"
+
+    def hear(*_):  # written whole before it exists: the test polls for the file
+        (tmp_path / "heard.tmp").write_text("SIGUSR1")
+        os.replace(tmp_path / "heard.tmp", heard)
+        os._exit(0)
+
     middle = os.fork()
     if middle == 0:  # the process that dies (the forkserver's role)
         run = os.fork()
         if run == 0:  # the run
             try:
                 monkeypatch.setattr(resnet.launch.sys, "platform", "darwin")
-                signal.signal(signal.SIGUSR1, lambda *_: (heard.write_text("SIGUSR1"), os._exit(0)))
+                signal.signal(signal.SIGUSR1, hear)
                 resnet.launch.die_with_parent(signal.SIGUSR1)
                 time.sleep(3)  # waits for the signal, which ends it
             finally:
