@@ -12,6 +12,7 @@ import errno
 import json
 import math
 import os
+import stat
 import uuid
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ def describe_os_error(exc: OSError, path: Path | str | None = None) -> str:
         errno.ENOTDIR: "a path component is a file, not a directory",
         errno.EISDIR: "is a directory, not a file",
         errno.ENOENT: "no such file or directory",
+        errno.EEXIST: "exists but is not a directory",  # mkdir where a file or a broken link is
     }
     reason = reasons.get(exc.errno or 0, exc.strerror or type(exc).__name__)
     return f"{reason} ({where})" if where else reason
@@ -82,10 +84,20 @@ def write_json(path: Path | str, obj: Any) -> None:
     write_atomic(path, json_text(obj) + "\n")
 
 
+def read_file_bytes(path: Path | str) -> bytes:
+    """The bytes of the regular file `path`. A FIFO or device where a run file belongs is a DamagedFile,
+    not a read that waits forever (opened non-blocking, checked before reading)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DamagedFile(f"{path} is not a regular file")
+        return fh.read()
+
+
 def load_json(path: Path | str) -> dict:
     """The JSON object in `path`. FileNotFoundError when absent, DamagedFile when it is not one."""
     try:
-        text = Path(path).read_bytes().decode("utf-8")
+        text = read_file_bytes(path).decode("utf-8")
         value = json.loads(text)
     except (NotADirectoryError, IsADirectoryError) as exc:
         raise FileNotFoundError(str(path)) from exc
@@ -109,8 +121,8 @@ def read_json(path: Path | str) -> dict | None:
 def read_jsonl(path: Path | str) -> list[dict]:
     """Every complete record; reading stops at the first torn or damaged line (a crash mid-write)."""
     try:
-        lines = Path(path).read_bytes().split(b"\n")
-    except OSError:
+        lines = read_file_bytes(path).split(b"\n")
+    except (OSError, DamagedFile):
         return []
     records = []
     for line in lines:

@@ -218,8 +218,9 @@ class RunLock:
             raise RunLocked(
                 f"{self.path.parent} is being trained by {holder}; not starting it twice"
             ) from None
-        os.ftruncate(self.fd, 0)
-        os.write(self.fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+        with contextlib.suppress(OSError):  # who holds it, for the message above: a full disk goes without
+            os.ftruncate(self.fd, 0)
+            os.write(self.fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
         return self
 
     def __exit__(self, *exc: object) -> None:

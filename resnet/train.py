@@ -26,6 +26,7 @@ from resnet.components import Setup, build
 from resnet.config import TrainConfig
 from resnet.errors import RunDirError
 from resnet.evaluate import EpochMeter, Interrupted, evaluate
+from resnet.files import describe_os_error
 from resnet.progress import Progress
 from resnet.records import RunRecorder
 from resnet.run_dir import RunDir, RunLock
@@ -87,9 +88,15 @@ def train(
         else:
             run.set_aside_unverified(config)
         runtime = Runtime.resolve(config, device, threads)
-        return Trainer(config, run, runtime, keep_checkpoints, checkpoint_every, stop or StopRequest()).fit(
-            checkpoint
-        )
+        trainer = Trainer(config, run, runtime, keep_checkpoints, checkpoint_every, stop or StopRequest())
+        try:
+            return trainer.fit(checkpoint)
+        except OSError as exc:  # a disk that fills up, a run dir made read-only or removed mid-run
+            where = exc.filename2 or exc.filename or run.path
+            raise RunDirError(
+                f"the run stopped: {describe_os_error(exc, where)}; fix that, then run the same command with "
+                "--resume to continue from its last checkpoint (a sweep: again with --retry-failed)"
+            ) from None
 
 
 def train_step(

@@ -183,6 +183,37 @@ def test_a_full_disk_says_so_and_leaves_no_temp_file(tmp_path):
     assert not os.path.lexists(run_dir / ".checkpoint.pt.tmp")
 
 
+def test_any_write_that_fails_mid_run_is_one_line_that_says_how_to_go_on(tmp_path, monkeypatch):
+    import errno
+
+    import resnet.records
+
+    blocked = tmp_path / "blocked"
+    (blocked / "config.json").mkdir(parents=True)  # where the run records its config
+    with pytest.raises(
+        RunDirError,
+        match=f"the run stopped: is a directory, not a file \\({blocked}/config.json\\); "
+        "fix that, then run the same command with --resume",
+    ):
+        train(config(), blocked)
+
+    record_epoch = resnet.records.RunRecorder.epoch
+
+    def disk_full_in_epoch_2(recorder, record):
+        if record["epoch"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")  # what a write() to a full disk raises
+        record_epoch(recorder, record)
+
+    monkeypatch.setattr(resnet.records.RunRecorder, "epoch", disk_full_in_epoch_2)
+    run_dir = tmp_path / "full"
+    with pytest.raises(RunDirError, match=f"the run stopped: no space left on device \\({run_dir}\\)"):
+        train(config(), run_dir)
+    assert RunDir(run_dir).has_checkpoint() and not RunDir(run_dir).is_locked()
+    monkeypatch.undo()  # space again: it goes on from epoch 1's checkpoint
+    assert train(config(), run_dir, resume=True)["status"] == "completed"
+    assert [r["epoch"] for r in RunDir(run_dir).metrics()] == [1, 2]
+
+
 def test_a_lock_dies_with_its_holder(tmp_path):
     lock_file = tmp_path / ".lock"
     holder = subprocess.Popen(

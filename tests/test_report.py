@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import shutil
 
 import pandas as pd
@@ -411,11 +412,15 @@ def test_hand_edited_run_files_never_crash_the_report(tmp_path):
     (kept / "config.json").write_text(json.dumps({**record, "environment": 5, "data": "x"}))
     summary = json.loads((edited / "summary.json").read_text())
     (edited / "summary.json").write_text(json.dumps({**summary, "final_train_acc": "x", "params": []}))
+    piped = write_run(runs, "ablations", "baseline", suite.config("baseline", seed=2), finals=(50.0, 70.0))
+    (piped / "config.json").unlink()
+    os.mkfifo(piped / "config.json")  # reading it would wait forever for a writer
     write_report(make_plan(suite, Selection(("baseline",), None, (), (0, 1)), runs), tmp_path / "results")
     md = (tmp_path / "results" / "ablations.md").read_text()
     assert (
         "| baseline | **90.00 (n=1)** |" in md and "1 unverified" in md
     )  # the edited summary is not counted
+    assert f"- `{piped}`: config.json unreadable: {piped}/config.json is not a regular file" in md
 
 
 def test_latex_text_is_what_pdflatex_reads():

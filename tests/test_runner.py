@@ -223,7 +223,8 @@ def test_a_run_that_cannot_start_fails_alone_and_three_alike_stop_the_queue(
     (runs / "tiny" / "cosine" / "seed0").write_text("a file where the run dir should be")
     statuses = sweep(launcher, suite_file, runs, ["cosine", "base"])
     state = {s.spec.arm.name: s for s in statuses}
-    assert state["cosine"].state == RunState.FAILED and "cannot start: " in state["cosine"].note
+    assert state["cosine"].state == RunState.FAILED
+    assert state["cosine"].note == f"cannot start: exists but is not a directory ({runs}/tiny/cosine/seed0)"
     assert state["base"].state == RunState.COMPLETED  # the sweep went on
     specs = plan_for(suite_file, tmp_path / "more", ["broken"], seeds=(0, 1, 2, 3, 4)).specs
     sweep_ = LocalSweep(
