@@ -3,7 +3,7 @@
 
 import sys
 
-from resnet.cli.sweep import main
+from resnet.cli.entry import sweep
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(sweep())

@@ -3,7 +3,7 @@
 
 import sys
 
-from resnet.cli.train import main
+from resnet.cli.entry import train
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(train())

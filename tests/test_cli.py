@@ -39,7 +39,21 @@ def test_console_scripts_are_declared():
         for e in metadata.entry_points(group="console_scripts")
         if e.name.startswith("resnet-")
     }
-    assert scripts == {"resnet-ablations": "resnet.cli.sweep:main", "resnet-train": "resnet.cli.train:main"}
+    assert scripts == {"resnet-ablations": "resnet.cli.entry:sweep", "resnet-train": "resnet.cli.entry:train"}
+
+
+def test_ctrl_c_while_the_command_still_imports_is_the_usual_one_line(monkeypatch, capsys):
+    import importlib
+
+    from resnet.cli import entry
+
+    def interrupted_import(name):
+        assert name in ("resnet.cli.train", "resnet.cli.sweep")
+        raise KeyboardInterrupt  # as a Ctrl-C in a command's first half second lands, mid-import
+
+    monkeypatch.setattr(importlib, "import_module", interrupted_import)
+    assert entry.train() == 130 and entry.sweep() == 130
+    assert capsys.readouterr().err == "\ninterrupted\n" * 2
 
 
 def test_a_damaged_run_file_in_a_planned_run_is_one_line(tmp_path, suite_file):

@@ -1,0 +1,27 @@
+"""Where both commands start (the root scripts and the console scripts): a Ctrl-C while the command is
+still importing, its first half second, ends it as one a moment later would (`interrupted`, status 130),
+not with a traceback from whatever module was loading."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from resnet.states import ExitCode  # small, so its own import is no window worth closing
+
+
+def _run(module: str) -> int:
+    try:
+        main = importlib.import_module(module).main
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    return main()
+
+
+def train() -> int:
+    return _run("resnet.cli.train")
+
+
+def sweep() -> int:
+    return _run("resnet.cli.sweep")
