@@ -72,10 +72,9 @@ class Launcher:
 
     def __init__(self) -> None:
         self.context = multiprocessing.get_context("forkserver")
-        self.context.set_forkserver_preload(["resnet.child"])
 
     def _start(self, function: str, *args: object) -> Child:
-        _start_servers_detached()
+        _start_servers_detached(self.context)
         process = self.context.Process(target=_call, args=(function, *args), daemon=False)
         process.start()
         return Child(process)
@@ -95,8 +94,9 @@ class Launcher:
         return self._start("pilot", configs, device, threads, str(log_path), str(result_path), env)
 
 
-def _start_servers_detached() -> None:
-    """Start multiprocessing's forkserver (and its resource tracker) with stdout and stderr on /dev/null.
+def _start_servers_detached(context: multiprocessing.context.ForkServerContext) -> None:
+    """Start multiprocessing's forkserver (and its resource tracker) with stdout and stderr on /dev/null,
+    preloading resnet.child (and first resnet.die_with_sweep, when this is the main thread).
 
     They inherit whatever the sweep's output is; holding a pipe open, they would keep `run_ablations.py |
     tee log` waiting for the seconds a process with torch loaded takes to exit after the sweep did. The
@@ -105,6 +105,8 @@ def _start_servers_detached() -> None:
 
     if getattr(forkserver._forkserver, "_forkserver_pid", None) is not None:
         return
+    main_thread = threading.current_thread() is threading.main_thread()
+    context.set_forkserver_preload(["resnet.die_with_sweep"] * main_thread + ["resnet.child"])
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)

@@ -1,5 +1,6 @@
 """The sweep runner, for real: forked training processes on CPU slots, synthetic data, 1-6 epoch runs."""
 
+import contextlib
 import io
 import json
 import os
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -315,6 +317,36 @@ def test_without_a_parent_death_signal_an_orphaned_run_still_hears_of_it(tmp_pat
     os.waitpid(middle, 0)
     wait_until(heard.exists, 10, what="the orphaned run to get its signal")
     assert heard.read_text() == "SIGUSR1"
+
+
+def test_kill_9_while_the_forkserver_still_imports_torch_leaves_nothing_behind(tmp_path, suite_file):
+    """The forkserver takes seconds to import torch; killed with the sweep, it goes at once, not after."""
+
+    def forkservers() -> list[int]:
+        found = []
+        for pid in descendants(runner.pid):
+            with contextlib.suppress(OSError):
+                if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(pid)
+        return found
+
+    runner = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "run_ablations.py"),
+            *map(str, common(tmp_path, suite_file)),
+            "--config",
+            "base",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until(lambda: bool(forkservers()), 60, runner, "the forkserver to start")
+    children = descendants(runner.pid)
+    runner.kill()
+    runner.wait()
+    wait_until(lambda: not any(alive(pid) for pid in children), 3, what="the importing forkserver to end")
 
 
 def test_kill_9_of_the_runner_leaves_no_process_behind_and_a_rerun_finishes(tmp_path, suite_file):
