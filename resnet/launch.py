@@ -96,7 +96,7 @@ class Launcher:
 
 def _start_servers_detached(context: multiprocessing.context.ForkServerContext) -> None:
     """Start multiprocessing's forkserver (and its resource tracker) with stdout and stderr on /dev/null,
-    preloading resnet.child (and first resnet.die_with_sweep, when this is the main thread).
+    preloading resnet.child (and first resnet.die_with_sweep, on Linux when this is the main thread).
 
     They inherit whatever the sweep's output is; holding a pipe open, they would keep `run_ablations.py |
     tee log` waiting for the seconds a process with torch loaded takes to exit after the sweep did. The
@@ -105,8 +105,9 @@ def _start_servers_detached(context: multiprocessing.context.ForkServerContext) 
 
     if getattr(forkserver._forkserver, "_forkserver_pid", None) is not None:
         return
-    main_thread = threading.current_thread() is threading.main_thread()
-    context.set_forkserver_preload(["resnet.die_with_sweep"] * main_thread + ["resnet.child"])
+    # Linux only: elsewhere die_with_parent is a thread, and the forkserver forks: it stays single-threaded
+    guard = sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread()
+    context.set_forkserver_preload(["resnet.die_with_sweep"] * guard + ["resnet.child"])
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
