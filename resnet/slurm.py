@@ -243,19 +243,9 @@ def describe_submission(
     return "\n".join(lines)
 
 
-ENDED_STATES = {
-    "COMPLETED",
-    "CANCELLED",
-    "FAILED",
-    "TIMEOUT",
-    "NODE_FAIL",
-    "BOOT_FAIL",
-    "DEADLINE",
-    "OUT_OF_MEMORY",
-    "PREEMPTED",
-    "SPECIAL_EXIT",
-    "REVOKED",
-}
+# Slurm's job states after which a task will not run again (squeue's long names)
+ENDED_STATES = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "BOOT_FAIL", "DEADLINE"}
+ENDED_STATES |= {"OUT_OF_MEMORY", "PREEMPTED", "SPECIAL_EXIT", "REVOKED"}
 
 
 def _still_queued(job_ids: list[str]) -> set[str]:
