@@ -131,6 +131,10 @@ def _arm_name(combo) -> str:
 
 def _check_factor(name: str, where: str) -> None:
     fields = [f for f in TrainConfig.model_fields if f not in NOT_FACTORS]
+    if name == "seed":
+        raise PresetError(
+            f"{where}: seed is not a factor: every arm runs the sweep's --seeds (e.g. --seeds 0 1 2)"
+        )
     if name not in fields:
         raise PresetError(f"{where}: {unknown_name_message('factor', name, fields)}")
 

@@ -68,7 +68,7 @@ def test_factorial_zip_and_one_at_a_time_arms():
     "data, message",
     [
         ({"factors": {"lrr": [0.1]}}, "unknown factor 'lrr' (did you mean lr?)"),
-        ({"factors": {"seed": [0, 1]}}, "unknown factor 'seed'"),
+        ({"factors": {"seed": [0, 1]}}, "seed is not a factor: every arm runs the sweep's --seeds"),
         (
             {"kind": "latin", "factors": {"lr": [0.1]}},
             "design kind must be one of factorial, zip, one_at_a_time",
