@@ -145,6 +145,10 @@ def test_tune_spec():
         parse_tune({"lr": [0.1, 0.2], "momentum": [0.8, 0.9]}, "here")
     with pytest.raises(PresetError, match="needs a list of at least two values"):
         parse_tune({"lr": [0.1]}, "here")
+    with pytest.raises(PresetError, match=r"here: tune seeds list a seed twice \(\[0, 0\]\); list each once"):
+        parse_tune({"lr": [0.1, 0.2], "seeds": [0, 0]}, "here")
+    with pytest.raises(PresetError, match="tune seeds must be a list of seeds like"):
+        parse_tune({"lr": [0.1, 0.2], "seeds": [True]}, "here")  # TOML's true is no seed
 
 
 def test_tune_from_the_command_line_replaces_the_suites(tmp_path):

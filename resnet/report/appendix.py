@@ -70,8 +70,8 @@ def tuning_section(plan: Plan, collected: Collected) -> list[str]:
         f"## Tuning: {tune.param} per arm",
         "",
         f"Each value on seed{'s' * (len(tune.seeds) > 1)} {', '.join(map(str, tune.seeds))}; selected: the "
-        "best mean validation accuracy "
-        "(best epoch). The final runs use the selected value.",
+        "best mean validation accuracy (best epoch; on a tie, the value listed first). The final runs use "
+        "the selected value.",
         "",
     ]
     rows = []
