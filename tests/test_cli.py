@@ -1,5 +1,6 @@
 """The command lines themselves: model listing speed, verbosity, entry points, damaged run files."""
 
+import os
 import subprocess
 import sys
 import time
@@ -31,6 +32,19 @@ def test_quiet_and_verbose(tmp_path):
     assert code == 0 and "already holds this finished run" in out
     code, out, _ = train_main(*args, "--run-dir", tmp_path / "run", "-v")
     assert code == 0 and "already holds this finished run" in out
+
+
+def test_a_terminal_without_utf8_gets_question_marks_not_a_traceback():
+    """--list prints '—' and '×'; a Latin-1 or ASCII terminal cannot show them."""
+    for encoding in ("ascii", "latin-1"):
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "run_ablations.py"), "--list"],
+            capture_output=True,
+            env={**os.environ, "PYTHONIOENCODING": encoding},
+            timeout=60,
+        )
+        assert result.returncode == 0 and b"Traceback" not in result.stderr, result.stderr
+        assert b"baseline" in result.stdout and b"?" in result.stdout
 
 
 def test_console_scripts_are_declared():
