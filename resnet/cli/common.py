@@ -88,9 +88,10 @@ def ensure_writable(directory: Path, what: str) -> None:
         )
 
 
-def add_verbosity(parser: argparse.ArgumentParser) -> None:
+def add_verbosity(parser: argparse.ArgumentParser, quiet_keeps: str = "") -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    keeps = f" ({quiet_keeps})" if quiet_keeps else ""
+    group.add_argument("-q", "--quiet", action="store_true", help=f"only warnings and errors{keeps}")
     group.add_argument("-v", "--verbose", action="store_true", help="debug messages too")
 
 
