@@ -6,6 +6,7 @@ is not here is one line before anything starts. Each run is told its device and 
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import shutil
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 
 from resnet.errors import DeviceError
 from resnet.machine import usable_cpus
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,6 +78,13 @@ def make_slots(
         )
     count = len(visible) * jobs_per_gpu if visible else jobs
     threads = max(1, usable_cpus() // count)
+    if not visible and jobs > usable_cpus():
+        log.warning(
+            "notice: --jobs %d on %d usable CPU cores: the runs take turns on the cores (1 thread each), "
+            "so more jobs than cores adds no throughput",
+            jobs,
+            usable_cpus(),
+        )
     if not visible:
         return [Slot("cpu", {"CUDA_VISIBLE_DEVICES": ""}, threads) for _ in range(jobs)]
     return [

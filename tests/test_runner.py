@@ -116,6 +116,18 @@ def test_dry_run_prints_exact_commands_with_devices_and_skips(tmp_path, suite_fi
     assert again[0] == "# skip tiny/base/seed0: already completed; summary.json verified" and len(again) == 10
 
 
+def test_more_cpu_jobs_than_cores_get_a_notice(monkeypatch, caplog):
+    import resnet.slots
+
+    monkeypatch.setattr(resnet.slots, "usable_cpus", lambda: 2)
+    assert [s.threads for s in make_slots("cpu", jobs=2)] == [1, 1] and not caplog.records
+    assert [s.threads for s in make_slots("cpu", jobs=3)] == [1, 1, 1]
+    assert [r.getMessage() for r in caplog.records] == [
+        "notice: --jobs 3 on 2 usable CPU cores: the runs take turns on the cores (1 thread each), so more "
+        "jobs than cores adds no throughput"
+    ]
+
+
 def test_gpu_slots_and_gpus_that_are_not_here(monkeypatch):
     import resnet.slots as runner
 
