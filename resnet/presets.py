@@ -126,10 +126,18 @@ def expect(value: Any, kind: type, where: str, what: str) -> Any:
     return value
 
 
+MAX_TOML_BYTES = 2**20  # the shipped suites are a few KB
+
+
 def read_toml(path: Path, what: str) -> dict[str, Any]:
     """A TOML file as a dict; a missing, binary, non-UTF-8 or malformed file is one line."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        with open(path, "rb") as fh:  # not read_bytes: /dev/zero or a runaway pipe would fill the memory
+            data = fh.read(MAX_TOML_BYTES + 1)
+        if len(data) > MAX_TOML_BYTES:
+            limit = f"{MAX_TOML_BYTES // 2**20} MiB"
+            raise PresetError(f"{what} {path} is over {limit}; a {what} is a small TOML file")
+        text = data.decode("utf-8")
     except IsADirectoryError:
         raise PresetError(f"{what} {path} is a directory; pass a .toml file") from None
     except FileNotFoundError:

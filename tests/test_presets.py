@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -162,6 +163,8 @@ def test_suite_files_that_are_not_text_or_not_files(tmp_path):
         load_suite(folder)
     with pytest.raises(PresetError, match="suite file .*nothing.toml does not exist"):
         load_suite(tmp_path / "nothing.toml")
+    with pytest.raises(PresetError, match="suite file /dev/zero is over 1 MiB; a suite file is a small TOML"):
+        load_suite(Path("/dev/zero"))  # endless: read whole, it would fill the memory
 
 
 def test_unknown_suite_and_preset_list_the_valid_ones():
