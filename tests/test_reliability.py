@@ -270,6 +270,7 @@ def test_a_locked_run_is_not_trained_twice(tmp_path):
         ),
         (["--config", "nosuite:baseline"], "unknown suite 'nosuite'"),
         (["--config", "../../etc/passwd.json"], "config file ../../etc/passwd.json does not exist"),
+        (["--evaluate", "/dev/zero"], "checkpoint /dev/zero is not a regular file"),
         (
             ["--device", "cuda:3", "--dataset", "synthetic"],
             "device cuda:3 asked for, but no CUDA GPU is visible here",

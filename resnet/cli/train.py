@@ -199,7 +199,7 @@ def _weights_file(path: Path) -> Path:
             fail(f"run dir {path} holds no model.pt or checkpoint.pt to evaluate")
         return found
     if not path.is_file():
-        fail(f"checkpoint {path} does not exist")
+        fail(f"checkpoint {path} {'is not a regular file' if path.exists() else 'does not exist'}")
     return path
 
 
