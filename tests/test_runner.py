@@ -75,6 +75,12 @@ def common(tmp_path, suite_file):
     ]
 
 
+def start_sweep(tmp_path, suite_file, *args, **popen):
+    """run_ablations.py on the tiny suite as its own process (so that it can be killed or signalled)."""
+    command = [sys.executable, ROOT / "run_ablations.py", *common(tmp_path, suite_file), *args]
+    return subprocess.Popen([str(a) for a in command], cwd=ROOT, **popen)
+
+
 def test_dry_run_prints_exact_commands_with_devices_and_skips(tmp_path, suite_file):
     args = [
         "--suite-file",
@@ -273,15 +279,11 @@ def test_hangup_then_ctrl_c_stop_everything_at_once_and_cleanly(tmp_path, suite_
     """Started as `cmd &` from a script would be, with SIGINT ignored. A SIGHUP (the terminal closed) stops
     the sweep as SIGTERM would: every run checkpoints; a second signal stops the runs at once; the report is
     still written, the exit says how to resume, and there is no traceback."""
-    runner = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "run_ablations.py"),
-            *map(str, common(tmp_path, suite_file)),
-            "--config",
-            "long",
-        ],
-        cwd=ROOT,
+    runner = start_sweep(
+        tmp_path,
+        suite_file,
+        "--config",
+        "long",
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -342,17 +344,8 @@ def test_kill_9_while_the_forkserver_still_imports_torch_leaves_nothing_behind(t
                     found.append(pid)
         return found
 
-    runner = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "run_ablations.py"),
-            *map(str, common(tmp_path, suite_file)),
-            "--config",
-            "base",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    runner = start_sweep(
+        tmp_path, suite_file, "--config", "base", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     wait_until(lambda: bool(forkservers()), 60, runner, "the forkserver to start")
     children = descendants(runner.pid)
@@ -362,20 +355,10 @@ def test_kill_9_while_the_forkserver_still_imports_torch_leaves_nothing_behind(t
 
 
 def test_kill_9_of_the_runner_leaves_no_process_behind_and_a_rerun_finishes(tmp_path, suite_file):
-    runner = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "run_ablations.py"),
-            *map(str, common(tmp_path, suite_file)),
-            "--config",
-            "long",
-            "--jobs",
-            "2",
-            "--seeds",
-            "0",
-            "1",
-        ],
-        cwd=ROOT,
+    runner = start_sweep(
+        tmp_path,
+        suite_file,
+        *("--config", "long", "--jobs", "2", "--seeds", "0", "1"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
