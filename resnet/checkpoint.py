@@ -23,6 +23,12 @@ from resnet.run_dir import RunDir
 log = logging.getLogger(__name__)
 FORMAT = 2
 
+# what a run that could not write says next (its last checkpoint is where it goes on from)
+RESUME_HINT = (
+    "fix that, then run the same command with --resume to continue from its last checkpoint (a sweep: "
+    "again with --retry-failed)"
+)
+
 
 def _serialise(state: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
@@ -50,7 +56,9 @@ def save_checkpoint(state: dict[str, Any], run: RunDir, keep_epoch: bool = False
             os.link(run.checkpoint_file, kept)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise RunDirError(f"cannot write a checkpoint: {describe_os_error(exc, run.path)}") from None
+        raise RunDirError(
+            f"cannot write a checkpoint: {describe_os_error(exc, run.path)}; {RESUME_HINT}"
+        ) from None
 
 
 def save_model(state: dict[str, Any], run: RunDir) -> None:
@@ -58,7 +66,9 @@ def save_model(state: dict[str, Any], run: RunDir) -> None:
     try:
         write_atomic(run.model_file, _serialise(state))
     except OSError as exc:
-        raise RunDirError(f"cannot write the final model: {describe_os_error(exc, run.path)}") from None
+        raise RunDirError(
+            f"cannot write the final model: {describe_os_error(exc, run.path)}; {RESUME_HINT}"
+        ) from None
 
 
 def _why_unreadable(path: Path, exc: Exception) -> str:

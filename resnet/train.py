@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from resnet.checkpoint import check_resumable, load_latest_checkpoint, save_checkpoint
+from resnet.checkpoint import RESUME_HINT, check_resumable, load_latest_checkpoint, save_checkpoint
 from resnet.components import Setup, build
 from resnet.config import TrainConfig
 from resnet.errors import RunDirError
@@ -93,10 +93,7 @@ def train(
             return trainer.fit(checkpoint)
         except OSError as exc:  # a disk that fills up, a run dir made read-only or removed mid-run
             where = exc.filename2 or exc.filename or run.path
-            raise RunDirError(
-                f"the run stopped: {describe_os_error(exc, where)}; fix that, then run the same command with "
-                "--resume to continue from its last checkpoint (a sweep: again with --retry-failed)"
-            ) from None
+            raise RunDirError(f"the run stopped: {describe_os_error(exc, where)}; {RESUME_HINT}") from None
 
 
 def train_step(
