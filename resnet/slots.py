@@ -77,13 +77,14 @@ def make_slots(
             "--device cuda, but no GPU is visible (CUDA_VISIBLE_DEVICES / nvidia-smi); use --device cpu"
         )
     count = len(visible) * jobs_per_gpu if visible else jobs
-    threads = max(1, usable_cpus() // count)
-    if not visible and jobs > usable_cpus():
+    cpus = usable_cpus()
+    threads = max(1, cpus // count)
+    if not visible and jobs > cpus:
         log.warning(
             "notice: --jobs %d on %d usable CPU cores: the runs take turns on the cores (1 thread each), "
             "so more jobs than cores adds no throughput",
             jobs,
-            usable_cpus(),
+            cpus,
         )
     if not visible:
         return [Slot("cpu", {"CUDA_VISIBLE_DEVICES": ""}, threads) for _ in range(jobs)]
