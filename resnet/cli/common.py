@@ -7,7 +7,6 @@ when another process holds the run). Ctrl-C exits 130. A closed pipe (`| head`) 
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import math
 import os
@@ -131,17 +130,8 @@ def raise_interrupt(signum: int) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def tolerate_any_encoding() -> None:
-    """Output goes out whatever the terminal's encoding: a character it lacks (Δ, ±, — on a Latin-1 or
-    ASCII terminal; a non-UTF-8 path echoed back) prints as '?', not as a UnicodeEncodeError."""
-    for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, io.TextIOWrapper):
-            stream.reconfigure(errors="replace")
-
-
 def main_wrapper(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Run a CLI main: user errors in one line, Ctrl-C as exit 130, a closed pipe as a quiet exit."""
-    tolerate_any_encoding()
     try:
         return main(argv)
     except UserError as exc:

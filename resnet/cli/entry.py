@@ -1,17 +1,24 @@
 """Where both commands start (the root scripts and the console scripts): a Ctrl-C while the command is
 still importing, its first half second, ends it as one a moment later would (`interrupted`, status 130),
-not with a traceback from whatever module was loading."""
+not with a traceback from whatever module was loading; and output goes out whatever the terminal's
+encoding: a character it lacks (Δ, ±, — on a Latin-1 or ASCII terminal; a non-UTF-8 path echoed back)
+prints as '?', not as a UnicodeEncodeError. (A sweep's runs write their train.log the same way:
+resnet.child.)"""
 
 from __future__ import annotations
 
 import gc
 import importlib
+import io
 import sys
 
 from resnet.states import ExitCode  # small, so its own import is no window worth closing
 
 
 def _run(module: str) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
     try:
         main = importlib.import_module(module).main
     except KeyboardInterrupt:
