@@ -33,7 +33,9 @@ from resnet.errors import ConfigError, PresetError
 from resnet.files import PROJECT_ROOT, describe_os_error
 from resnet.models.registry import unknown_name_message
 
-CONFIGS_DIR = PROJECT_ROOT / "configs"
+# The suites: configs/ of a source checkout, or the copy a wheel installs as resnet/configs (pyproject).
+_INSTALLED_CONFIGS = Path(__file__).resolve().parent / "configs"
+CONFIGS_DIR = _INSTALLED_CONFIGS if _INSTALLED_CONFIGS.is_dir() else PROJECT_ROOT / "configs"
 DEFAULT_SUITE = "ablations"
 PRESET_KEYS = ("description", "aliases", "reference")
 TOP_LEVEL_KEYS = ("description", "baseline", "base", "presets", "design", "tune", "extends")

@@ -89,5 +89,13 @@ class RunSpec:
         ]
 
     def command(self, launch: LaunchOptions = LaunchOptions()) -> list[str]:
-        script = os.path.relpath(TRAIN_SCRIPT) if Path.cwd() == PROJECT_ROOT else str(TRAIN_SCRIPT)
-        return [sys.executable, script, *self.arguments(launch)]
+        return [*train_command(), *self.arguments(launch)]
+
+
+def train_command() -> list[str]:
+    """The interpreter and train_cifar.py of a source checkout, or `-m resnet.cli.train` where the package
+    is installed from a wheel (no root scripts there; the console script may not be on a job's PATH)."""
+    if not TRAIN_SCRIPT.is_file():
+        return [sys.executable, "-m", "resnet.cli.train"]
+    script = os.path.relpath(TRAIN_SCRIPT) if Path.cwd() == PROJECT_ROOT else str(TRAIN_SCRIPT)
+    return [sys.executable, script]

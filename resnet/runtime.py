@@ -125,7 +125,9 @@ def package_version(name: str) -> str | None:
 
 
 def git_commit(root: Path = PROJECT_ROOT) -> dict[str, Any]:
-    """HEAD of the checkout the code runs from, and whether it had uncommitted changes."""
+    """HEAD of the checkout the code runs from, and whether it had uncommitted changes. Only a repository
+    whose top is `root`: a package installed in a venv inside some other repository is not that
+    repository's code (its version is recorded instead: environment()['resnet_ablations'])."""
 
     def git(*args: str) -> str | None:
         try:
@@ -134,7 +136,8 @@ def git_commit(root: Path = PROJECT_ROOT) -> dict[str, Any]:
             return None
         return out.stdout.strip() if out.returncode == 0 else None
 
-    commit = git("rev-parse", "HEAD")
+    top = git("rev-parse", "--show-toplevel")
+    commit = git("rev-parse", "HEAD") if top and Path(top).resolve() == root.resolve() else None
     dirty = git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {"commit": commit, "dirty": bool(dirty) if commit else None}
 
@@ -156,5 +159,6 @@ def environment(runtime: Runtime) -> dict[str, Any]:
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "git": git_commit(),
+        "resnet_ablations": package_version("resnet-ablations"),
         "command": sys.argv,
     }

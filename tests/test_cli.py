@@ -1,11 +1,13 @@
-"""The command lines themselves: model listing speed, verbosity, entry points, damaged run files."""
+"""The command lines themselves: model listing speed, verbosity, entry points, packaging, damaged files."""
 
 import os
 import subprocess
 import sys
 import time
+import tomllib
 from importlib import metadata
 
+from resnet import presets, run_spec
 from resnet.models.table import MODEL_STATS
 from tests.conftest import ROOT, sweep_main, train_main
 
@@ -54,6 +56,38 @@ def test_console_scripts_are_declared():
         if e.name.startswith("resnet-")
     }
     assert scripts == {"resnet-ablations": "resnet.cli.entry:sweep", "resnet-train": "resnet.cli.entry:train"}
+
+
+def test_a_wheel_ships_every_package_and_the_suites():
+    """A wheel (pip install ., not -e) has no checkout: each package must be listed, configs/ mapped in."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = {".".join(p.relative_to(ROOT).parent.parts) for p in (ROOT / "resnet").rglob("__init__.py")}
+    assert set(setuptools["packages"]) == packages | {"resnet.configs"}
+    assert (ROOT / setuptools["package-dir"]["resnet.configs"]).resolve() == presets.CONFIGS_DIR
+    assert setuptools["package-data"]["resnet.configs"] == ["*.toml"]
+    assert {p.name for p in presets.CONFIGS_DIR.glob("*.toml")} >= {"ablations.toml", "quick.toml"}
+
+
+def test_without_the_root_scripts_a_run_starts_as_a_module(monkeypatch, tmp_path):
+    monkeypatch.setattr(run_spec, "TRAIN_SCRIPT", tmp_path / "train_cifar.py")  # as in a wheel install
+    command = run_spec.train_command()
+    assert command == [sys.executable, "-m", "resnet.cli.train"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([*command, "--list-models"], cwd=tmp_path, env=env, capture_output=True)
+    assert result.returncode == 0 and b"resnext29_16x64d" in result.stdout, result.stderr
+
+
+def test_the_commit_recorded_is_this_checkouts_not_an_enclosing_repositorys(tmp_path):
+    """A venv inside a user's own repository holds an installed copy: that repository's HEAD is not ours."""
+    from resnet.runtime import git_commit
+
+    repo, site_packages = tmp_path / "project", tmp_path / "project" / ".venv" / "site-packages"
+    site_packages.mkdir(parents=True)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    assert git_commit(repo)["commit"] is not None and git_commit(repo)["dirty"] is False
+    assert git_commit(site_packages) == {"commit": None, "dirty": None}
 
 
 def test_ctrl_c_while_the_command_still_imports_is_the_usual_one_line(monkeypatch, capsys):

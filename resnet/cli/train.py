@@ -205,3 +205,10 @@ def _weights_file(path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     return main_wrapper(train_main, argv)
+
+
+if __name__ == "__main__":  # python -m resnet.cli.train (resnet.run_spec.train_command)
+    from resnet.cli.entry import train
+
+    sys.modules["resnet.cli.train"] = sys.modules["__main__"]  # entry imports it by name: not a second copy
+    sys.exit(train())

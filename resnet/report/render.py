@@ -251,6 +251,12 @@ def protocol_words(rows: list[ArmStats]) -> str:
     )
 
 
+def _code_version(git: dict, release: str | None) -> str:
+    if git.get("commit"):
+        return git["commit"][:10] + (" (uncommitted changes)" if git.get("dirty") else "")
+    return f"none (resnet-ablations {release} installed)" if release else "unknown"
+
+
 def provenance(collected: Collected) -> list[str]:
     """What produced the numbers, and a warning when the arms disagree on it. Each value carries the group
     within which it must agree: one git commit for the table, one copy of the files per dataset, one
@@ -261,8 +267,7 @@ def provenance(collected: Collected) -> list[str]:
         for run in cell.completed:
             env, data = run.record.get("environment", {}), run.record.get("data", {})
             git = env.get("git") or {}
-            dirty = " (uncommitted changes)" if git.get("dirty") else ""
-            seen["git"].add(("", (git.get("commit") or "unknown")[:10] + dirty))
+            seen["git"].add(("", _code_version(git, env.get("resnet_ablations"))))
             seen["torch"].add(("", str(env.get("torch"))))
             seen["CUDA"].add(("", str(env.get("cuda") or "none")))
             seen["device"].add(("", str(env.get("device"))))
