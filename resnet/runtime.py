@@ -8,19 +8,16 @@ import logging
 import platform
 import re
 import socket
-import subprocess
 import sys
 from dataclasses import dataclass
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from resnet.config import TrainConfig
 from resnet.errors import DeviceError
-from resnet.files import PROJECT_ROOT
 from resnet.machine import cpu_model, usable_cpus
+from resnet.versions import git_commit, package_version
 
 log = logging.getLogger(__name__)
 
@@ -115,31 +112,6 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return cpu_model()
-
-
-def package_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def git_commit(root: Path = PROJECT_ROOT) -> dict[str, Any]:
-    """HEAD of the checkout the code runs from, and whether it had uncommitted changes. Only a repository
-    whose top is `root`: a package installed in a venv inside some other repository is not that
-    repository's code (its version is recorded instead: environment()['resnet_ablations'])."""
-
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    top = git("rev-parse", "--show-toplevel")
-    commit = git("rev-parse", "HEAD") if top and Path(top).resolve() == root.resolve() else None
-    dirty = git("status", "--porcelain", "--untracked-files=no") if commit else None
-    return {"commit": commit, "dirty": bool(dirty) if commit else None}
 
 
 def environment(runtime: Runtime) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The command lines themselves: model listing speed, verbosity, entry points, packaging, damaged files."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -79,7 +80,7 @@ def test_without_the_root_scripts_a_run_starts_as_a_module(monkeypatch, tmp_path
 
 def test_the_commit_recorded_is_this_checkouts_not_an_enclosing_repositorys(tmp_path):
     """A venv inside a user's own repository holds an installed copy: that repository's HEAD is not ours."""
-    from resnet.runtime import git_commit
+    from resnet.versions import git_commit
 
     repo, site_packages = tmp_path / "project", tmp_path / "project" / ".venv" / "site-packages"
     site_packages.mkdir(parents=True)
@@ -88,6 +89,14 @@ def test_the_commit_recorded_is_this_checkouts_not_an_enclosing_repositorys(tmp_
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
     assert git_commit(repo)["commit"] is not None and git_commit(repo)["dirty"] is False
     assert git_commit(site_packages) == {"commit": None, "dirty": None}
+
+
+def test_version_is_the_line_a_bug_report_needs():
+    pattern = r"resnet-ablations \S+ \((git [0-9a-f]{10}( with uncommitted changes)?|no git checkout)\), "
+    pattern += r"torch \d\S*, torchvision \d\S*, Python 3\.\d+\.\d+\n"
+    for main in (sweep_main, train_main):
+        code, out, err = main("--version")
+        assert code == 0 and re.fullmatch(pattern, out) and err == "", out
 
 
 def test_ctrl_c_while_the_command_still_imports_is_the_usual_one_line(monkeypatch, capsys):

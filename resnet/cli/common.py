@@ -27,10 +27,26 @@ def fail(message: str, status: int = ExitCode.BAD_INPUT) -> NoReturn:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a bad command line gets one line (what was wrong, what is accepted), not the usage."""
+    """argparse, but a bad command line gets one line (what was wrong, what is accepted), not the usage;
+    and --version, the line to paste into a bug report."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.add_argument("--version", action=_PrintVersion, help="print the versions of this code and torch")
 
     def error(self, message: str) -> NoReturn:
         fail(f"{message} (see {self.prog} --help)")
+
+
+class _PrintVersion(argparse.Action):
+    def __init__(self, option_strings: list[str], dest: str, help: str):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from resnet.versions import version_line
+
+        print(version_line())
+        parser.exit()
 
 
 def utf8_path(text: str) -> Path:

@@ -1,0 +1,48 @@
+"""Which code ran: this package's version and git commit, and the versions of what it runs on, found
+without importing torch (so `--version` answers at once). Run records (resnet.runtime) use the same."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from resnet.files import PROJECT_ROOT
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit(root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    """HEAD of the checkout the code runs from, and whether it had uncommitted changes. Only a repository
+    whose top is `root`: a package installed in a venv inside some other repository is not that
+    repository's code (its version is recorded instead: environment()['resnet_ablations'])."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    commit = git("rev-parse", "HEAD") if top and Path(top).resolve() == root.resolve() else None
+    dirty = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": bool(dirty) if commit else None}
+
+
+def version_line() -> str:
+    """'resnet-ablations 0.2.0 (git 35243d5a1b), torch 2.14.1, torchvision 0.29.1, Python 3.11.7'."""
+    git = git_commit()
+    where = "no git checkout"
+    if git["commit"]:
+        where = f"git {git['commit'][:10]}" + (" with uncommitted changes" if git["dirty"] else "")
+    own = package_version("resnet-ablations") or "(not installed)"
+    others = ", ".join(f"{name} {package_version(name) or 'missing'}" for name in ("torch", "torchvision"))
+    return f"resnet-ablations {own} ({where}), {others}, Python {platform.python_version()}"
