@@ -136,7 +136,14 @@ def plot_forest(rows: list[ArmStats], baseline: str | None, stem: Path, title: s
             ax.plot(test.diff, yi, "o", color="#1f4e79", mfc="white")  # n = 1: a point, no bar
         label = f"{test.diff:+.2f}" + ("" if test.low is not None else f" (n={test.n})")
         ax.annotate(
-            label, (test.diff, yi), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8
+            label,
+            (test.diff, yi),
+            textcoords="offset points",
+            xytext=(0, 7),
+            ha="center",
+            fontsize=8,
+            bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.85},  # over lines
+            zorder=3,
         )
         published = _published_delta(row, base)
         if published is not None:
