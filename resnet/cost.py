@@ -8,7 +8,6 @@ included), when there are any. No torch import here.
 
 from __future__ import annotations
 
-import os
 import statistics
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from resnet.config import DATASETS, TrainConfig
 from resnet.files import read_json
 from resnet.models.table import MODEL_STATS
+from resnet.run_dir import RunDir, find_run_dirs
 from resnet.summary import finite
 
 
@@ -36,14 +36,14 @@ def recorded_speeds(runs_dir: Path, device_name: str, max_files: int = 5000) -> 
     a whole ResNet-18 epoch, so a one-epoch run would otherwise double the estimate of a long one)."""
     speeds: dict[Any, list[float]] = {}
     seen = 0
-    for dirpath, dirnames, filenames in os.walk(runs_dir):
-        dirnames[:] = [d for d in dirnames if d not in ("tb", "checkpoints", ".submitit")]
-        if "summary.json" not in filenames:
+    for path in find_run_dirs(runs_dir):
+        run = RunDir(path)
+        if not run.summary_file.is_file():
             continue
         seen += 1
         if seen > max_files:
             break
-        summary, record = read_json(Path(dirpath) / "summary.json"), read_json(Path(dirpath) / "config.json")
+        summary, record = read_json(run.summary_file), read_json(run.config_file)
         try:  # an estimate: a run dir whose files are not what train() writes is skipped
             if not summary or not record or summary["runtime"].get("device_name") != device_name:
                 continue

@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from resnet.config import TrainConfig
@@ -29,6 +30,18 @@ from resnet.states import RunState
 from resnet.summary import complete_history, summarize, verify
 
 log = logging.getLogger("resnet.train")
+
+# What makes a directory a run's (a started one leaves config.json; a failed start, failure.json).
+RUN_FILES = (
+    "config.json",
+    "failure.json",
+    "summary.json",
+    "metrics.jsonl",
+    "checkpoint.pt",
+    "checkpoint.prev.pt",
+    "model.pt",
+)
+NOT_RUNS = {".submitit", "tb", "checkpoints"}  # subdirectories that are never runs
 
 
 class RunDir:
@@ -229,3 +242,22 @@ class RunLock:
                 os.ftruncate(self.fd, 0)
             os.close(self.fd)  # closing releases the flock
             self.fd = None
+
+
+def find_run_dirs(root: Path) -> Iterator[Path]:
+    """Every directory under `root` that holds a run. Symlinked directories are followed (runs moved to
+    another disk), but never back into a directory the path already passed through (a loop)."""
+    chains = {os.fspath(root): {os.path.realpath(root)}}  # each directory: the real paths on its way
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        chain = chains.pop(dirpath)
+        if any(name in filenames for name in RUN_FILES):
+            yield Path(dirpath)
+            dirnames[:] = []  # a run's own subdirectories hold no runs
+            continue
+        keep = []
+        for name in sorted(d for d in dirnames if d not in NOT_RUNS):
+            real = os.path.realpath(os.path.join(dirpath, name))
+            if real not in chain:
+                keep.append(name)
+                chains[os.path.join(dirpath, name)] = chain | {real}
+        dirnames[:] = keep

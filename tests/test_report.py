@@ -323,6 +323,28 @@ def test_arms_not_directories_a_cell_holds_one_config_each_seed_once(tmp_path):
     assert "## Skipped directories" in md and "seedX" in md
 
 
+def test_runs_behind_symlinks_count_once_and_a_loop_ends(tmp_path):
+    """An arm's directory moved to another disk and linked back is read; a seed linked to another arm's run
+    is that run once, and its planned seed a conflict; a link back up the tree does not loop."""
+    suite, runs = find_suite("ablations"), tmp_path / "runs"
+    elsewhere = tmp_path / "scratch" / "baseline"
+    for seed, acc in ((0, 90.0), (1, 92.0)):
+        write_run(runs, "ablations", "baseline", suite.config("baseline", seed=seed), finals=(acc,))
+        write_run(runs, "ablations", "cosine", suite.config("cosine", seed=seed), finals=(acc + 1,))
+    elsewhere.parent.mkdir()
+    (runs / "ablations" / "baseline").rename(elsewhere)
+    (runs / "ablations" / "baseline").symlink_to(elsewhere)
+    shutil.rmtree(runs / "ablations" / "cosine" / "seed1")
+    (runs / "ablations" / "cosine" / "seed1").symlink_to(elsewhere / "seed1")
+    (runs / "ablations" / "cosine" / "loop").symlink_to(runs / "ablations")
+    plan = make_plan(suite, Selection(("baseline", "cosine"), None, (), (0, 1)), runs)
+    baseline, cosine = collect(plan).arms
+    assert baseline.values() == {0: 90.0, 1: 92.0} and cosine.values() == {0: 91.0}
+    assert cosine.conflicts == [1] and not collect(plan).others
+    ((path, reason),) = collect(plan).skipped
+    assert path.name == "seed1" and "baseline/seed1 again, through a symlink" in reason
+
+
 def test_a_run_of_a_suite_edited_since_goes_to_other_configurations(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text('[base]\nmodel = "resnet8"\ndataset = "synthetic"\n[presets.a]\nlr = 0.02\n')

@@ -18,21 +18,11 @@ from resnet.config import TrainConfig
 from resnet.errors import ConfigError
 from resnet.files import DamagedFile, load_json, read_json
 from resnet.plan import Plan, presets_by_arm
-from resnet.run_dir import RunDir
+from resnet.run_dir import RunDir, find_run_dirs
 from resnet.run_spec import Arm
 from resnet.states import RunState
 from resnet.summary import headline
 
-RUN_FILES = (
-    "config.json",
-    "failure.json",
-    "summary.json",
-    "metrics.jsonl",
-    "checkpoint.pt",
-    "checkpoint.prev.pt",
-    "model.pt",
-)
-NOT_RUNS = {".submitit", "tb", "checkpoints"}
 RECORD_TABLES = ("environment", "data", "runtime")  # config.json's keys that hold tables
 
 
@@ -118,16 +108,6 @@ class Collected:
         rows = [("main", a.arm.name, r) for a in self.arms for r in a.runs]
         rows += [("tune", t.arm.name, r) for arms in self.tuning.values() for t in arms for r in t.runs]
         return rows + [("other", "", r) for r in self.others]
-
-
-def find_run_dirs(root: Path) -> list[Path]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in NOT_RUNS)
-        if any(name in filenames for name in RUN_FILES):
-            found.append(Path(dirpath))
-            dirnames[:] = []  # a run's own subdirectories hold no runs
-    return found
 
 
 def read_run(path: Path) -> RunRecord | str:
@@ -221,10 +201,7 @@ def collect(plan: Plan, found: Found | None = None) -> Collected:
             runs.sort(key=lambda r: (r.path != canonical, not r.state.finished, str(r.path)))
             cell.runs.append(runs[0])
             claimed.update(r.path for r in runs)
-            duplicates.update(
-                (r.path, f"a second run of {arm.name} seed {seed} (counted once: {runs[0].path})")
-                for r in runs[1:]
-            )
+            duplicates.update((r.path, _duplicate(r.path, runs[0].path, arm, seed)) for r in runs[1:])
         missing = [s for s in seeds if s not in by_seed]
         cell.pending = [s for s in missing if plan.run_dir(arm, s) not in found.paths]
         cell.conflicts = [s for s in missing if plan.run_dir(arm, s) in found.paths]  # a sweep refuses them
@@ -247,6 +224,12 @@ def collect(plan: Plan, found: Found | None = None) -> Collected:
         (r for runs in by_arm.values() for r in runs if r.path not in claimed), key=lambda r: str(r.path)
     )
     return Collected(arms, tuning, others, sorted({*found.skipped, *duplicates}))
+
+
+def _duplicate(path: Path, counted: Path, arm: Arm, seed: int) -> str:
+    if os.path.realpath(path) == os.path.realpath(counted):
+        return f"the run in {counted} again, through a symlink (counted once)"
+    return f"a second run of {arm.name} seed {seed} (counted once: {counted})"
 
 
 def closest_arm(
