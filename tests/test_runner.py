@@ -170,6 +170,20 @@ def test_gpus_that_are_not_gpu_ids_are_one_line(tmp_path, suite_file, gpus, mess
     assert code == 2 and err.count("\n") == 1 and message in err, err
 
 
+def test_a_flag_of_the_other_launcher_is_one_line_not_ignored(tmp_path, suite_file):
+    base = (*common(tmp_path, suite_file)[:4], "--all")
+    for flags, message in (
+        (("--time", "0:10:00"), "--time applies to --launcher slurm only; add --launcher slurm"),
+        (("--partition", "gpu", "--wait"), "--partition, --wait apply to --launcher slurm only"),
+        (("--launcher", "slurm", "--jobs", "2"), "--jobs applies to --launcher local only; leave it out"),
+    ):
+        code, out, err = sweep_main(*base, *flags)
+        assert code == 2 and out == "" and err == f"error: {message}" + err.split(message, 1)[1], err
+        assert err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+    assert sweep_main(*base, "--launcher", "slurm", "--time", "12:00:00", "--dry-run")[0] == 0  # the default
+
+
 def test_list_and_dry_run_do_not_import_torch_and_a_closed_pipe_is_quiet(tmp_path):
     code = (
         "import sys; from resnet.cli.sweep import main; main(sys.argv[1:]); "

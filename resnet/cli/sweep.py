@@ -118,6 +118,7 @@ def sweep_main(argv: list[str] | None = None) -> int:
     for name in ("jobs", "jobs_per_gpu"):
         if getattr(args, name) < 1:
             fail(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    refuse_other_launchers_flags(p, args)
     if args.list_suites:
         from resnet.cli.listing import print_suites
 
@@ -158,6 +159,25 @@ def sweep_main(argv: list[str] | None = None) -> int:
     from resnet.cli.local import run_local
 
     return run_local(plan, args, report)
+
+
+LAUNCHER_FLAGS = {
+    "local": ("device", "gpus", "jobs_per_gpu", "jobs", "no_pilot"),
+    "slurm": ("partition", "gpus_per_run", "cpus_per_run", "mem_gb", "time", "max_parallel", "wait"),
+}
+
+
+def refuse_other_launchers_flags(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A flag the chosen launcher would ignore (--time without --launcher slurm, --jobs with it) most
+    likely means the other launcher was meant: say so rather than run a sweep that ignores it."""
+    other = "slurm" if args.launcher == "local" else "local"
+    flags = [name for name in LAUNCHER_FLAGS[other] if getattr(args, name) != p.get_default(name)]
+    if flags:
+        given = ", ".join(f"--{name.replace('_', '-')}" for name in flags)
+        fix = "add --launcher slurm"
+        if other == "local":
+            fix = "leave it out: Slurm places the runs (CPU tasks: --gpus-per-run 0)"
+        fail(f"{given} {'applies' if len(flags) == 1 else 'apply'} to --launcher {other} only; {fix}")
 
 
 def _seeds(args: argparse.Namespace) -> tuple[int, ...]:
