@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ MAX_NAME = 100  # characters of a suite's, preset's or arm's directory name (fil
 
 KINDS = ("factorial", "zip", "one_at_a_time")
 NOT_FACTORS = frozenset({"seed", "data_dir", "num_classes"})
+MAX_ARMS = 10_000  # ten factors of ten levels are 10^10 arms: a typo, not a sweep; refused before expanding
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,14 @@ class Design:
 
     def arms(self, start: TrainConfig, where: str) -> list[DesignArm]:
         """Every arm of the design around `start`, validated; `where` names the source in errors."""
+        levels = [len(values) for _, values in self.factors]
+        size = math.prod(levels) if self.kind == "factorial" else sum(levels)  # zip: at most the sum
+        if size > MAX_ARMS:
+            product = " x ".join(map(str, levels)) + " = " if self.kind == "factorial" else ""
+            raise PresetError(
+                f"{where}: a {self.kind} design of {product}{size:,} arms is more than {MAX_ARMS:,}; use "
+                "fewer values, or split it into several designs"
+            )
         arms = []
         for combo in self._combinations(start):
             try:

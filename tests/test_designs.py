@@ -109,6 +109,16 @@ def test_an_invalid_combination_is_named_before_anything_runs():
         parse_grid(["lr=0.1", "norm=none", "lr=0.2"])
 
 
+def test_a_design_too_large_to_be_meant_is_refused_before_it_is_expanded():
+    """Ten factors of ten values: 10^10 arms, which hung the dry run as it expanded them."""
+    fields = ["lr", "momentum", "weight_decay", "epochs", "batch_size", "gamma", "label_smoothing"]
+    grid = parse_grid([f"{name}={','.join(str(v) for v in range(2, 12))}" for name in fields])
+    message = "--grid: a factorial design of 10 x 10 x 10 x 10 x 10 x 10 x 10 = 10,000,000 arms is more "
+    with pytest.raises(PresetError) as err:
+        grid.arms(TrainConfig(), "--grid")
+    assert str(err.value).startswith(message) and "than 10,000; use fewer values" in str(err.value)
+
+
 def test_a_design_from_a_preset_that_is_not_there_fails_when_the_suite_loads(tmp_path):
     design = '[design]\nfactors = { lr = [0.05, 0.2] }\nfrom = "{}"\n'
     with pytest.raises(
