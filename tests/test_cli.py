@@ -99,6 +99,15 @@ def test_version_is_the_line_a_bug_report_needs():
         assert code == 0 and re.fullmatch(pattern, out) and err == "", out
 
 
+def test_windows_gets_one_line_not_an_import_traceback(monkeypatch, capsys):
+    from resnet.cli import entry
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert entry.sweep() == 2 and entry.train() == 2
+    message = "error: resnet-ablations runs on Linux and macOS; on Windows, use WSL2\n"
+    assert capsys.readouterr().err == message * 2
+
+
 def test_ctrl_c_while_the_command_still_imports_is_the_usual_one_line(monkeypatch, capsys):
     import importlib
 

@@ -19,6 +19,9 @@ def _run(module: str) -> int:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="replace")
+    if sys.platform == "win32":  # run locks (fcntl), process groups and fork servers are POSIX
+        print("error: resnet-ablations runs on Linux and macOS; on Windows, use WSL2", file=sys.stderr)
+        return ExitCode.BAD_INPUT
     try:
         main = importlib.import_module(module).main
     except KeyboardInterrupt:
