@@ -20,9 +20,10 @@ def package_version(name: str) -> str | None:
 
 
 def git_commit(root: Path = PROJECT_ROOT) -> dict[str, Any]:
-    """HEAD of the checkout the code runs from, and whether it had uncommitted changes. Only a repository
-    whose top is `root`: a package installed in a venv inside some other repository is not that
-    repository's code (its version is recorded instead: environment()['resnet_ablations'])."""
+    """HEAD of the repository that tracks this code, and whether this code (root's subtree) had uncommitted
+    changes. Only when git tracks our own files there: a checkout, or a copy vendored into a larger
+    repository, is that commit's code; a package installed in a venv inside some repository is not (its
+    version is recorded instead: resnet.runtime.environment)."""
 
     def git(*args: str) -> str | None:
         try:
@@ -31,9 +32,9 @@ def git_commit(root: Path = PROJECT_ROOT) -> dict[str, Any]:
             return None
         return out.stdout.strip() if out.returncode == 0 else None
 
-    top = git("rev-parse", "--show-toplevel")
-    commit = git("rev-parse", "HEAD") if top and Path(top).resolve() == root.resolve() else None
-    dirty = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    tracked = git("ls-files", "--error-unmatch", "--", "resnet/__init__.py") is not None
+    commit = git("rev-parse", "HEAD") if tracked else None
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".") if commit else None
     return {"commit": commit, "dirty": bool(dirty) if commit else None}
 
 

@@ -78,17 +78,27 @@ def test_without_the_root_scripts_a_run_starts_as_a_module(monkeypatch, tmp_path
     assert result.returncode == 0 and b"resnext29_16x64d" in result.stdout, result.stderr
 
 
-def test_the_commit_recorded_is_this_checkouts_not_an_enclosing_repositorys(tmp_path):
-    """A venv inside a user's own repository holds an installed copy: that repository's HEAD is not ours."""
+def test_the_commit_recorded_is_of_the_repository_that_tracks_this_code(tmp_path):
+    """Vendored into a larger repository, its commit is this code's; installed in a venv inside a user's
+    repository (untracked), that repository's HEAD is not ours. Uncommitted changes count in our subtree."""
     from resnet.versions import git_commit
 
-    repo, site_packages = tmp_path / "project", tmp_path / "project" / ".venv" / "site-packages"
-    site_packages.mkdir(parents=True)
+    repo = tmp_path / "project"
+    vendored, site_packages = repo / "tools" / "ablations", repo / ".venv" / "site-packages"
+    for root in (vendored, site_packages):
+        (root / "resnet").mkdir(parents=True)
+        (root / "resnet" / "__init__.py").write_text("")
+    (repo / "notes.txt").write_text("a")
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
-    assert git_commit(repo)["commit"] is not None and git_commit(repo)["dirty"] is False
+    subprocess.run([*git, "add", "tools", "notes.txt"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "x"], check=True)
+    assert git_commit(vendored)["commit"] is not None and git_commit(vendored)["dirty"] is False
     assert git_commit(site_packages) == {"commit": None, "dirty": None}
+    (repo / "notes.txt").write_text("b")  # a change elsewhere in the repository is not a change of ours
+    assert git_commit(vendored)["dirty"] is False
+    (vendored / "resnet" / "__init__.py").write_text("x = 1")
+    assert git_commit(vendored)["dirty"] is True
 
 
 def test_version_is_the_line_a_bug_report_needs():
