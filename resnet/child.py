@@ -76,16 +76,18 @@ def pilot(
 ) -> None:
     """First each dataset the configs read, downloaded and decoded once here (so a missing dataset is one
     line now, not one failed run after another); then one forward + backward + SGD step of each config at
-    its batch size on `device`, with random data. Writes {"data": error or "", index: error or ""} to
-    result_path. torch.compile is not exercised (it takes minutes on a CPU)."""
+    its batch size on `device`, with random data. Writes {"data": error or "", "device": error or "",
+    index: error or ""} to result_path. torch.compile is not exercised (it takes minutes on a CPU)."""
     import json
 
     from resnet.files import write_json
 
     _detach(Path(log_path), env)
     parsed = [TrainConfig.from_dict(data) for data in configs]
-    results = {"data": _dataset_error(parsed)}
+    results = {"data": _dataset_error(parsed), "device": ""}
     if not results["data"]:
+        results["device"] = _device_error(device)
+    if not results["data"] and not results["device"]:
         results.update(_steps(parsed, device, threads))
     write_json(result_path, results)
     print(json.dumps(results), flush=True)
@@ -100,6 +102,18 @@ def _dataset_error(configs: list[TrainConfig]) -> str:
             load_cifar(dataset, Path(data_dir))
         except UserError as exc:
             return str(exc)
+    return ""
+
+
+def _device_error(device: str) -> str:
+    """The device is missing (a GPU the driver does not show): not any config's fault."""
+    from resnet.errors import DeviceError
+    from resnet.runtime import check_device
+
+    try:
+        check_device(device)
+    except DeviceError as exc:
+        return str(exc)
     return ""
 
 

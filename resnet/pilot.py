@@ -70,6 +70,8 @@ def run_pilot(
             )
     if results.get("data"):
         raise DatasetError(results["data"])
+    if results.get("device"):
+        raise DeviceError(f"{slot.device}: {results['device']}")
     for index, spec in enumerate(chosen):
         error = results.get(str(index))
         if error:

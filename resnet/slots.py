@@ -1,7 +1,8 @@
 """Where a sweep's runs go: one slot per GPU (several with --jobs-per-gpu), or shares of the CPU cores.
 
-GPUs are found without importing torch (CUDA_VISIBLE_DEVICES, else nvidia-smi), and asking for one that
-is not here is one line before anything starts. Each run is told its device and thread count.
+GPUs are found without importing torch (CUDA_VISIBLE_DEVICES, else nvidia-smi; none without a GPU
+driver), and asking for one that is not here is one line before anything starts. Each run is told its
+device and thread count.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from resnet.errors import DeviceError
 from resnet.machine import usable_cpus
@@ -36,6 +38,8 @@ class Slot:
 
 def visible_gpus() -> list[str]:
     """GPU ids this process may use, found without importing torch."""
+    if not gpu_driver():
+        return []
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         return [
             g.strip()
@@ -54,6 +58,13 @@ def visible_gpus() -> list[str]:
     except (OSError, subprocess.TimeoutExpired):
         return []
     return out.stdout.split() if out.returncode == 0 else []
+
+
+def gpu_driver() -> bool:
+    """Whether a GPU driver is here at all (NVIDIA's or ROCm's): a CUDA_VISIBLE_DEVICES exported by a shell
+    profile on a machine without one names GPUs that are not there."""
+    markers = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/kfd")
+    return bool(shutil.which("nvidia-smi")) or any(Path(marker).exists() for marker in markers)
 
 
 def make_slots(
