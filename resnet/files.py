@@ -39,6 +39,8 @@ def describe_os_error(exc: OSError, path: Path | str | None = None) -> str:
         errno.EEXIST: "exists but is not a directory",  # mkdir where a file or a broken link is
     }
     reason = reasons.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+    if exc.errno == errno.EEXIST and exc.filename and os.path.islink(exc.filename):
+        reason = f"{exc.filename} is a symlink to {os.readlink(exc.filename)}, which does not exist"
     return f"{reason} ({where})" if where else reason
 
 

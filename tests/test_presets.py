@@ -206,6 +206,9 @@ def test_sweep_cli_rejects_bad_suites_and_unwritable_dirs_without_touching_disk(
     assert code == 2 and "cannot write to --runs-dir" in err and "a path component is a file" in err
     code, _, err = sweep_main("--all", "--results-dir", blocker, "--runs-dir", tmp_path / "runs")
     assert code == 2 and f"cannot write to --results-dir {blocker}" in err  # found before anything trains
+    (tmp_path / "moved").symlink_to(tmp_path / "unmounted")  # a link to a disk that is not there
+    code, _, err = sweep_main("--all", "--runs-dir", tmp_path / "moved" / "runs")
+    assert code == 2 and f"{tmp_path}/moved is a symlink to {tmp_path}/unmounted, which does not exist" in err
     code, _, err = sweep_main("--all", "--runs-dir", str(tmp_path / "r\udcffx"))  # how Python reads the byte
     assert code == 2 and "argument --runs-dir: the path" in err and "r\\xffx is not valid UTF-8" in err
     code, _, err = sweep_main("--config", "cosin", "--runs-dir", tmp_path / "runs")
