@@ -42,6 +42,9 @@ RUN_FILES = (
     "model.pt",
 )
 NOT_RUNS = {".submitit", "tb", "checkpoints"}  # subdirectories that are never runs
+# Everything else a run (or the runner, before it starts) may leave; unverified-<time>/ and hidden files
+# (.lock, temp files, .DS_Store, NFS's .nfs*) aside.
+RUN_ENTRIES = frozenset({*RUN_FILES, "progress.json", "train.log", "slurm-job.json", "tb", "checkpoints"})
 
 
 class RunDir:
@@ -83,13 +86,33 @@ class RunDir:
             recorded = self.recorded_config()
         except RunDirError as exc:
             return str(exc)
-        if recorded is None or recorded.short_hash() == config.short_hash():
+        if recorded is None:
+            return self.foreign_files()
+        if recorded.short_hash() == config.short_hash():
             return None
         changed = ", ".join(f"{k}={v}" for k, v in recorded.changed_fields(config).items()) or "seed"
         return (
             f"{self.path} holds a run of another config (hash {recorded.short_hash()}: {changed}; this "
             f"one is {config.short_hash()}); it is never overwritten: choose another run dir (--run-dir / "
             f"--runs-dir) or move that one away"
+        )
+
+    def foreign_files(self) -> str | None:
+        """A directory that holds no run but other things (`--run-dir .` in a project): a run is never
+        written among them."""
+        try:
+            names = sorted(os.listdir(self.path))
+        except OSError:  # not there yet (or unreadable: starting the run says so)
+            return None
+        if any(name in RUN_FILES for name in names):
+            return None  # a run that lost its config.json: resume compares its checkpoint's config
+        foreign = [n for n in names if n not in RUN_ENTRIES and not n.startswith((".", "unverified-"))]
+        if not foreign:
+            return None
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        return (
+            f"{self.path} holds other files ({shown}) and no run; a run is never written among them: "
+            "choose a new or empty run dir (--run-dir / --runs-dir)"
         )
 
     def has_checkpoint(self) -> bool:

@@ -63,6 +63,9 @@ def train(
     resume=True, with the thread count it started with. The run dir is locked while training.
     """
     run = RunDir(run_dir)
+    problem = run.foreign_files()  # asked before the lock too: its .lock file would stay among them
+    if problem:
+        raise RunDirError(problem)
     with RunLock(run.lock_file):
         problem = run.conflict(config)
         if problem:

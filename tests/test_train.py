@@ -139,6 +139,26 @@ def test_finished_runs_are_not_retrained_and_other_configs_not_overwritten(finis
     assert (run_dir / "summary.json").read_text() == before
 
 
+def test_a_run_is_never_written_among_files_that_are_not_a_runs(tmp_path):
+    """`--run-dir .` in a project: its files stay as they were and no run lands among them."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("thesis.tex", "data.csv", "notes", "plots", ".git"):
+        (project / name).write_text("mine")
+    with pytest.raises(RunDirError) as err:
+        train(fast_config(), project)
+    assert str(err.value) == (
+        f"{project} holds other files (data.csv, notes, plots and 1 more) and no run; a run is never "
+        "written among them: choose a new or empty run dir (--run-dir / --runs-dir)"
+    )
+    assert sorted(p.name for p in project.iterdir()) == [".git", "data.csv", "notes", "plots", "thesis.tex"]
+    fresh = tmp_path / "fresh"  # what a runner leaves before the run starts is no obstacle
+    fresh.mkdir()
+    (fresh / "train.log").write_text("")
+    (fresh / ".lock").write_text("")
+    assert RunDir(fresh).conflict(fast_config()) is None
+
+
 def test_a_summary_verifies_only_when_every_number_follows_from_the_metrics(finished_run, tmp_path):
     from resnet.summary import verify
 
