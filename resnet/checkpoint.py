@@ -50,7 +50,7 @@ def save_checkpoint(state: dict[str, Any], run: RunDir, keep_epoch: bool = False
             os.replace(run.checkpoint_file, run.previous_checkpoint_file)
         os.replace(tmp, run.checkpoint_file)
         if keep_epoch and state.get("step", 0) == 0:
-            kept = run.path / "checkpoints" / f"epoch_{state['epoch']:04d}.pt"
+            kept = run.kept_checkpoints_dir / f"epoch_{state['epoch']:04d}.pt"
             kept.parent.mkdir(exist_ok=True)
             kept.unlink(missing_ok=True)
             os.link(run.checkpoint_file, kept)

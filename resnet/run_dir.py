@@ -31,21 +31,6 @@ from resnet.summary import complete_history, summarize, verify
 
 log = logging.getLogger("resnet.train")
 
-# What makes a directory a run's (a started one leaves config.json; a failed start, failure.json).
-RUN_FILES = (
-    "config.json",
-    "failure.json",
-    "summary.json",
-    "metrics.jsonl",
-    "checkpoint.pt",
-    "checkpoint.prev.pt",
-    "model.pt",
-)
-NOT_RUNS = {".submitit", "tb", "checkpoints"}  # subdirectories that are never runs
-# Everything else a run (or the runner, before it starts) may leave; unverified-<time>/ and hidden files
-# (.lock, temp files, .DS_Store, NFS's .nfs*) aside.
-RUN_ENTRIES = frozenset({*RUN_FILES, "progress.json", "train.log", "slurm-job.json", "tb", "checkpoints"})
-
 
 class RunDir:
     def __init__(self, path: str | Path):
@@ -62,6 +47,7 @@ class RunDir:
     failure_file = property(lambda self: self.path / "failure.json")
     slurm_job_file = property(lambda self: self.path / "slurm-job.json")
     tensorboard_dir = property(lambda self: self.path / "tb")
+    kept_checkpoints_dir = property(lambda self: self.path / "checkpoints")  # --keep-checkpoints
     lock_file = property(lambda self: self.path / ".lock")
 
     def recorded_config(self) -> TrainConfig | None:
@@ -223,6 +209,32 @@ class RunDir:
             return True
         finally:
             os.close(fd)
+
+
+def _names(*attributes: str) -> tuple[str, ...]:
+    """The entry names of these RunDir paths: the file names are defined once, above."""
+    return tuple(getattr(RunDir(""), attribute).name for attribute in attributes)
+
+
+# What makes a directory a run's (a started one leaves config.json; a failed start, failure.json).
+RUN_FILES = _names(
+    "config_file",
+    "failure_file",
+    "summary_file",
+    "metrics_file",
+    "checkpoint_file",
+    "previous_checkpoint_file",
+    "model_file",
+)
+NOT_RUNS = {".submitit", *_names("tensorboard_dir", "kept_checkpoints_dir")}  # never runs themselves
+# Everything else a run (or the runner, before it starts) may leave; unverified-<time>/ and hidden files
+# (.lock, temp files, .DS_Store, NFS's .nfs*) aside.
+RUN_ENTRIES = frozenset(
+    {
+        *RUN_FILES,
+        *_names("progress_file", "log_file", "slurm_job_file", "tensorboard_dir", "kept_checkpoints_dir"),
+    }
+)
 
 
 class RunLock:

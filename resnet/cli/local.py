@@ -10,6 +10,7 @@ from collections.abc import Callable
 from resnet.cli.common import fail, on_stop_signals, raise_interrupt
 from resnet.cli.listing import cost_lines
 from resnet.plan import Plan, make_plan, record_sweep
+from resnet.run_dir import RunDir
 from resnet.run_spec import RunSpec
 from resnet.runner import LocalSweep, RunStatus, dry_run_lines, to_run
 from resnet.slots import make_slots
@@ -92,7 +93,8 @@ def print_failures(failed: list[RunStatus]) -> None:
         by_reason.setdefault(status.note, []).append(status.spec)
     for reason, specs in by_reason.items():
         runs = ", ".join(spec.label for spec in specs)
-        logs = "train.log in each run dir" if len(specs) > 1 else str(specs[0].run_dir / "train.log")
+        log_file = RunDir(specs[0].run_dir).log_file
+        logs = f"{log_file.name} in each run dir" if len(specs) > 1 else str(log_file)
         print(f"failed: {runs}: {reason} (log: {logs})", file=sys.stderr)
 
 

@@ -165,7 +165,7 @@ def train_main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return ExitCode.INTERRUPTED
-    log.info("TensorBoard: tensorboard --logdir %s", Path(run_dir) / "tb")
+    log.info("TensorBoard: tensorboard --logdir %s", RunDir(run_dir).tensorboard_dir)
     return ExitCode.OK if summary["status"] == RunState.COMPLETED else ExitCode.FAILED
 
 
