@@ -451,6 +451,9 @@ def test_latex_text_is_what_pdflatex_reads():
     assert latex_escape("Müller & Łukasz: 50% of #1_a") == r"Müller \& Łukasz: 50\% of \#1\_a"
     assert latex_escape("α = 0.05 ± 1 – Δ") == r"$\alpha$ = 0.05 $\pm$ 1 -- $\Delta$"
     assert latex_escape("→ 日本") == "? ??"  # what pdflatex cannot typeset never reaches it
+    assert latex_escape("Smith, §3 “best” β, λ µm 5°…") == (
+        r"Smith, \S{}3 ``best'' $\beta$, $\lambda$ $\mu$m 5\textdegree{}\dots{}"
+    )
 
 
 def test_validation_protocol_reports_test_at_the_val_selected_epoch(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from resnet.plan import Plan
@@ -33,19 +34,54 @@ LATEX = {
     "×": r"$\times$",
     "≥": r"$\geq$",
     "≤": r"$\leq$",
-    "—": "--",
+    "—": "---",
     "–": "--",
+    "‘": "`",
     "’": "'",
+    "“": "``",
+    "”": "''",
+    "…": r"\dots{}",
+    "§": r"\S{}",
+    "¶": r"\P{}",
+    "°": r"\textdegree{}",
+    "µ": r"$\mu$",  # the micro sign, not the Greek letter
     "†": r"$^\dagger$",
     "∗": r"$^*$",  # the mark of a published number outside our interval
     "⚠": "",
 }
 
 
+# Greek letters LaTeX has a math command for (the capitals that look Latin have none).
+GREEK_CAPITALS = {"Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"}
+
+
+def _greek(ch: str) -> str | None:
+    """'β' -> '$\\beta$', from the character's Unicode name (which spells lambda LAMDA); None for
+    anything else."""
+    match unicodedata.name(ch, "").replace("LAMDA", "LAMBDA").split():
+        case ["GREEK", "SMALL", "LETTER", "OMICRON"]:
+            return "o"
+        case ["GREEK", "SMALL", "LETTER", "FINAL", "SIGMA"]:
+            return r"$\varsigma$"
+        case ["GREEK", "SMALL", "LETTER", name]:
+            return rf"$\{name.lower()}$"
+        case ["GREEK", "CAPITAL", "LETTER", name] if name.capitalize() in GREEK_CAPITALS:
+            return rf"$\{name.capitalize()}$"
+    return None
+
+
 def latex_escape(text: str) -> str:
-    """Text as LaTeX source pdflatex reads: specials escaped, known symbols as math, Latin letters as they
-    are, any other character as '?'."""
-    return "".join(LATEX.get(ch, ch if ch.isascii() or "\u00c0" <= ch <= "\u017f" else "?") for ch in text)
+    """Text as LaTeX source pdflatex reads: specials escaped, known symbols and Greek letters as commands,
+    Latin letters as they are, any other character as '?'."""
+    return "".join(_escape_char(ch) for ch in text)
+
+
+def _escape_char(ch: str) -> str:
+    if ch in LATEX:
+        return LATEX[ch]
+    if ch.isascii() or "\u00c0" <= ch <= "\u017f":
+        return ch
+    return _greek(ch) or "?"
 
 
 def tex_reference(row: ArmStats, keys: list[str]) -> str:
