@@ -1,8 +1,11 @@
 """Where a sweep's runs go: one slot per GPU (several with --jobs-per-gpu), or shares of the CPU cores.
 
-GPUs are found without importing torch (CUDA_VISIBLE_DEVICES, else nvidia-smi; none without a GPU
-driver), and asking for one that is not here is one line before anything starts. Each run is told its
-device and thread count.
+GPUs are found without importing torch where possible: CUDA_VISIBLE_DEVICES, else nvidia-smi, else (a
+driver without nvidia-smi: a headless driver install, ROCm) torch's device count in a subprocess; none
+without a GPU driver. Ids from nvidia-smi are nvidia-smi's (PCI bus order): each run gets
+CUDA_DEVICE_ORDER=PCI_BUS_ID with them, or CUDA's default order would give `--gpus 1` another GPU on a
+machine with two different models. Asking for a GPU that is not here is one line before anything starts.
+Each run is told its device and thread count.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,17 +51,30 @@ def visible_gpus() -> list[str]:
             if g.strip() and g.strip() != "-1"
         ]
     if not shutil.which("nvidia-smi"):
-        return []
+        return [str(i) for i in range(torch_device_count())]
+    out = _output(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], 10)
+    return out.split() if out is not None else []
+
+
+def torch_device_count() -> int:
+    """torch.cuda.device_count() in a subprocess (a few seconds: this process does not import torch)."""
+    count = _output([sys.executable, "-c", "import torch; print(torch.cuda.device_count())"], 120)
+    return int(count) if count is not None and count.strip().isdigit() else 0
+
+
+def _output(command: list[str], timeout: float) -> str | None:
     try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        out = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):
-        return []
-    return out.stdout.split() if out.returncode == 0 else []
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def gpu_order() -> dict[str, str]:
+    """What a run needs so that its CUDA_VISIBLE_DEVICES means what visible_gpus() meant."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ or "CUDA_DEVICE_ORDER" in os.environ:
+        return {}  # the user's ids, in the user's order
+    return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"} if shutil.which("nvidia-smi") else {}
 
 
 def gpu_driver() -> bool:
@@ -99,6 +116,9 @@ def make_slots(
         )
     if not visible:
         return [Slot("cpu", {"CUDA_VISIBLE_DEVICES": ""}, threads) for _ in range(jobs)]
+    order = gpu_order()
     return [
-        Slot(f"cuda:{g}", {"CUDA_VISIBLE_DEVICES": g}, threads) for g in visible for _ in range(jobs_per_gpu)
+        Slot(f"cuda:{g}", {**order, "CUDA_VISIBLE_DEVICES": g}, threads)
+        for g in visible
+        for _ in range(jobs_per_gpu)
     ]

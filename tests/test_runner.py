@@ -149,6 +149,24 @@ def test_gpu_slots_and_gpus_that_are_not_here(monkeypatch):
         make_slots("cuda")
 
 
+def test_gpu_ids_mean_the_same_gpu_to_the_runs_as_to_the_sweep(monkeypatch):
+    import resnet.slots as slots
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
+    monkeypatch.setattr(slots, "gpu_driver", lambda: True)
+    monkeypatch.setattr(slots.shutil, "which", lambda name: None)  # a driver without nvidia-smi: ask torch
+    assert slots.visible_gpus() == []  # torch, really asked, sees no GPU on this machine
+    monkeypatch.setattr(slots, "torch_device_count", lambda: 2)
+    assert slots.visible_gpus() == ["0", "1"]
+    assert make_slots(None)[1].env == {"CUDA_VISIBLE_DEVICES": "1"}  # CUDA's order, as torch counted
+    monkeypatch.setattr(slots.shutil, "which", lambda name: f"/usr/bin/{name}")  # nvidia-smi's ids
+    monkeypatch.setattr(slots, "visible_gpus", lambda: ["0", "1"])
+    assert make_slots(None)[1].env == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "1"}
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # the user's ids keep the user's order
+    assert make_slots(None)[1].env == {"CUDA_VISIBLE_DEVICES": "1"}
+
+
 def test_gpus_not_visible_is_one_line_before_anything_starts(tmp_path, suite_file):
     code, _, err = sweep_main(*common(tmp_path, suite_file)[:4], "--all", "--gpus", "7", "--device", "cuda")
     assert code == 2 and err.count("\n") == 1 and "GPU 7 is not visible here" in err
