@@ -73,6 +73,11 @@ class Launcher:
     def __init__(self) -> None:
         self.context = multiprocessing.get_context("forkserver")
 
+    def start_server(self) -> None:
+        """Start the forkserver now (it starts on first use otherwise): before other threads exist, as it
+        changes the environment for a moment."""
+        _start_servers_detached(self.context)
+
     def _start(self, function: str, *args: object) -> Child:
         _start_servers_detached(self.context)
         process = self.context.Process(target=_call, args=(function, *args), daemon=False)
@@ -94,9 +99,12 @@ class Launcher:
         return self._start("pilot", configs, device, threads, str(log_path), str(result_path), env)
 
 
-def _start_servers_detached(context: multiprocessing.context.ForkServerContext) -> None:
+def _start_servers_detached(
+    context: multiprocessing.context.ForkServerContext, preload: tuple[str, ...] = ("resnet.child",)
+) -> None:
     """Start multiprocessing's forkserver (and its resource tracker) with stdout and stderr on /dev/null,
-    preloading resnet.child (and first resnet.die_with_sweep, on Linux when this is the main thread).
+    preloading `preload` (and first resnet.die_with_sweep, on Linux when this is the main thread), with
+    this process's sys.path.
 
     They inherit whatever the sweep's output is; holding a pipe open, they would keep `run_ablations.py |
     tee log` waiting for the seconds a process with torch loaded takes to exit after the sweep did. The
@@ -107,7 +115,7 @@ def _start_servers_detached(context: multiprocessing.context.ForkServerContext) 
         return
     # Linux only: elsewhere die_with_parent is a thread, and the forkserver forks: it stays single-threaded
     guard = sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread()
-    context.set_forkserver_preload(["resnet.die_with_sweep"] * guard + ["resnet.child"])
+    context.set_forkserver_preload(["resnet.die_with_sweep"] * guard + list(preload))
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
@@ -115,12 +123,39 @@ def _start_servers_detached(context: multiprocessing.context.ForkServerContext) 
     try:
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
-        forkserver.ensure_running()
+        with _environment(forkserver_environment()):
+            forkserver.ensure_running()
     finally:
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for fd in (*saved, devnull):
             os.close(fd)
+
+
+def forkserver_environment() -> dict[str, str]:
+    """This process's sys.path for the forkserver, which Python < 3.12.8 does not pass on (CPython
+    gh-117378): the forkserver then imports from its working directory and site-packages only, so with
+    `python path/to/run_ablations.py` from another directory the preload fails silently and every run
+    imports torch itself (5-6 s each here), or, with another checkout installed, preloads that one's code.
+    PYTHONSAFEPATH keeps the working directory out of its path, as it is out of this process's."""
+    from multiprocessing import spawn
+
+    paths = [p for p in spawn.get_preparation_data("forkserver")["sys_path"] if p and os.path.exists(p)]
+    return {"PYTHONPATH": os.pathsep.join(paths), "PYTHONSAFEPATH": "1"}
+
+
+@contextlib.contextmanager
+def _environment(changes: dict[str, str]):
+    saved = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _call(function: str, *args: object) -> None:

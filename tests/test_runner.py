@@ -386,6 +386,32 @@ def test_kill_9_while_the_forkserver_still_imports_torch_leaves_nothing_behind(t
     wait_until(lambda: not any(alive(pid) for pid in children), 3, what="the importing forkserver to end")
 
 
+PRELOAD_PROBE = """
+import multiprocessing, pathlib, sys
+sys.path.insert(0, {root!r})  # as running {root}/run_ablations.py from another directory does
+from resnet.launch import _start_servers_detached
+
+def preloaded(path):
+    pathlib.Path(path).write_text(str("resnet.files" in sys.modules))
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context("forkserver")
+    _start_servers_detached(context, preload=("resnet.files",))
+    process = context.Process(target=preloaded, args=("preloaded.txt",))
+    process.start()
+    process.join()
+"""
+
+
+def test_the_forkserver_preloads_the_code_from_any_working_directory(tmp_path):
+    """Python 3.11's forkserver ignores the sweep's sys.path (CPython gh-117378): from another directory its
+    preload failed silently and every run imported torch again (5-6 s a run). -S: no site-packages, so
+    only the sweep's own path can find the package."""
+    (tmp_path / "probe.py").write_text(PRELOAD_PROBE.format(root=str(ROOT)))
+    subprocess.run([sys.executable, "-S", "probe.py"], cwd=tmp_path, check=True, timeout=60)
+    assert (tmp_path / "preloaded.txt").read_text() == "True"
+
+
 def test_kill_9_of_the_runner_leaves_no_process_behind_and_a_rerun_finishes(tmp_path, suite_file):
     runner = start_sweep(
         tmp_path,

@@ -36,6 +36,8 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
     from resnet.launch import Launcher
 
     launcher = Launcher()
+    if to_run(plan.specs, args.retry_failed):
+        launcher.start_server()  # its torch import overlaps the report's imports
     threading.Thread(target=_import_report, daemon=True).start()  # ready when the runs are done
     piloted: set = set()
     statuses, sweep = [], None
