@@ -123,7 +123,7 @@ def _start_servers_detached(
     try:
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
-        with _environment(forkserver_environment()):
+        with environment(forkserver_environment()):
             forkserver.ensure_running()
     finally:
         os.dup2(saved[0], 1)
@@ -145,7 +145,8 @@ def forkserver_environment() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _environment(changes: dict[str, str]):
+def environment(changes: dict[str, str]):
+    """os.environ with `changes` for the duration (what a process started now inherits), then as it was."""
     saved = {name: os.environ.get(name) for name in changes}
     os.environ.update(changes)
     try:

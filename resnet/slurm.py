@@ -28,6 +28,7 @@ from submitit.slurm.slurm import SlurmJob
 from resnet.errors import SubmissionError
 from resnet.failure import record_failure
 from resnet.files import PROJECT_ROOT, read_json, write_json
+from resnet.launch import environment
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.states import ExitCode, RunState, state_after_exit
@@ -179,11 +180,10 @@ def submit_sweep(
     executor.update_parameters(**parameters)
     # Tasks unpickle resnet.* objects, so they must import this checkout even when it is not pip-installed;
     # sbatch (and the local executor) pass the submitting environment on.
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), saved) if p)
+    python_path = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
     try:
         # submitit also prints sbatch's complaint raw to stderr; the error below says it in one line
-        with contextlib.redirect_stderr(io.StringIO()):
+        with environment({"PYTHONPATH": python_path}), contextlib.redirect_stderr(io.StringIO()):
             return executor.map_array(SlurmTrainTask(os.getcwd(), launch or options.launch()), specs)
     except submitit.core.utils.FailedJobError as exc:
         said = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
@@ -191,11 +191,6 @@ def submit_sweep(
             f"sbatch refused the job array: {said}; check that Slurm is configured here and that "
             f"--partition, --time, --gpus-per-run, --cpus-per-run and --mem-gb fit this cluster"
         ) from None
-    finally:
-        if saved is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = saved
 
 
 def record_submission(jobs, specs: list[RunSpec]) -> None:
