@@ -119,7 +119,7 @@ def environment(runtime: Runtime) -> dict[str, Any]:
     described = (
         f"cuda:{device.index or 0} ({device_name(device)})"
         if device.type == "cuda"
-        else f"cpu ({cpu_model()}, {runtime.threads} threads)"
+        else f"cpu ({cpu_model()}, {runtime.threads} thread{'s' * (runtime.threads != 1)})"
     )
     return {
         "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

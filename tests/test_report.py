@@ -425,6 +425,17 @@ def test_mixed_provenance_is_flagged(tmp_path):
         )
 
 
+def test_one_thread_recorded_either_way_is_one_device(tmp_path):
+    suite = find_suite("ablations")
+    runs = tmp_path / "runs"
+    for arm, device in (("baseline", "cpu (test, 1 threads)"), ("cosine", "cpu (test, 1 thread)")):
+        write_run(runs, "ablations", arm, suite.config(arm, seed=0), env={"device": device})
+    plan = make_plan(suite, Selection(("baseline", "cosine"), None, (), (0,)), runs)
+    assert provenance(collect(plan)) == [
+        "Provenance: git abc1234def; torch 2.4.0; CUDA none; device cpu (test, 1 thread)."
+    ]
+
+
 def test_hand_edited_run_files_never_crash_the_report(tmp_path):
     suite = find_suite("ablations")
     runs = tmp_path / "runs"

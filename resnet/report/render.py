@@ -270,7 +270,8 @@ def provenance(collected: Collected) -> list[str]:
             seen["git"].add(("", _code_version(git, env.get("resnet_ablations"))))
             seen["torch"].add(("", str(env.get("torch"))))
             seen["CUDA"].add(("", str(env.get("cuda") or "none")))
-            seen["device"].add(("", str(env.get("device"))))
+            # runs recorded before 2026-11-26 say "1 threads": the same device
+            seen["device"].add(("", str(env.get("device")).replace(" 1 threads)", " 1 thread)")))
             bf16 = run.runtime.get("amp_bf16")
             if isinstance(bf16, bool):
                 fp32 = "fp32 (TF32 convolutions)" if run.runtime.get("tf32_convs") else "fp32"
