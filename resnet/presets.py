@@ -232,6 +232,9 @@ def _load_presets(path: Path, entries: Any, base_config: TrainConfig) -> dict[st
                     f"'{preset_name}'); preset names and aliases must be unique in a suite"
                 )
             taken[label] = preset_name
+        same = next((p for p in presets if p.casefold() == preset_name.casefold()), None)
+        if same:  # macOS's and Windows' filesystems ignore case: one run directory for both
+            raise PresetError(f"{path}: presets '{same}' and '{preset_name}' differ only in case; rename one")
         overrides = {k: v for k, v in entry.items() if k not in PRESET_KEYS}
         try:
             config = apply_overrides(base_config.to_dict(), overrides)

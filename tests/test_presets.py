@@ -89,6 +89,7 @@ def write(tmp_path, text, name="mine.toml"):
         ),
         ("[presets.a]\nlr = \n", "malformed TOML"),
         ("[presets.a]\n[presets.b]\naliases = ['a']\n", "'a' is defined twice (by presets 'a' and 'b')"),
+        ("[presets.Base]\n[presets.base]\n", "presets 'Base' and 'base' differ only in case; rename one"),
         ("[presets.a]\nlr = -1\n", "[presets.a]: invalid config: lr: Input should be greater than 0"),
         ("[presets.a]\nlearning_rate = 0.1\n", "[presets.a]: invalid config: unknown field 'learning_rate'"),
         (
