@@ -316,7 +316,8 @@ def test_arms_not_directories_a_cell_holds_one_config_each_seed_once(tmp_path):
         "a second run of baseline seed 2" in skipped["seed02"]
         and "a second run of cosine seed 0" in skipped["seed5"]
     )
-    write_report(plan, tmp_path / "results")  # never crashes on what it cannot read
+    written = write_report(plan, tmp_path / "results")  # never crashes on what it cannot read
+    assert written.aside == "2 runs of other configurations, 4 skipped directories"  # said in the terminal
     md = (tmp_path / "results" / "ablations.md").read_text()
     assert "| baseline | **60.00 (n=1)** |" in md or "| baseline | 60.00 (n=1) |" in md
     assert "## Other configurations" in md and "`baseline` with epochs=8" in md
@@ -612,6 +613,7 @@ def test_the_sweep_prints_the_headline_table_unless_quiet(tmp_path):
     for seed, (base, cos) in enumerate(((90.0, 91.0), (92.0, 94.0))):
         write_run(runs, "ablations", "baseline", suite.config("baseline", seed=seed), finals=(50.0, base))
         write_run(runs, "ablations", "cosine", suite.config("cosine", seed=seed), finals=(50.0, cos))
+    shutil.copytree(runs / "ablations" / "cosine" / "seed1", runs / "ablations" / "cosine" / "seed1-copy")
     args = ("--report", "--suite", "ablations", "--config", "baseline", "cosine", "--seeds", "0", "1", "2")
     code, out, err = sweep_main(*args, "--runs-dir", runs, "--results-dir", tmp_path / "results")
     assert code == 0, err
@@ -621,6 +623,7 @@ def test_the_sweep_prints_the_headline_table_unless_quiet(tmp_path):
     assert "Experiment Final test acc Δ vs baseline [95% CI] p Holm" in lines
     assert "cosine 92.50 ± 19.06 (n=2) +1.50 [-4.85, +7.85] 0.205" in lines  # t = 3, df = 1
     assert "In no cell: baseline 1 pending; cosine 1 pending" in lines  # seed 2: why n = 2
+    assert "Also found, in no row: 1 skipped directory (the Markdown lists them)" in lines  # the copy
     code, out, _ = sweep_main(*args, "-q", "--runs-dir", runs, "--results-dir", tmp_path / "results")
     assert code == 0 and "Experiment" not in out and out.startswith("results: ")
 

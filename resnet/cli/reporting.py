@@ -90,9 +90,8 @@ def report(plan: Plan, args: argparse.Namespace) -> int:
         from resnet.report.render import INTERVAL_WORDS
 
         where = f"the full table, findings, provenance: {paths[0]}"
-        print_table(
-            written.table, f"{written.title}: {INTERVAL_WORDS[args.interval]} ({where})", written.outside
-        )
+        title = f"{written.title}: {INTERVAL_WORDS[args.interval]} ({where})"
+        print_table(written.table, title, written.outside, written.aside)
     vector = " (each figure also as .pdf)" if any(p.suffix == ".pdf" for p in paths) else ""
     print("results: " + ", ".join(str(p) for p in paths if p.suffix != ".pdf") + vector, flush=True)
     return ExitCode.OK

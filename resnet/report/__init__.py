@@ -47,6 +47,7 @@ class Written:
     table: pd.DataFrame  # the main table as in the Markdown, for a terminal
     outside: list[str]  # per row: the arm's runs that are in no cell ('1 failed, 2 pending'), or ''
     title: str  # the suite, the dataset and any override, as on the figures
+    aside: str = ""  # what else was found and is in no row ('2 skipped directories'), or ''
 
 
 def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Written:
@@ -95,7 +96,16 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
             title,
             first + " (%)",
         )
-    return Written(paths, table, [row.cell.outside() for row in rows], title)
+    return Written(paths, table, [row.cell.outside() for row in rows], title, aside_words(collected))
+
+
+def aside_words(collected: Collected) -> str:
+    """'1 run of another configuration, 2 skipped directories': found in the runs dir, in no row."""
+    counts = (
+        (len(collected.others), "run of another configuration", "runs of other configurations"),
+        (len(collected.skipped), "skipped directory", "skipped directories"),
+    )
+    return ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts if n)
 
 
 def figure_title(plan: Plan, collected: Collected) -> str:

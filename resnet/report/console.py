@@ -21,8 +21,11 @@ def styled(text: str) -> str:
     return BOLD.sub(lambda m: f"[bold]{m.group(1)}[/bold]", escape(text))
 
 
-def print_table(table: pd.DataFrame, title: str, outside: list[str], console: Console | None = None) -> None:
-    """`outside`: per row, the runs that are in no cell (failed, pending, ...), said in one line below."""
+def print_table(
+    table: pd.DataFrame, title: str, outside: list[str], aside: str = "", console: Console | None = None
+) -> None:
+    """`outside`: per row, the runs that are in no cell (failed, pending, ...), said in one line below;
+    `aside`: what else the runs dir held (other configurations, skipped directories), in one more."""
     columns = list(table.columns[:HEADLINE_COLUMNS])
     columns += [c for c in table.columns if c.startswith("Δ vs ") or c == "p Holm"]
     view = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -35,3 +38,5 @@ def print_table(table: pd.DataFrame, title: str, outside: list[str], console: Co
     missing = [f"{name} {runs}" for name, runs in zip(table[columns[0]], outside, strict=True) if runs]
     if missing:
         console.print("In no cell: " + "; ".join(missing), markup=False)
+    if aside:
+        console.print(f"Also found, in no row: {aside} (the Markdown lists them)", markup=False)
