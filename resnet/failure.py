@@ -23,13 +23,16 @@ def record_failure(spec: RunSpec, exit_code: int | None, reason: str = "") -> di
     """failure.json: the exit code and the end of the run's log, so the report can say what happened.
     Best effort: a full disk keeps the record in memory only."""
     run = RunDir(spec.run_dir)
+    gone = ""
     try:
         tail = run.log_file.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    except FileNotFoundError:  # the sweep wrote its first line before the run started
+        tail, gone = [], f"its {run.log_file.name} is gone: was {run.path} removed while it ran?"
     except OSError:
         tail = []
     record = {
         "exit_code": exit_code,
-        "reason": reason or last_line(tail) or describe_exit(exit_code),
+        "reason": reason or last_line(tail) or gone or describe_exit(exit_code),
         "log_tail": tail,
         "failed_at": datetime.datetime.now().isoformat(timespec="seconds"),
         "config": spec.config.to_dict(),

@@ -226,7 +226,8 @@ class LocalSweep:
     def _failed(self, status: RunStatus, code: int | None, reason: str = "") -> None:
         record = record_failure(status.spec, code, reason)
         status.state = RunState.FAILED
-        status.note = f"{describe_exit(code)}: {record['reason']}" if code is not None else record["reason"]
+        exit_words = describe_exit(code) if code is not None else record["reason"]
+        status.note = exit_words if record["reason"] == exit_words else f"{exit_words}: {record['reason']}"
         self.display.message(f"failed: {status.spec.label}: {status.note}", live_only=True)
         self.failures.append(record["reason"])
         first = self.failures[:SAME_FAILURES_TO_STOP]

@@ -267,6 +267,19 @@ def test_a_failing_run_is_recorded_while_others_finish_on_two_slots(tmp_path, su
         assert mode == 0o666 & ~mask, name  # the user's umask, not 0600
 
 
+def test_a_failure_says_what_the_run_said_last_or_why_it_cannot(tmp_path, suite_file):
+    from resnet.failure import record_failure
+
+    spec = plan_for(suite_file, tmp_path / "runs", ["base"]).specs[0]
+    log = RunDir(spec.run_dir).log_file
+    assert "its train.log is gone: was " in record_failure(spec, 2)["reason"]  # removed while it ran
+    log.write_text("=== header\nepoch 1/1: 14%\nerror: cannot write a checkpoint: no space left\n\n")
+    assert record_failure(spec, 2)["reason"] == "cannot write a checkpoint: no space left"
+    log.write_text("")
+    assert record_failure(spec, -9)["reason"] == "killed by SIGKILL"
+    assert json.loads((log.parent / "failure.json").read_text())["exit_code"] == -9
+
+
 def test_a_run_that_cannot_start_fails_alone_and_three_alike_stop_the_queue(
     tmp_path, suite_file, launcher, capsys
 ):
