@@ -149,17 +149,21 @@ def test_gpu_slots_and_gpus_that_are_not_here(monkeypatch):
         make_slots("cuda")
 
 
-def test_gpu_ids_mean_the_same_gpu_to_the_runs_as_to_the_sweep(monkeypatch):
+def test_gpu_ids_mean_the_same_gpu_to_the_runs_as_to_the_sweep(monkeypatch, tmp_path):
     import resnet.slots as slots
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
     monkeypatch.setattr(slots, "gpu_driver", lambda: True)
     monkeypatch.setattr(slots.shutil, "which", lambda name: None)  # a driver without nvidia-smi: ask torch
-    assert slots.visible_gpus() == []  # torch, really asked, sees no GPU on this machine
-    monkeypatch.setattr(slots, "torch_device_count", lambda: 2)
+    python = tmp_path / "python"  # stands in for `python -c "import torch; print(device_count())"`
+    python.write_text("#!/bin/sh\necho 2\n")
+    python.chmod(0o755)
+    monkeypatch.setattr(slots.sys, "executable", str(python))
     assert slots.visible_gpus() == ["0", "1"]
     assert make_slots(None)[1].env == {"CUDA_VISIBLE_DEVICES": "1"}  # CUDA's order, as torch counted
+    python.write_text("#!/bin/sh\necho 'ImportError: no torch' >&2; exit 1\n")
+    assert slots.visible_gpus() == []
     monkeypatch.setattr(slots.shutil, "which", lambda name: f"/usr/bin/{name}")  # nvidia-smi's ids
     monkeypatch.setattr(slots, "visible_gpus", lambda: ["0", "1"])
     assert make_slots(None)[1].env == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "1"}
@@ -426,13 +430,9 @@ def test_the_forkserver_preloads_the_code_from_any_working_directory(tmp_path):
 
 
 def test_kill_9_of_the_runner_leaves_no_process_behind_and_a_rerun_finishes(tmp_path, suite_file):
-    runner = start_sweep(
-        tmp_path,
-        suite_file,
-        *("--config", "long", "--jobs", "2", "--seeds", "0", "1"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    sweep_args = ("--config", "long", "--epochs", "2", "--jobs", "2", "--seeds", "0", "1")  # killed in 2
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    runner = start_sweep(tmp_path, suite_file, *sweep_args, **quiet)
     run_dir = tmp_path / "runs" / "tiny" / "long" / "seed0"
     wait_for_epochs(run_dir / "metrics.jsonl", 1, runner)
     children = descendants(runner.pid)
@@ -443,9 +443,7 @@ def test_kill_9_of_the_runner_leaves_no_process_behind_and_a_rerun_finishes(tmp_
         lambda: not any(alive(pid) for pid in children), 30, what="every child of the killed runner to end"
     )
     assert "interrupted" in (run_dir / "train.log").read_text()  # it checkpointed on its way out
-    code, out, err = sweep_main(
-        *common(tmp_path, suite_file), "--config", "long", "--jobs", "2", "--seeds", "0", "1"
-    )
+    code, out, err = sweep_main(*common(tmp_path, suite_file), *sweep_args)
     assert code == 0, err
     assert "2 completed" in out and all(
         sessions(tmp_path / "runs" / "tiny" / "long" / f"seed{s}") == 2 for s in (0, 1)
