@@ -430,7 +430,7 @@ def test_the_forkserver_preloads_the_code_from_any_working_directory(tmp_path):
 
 
 def test_kill_9_of_the_runner_leaves_no_process_behind_and_a_rerun_finishes(tmp_path, suite_file):
-    sweep_args = ("--config", "long", "--epochs", "2", "--jobs", "2", "--seeds", "0", "1")  # killed in 2
+    sweep_args = ("--config", "long", "--epochs", "2", "--jobs", "2", "--seeds", "0", "1")  # dies in epoch 2
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     runner = start_sweep(tmp_path, suite_file, *sweep_args, **quiet)
     run_dir = tmp_path / "runs" / "tiny" / "long" / "seed0"
