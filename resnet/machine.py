@@ -31,13 +31,14 @@ def usable_cpus() -> int:
 def gpu_name(index: str = "0") -> str | None:
     if not shutil.which("nvidia-smi"):
         return None
+    out = command_output(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", index])
+    return out.strip() or None if out is not None else None
+
+
+def command_output(command: list[str], timeout: float = 10) -> str | None:
+    """A tool's standard output, or None when it is missing, fails or hangs: what it says is optional."""
     try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", index],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        out = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout if out.returncode == 0 else None

@@ -14,13 +14,12 @@ import logging
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from resnet.errors import DeviceError
-from resnet.machine import usable_cpus
+from resnet.machine import command_output, usable_cpus
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +51,14 @@ def visible_gpus() -> list[str]:
         ]
     if not shutil.which("nvidia-smi"):
         return [str(i) for i in range(torch_device_count())]
-    out = _output(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], 10)
+    out = command_output(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"])
     return out.split() if out is not None else []
 
 
 def torch_device_count() -> int:
     """torch.cuda.device_count() in a subprocess (a few seconds: this process does not import torch)."""
-    count = _output([sys.executable, "-c", "import torch; print(torch.cuda.device_count())"], 120)
+    count = command_output([sys.executable, "-c", "import torch; print(torch.cuda.device_count())"], 120)
     return int(count) if count is not None and count.strip().isdigit() else 0
-
-
-def _output(command: list[str], timeout: float) -> str | None:
-    try:
-        out = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout if out.returncode == 0 else None
 
 
 def gpu_order() -> dict[str, str]:

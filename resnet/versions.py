@@ -4,12 +4,12 @@ without importing torch (so `--version` answers at once). Run records (resnet.ru
 from __future__ import annotations
 
 import platform
-import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from resnet.files import PROJECT_ROOT
+from resnet.machine import command_output
 
 
 def package_version(name: str) -> str | None:
@@ -26,11 +26,8 @@ def git_commit(root: Path = PROJECT_ROOT) -> dict[str, Any]:
     version is recorded instead: resnet.runtime.environment)."""
 
     def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
+        out = command_output(["git", "-C", str(root), *args])
+        return out.strip() if out is not None else None
 
     tracked = git("ls-files", "--error-unmatch", "--", "resnet/__init__.py") is not None
     commit = git("rev-parse", "HEAD") if tracked else None
