@@ -36,14 +36,14 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
     from resnet.launch import Launcher
 
     launcher = Launcher()
-    if to_run(plan.specs, args.retry_failed):
+    pending = to_run(plan.specs, args.retry_failed)
+    if pending:
         launcher.start_server()  # its torch import overlaps the report's imports
     threading.Thread(target=_import_report, daemon=True).start()  # ready when the runs are done
     piloted: set = set()
     statuses, sweep = [], None
     while True:
         specs = plan.specs
-        pending = to_run(specs, args.retry_failed)
         print(
             f"{len(specs)} runs of suite '{plan.suite.name}' ({len(pending)} to run) on {len(slots)} "
             f"slot(s): {', '.join(sorted({s.device for s in slots}))}; logs in each run dir's train.log",
@@ -60,6 +60,7 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         if next_plan.awaiting == plan.awaiting:
             break  # tuning could not finish (failed runs): the report says which
         plan = next_plan
+        pending = to_run(plan.specs, args.retry_failed)
     print(f"sweep: {summarise_states(statuses)}", flush=True)
     failed = [s for s in statuses if s.state == RunState.FAILED]
     print_failures(failed)
