@@ -29,8 +29,6 @@ LATEX = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
     "±": r"$\pm$",
-    "Δ": r"$\Delta$",
-    "α": r"$\alpha$",
     "×": r"$\times$",
     "≥": r"$\geq$",
     "≤": r"$\leq$",
@@ -51,7 +49,8 @@ LATEX = {
 }
 
 
-# Greek letters LaTeX has a math command for (the capitals that look Latin have none).
+# Greek letters (Δ, α in our own headers too) as the math command LaTeX has for them; the capitals that
+# look Latin have none.
 GREEK_CAPITALS = {"Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"}
 
 
