@@ -71,9 +71,9 @@ class SlurmOptions:
 
     @property
     def timeout_min(self) -> int:
-        match = re.fullmatch(r"(?:(\d+)-)?(\d{1,2}):(\d{2}):(\d{2})", self.time)
-        if not match:
-            raise ValueError(f"--time must be [D-]HH:MM:SS, got {self.time!r}")
+        match = re.fullmatch(r"(?:(\d+)-)?(\d{1,2}):([0-5]\d):([0-5]\d)", self.time)
+        if not match:  # minutes and seconds under 60: 12:90:00 is a typo, not 13:30
+            raise ValueError(f"--time must be [D-]HH:MM:SS with minutes and seconds 00-59, got {self.time!r}")
         days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
         return max(1, days * 1440 + hours * 60 + minutes + (seconds > 0))
 

@@ -32,8 +32,14 @@ def specs_for(suite_file, runs_dir, presets, seeds=(0,)):
 def test_time_limits_and_sbatch_flags():
     assert SlurmOptions(time="12:00:00").timeout_min == 720
     assert SlurmOptions(time="1-02:00:30").timeout_min == 1561
-    with pytest.raises(ValueError, match=r"--time must be \[D-\]HH:MM:SS, got '90'"):
+    with pytest.raises(
+        ValueError, match=r"--time must be \[D-\]HH:MM:SS with minutes and seconds 00-59, got '90'"
+    ):
         SlurmOptions(time="90")
+    with pytest.raises(
+        ValueError, match=r"--time must be \[D-\]HH:MM:SS with minutes and seconds 00-59, got '12:90:00'"
+    ):
+        SlurmOptions(time="12:90:00")  # a typo, not 13:30
     with pytest.raises(ValueError, match="--time 00:02:00 leaves no time to train"):
         SlurmOptions(time="00:02:00")  # USR2 two minutes before the limit: at the start, requeued forever
     for bad, message in (
