@@ -444,16 +444,21 @@ def test_hand_edited_run_files_never_crash_the_report(tmp_path):
     edited = write_run(runs, "ablations", "baseline", suite.config("baseline", seed=1), finals=(50.0, 80.0))
     record = json.loads((kept / "config.json").read_text())
     (kept / "config.json").write_text(json.dumps({**record, "environment": 5, "data": "x"}))
+    nested = write_run(runs, "ablations", "baseline", suite.config("baseline", seed=3), finals=(50.0, 90.0))
+    record = json.loads((nested / "config.json").read_text())
+    (nested / "config.json").write_text(
+        json.dumps({**record, "environment": {"git": -1, "resnet_ablations": []}})
+    )
     summary = json.loads((edited / "summary.json").read_text())
     (edited / "summary.json").write_text(json.dumps({**summary, "final_train_acc": "x", "params": []}))
     piped = write_run(runs, "ablations", "baseline", suite.config("baseline", seed=2), finals=(50.0, 70.0))
     (piped / "config.json").unlink()
     os.mkfifo(piped / "config.json")  # reading it would wait forever for a writer
-    write_report(make_plan(suite, Selection(("baseline",), None, (), (0, 1)), runs), tmp_path / "results")
+    write_report(make_plan(suite, Selection(("baseline",), None, (), (0, 1, 3)), runs), tmp_path / "results")
     md = (tmp_path / "results" / "ablations.md").read_text()
     assert (
-        "| baseline | **90.00 (n=1)** |" in md and "1 unverified" in md
-    )  # the edited summary is not counted
+        "| baseline | **90.00 ± 0.00 (n=2)** |" in md and "1 unverified" in md and "git unknown" in md
+    )  # the edited summary is not counted; a commit that is not a string names none
     assert f"- `{piped}`: config.json unreadable: {piped}/config.json is not a regular file" in md
 
 

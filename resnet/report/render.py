@@ -251,10 +251,12 @@ def protocol_words(rows: list[ArmStats]) -> str:
     )
 
 
-def _code_version(git: dict, release: str | None) -> str:
-    if git.get("commit"):
-        return git["commit"][:10] + (" (uncommitted changes)" if git.get("dirty") else "")
-    return f"none (resnet-ablations {release} installed)" if release else "unknown"
+def _code_version(git: object, release: object) -> str:
+    info = git if isinstance(git, dict) else {}  # an edited file says nothing
+    commit = info.get("commit")
+    if isinstance(commit, str) and commit:
+        return commit[:10] + (" (uncommitted changes)" if info.get("dirty") else "")
+    return f"none (resnet-ablations {release} installed)" if isinstance(release, str) else "unknown"
 
 
 def provenance(collected: Collected) -> list[str]:
@@ -266,8 +268,7 @@ def provenance(collected: Collected) -> list[str]:
     for cell in collected.arms:
         for run in cell.completed:
             env, data = run.record.get("environment", {}), run.record.get("data", {})
-            git = env.get("git") or {}
-            seen["git"].add(("", _code_version(git, env.get("resnet_ablations"))))
+            seen["git"].add(("", _code_version(env.get("git"), env.get("resnet_ablations"))))
             seen["torch"].add(("", str(env.get("torch"))))
             seen["CUDA"].add(("", str(env.get("cuda") or "none")))
             # runs recorded before 2026-11-26 say "1 threads": the same device
