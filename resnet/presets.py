@@ -164,6 +164,9 @@ def _with_parent(data: dict[str, Any], path: Path, seen: tuple[Path, ...] = ()) 
             f"{path}: unknown top-level keys {sorted(unknown)}; allowed: description, baseline, "
             "extends, [base], [presets.NAME], [design], [tune]"
         )
+    for key, kind in (("description", str), ("baseline", str), ("base", dict), ("presets", dict)):
+        if key in data:  # checked in each file, before a parent's tables merge with them
+            expect(data[key], kind, str(path), key)
     if "extends" not in data:
         return data
     reference = expect(data["extends"], str, str(path), "extends (a suite name or a .toml path)")
@@ -187,9 +190,6 @@ def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     name = check_name("suite", path.stem, str(path))
     data = _with_parent(read_toml(path, "suite file"), path)
-    for key, kind in (("description", str), ("baseline", str), ("base", dict), ("presets", dict)):
-        if key in data:
-            expect(data[key], kind, str(path), key)
     base = data.get("base", {})
     try:
         base_config = TrainConfig.from_dict(base)

@@ -144,6 +144,14 @@ def test_bad_suites_fail_in_one_line_naming_the_file(tmp_path, text, message, mo
     assert message in str(err.value) and str(path) in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("table", ["base", "presets"])
+def test_a_suite_that_extends_another_checks_its_tables_before_merging(tmp_path, table):
+    write(tmp_path, "[base]\nepochs = 2\n[presets.a]\n", "parent.toml")
+    child = write(tmp_path, f"extends = 'parent.toml'\n{table} = 5\n", "child.toml")
+    with pytest.raises(PresetError, match=rf"child.toml: {table} must be a table.*got 5$"):
+        load_suite(child)
+
+
 def test_references_accept_the_short_form(tmp_path):
     suite = load_suite(
         write(tmp_path, "[presets.a]\nreference = { value = 94.1, source = 's', protocol = 'p' }\n")
