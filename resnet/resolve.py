@@ -30,6 +30,11 @@ def resolve_config(reference: str, **overrides: Any) -> Resolved:
             raise PresetError(f"config file {path} does not exist")
         return _config_from_file(path, overrides)
     suite_ref, _, preset_name = reference.rpartition(":")
+    if "/" in preset_name:  # a path, as no preset name holds a separator
+        raise PresetError(
+            f"{reference} is neither a preset nor a config file: a config file ends in .json (a run's "
+            "config.json) or .toml, a preset is NAME or SUITE:NAME (run_ablations.py --list shows them)"
+        )
     suite = find_suite(suite_ref or DEFAULT_SUITE)
     preset = suite.preset(preset_name)
     return Resolved(suite.config(preset.name, **overrides), f"{suite.name}:{preset.name}")

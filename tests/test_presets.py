@@ -202,6 +202,8 @@ def test_config_references_that_are_not_what_they_seem(tmp_path):
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
     code, _, err = train_main("--config", binary)
     assert code == 2 and "is not UTF-8 text" in err and err.count("\n") == 1
+    code, _, err = train_main("--config", tmp_path / "config")  # a file without .json: not a preset either
+    assert code == 2 and f"{tmp_path / 'config'} is neither a preset nor a config file" in err
 
 
 def test_sweep_cli_rejects_bad_suites_and_unwritable_dirs_without_touching_disk(tmp_path):
