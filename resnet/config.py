@@ -108,7 +108,8 @@ class TrainConfig(BaseModel):
             data = dict(data)
             given = data.pop("num_classes")
             dataset = data.get("dataset", "cifar10")
-            expected = DATASETS[dataset].classes if dataset in DATASETS else given
+            known = isinstance(dataset, str) and dataset in DATASETS  # else the field's own error says it
+            expected = DATASETS[dataset].classes if known else given
             if given is not None and given != expected:
                 raise ValueError(f"num_classes is {expected} for {dataset}, got {given}")
         return data

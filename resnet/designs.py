@@ -183,6 +183,8 @@ def parse_design(data: Any, where: str) -> Design:
             if field not in dict(parsed):
                 raise PresetError(f"{where}: exclude names '{field}', which is not a factor of the design")
     start = data.get("from")
+    if start is not None and not isinstance(start, str):
+        raise PresetError(f"{where}: [design] from must be a preset name in quotes, got {start!r}")
     return Design(kind, tuple(parsed), tuple(tuple(rule.items()) for rule in exclude), start)
 
 

@@ -39,6 +39,8 @@ def test_num_classes_is_computed_from_the_dataset():
     )  # recorded configs
     with pytest.raises(ConfigError, match="num_classes is 100 for cifar100, got 10"):
         TrainConfig.from_dict({"dataset": "cifar100", "num_classes": 10})
+    with pytest.raises(ConfigError, match="dataset: Input should be 'cifar10', 'cifar100' or 'synthetic'"):
+        TrainConfig.from_dict({"dataset": {}, "num_classes": 10})  # an edited record: unhashable
 
 
 def test_json_round_trip_is_exact_and_hash_is_stable():

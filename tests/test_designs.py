@@ -83,6 +83,10 @@ def test_factorial_zip_and_one_at_a_time_arms():
             "exclude names 'norm', which is not a factor",
         ),
         ({"factors": {"lr": [0.1]}, "levels": 3}, "unknown keys ['levels'] in [design]"),
+        (
+            {"factors": {"lr": [0.1]}, "from": ["a"]},
+            "[design] from must be a preset name in quotes, got ['a']",
+        ),
     ],
 )
 def test_bad_designs_are_one_line(data, message):
