@@ -446,9 +446,11 @@ def test_hand_edited_run_files_never_crash_the_report(tmp_path):
     (kept / "config.json").write_text(json.dumps({**record, "environment": 5, "data": "x"}))
     nested = write_run(runs, "ablations", "baseline", suite.config("baseline", seed=3), finals=(50.0, 90.0))
     record = json.loads((nested / "config.json").read_text())
-    (nested / "config.json").write_text(
-        json.dumps({**record, "environment": {"git": -1, "resnet_ablations": []}})
-    )
+    nested_junk = {
+        "environment": {"git": -1, "resnet_ablations": []},
+        "data": {"files_match_official_md5": [1]},
+    }
+    (nested / "config.json").write_text(json.dumps({**record, **nested_junk}))
     summary = json.loads((edited / "summary.json").read_text())
     (edited / "summary.json").write_text(json.dumps({**summary, "final_train_acc": "x", "params": []}))
     piped = write_run(runs, "ablations", "baseline", suite.config("baseline", seed=2), finals=(50.0, 70.0))

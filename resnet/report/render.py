@@ -201,6 +201,11 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 # --- what the numbers are ------------------------------------------------------------------------------
+def _files_official(data: dict) -> bool | None:
+    verdict = data.get("files_match_official_md5")
+    return verdict if isinstance(verdict, bool) else None  # an edited file says nothing
+
+
 def official_files(collected: Collected) -> dict[str, bool | None]:
     """Each dataset the arms trained on -> whether its files matched the official md5: False when any
     run's differed, True when all were verified, None when unknown (and for synthetic data)."""
@@ -208,7 +213,7 @@ def official_files(collected: Collected) -> dict[str, bool | None]:
     verdicts: dict[str, bool | None] = {}
     for name in sorted(datasets):
         matches = {
-            r.record.get("data", {}).get("files_match_official_md5")
+            _files_official(r.record.get("data", {}))
             for c in collected.arms
             for r in c.runs
             if r.config.dataset == name
