@@ -296,3 +296,14 @@ def find_run_dirs(root: Path) -> Iterator[Path]:
                 keep.append(name)
                 chains[os.path.join(dirpath, name)] = chain | {real}
         dirnames[:] = keep
+
+
+def enclosing_run(directory: Path) -> Path | None:
+    """The run dir that `directory` is or lies inside, if any: a report never looks into a run's own
+    subdirectories, so runs written there would be hidden from every report of the runs dir above. Only
+    a run's own config.json counts: a project's root may hold a config.json of its own."""
+    for candidate in (directory.absolute(), *directory.absolute().parents):
+        record = read_json(RunDir(candidate).config_file)
+        if record is not None and "config_hash" in record and "config" in record:
+            return candidate
+    return None

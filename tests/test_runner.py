@@ -206,6 +206,20 @@ def test_a_flag_of_the_other_launcher_is_one_line_not_ignored(tmp_path, suite_fi
     assert sweep_main(*base, "--launcher", "slurm", "--time", "12:00:00", "--dry-run")[0] == 0  # the default
 
 
+def test_a_runs_dir_inside_a_run_dir_is_refused(tmp_path, suite_file):
+    run = tmp_path / "runs" / "tiny" / "base" / "seed0"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"config_hash": "0123abcd", "config": {}}))
+    (tmp_path / "config.json").write_text("{}")  # a project's own config.json is not a run's
+    inside = run / "more"
+    code, _, err = sweep_main("--suite-file", suite_file, "--runs-dir", inside, "--all", "--dry-run")
+    assert code == 2 and f"--runs-dir {inside} lies inside the run dir {run}: no report looks into" in err
+    assert err.count("\n") == 1 and not inside.exists()
+    assert (
+        sweep_main("--suite-file", suite_file, "--runs-dir", tmp_path / "other", "--all", "--dry-run")[0] == 0
+    )
+
+
 def test_list_and_dry_run_do_not_import_torch_and_a_closed_pipe_is_quiet(tmp_path):
     code = (
         "import sys; from resnet.cli.sweep import main; main(sys.argv[1:]); "

@@ -23,6 +23,7 @@ from resnet.cli.reporting import recorded_plan, report, report_everything
 from resnet.designs import KINDS, parse_grid, parse_tune_flag
 from resnet.plan import Plan, Selection, make_plan
 from resnet.presets import DEFAULT_SUITE, Suite, find_suite, load_suite
+from resnet.run_dir import enclosing_run
 from resnet.run_spec import LaunchOptions
 from resnet.states import ExitCode
 
@@ -148,6 +149,11 @@ def sweep_main(argv: list[str] | None = None) -> int:
             f"{', '.join(suite.presets) or 'none'})"
         )
     plan = make_plan(suite, selection, args.runs_dir)
+    if (run := enclosing_run(args.runs_dir)) is not None:
+        fail(
+            f"--runs-dir {args.runs_dir} lies inside the run dir {run}: no report looks into a run dir; "
+            "choose a runs dir outside every run dir"
+        )
     if not args.dry_run:
         ensure_writable(args.results_dir, "--results-dir")
         ensure_writable(args.runs_dir, "--runs-dir")
