@@ -46,10 +46,11 @@ def describe_os_error(exc: OSError, path: Path | str | None = None) -> str:
 
 def write_synced(path: Path | str, data: str | bytes) -> None:
     """Create (or truncate) `path` with the user's umask, write `data`, fsync: the one way files are
-    written."""
+    written. Text is UTF-8; a file name in it that is not (Python's surrogate escapes) shows as '?', as
+    on the terminal."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(data.encode() if isinstance(data, str) else data)
+        fh.write(data.encode(errors="replace") if isinstance(data, str) else data)
         fh.flush()
         os.fsync(fh.fileno())
 

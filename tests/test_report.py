@@ -304,6 +304,9 @@ def test_arms_not_directories_a_cell_holds_one_config_each_seed_once(tmp_path):
     (runs / "ablations" / "baseline" / "seed0.bak").mkdir()
     (runs / "ablations" / "baseline" / "seed0.bak" / "config.json").write_text('{"config": {"lr": "fast"}}')
     (runs / "ablations" / "baseline" / "seed0.bak" / "metrics.jsonl").write_bytes(b"\x00\xff garbage")
+    not_utf8 = runs / "ablations" / "baseline" / os.fsdecode(b"seed\xff")  # a name that is not UTF-8
+    not_utf8.mkdir()
+    (not_utf8 / "config.json").write_text("{}")
     plan = make_plan(suite, Selection(("baseline", "cosine"), None, (("epochs", 2),), (2,)), runs)
     collected = collect(plan)
     baseline, cosine = collected.arms
@@ -317,11 +320,12 @@ def test_arms_not_directories_a_cell_holds_one_config_each_seed_once(tmp_path):
         and "a second run of cosine seed 0" in skipped["seed5"]
     )
     written = write_report(plan, tmp_path / "results")  # never crashes on what it cannot read
-    assert written.aside == "2 runs of other configurations, 4 skipped directories"  # said in the terminal
+    assert written.aside == "2 runs of other configurations, 5 skipped directories"  # said in the terminal
     md = (tmp_path / "results" / "ablations.md").read_text()
     assert "| baseline | **60.00 (n=1)** |" in md or "| baseline | 60.00 (n=1) |" in md
     assert "## Other configurations" in md and "`baseline` with epochs=8" in md
     assert "## Skipped directories" in md and "seedX" in md
+    assert "/seed?`: its config.json holds no config table (nothing says what it trained)" in md
 
 
 def test_runs_behind_symlinks_count_once_and_a_loop_ends(tmp_path):

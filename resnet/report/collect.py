@@ -121,8 +121,11 @@ def read_run(path: Path) -> RunRecord | str:
     except (OSError, DamagedFile) as exc:
         return f"config.json unreadable: {exc}"
     source = record if record is not None else failure
-    if source is None or not isinstance(source.get("config"), dict):
+    if source is None:
         return "no config.json (nothing says what it trained)"
+    if not isinstance(source.get("config"), dict):
+        name = run.config_file.name if record is not None else run.failure_file.name
+        return f"its {name} holds no config table (nothing says what it trained)"
     try:
         config = TrainConfig.from_dict(source["config"])
     except ConfigError as exc:
