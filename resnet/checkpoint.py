@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +81,23 @@ def _why_unreadable(path: Path, exc: Exception) -> str:
     return f"damaged or not a checkpoint: {type(exc).__name__}"
 
 
+def _failed_crc(path: Path) -> str | None:
+    """The first record of the checkpoint's zip archive whose bytes fail their CRC-32. torch.load checks
+    none: a flipped bit in the weights (a bad disk, a partial copy) would load and train on silently."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return None  # not a zip archive at all: torch.load says so
+
+
 def load_checkpoint_file(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torn, empty, random bytes, another format: all unreadable for us
         raise CheckpointError(f"{path} is unreadable ({_why_unreadable(path, exc)})") from None
+    if (record := _failed_crc(path)) is not None:
+        raise CheckpointError(f"{path} is damaged: its record {record} fails its CRC-32 check")
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise CheckpointError(f"{path} is not a checkpoint of this project")
     return state

@@ -1,14 +1,17 @@
 """Exact resume after SIGKILL and Ctrl-C at any step, damaged checkpoints, locks, a full disk, and bad input
 that gets one line and damages nothing."""
 
+import io
 import json
 import os
 import random
 import re
 import signal
+import struct
 import subprocess
 import sys
 import time
+import zipfile
 
 import pytest
 import torch
@@ -138,7 +141,20 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, uninterru
     )  # step 2 trained again, to the same numbers
 
 
-@pytest.mark.parametrize("damage", ["truncated", "empty", "random bytes", "a directory"])
+def flip_a_bit_in_the_weights(data: bytes) -> bytes:
+    """One bit of the largest tensor flipped: torch.load reads the file without complaint."""
+    largest = max(zipfile.ZipFile(io.BytesIO(data)).infolist(), key=lambda record: record.file_size)
+    name_length, extra_length = struct.unpack(
+        "<HH", data[largest.header_offset + 26 : largest.header_offset + 30]
+    )
+    damaged = bytearray(data)
+    damaged[largest.header_offset + 30 + name_length + extra_length + largest.file_size // 2] ^= 0x04
+    intact, loaded = (torch.load(io.BytesIO(d), weights_only=True)["model"] for d in (data, damaged))
+    assert any(not torch.equal(intact[key], loaded[key]) for key in intact)
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "random bytes", "a directory", "one flipped bit"])
 def test_every_kind_of_damage_is_skipped_for_the_previous_checkpoint(tmp_path, damage):
     checkpoint = two_checkpoints(tmp_path / "run")
     data = checkpoint.read_bytes()
@@ -151,6 +167,7 @@ def test_every_kind_of_damage_is_skipped_for_the_previous_checkpoint(tmp_path, d
                 "truncated": data[: len(data) // 3],
                 "empty": b"",
                 "random bytes": random.Random(0).randbytes(4096),
+                "one flipped bit": flip_a_bit_in_the_weights(data),  # torch.load alone reads it
             }[damage]
         )
     state = load_latest_checkpoint(RunDir(tmp_path / "run"))
