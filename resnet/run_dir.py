@@ -119,13 +119,19 @@ class RunDir:
 
     def verified_summary(self, config: TrainConfig) -> dict | None:
         summary = read_json(self.summary_file)
-        return summary if verify(summary, config, self.metrics()) is None else None
+        return summary if self._why_unverified(config, summary) is None else None
+
+    def _why_unverified(self, config: TrainConfig, summary: dict | None) -> str | None:
+        if not self.config_file.exists():  # the report could not say what trained: neither can we
+            return "its config.json is missing, so nothing records what trained it"
+        return verify(summary, config, self.metrics())
 
     def repairable(self, config: TrainConfig) -> bool:
         """A damaged or missing summary of a run that saved its final model and whose metrics hold every
         epoch: train() rebuilds the summary from them without training."""
         return (
             self.model_file.exists()
+            and self.config_file.exists()
             and self.verified_summary(config) is None
             and complete_history(config, self.metrics()) is not None
         )
@@ -155,7 +161,7 @@ class RunDir:
         leftovers = [p for p in (self.summary_file, self.model_file) if p.exists()]
         if not leftovers:
             return None
-        why = verify(read_json(self.summary_file), config, self.metrics()) or "model.pt has no summary"
+        why = self._why_unverified(config, read_json(self.summary_file)) or "model.pt has no summary"
         folder = self.path / f"unverified-{time.strftime('%Y%m%dT%H%M%S')}"
         folder.mkdir()
         for path in [*leftovers, self.metrics_file]:

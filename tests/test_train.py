@@ -218,6 +218,14 @@ def test_a_finished_run_that_cannot_be_verified_starts_over_and_keeps_its_files(
     assert read_json(kept[0] / "summary.json") == first and (kept[0] / "model.pt").read_bytes() == old_model
     assert again["final_test_acc"] == first["final_test_acc"]  # same config and seed: same numbers
     assert RunDir(run_dir).state(config) == RunState.COMPLETED
+    (run_dir / "config.json").unlink()  # the report cannot say what trained: the sweep must not count it
+    assert RunDir(run_dir).state(config) == RunState.UNVERIFIED
+    with caplog.at_level("WARNING", logger="resnet"):
+        train(config, run_dir, resume=True)
+    assert "(its config.json is missing, so nothing records what trained it)" in caplog.text
+    assert (
+        len(list(run_dir.glob("unverified-*"))) == 2 and RunDir(run_dir).state(config) == RunState.COMPLETED
+    )
 
 
 def test_a_checkpoint_resumes_only_the_config_it_was_written_for(tmp_path):
