@@ -63,6 +63,8 @@ class Selection:
             raise TypeError("presets")
         if not (isinstance(seeds, list) and all(isinstance(s, int) and s >= 0 for s in seeds)):
             raise TypeError("seeds")
+        if not isinstance(overrides, dict) or "seed" in overrides:  # each run has its own seed
+            raise TypeError("overrides")
         return cls(
             None if presets is None else tuple(presets),
             design,

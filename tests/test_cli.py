@@ -241,6 +241,7 @@ def test_report_tables_the_recorded_sweep_and_says_when_it_cannot(tmp_path, suit
         (b"\xff\xfe", "is not UTF-8 text"),
         (b'{"suite_file": 5, "selection": {}}', "it is not a sweep record this version can read"),
         (b'{"selection": {"seeds": ["a"]}}', "it is not a sweep record this version can read"),
+        (b'{"selection": {"overrides": {"seed": 3}}}', "it is not a sweep record this version can read"),
     ):
         record.write_bytes(content)
         assert why in recorded_sweep(runs, "tiny").problem
