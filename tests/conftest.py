@@ -91,6 +91,10 @@ OFFLINE = {
     "no_proxy": "127.0.0.1,localhost",
 }
 os.environ.update(OFFLINE)
+# The suite runs on the CPU wherever it runs: with a GPU visible, runs would default to it, and its
+# bit-for-bit checks (resume equals an uninterrupted run) and CPU-only expectations fail there (17 tests
+# did on an H200). Set before anything initialises CUDA; every child process inherits it.
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
 def run_cli(script: str, *args, cwd: Path = ROOT, timeout: float = 240, env: dict | None = None, **kwargs):

@@ -19,6 +19,7 @@ import torch
 from resnet.checkpoint import load_latest_checkpoint
 from resnet.errors import RunDirError, RunLocked
 from resnet.run_dir import RunDir, RunLock
+from resnet.runtime import bf16_is_fast
 from resnet.train import Interrupted, StopRequest, train
 from tests.conftest import FAST_ARGS, ROOT, TIMING, fast_config, train_main, wait_for_epochs, write_cifar10
 
@@ -82,11 +83,19 @@ def start(run_dir, *extra):
     )
 
 
+def into_epoch_2(run_dir, process):
+    """Wait for epoch 1's record, then a quarter of its length: inside epoch 2 on a slow machine and on a
+    fast one (a fixed 0.4 s, right here where an epoch takes about 1.5 s, passes the end of epoch 2 on a
+    machine 4x faster)."""
+    wait_for_epochs(run_dir / "metrics.jsonl", 1, process)
+    first = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[0])
+    time.sleep(0.25 * first["epoch_seconds"])
+
+
 def test_kill_9_between_mid_epoch_checkpoints_then_resume_equals_uninterrupted(tmp_path, uninterrupted):
     run_dir = tmp_path / "run"
     process = start(run_dir, "--checkpoint-every", "0.0005")  # a checkpoint after about every step
-    wait_for_epochs(run_dir / "metrics.jsonl", 1, process)
-    time.sleep(0.4)  # into epoch 2 (about 1.5 s long)
+    into_epoch_2(run_dir, process)
     process.kill()  # somewhere inside epoch 2, maybe while writing a checkpoint
     process.communicate()
     assert not (run_dir / "summary.json").exists()
@@ -102,8 +111,7 @@ def test_kill_9_between_mid_epoch_checkpoints_then_resume_equals_uninterrupted(t
 def test_ctrl_c_mid_epoch_checkpoints_there_and_resumes_bit_for_bit(tmp_path, uninterrupted):
     run_dir = tmp_path / "run"
     process = start(run_dir)  # mid-epoch checkpoints only on request: the one written on Ctrl-C
-    wait_for_epochs(run_dir / "metrics.jsonl", 1, process)
-    time.sleep(0.4)  # into epoch 2 (about 1.5 s long)
+    into_epoch_2(run_dir, process)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -389,9 +397,10 @@ def test_resuming_on_another_device_continues_and_says_the_numbers_will_differ(t
     checkpoint = two_checkpoints(tmp_path / "run")
     state = torch.load(checkpoint, weights_only=True)
     assert state["runtime"]["device"] == "cpu"
-    state["runtime"].update(device="cuda:0", amp_bf16=True)  # as if written by a GPU run with bf16
+    here = bf16_is_fast(torch.device("cpu"))  # what amp=auto resolves to on this CPU (AMX: bf16)
+    state["runtime"].update(device="cuda:0", amp_bf16=not here)  # as if written by a GPU run
     torch.save(state, checkpoint)
     code, _, err = train_main(*ARGS, "--run-dir", tmp_path / "run", "--resume")
     assert code == 0, err
-    assert "resuming with device cuda:0 -> cpu, amp_bf16 True -> False" in err
+    assert f"resuming with device cuda:0 -> cpu, amp_bf16 {not here} -> {here}" in err
     assert comparable(tmp_path / "run") == comparable(uninterrupted)  # CPU state restored either way

@@ -548,19 +548,25 @@ def test_the_pilot_stops_a_sweep_without_its_data_or_that_cannot_train_before_an
 def test_a_gpu_that_is_not_there_is_a_device_error_not_a_config_to_fix(tmp_path, suite_file, monkeypatch):
     import resnet.slots
 
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # exported by a shell profile, on a machine without GPUs
+    # Exported by a shell profile, on a machine without GPUs; an id no machine has, so that torch sees no
+    # GPU here on a GPU machine too (CUDA ignores an invalid id and every id after it).
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "99")
     monkeypatch.setattr(resnet.slots, "gpu_driver", lambda: False)
     assert resnet.slots.visible_gpus() == []
     monkeypatch.setattr(resnet.slots, "gpu_driver", lambda: True)
-    assert resnet.slots.visible_gpus() == ["0"]
+    assert resnet.slots.visible_gpus() == ["99"]
     args = [a for a in common(tmp_path, suite_file) if a not in ("--no-pilot", "--device", "cpu")]
     code, _, err = sweep_main(*args, "--config", "base")  # a driver that shows no GPU to torch
     assert code == 2 and err.count("\n") == 1, err
-    assert err.startswith("error: pilot: cuda:0: device cuda asked for, but no CUDA GPU is visible here")
+    assert err.startswith("error: pilot: cuda:99: device cuda asked for, but no CUDA GPU is visible here")
     assert "fix the config" not in err and "--no-pilot" not in err
 
 
 def test_a_factorial_grid_runs_end_to_end_with_its_main_effects(tmp_path, suite_file):
+    import torch
+
+    from resnet.runtime import bf16_is_fast
+
     code, out, err = sweep_main(
         *common(tmp_path, suite_file),
         "--grid",
@@ -580,7 +586,8 @@ def test_a_factorial_grid_runs_end_to_end_with_its_main_effects(tmp_path, suite_
         and (tmp_path / "results" / "tiny-interaction.pdf").exists()
     )
     runs = pd.read_csv(tmp_path / "results" / "tiny.csv")  # what ran, beside what was asked
-    assert set(runs["config.amp"]) == {"auto"} and set(runs["runtime.amp_bf16"]) == {False}
+    assert set(runs["config.amp"]) == {"auto"}
+    assert set(runs["runtime.amp_bf16"]) == {bf16_is_fast(torch.device("cpu"))}  # as auto resolves here
     assert set(runs["runtime.device"]) == {"cpu"} and set(runs["runtime.threads"]) == {
         max(1, usable_cpus() // 2)
     }
