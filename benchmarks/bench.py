@@ -299,7 +299,7 @@ def bench_e2e(
         )
 
 
-def sweep_seconds(runs: int, runs_dir: Path) -> tuple[float, float]:
+def sweep_seconds(runs: int, runs_dir: Path, device: str) -> tuple[float, float]:
     """(wall, training) seconds of a sweep of `runs` sequential 1-epoch resnet8 runs on synthetic data."""
     shutil.rmtree(runs_dir, ignore_errors=True)
     start = time.perf_counter()
@@ -322,7 +322,7 @@ def sweep_seconds(runs: int, runs_dir: Path) -> tuple[float, float]:
             "--results-dir",
             str(runs_dir / "results"),
             "--device",
-            "cpu",
+            device,
         ],
         capture_output=True,
         check=True,
@@ -332,7 +332,9 @@ def sweep_seconds(runs: int, runs_dir: Path) -> tuple[float, float]:
     return wall, sum(json.loads(p.read_text())["total_seconds"] for p in summaries)
 
 
-def bench_runner(repeats: int, runs_dir: Path) -> None:
+def bench_runner(repeats: int, runs_dir: Path, device: str, sizes: list[int]) -> None:
+    """The CLI's wall time, then the dispatch overhead of sweeps of `sizes` runs on `device` ('cpu' or
+    'cuda', where each run also starts a CUDA context: overhead, since training time is the epochs')."""
     print("runner: wall time of the CLI and dispatch overhead", flush=True)
     for label, args in (
         ("run_ablations.py --list", ["--list"]),
@@ -348,28 +350,31 @@ def bench_runner(repeats: int, runs_dir: Path) -> None:
             )
             values.append(time.perf_counter() - start)
         record("runner", label, values, "s", "cpu")
-    sizes = {}
-    for runs in (2, 4, 6):
-        measured = [sweep_seconds(runs, runs_dir / f"sweep{runs}") for _ in range(repeats)]
+    overhead_by_size = {}
+    for runs in sizes:
+        measured = [sweep_seconds(runs, runs_dir / f"sweep{runs}", device) for _ in range(repeats)]
         overheads = [wall - trained for wall, trained in measured]
-        sizes[runs] = statistics.median(overheads)
+        overhead_by_size[runs] = statistics.median(overheads)
         record(
             "runner",
             f"dispatch overhead per run, {runs}-run sweep (start-up, pilot, report included)",
             [overhead / runs for overhead in overheads],
             "s",
-            "cpu",
+            device,
             "sweep wall / training s: " + ", ".join(f"{w:.1f} / {t:.1f}" for w, t in measured),
         )
-    marginal = (sizes[6] - sizes[2]) / 4
-    record(
-        "runner",
-        "marginal dispatch overhead of one more run",
-        [marginal],
-        "s",
-        "cpu",
-        f"fixed cost of a sweep (start-up, pilot, report): {sizes[2] - 2 * marginal:.1f} s",
-    )
+    small, large = min(sizes), max(sizes)
+    if large > small:
+        marginal = (overhead_by_size[large] - overhead_by_size[small]) / (large - small)
+        fixed = overhead_by_size[small] - small * marginal
+        record(
+            "runner",
+            "marginal dispatch overhead of one more run",
+            [marginal],
+            "s",
+            device,
+            f"fixed cost of a sweep (start-up, pilot, report): {fixed:.1f} s",
+        )
 
 
 def bench_pack(device: torch.device, jobs: int, data_dir: str, epochs: int, runs_dir: Path) -> None:
@@ -431,6 +436,7 @@ def main() -> None:
     parser.add_argument("--bf16-models", nargs="*", help="measure bf16 only for these (default: every model)")
     parser.add_argument("--compile-models", nargs="*", help="compile only these (default: every model)")
     parser.add_argument("--step-batch-sizes", type=int, nargs="+", default=[128], help="step: batch sizes")
+    parser.add_argument("--runner-sizes", type=int, nargs="+", default=[2, 4, 6], help="runs per sweep")
     parser.add_argument("--pack-jobs", type=int, default=4)
     parser.add_argument("--pack-epochs", type=int, default=1)
     parser.add_argument("--json", type=Path)
@@ -467,7 +473,7 @@ def main() -> None:
     if "e2e" in args.only:
         bench_e2e(splits, device, args.repeats, args.e2e_steps)
     if "runner" in args.only:
-        bench_runner(args.repeats, work / "runner")
+        bench_runner(args.repeats, work / "runner", device.type, args.runner_sizes)
     if "pack" in args.only:
         bench_pack(device, args.pack_jobs, args.data_dir, args.pack_epochs, work / "pack")
     print("\n| section | measurement | median | min | max | n | unit | device | note |")
