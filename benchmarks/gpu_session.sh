@@ -52,8 +52,14 @@ step() {
 environment() {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     nproc
+    grep -m1 "model name" /proc/cpuinfo
     $PY -c "import sys, torch, pydantic; print(sys.version.split()[0], torch.__version__, torch.version.cuda,
 torch.backends.cudnn.version(), torch.cuda.get_device_name(0), 'bf16', torch.cuda.is_bf16_supported(), pydantic.__version__)"
+    $PY -c "import torch; from resnet.runtime import bf16_is_fast; print('CPU bf16 auto:', bf16_is_fast(torch.device('cpu')))"
+}
+
+suite() {  # the README's test command: installed first (entry points, --version), offline
+    $PY -m pip install -q --no-deps --no-build-isolation -e . && $PY -m pytest -q -rfE -p no:cacheprovider -n "${TEST_WORKERS:-6}"
 }
 
 # Seed k draws the same initial weights and the same batches on the CPU and on the GPU (README: Paired seeds).
@@ -153,13 +159,13 @@ kill_and_rerun() {
     grep -h "resuming" "$WORK"/kill/depth/*/seed0/train.log
 }
 
-export -f environment epochs_by_precision bad_gpu_input paired_across_devices interrupt_after_first_epoch cross_device kill_and_rerun
+export -f environment suite epochs_by_precision bad_gpu_input paired_across_devices interrupt_after_first_epoch cross_device kill_and_rerun
 step environment 10 30 environment
 step bad-gpu-input 10 30 bad_gpu_input
 step paired-across-devices 30 90 paired_across_devices
 step main-job-1-epoch 60 240 $PY run_ablations.py --all --seed 42 --epochs 1 --data-dir "$DATA" \
     --runs-dir "$WORK/main" --results-dir "$WORK/main-results"
-step tests 90 170 $PY -m pytest -q -rfE -p no:cacheprovider -n "${TEST_WORKERS:-6}"
+step tests 90 170 suite
 step runner 60 160 $PY benchmarks/bench.py --dataset synthetic --only runner --json "$OUT/runner-gpu.json"
 step main-job-cost 10 60 $PY run_ablations.py --all --seed 42 --dry-run --data-dir "$DATA" --runs-dir "$WORK/main"
 step bench 100 200 $PY benchmarks/bench.py --data-dir "$DATA" --only data step e2e pack --skip-compile \
