@@ -277,9 +277,8 @@ def test_preempted_task_requeues_and_resumes_to_the_same_result(tmp_path, suite_
             ["squeue", "-h", "-j", jobs[0].job_id, "-o", "%T"], env=slurm.env, capture_output=True, text=True
         ).stdout
         if "PENDING" in state:
-            # Slurm holds a requeued job ~2 min so the old instance is gone first (slurmd refuses to relaunch
-            # a
-            # job it is still killing); 10 s is plenty on one idle node.
+            # Slurm holds a requeued job ~2 min so the old instance is gone first (slurmd refuses to
+            # relaunch a job it is still killing); 10 s is plenty on one idle node.
             subprocess.run(
                 ["scontrol", "update", f"JobId={jobs[0].job_id}", "StartTime=now+10"],
                 env=slurm.env,
