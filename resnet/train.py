@@ -29,7 +29,8 @@ from resnet.evaluate import EpochMeter, Interrupted, evaluate
 from resnet.files import describe_os_error
 from resnet.progress import Progress
 from resnet.records import RunRecorder
-from resnet.run_dir import RunDir, RunLock
+from resnet.run_dir import RunDir
+from resnet.run_lock import RunLock
 from resnet.runtime import Runtime
 from resnet.seeding import derive_seed
 from resnet.states import RunState

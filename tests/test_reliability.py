@@ -18,7 +18,8 @@ import torch
 
 from resnet.checkpoint import load_latest_checkpoint
 from resnet.errors import RunDirError, RunLocked
-from resnet.run_dir import RunDir, RunLock
+from resnet.run_dir import RunDir
+from resnet.run_lock import RunLock
 from resnet.runtime import bf16_is_fast
 from resnet.train import Interrupted, StopRequest, train
 from tests.conftest import FAST_ARGS, ROOT, TIMING, fast_config, train_main, wait_for_epochs, write_cifar10
@@ -246,7 +247,7 @@ def test_a_lock_dies_with_its_holder(tmp_path):
             sys.executable,
             "-c",
             "import sys, time; sys.path.insert(0, sys.argv[1]);"
-            "from resnet.run_dir import RunLock; l = RunLock(sys.argv[2]).__enter__(); "
+            "from resnet.run_lock import RunLock; l = RunLock(sys.argv[2]).__enter__(); "
             "print('locked', flush=True); time.sleep(60)",
             str(ROOT),
             str(lock_file),

@@ -23,7 +23,8 @@ from resnet.launch import Launcher
 from resnet.machine import usable_cpus
 from resnet.plan import Selection, make_plan
 from resnet.presets import load_suite
-from resnet.run_dir import RunDir, RunLock
+from resnet.run_dir import RunDir
+from resnet.run_lock import RunLock
 from resnet.runner import LocalSweep
 from resnet.slots import make_slots
 from resnet.states import RunState
