@@ -106,6 +106,12 @@ def make_slots(
             cpus,
         )
     if not visible:
+        if jobs_per_gpu > 1:
+            log.warning(
+                "notice: --jobs-per-gpu %d, but the runs go to the CPU (no GPU visible, or --device cpu); "
+                "--jobs N runs N at once there",
+                jobs_per_gpu,
+            )
         return [Slot("cpu", {"CUDA_VISIBLE_DEVICES": ""}, threads) for _ in range(jobs)]
     order = gpu_order()
     return [

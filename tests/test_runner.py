@@ -129,9 +129,12 @@ def test_more_cpu_jobs_than_cores_get_a_notice(monkeypatch, caplog):
     monkeypatch.setattr(resnet.slots, "usable_cpus", lambda: 2)
     assert [s.threads for s in make_slots("cpu", jobs=2)] == [1, 1] and not caplog.records
     assert [s.threads for s in make_slots("cpu", jobs=3)] == [1, 1, 1]
+    assert [s.device for s in make_slots("cpu", jobs_per_gpu=2)] == ["cpu"]
     assert [r.getMessage() for r in caplog.records] == [
         "notice: --jobs 3 on 2 usable CPU cores: the runs take turns on the cores (1 thread each), so more "
-        "jobs than cores adds no throughput"
+        "jobs than cores adds no throughput",
+        "notice: --jobs-per-gpu 2, but the runs go to the CPU (no GPU visible, or --device cpu); --jobs N "
+        "runs N at once there",
     ]
 
 
@@ -261,6 +264,17 @@ def test_list_and_dry_run_do_not_import_torch_and_a_closed_pipe_is_quiet(tmp_pat
         text=True,
     )
     assert len(piped.stdout.splitlines()) == 3 and piped.stderr == ""  # no BrokenPipeError traceback
+
+
+def test_quiet_keeps_each_state_change_the_tally_and_the_results_only(tmp_path, suite_file):
+    code, out, err = sweep_main(*common(tmp_path, suite_file), "--config", "base", "-q")
+    assert code == 0 and err == "", err
+    lines = [line.split(" | ", 1)[-1] for line in out.splitlines()]  # without the time of day
+    assert len(lines) == 4 and lines[0] == "tiny/base/seed0 | running | on cpu", lines
+    assert lines[1].startswith("tiny/base/seed0 | completed | on cpu | epoch 1.00/1")
+    assert lines[2] == "sweep: 1 completed" and lines[3].startswith("results: ")
+    code, out, _ = sweep_main(*common(tmp_path, suite_file), "--config", "base")  # not quiet: what and where
+    assert out.startswith("1 runs of suite 'tiny' (0 to run) on 1 slot(s): cpu;")
 
 
 def test_a_failing_run_is_recorded_while_others_finish_on_two_slots(tmp_path, suite_file, launcher):

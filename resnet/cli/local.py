@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import threading
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from resnet.run_spec import RunSpec
 from resnet.runner import LocalSweep, RunStatus, dry_run_lines, to_run
 from resnet.slots import make_slots
 from resnet.states import ExitCode, RunState
+
+log = logging.getLogger("resnet.cli")  # information (-q hides it); states, tally and results are printed
 
 
 def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argparse.Namespace], int]) -> int:
@@ -44,10 +47,13 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
     statuses, sweep = [], None
     while True:
         specs = plan.specs
-        print(
-            f"{len(specs)} runs of suite '{plan.suite.name}' ({len(pending)} to run) on {len(slots)} "
-            f"slot(s): {', '.join(sorted({s.device for s in slots}))}; logs in each run dir's train.log",
-            flush=True,
+        log.info(
+            "%d runs of suite '%s' (%d to run) on %d slot(s): %s; logs in each run dir's train.log",
+            len(specs),
+            plan.suite.name,
+            len(pending),
+            len(slots),
+            ", ".join(sorted({s.device for s in slots})),
         )
         pilot(pending, slots, launcher, piloted, args)
         sweep = LocalSweep(specs, slots, template, args.retry_failed, launcher=launcher)
@@ -110,10 +116,11 @@ def pilot(pending: list[RunSpec], slots, launcher, piloted: set, args: argparse.
     if not new:
         return
     settings = len({pilot_key(s.config) for s in new})
-    print(
-        f"pilot: the data, then one training step of each of {settings} distinct model/batch setting(s) "
-        f"on {slots[0].device}, before anything trains",
-        flush=True,
+    log.info(
+        "pilot: the data, then one training step of each of %d distinct model/batch setting(s) on %s, "
+        "before anything trains",
+        settings,
+        slots[0].device,
     )
     from resnet.errors import DatasetError, DeviceError
 
@@ -124,4 +131,4 @@ def pilot(pending: list[RunSpec], slots, launcher, piloted: set, args: argparse.
     except DeviceError as exc:
         fail(f"pilot: {exc}")
     piloted.update(pilot_key(spec.config) for spec in new)
-    print(f"pilot: every setting trains ({seconds:.1f} s)", flush=True)
+    log.info("pilot: every setting trains (%.1f s)", seconds)
