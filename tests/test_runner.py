@@ -120,7 +120,9 @@ def test_dry_run_prints_exact_commands_with_devices_and_skips(tmp_path, suite_fi
     )
     assert trained.returncode == 0, trained.stderr
     again = sweep_main(*args)[1].splitlines()
-    assert again[0] == "# skip tiny/base/seed0: already completed; summary.json verified" and len(again) == 10
+    assert again[0] == "# skip tiny/base/seed0: already completed; summary.json verified" and len(again) == 11
+    assert again[8].startswith("# 4 arms x 2 seeds = 8 runs; about") and "still to train" not in out
+    assert again[9].startswith("# still to train: 7 runs, about ")  # what is left of a sweep begun before
 
 
 def test_more_cpu_jobs_than_cores_get_a_notice(monkeypatch, caplog):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from resnet.config import format_value
 from resnet.cost import estimate_seconds, format_flops, recorded_speeds, run_flops
@@ -12,6 +13,9 @@ from resnet.plan import Plan, Selection, make_plan
 from resnet.presets import Suite, load_suite, suite_files
 from resnet.progress import format_seconds
 from resnet.slots import visible_gpus
+
+if TYPE_CHECKING:
+    from resnet.run_spec import RunSpec
 
 
 def _console():
@@ -52,8 +56,9 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' * (count != 1)}"
 
 
-def cost_lines(plan: Plan, runs_dir: Path, device: str) -> list[str]:
-    """The run count, the FLOPs, and the wall time where earlier runs of the same models were timed here."""
+def cost_lines(plan: Plan, runs_dir: Path, device: str, to_train: list[RunSpec] | None = None) -> list[str]:
+    """The run count, the FLOPs, and the wall time where earlier runs of the same models were timed here;
+    with `to_train` (a dry run of a sweep begun before), what is left (an interrupted run counts whole)."""
     name = device_name(device)
     speeds = recorded_speeds(runs_dir, name)
     seeds, tune = plan.selection.seeds, plan.selection.tune
@@ -66,8 +71,6 @@ def cost_lines(plan: Plan, runs_dir: Path, device: str) -> list[str]:
     ]
     configs = [spec.config for spec in plan.specs] + waiting
     flops = sum(run_flops(config) for config in configs)
-    seconds = [estimate_seconds(config, speeds) for config in configs]
-    timed = [s for s in seconds if s is not None]
     runs = len(plan.arms) * len(seeds)
     count = f"{plural(len(plan.arms), 'arm')} x {plural(len(seeds), 'seed')} = {plural(runs, 'run')}"
     if tune:
@@ -78,6 +81,16 @@ def cost_lines(plan: Plan, runs_dir: Path, device: str) -> list[str]:
             + f": {len(configs)} trainings"
         )
     lines = [f"{count}; about {format_flops(flops)} of training compute"]
+    left = None if to_train is None else [spec.config for spec in to_train] + waiting
+    if left is not None and len(left) < len(configs):
+        lines.append(
+            f"still to train: {plural(len(left), 'run')}, about {format_flops(sum(map(run_flops, left)))}"
+            if left
+            else "still to train: nothing (every run finished or failed; --retry-failed reruns failed ones)"
+        )
+        configs = left
+    seconds = [estimate_seconds(config, speeds) for config in configs]
+    timed = [s for s in seconds if s is not None]
     if timed:
         untimed = len(configs) - len(timed)
         lines.append(
@@ -85,7 +98,7 @@ def cost_lines(plan: Plan, runs_dir: Path, device: str) -> list[str]:
             f"the same models here"
             + (f"; {untimed} runs of models never run here are not included" if untimed else "")
         )
-    else:
+    elif configs:
         lines.append(f"wall time: no earlier run of these models on {name} to time them by")
     return lines
 

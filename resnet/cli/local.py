@@ -27,7 +27,8 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
     template = launch_template(args)
     if args.dry_run:
         print("\n".join(dry_run_lines(plan.specs, slots, template, args.retry_failed)))
-        for line in cost_lines(plan, args.runs_dir, slots[0].device):
+        to_train = to_run(plan.specs, args.retry_failed)
+        for line in cost_lines(plan, args.runs_dir, slots[0].device, to_train):
             print(f"# {line}")
         if plan.awaiting:
             print(
