@@ -92,7 +92,7 @@ OFFLINE = {
 }
 os.environ.update(OFFLINE)
 # The suite runs on the CPU wherever it runs: with a GPU visible, runs would default to it, and its
-# bit-for-bit checks (resume equals an uninterrupted run) and CPU-only expectations fail there (17 tests
+# bit-for-bit checks (resume equals an uninterrupted run) and CPU-only expectations fail there (about a dozen
 # did on an H200). Set before anything initialises CUDA; every child process inherits it.
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
