@@ -78,18 +78,23 @@ def skip_reason(spec: RunSpec, state: RunState, retry_failed: bool) -> str | Non
     return None
 
 
+def skip_reasons(specs: list[RunSpec], retry_failed: bool) -> list[tuple[RunSpec, str | None]]:
+    """Each run with why a sweep would not start it (None: it would); each run's state is read once."""
+    return [(spec, skip_reason(spec, spec.state(), retry_failed)) for spec in specs]
+
+
 def to_run(specs: list[RunSpec], retry_failed: bool) -> list[RunSpec]:
     """The runs a sweep (local or Slurm) would start: not finished, not failed before unless retried."""
-    return [spec for spec in specs if skip_reason(spec, spec.state(), retry_failed) is None]
+    return [spec for spec, skip in skip_reasons(specs, retry_failed) if skip is None]
 
 
 def dry_run_lines(
-    specs: list[RunSpec], slots: list[Slot], template: LaunchOptions, retry_failed: bool = False
+    checked: list[tuple[RunSpec, str | None]], slots: list[Slot], template: LaunchOptions
 ) -> list[str]:
-    """The exact commands, one per line, with the slot each would start on if every run took equally long."""
+    """The exact commands of the runs `skip_reasons` found to start, one per line, with the slot each would
+    start on if every run took equally long; a comment for each run skipped."""
     lines, i = [], 0
-    for spec in specs:
-        skip = skip_reason(spec, spec.state(), retry_failed)
+    for spec, skip in checked:
         if skip:
             lines.append(f"# skip {spec.label}: {skip}")
             continue

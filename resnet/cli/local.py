@@ -13,7 +13,7 @@ from resnet.cli.listing import cost_lines
 from resnet.plan import Plan, make_plan, record_sweep
 from resnet.run_dir import RunDir
 from resnet.run_spec import RunSpec
-from resnet.runner import LocalSweep, RunStatus, dry_run_lines, to_run
+from resnet.runner import LocalSweep, RunStatus, dry_run_lines, skip_reasons, to_run
 from resnet.slots import make_slots
 from resnet.states import ExitCode, RunState
 
@@ -26,8 +26,9 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
     slots = make_slots(args.device, args.gpus, args.jobs_per_gpu, args.jobs)
     template = launch_template(args)
     if args.dry_run:
-        print("\n".join(dry_run_lines(plan.specs, slots, template, args.retry_failed)))
-        to_train = to_run(plan.specs, args.retry_failed)
+        checked = skip_reasons(plan.specs, args.retry_failed)  # the runs' states, read once
+        print("\n".join(dry_run_lines(checked, slots, template)))
+        to_train = [spec for spec, skip in checked if skip is None]
         for line in cost_lines(plan, args.runs_dir, slots[0].device, to_train):
             print(f"# {line}")
         if plan.awaiting:
