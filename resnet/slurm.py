@@ -168,10 +168,11 @@ def submit_sweep(
     cluster="local" runs the tasks as local processes (submitit's local executor, for tests). Never
     chosen by default: without Slurm a sweep meant for it must not quietly train on this machine.
     """
-    if cluster == "slurm" and not shutil.which("sbatch"):
+    missing = [tool for tool in ("sbatch", "srun") if cluster == "slurm" and not shutil.which(tool)]
+    if missing:  # submitit looks for srun too (its tasks start with it)
         raise SubmissionError(
-            "--launcher slurm needs Slurm's sbatch, and there is none on PATH here; submit from a cluster's "
-            "login node, or leave out --launcher slurm to train on this machine"
+            f"--launcher slurm needs Slurm's sbatch and srun, and there is no {' or '.join(missing)} on PATH "
+            "here; submit from a cluster's login node, or leave out --launcher slurm to train on this machine"
         )
     executor = submitit.AutoExecutor(folder=Path(runs_dir) / ".submitit" / "%j", cluster=cluster)
     parameters = options.executor_parameters(f"resnet-{specs[0].suite}", len(specs))

@@ -109,21 +109,33 @@ def slurm_sweep(tmp_path, suite_file, *flags):
 
 
 def test_without_slurm_a_slurm_sweep_is_one_line_and_never_trains_here(tmp_path, suite_file, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no sbatch (submitit would fall back to local)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no sbatch (submitit would fall back to local)
     code, out, err = slurm_sweep(tmp_path, suite_file)
     assert code == 2 and err.count("\n") == 1 and out == ""
-    assert err.startswith("error: --launcher slurm needs Slurm's sbatch, and there is none on PATH here")
+    assert err.startswith(
+        "error: --launcher slurm needs Slurm's sbatch and srun, and there is no sbatch or srun"
+    )
+    fake_tool(tmp_path / "bin", "sbatch", "exit 1")  # sbatch alone: submitit would fail on the missing srun
+    code, out, err = slurm_sweep(tmp_path, suite_file)
+    assert code == 2 and "Traceback" not in err and "there is no srun on PATH here; submit from" in err
     assert not list(tmp_path.glob("runs/*/*/seed0/config.json"))
+
+
+def fake_tool(bin_dir, name: str, script: str) -> None:
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / name).write_text(f"#!/bin/sh\n{script}\n")
+    (bin_dir / name).chmod(0o755)
 
 
 def test_sbatch_refusing_the_array_is_one_line_with_what_it_said(tmp_path, suite_file, monkeypatch):
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "sbatch").write_text(
-        "#!/bin/sh\necho 'sbatch: error: invalid partition specified: nosuch' >&2\n"
-        "echo 'sbatch: error: Batch job submission failed: Invalid partition name specified' >&2\nexit 1\n"
+    fake_tool(
+        bin_dir,
+        "sbatch",
+        "echo 'sbatch: error: invalid partition specified: nosuch' >&2\n"
+        "echo 'sbatch: error: Batch job submission failed: Invalid partition name specified' >&2\nexit 1",
     )
-    (bin_dir / "sbatch").chmod(0o755)
+    fake_tool(bin_dir, "srun", "exit 1")  # never run at submission; submitit only looks for it
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     code, out, err = slurm_sweep(tmp_path, suite_file, "--partition", "nosuch")
     assert code == 2 and err.count("\n") == 1, err
