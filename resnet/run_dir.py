@@ -117,9 +117,9 @@ class RunDir:
 
     def verified_summary(self, config: TrainConfig) -> dict | None:
         summary = read_json(self.summary_file)
-        return summary if self._why_unverified(config, summary) is None else None
+        return summary if self.why_unverified(config, summary) is None else None
 
-    def _why_unverified(self, config: TrainConfig, summary: dict | None) -> str | None:
+    def why_unverified(self, config: TrainConfig, summary: dict | None) -> str | None:
         if not self.config_file.exists():  # the report could not say what trained: neither can we
             return "its config.json is missing, so nothing records what trained it"
         return verify(summary, config, self.metrics())
@@ -159,8 +159,12 @@ class RunDir:
         leftovers = [p for p in (self.summary_file, self.model_file) if p.exists()]
         if not leftovers:
             return None
-        why = self._why_unverified(config, read_json(self.summary_file)) or "model.pt has no summary"
-        folder = self.path / f"unverified-{time.strftime('%Y%m%dT%H%M%S')}"
+        why = self.why_unverified(config, read_json(self.summary_file)) or "model.pt has no summary"
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        folder, n = self.path / f"unverified-{stamp}", 1
+        while folder.exists():  # set aside once already this second
+            n += 1
+            folder = self.path / f"unverified-{stamp}-{n}"
         folder.mkdir()
         for path in [*leftovers, self.metrics_file]:
             if path.exists():

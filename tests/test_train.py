@@ -1,6 +1,7 @@
 import json
 import math
 import shutil
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -204,7 +205,12 @@ def test_a_damaged_summary_is_rebuilt_from_complete_metrics_without_training(tmp
     assert RunDir(run_dir).state(fast_config(epochs=1)) == RunState.COMPLETED
 
 
-def test_a_finished_run_that_cannot_be_verified_starts_over_and_keeps_its_files(tmp_path, caplog):
+def test_a_finished_run_that_cannot_be_verified_starts_over_and_keeps_its_files(
+    tmp_path, caplog, monkeypatch
+):
+    import resnet.run_dir
+
+    monkeypatch.setattr(resnet.run_dir, "time", SimpleNamespace(strftime=lambda fmt: "20261126T120000"))
     run_dir = tmp_path / "run"
     config = fast_config(epochs=1)
     first = train(config, run_dir)
@@ -223,9 +229,11 @@ def test_a_finished_run_that_cannot_be_verified_starts_over_and_keeps_its_files(
     with caplog.at_level("WARNING", logger="resnet"):
         train(config, run_dir, resume=True)
     assert "(its config.json is missing, so nothing records what trained it)" in caplog.text
-    assert (
-        len(list(run_dir.glob("unverified-*"))) == 2 and RunDir(run_dir).state(config) == RunState.COMPLETED
-    )
+    assert sorted(p.name for p in run_dir.glob("unverified-*")) == [  # both within one second
+        "unverified-20261126T120000",
+        "unverified-20261126T120000-2",
+    ]
+    assert RunDir(run_dir).state(config) == RunState.COMPLETED
 
 
 def test_a_checkpoint_resumes_only_the_config_it_was_written_for(tmp_path):
