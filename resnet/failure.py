@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 
-from resnet.files import write_json
+from resnet.files import read_json, write_json
 from resnet.run_dir import RunDir
 from resnet.run_spec import RunSpec
 from resnet.states import describe_exit
@@ -30,6 +30,9 @@ def record_failure(spec: RunSpec, exit_code: int | None, reason: str = "") -> di
         tail, gone = [], f"its {run.log_file.name} is gone: was {run.path} removed while it ran?"
     except OSError:
         tail = []
+    if exit_code == 0 and not reason:  # its last line says all went well: say what did not
+        why = run.why_unverified(spec.config, read_json(run.summary_file))
+        reason = f"it ended without a verified result: {why or 'its summary verifies now; run it again'}"
     record = {
         "exit_code": exit_code,
         "reason": reason or last_line(tail) or gone or describe_exit(exit_code),

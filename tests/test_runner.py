@@ -313,6 +313,10 @@ def test_a_failure_says_what_the_run_said_last_or_why_it_cannot(tmp_path, suite_
     log.write_text("")
     assert record_failure(spec, -9)["reason"] == "killed by SIGKILL"
     assert json.loads((log.parent / "failure.json").read_text())["exit_code"] == -9
+    log.write_text("completed: test acc 50.00%\n")  # exit 0 and a cheerful last line, but nothing verifies
+    assert record_failure(spec, 0)["reason"] == (
+        "it ended without a verified result: its config.json is missing, so nothing records what trained it"
+    )
 
 
 def test_a_run_that_cannot_start_fails_alone_and_three_alike_stop_the_queue(
