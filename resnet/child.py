@@ -3,8 +3,12 @@
 A sweep starts one multiprocessing forkserver that imports this module (and so torch, the training
 core and torch._dynamo, which torch.optim imports on first use): 5-6 s once per sweep instead of once
 per run. Each run is then a fork of it that runs exactly `train_cifar.py ARGS` (resnet.cli.train) with
-its output in the run's train.log, in its own session (signals go to its group), and with a parent-death
-signal, so that it checkpoints and stops when the sweep dies, however the sweep dies.
+its output in the run's train.log, as the leader of its own process group (signals go to the group; the
+terminal's Ctrl-C and Ctrl-Z reach only the sweep, which passes them on), and with a parent-death
+signal, so that it checkpoints and stops when the sweep dies, however the sweep dies. The group stays in
+the sweep's session: should the sweep die while it had stopped the run (Ctrl-Z), the group is orphaned
+with a stopped member, and the kernel continues it and hangs it up (POSIX), so it still checkpoints and
+stops rather than stay stopped for good.
 
 The forkserver only imports: no CUDA call, no thread pool, so its forks start clean (the supported
 way to use CUDA in child processes).
@@ -46,7 +50,7 @@ def _release_forkserver() -> None:
 
 
 def _detach(log_path: Path, env: dict[str, str]) -> None:
-    os.setsid()
+    os.setpgid(0, 0)
     _release_forkserver()
     die_with_parent()
     if os.getppid() == 1:  # the forkserver (and so the sweep) died before we could ask

@@ -10,6 +10,7 @@ row.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections import Counter
@@ -44,6 +45,20 @@ class SweepDisplay:
     def __exit__(self, *exc: object) -> None:
         if self._live:
             self._live.__exit__(None, None, None)
+
+    @contextlib.contextmanager
+    def paused(self, text: str):
+        """The terminal handed back (cursor shown, the table left as it was) while the sweep is stopped;
+        then a fresh table below whatever the shell printed meanwhile."""
+        self.message(text)
+        if not self._live:
+            yield
+            return
+        self.__exit__()
+        try:
+            yield
+        finally:
+            self.__enter__()
 
     def message(self, text: str, live_only: bool = False) -> None:
         """A line above the live table; `live_only`: one the plain lines already say in full."""

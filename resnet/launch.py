@@ -58,13 +58,23 @@ class Child:
         return self.process.sentinel
 
     def signal(self, sig: int) -> None:
-        """Signal the child's process group (it is a session leader): the run and anything it started."""
+        """Signal the child's process group (it leads one): the run and anything it started."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
 
     def wait(self, timeout: float | None = None) -> int | None:
         self.process.join(timeout)
         return self.process.exitcode
+
+
+def stop_this_process() -> None:
+    """SIGTSTP's default action, as if we had no handler: returns once the process is continued. (In an
+    orphaned process group, where no shell could continue it, the kernel ignores it and this returns.)"""
+    handler = signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+    try:
+        os.kill(os.getpid(), signal.SIGTSTP)
+    finally:
+        signal.signal(signal.SIGTSTP, handler)
 
 
 class Launcher:

@@ -1,12 +1,19 @@
 """Where a training run is, told three ways: progress.json for the runner's live table, rich bars on a
 terminal, and plain lines when output goes to a log (an epoch line each epoch, a step line at most
-every 30 s). The ETA comes from the first steps, not from a whole epoch."""
+every 30 s). The ETA comes from the first steps, not from a whole epoch.
+
+A stop (Ctrl-Z, or the sweep stopping its runs) must not pass for slow training: each SIGCONT is
+counted, the step rate is measured afresh after one, and an epoch it fell in records its stops, so
+that its time counts in no speed figure.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -16,6 +23,16 @@ from resnet.run_dir import RunDir
 log = logging.getLogger("resnet.train")
 FILE_EVERY_S = 2.0
 LINE_EVERY_S = 30.0
+_continues = 0  # SIGCONTs this process got while a Progress watched: each ended a stop
+
+
+def continues() -> int:
+    return _continues
+
+
+def _count_continue(signum: int, frame: object) -> None:
+    global _continues
+    _continues += 1
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -34,6 +51,10 @@ class Progress:
         self.eval_seconds: float | None = None
         self.last_file = self.last_line = 0.0
         self.bar: Any = None
+        self.continues_seen = _continues
+        self.previous_handler: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous_handler = signal.signal(signal.SIGCONT, _count_continue)
         if sys.stdout.isatty():
             from rich.progress import (
                 BarColumn,
@@ -73,8 +94,8 @@ class Progress:
     def step(self, epoch: int, step: int) -> None:
         """Called after step `step` (1-based) of epoch `epoch` (1-based)."""
         now = time.monotonic()
-        if self.session_start is None:
-            self.session_start = now
+        if self.session_start is None or self.continues_seen != _continues:  # begun, or continued
+            self.continues_seen, self.session_start, self.session_steps = _continues, now, 0
         else:
             self.session_steps += 1
         if self.bar:
@@ -131,6 +152,8 @@ class Progress:
             log.info(line)
 
     def close(self) -> None:
+        if self.previous_handler is not None:
+            signal.signal(signal.SIGCONT, self.previous_handler)
         if self.bar:
             self.bar.stop()
         self.run.progress_file.unlink(missing_ok=True)

@@ -5,7 +5,8 @@ hands the next run to whichever slot frees first. The runner supervises: its chi
 runs held by another live process are waited for (and shown), a run that cannot start (unwritable dir,
 full disk) fails with the reason while the sweep goes on, and when the first three runs fail with the
 same error it stops queueing and says why. Ctrl-C (or SIGTERM, SIGHUP) asks every run to checkpoint and
-stop; a second one stops them at once. No torch import here.
+stop; a second one stops them at once. Ctrl-Z (SIGTSTP) stops the runs with the sweep, and `fg` or `bg`
+continues them. No torch import here.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from resnet.display import SweepDisplay
 from resnet.failure import record_failure
 from resnet.files import describe_os_error
-from resnet.launch import Child, Launcher
+from resnet.launch import Child, Launcher, stop_this_process
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.slots import Slot
@@ -121,6 +122,7 @@ class LocalSweep:
         self.display = display or SweepDisplay()
         self.launcher = launcher or Launcher()
         self.stop_level, self.killed = 0, False
+        self.suspend_requested = False
         self.stop_started: float | None = None
         self.abort_reason = ""
         self.failures: list[str] = []
@@ -134,12 +136,17 @@ class LocalSweep:
         """From a signal handler: the first asks every run to checkpoint and stop, the second kills them."""
         self.stop_level += 1
 
+    def request_suspend(self, signum: int | None = None, frame: object = None) -> None:
+        """The SIGTSTP handler (Ctrl-Z): the main loop stops the runs and the sweep."""
+        self.suspend_requested = True
+
     def run(self) -> list[RunStatus]:
         for status in self.statuses:
             self._classify(status)
         free = list(self.slots)
         with self.display:
             while self._active():
+                self._handle_suspend()
                 self._handle_stop()
                 free += self._reap()
                 if not self.stop_level and not self.abort_reason:
@@ -259,6 +266,24 @@ class LocalSweep:
                 self._classify(status)
                 if status.state.finished:
                     status.note = "finished by another process"
+
+    def _handle_suspend(self) -> None:
+        """The runs lead process groups of their own, out of reach of the terminal's Ctrl-Z: stop them,
+        stop the sweep as Ctrl-Z would have, and continue them when the sweep is continued. Should the
+        sweep die while stopped, the kernel continues and hangs up the stopped runs (their process group
+        is orphaned then), and they checkpoint and stop as on any hang-up."""
+        if not self.suspend_requested:
+            return
+        self.suspend_requested = False
+        children = [s.child for s in self.statuses if s.child is not None]
+        for child in children:
+            child.signal(signal.SIGSTOP)
+        runs = f"{len(children)} run{'s' * (len(children) != 1)}"
+        with self.display.paused(f"paused: this sweep and its {runs} stopped; fg or bg continues them"):
+            stop_this_process()
+        for child in children:
+            child.signal(signal.SIGCONT)
+        self.display.message(f"continued: {runs}")
 
     def _handle_stop(self) -> None:
         if not self.stop_level:

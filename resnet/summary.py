@@ -15,7 +15,9 @@ from resnet.config import TrainConfig
 from resnet.files import strict
 from resnet.states import RunState
 
-TIMING_KEYS = ("epoch_seconds", "train_seconds", "images_per_sec")
+# what an epoch record says about time, the only keys in which two runs of a config and seed may differ
+# on the CPU (one uninterrupted, one resumed or stopped with Ctrl-Z)
+TIMING_KEYS = ("epoch_seconds", "train_seconds", "images_per_sec", "stops")
 # what a summary derives from the metrics (verify recomputes them), and the types of what it does not
 DERIVED_KEYS = (
     "epochs", "epochs_completed", "diverged_epoch", "selection", "best_epoch", "best_val_acc",
@@ -59,8 +61,10 @@ def summarize(
     last = history[-1]
     chosen = selection(config)
     best = best_record(history, chosen)
-    steady = history[1:] or history  # the first epoch carries warm-up and compilation
-    train_seconds = sum(r["train_seconds"] for r in history)
+    # the first epoch carries warm-up and compilation; one that was stopped (Ctrl-Z), the stop
+    steady = [r for r in history[1:] if not r.get("stops")] or history[1:] or history
+    timed = [r for r in history if not r.get("stops")] or history
+    train_seconds = sum(r["train_seconds"] for r in timed)
     test_accs = [r["test_acc"] for r in history if finite(r.get("test_acc"))]
     return {
         "status": status,
@@ -82,7 +86,7 @@ def summarize(
         "total_seconds": sum(r["epoch_seconds"] for r in history),
         "mean_epoch_seconds": sum(r["epoch_seconds"] for r in steady) / len(steady),
         "images_per_sec": (
-            sum(r["images_per_sec"] * r["train_seconds"] for r in history) / train_seconds
+            sum(r["images_per_sec"] * r["train_seconds"] for r in timed) / train_seconds
             if train_seconds
             else None
         ),

@@ -27,7 +27,7 @@ from resnet.config import TrainConfig
 from resnet.errors import RunDirError
 from resnet.evaluate import EpochMeter, Interrupted, evaluate
 from resnet.files import describe_os_error
-from resnet.progress import Progress
+from resnet.progress import Progress, continues
 from resnet.records import RunRecorder
 from resnet.run_dir import RunDir
 from resnet.run_lock import RunLock
@@ -198,11 +198,19 @@ class Trainer:
         meter = EpochMeter(runtime.device, partial)
         lr = partial["lr"] if partial else setup.optimizer.param_groups[0]["lr"]
         seconds_before = partial["train_seconds"] if partial else 0.0
+        continues_before = continues() - (partial or {}).get("stops", 0)
         runtime.synchronize()
         start = time.perf_counter()
 
+        def paused() -> dict:
+            """How often the process was stopped (Ctrl-Z) in this epoch: its times hold those stops, and no
+            speed figure counts them (summary.py). Records are all numbers (RunDir.metrics)."""
+            stops = continues() - continues_before
+            return {"stops": stops} if stops else {}
+
         def saved_partial() -> dict:
-            return {**meter.state(), "lr": lr, "train_seconds": seconds_before + time.perf_counter() - start}
+            seconds = seconds_before + time.perf_counter() - start
+            return {**meter.state(), "lr": lr, "train_seconds": seconds, **paused()}
 
         self.step_model.train()
         for step, (images, labels) in enumerate(
@@ -229,7 +237,7 @@ class Trainer:
                 record.update({f"{split}_loss": result["loss"], f"{split}_acc": result["acc"]})
         except Interrupted:
             self._checkpoint(
-                epoch - 1, self.steps, {**meter.state(), "lr": lr, "train_seconds": train_seconds}
+                epoch - 1, self.steps, {**meter.state(), "lr": lr, "train_seconds": train_seconds, **paused()}
             )
             raise Interrupted(f"stopped in epoch {epoch} while evaluating") from None
         eval_seconds = time.perf_counter() - eval_start
@@ -238,6 +246,7 @@ class Trainer:
             epoch_seconds=train_seconds + eval_seconds,
             train_seconds=train_seconds,
             images_per_sec=meter.count / train_seconds if train_seconds else 0.0,
+            **paused(),
         )
         progress.end_epoch(record, eval_seconds)
         return record

@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from resnet.summary import TIMING_KEYS
+
 ROOT = Path(__file__).resolve().parents[1]
 # Small enough to train in about a second per epoch on 2 CPU cores; still learns (see test_train).
 FAST = {"model": "resnet8", "dataset": "synthetic", "batch_size": 64, "epochs": 2}
 FAST_ARGS = ["--model", "resnet8", "--dataset", "synthetic", "--batch-size", "64"]  # FAST but the epochs
-TIMING = {"epoch_seconds", "train_seconds", "images_per_sec"}
+TIMING = set(TIMING_KEYS)
 
 SUITE = """
 description = "test suite"

@@ -388,6 +388,47 @@ def test_hangup_then_ctrl_c_stop_everything_at_once_and_cleanly(tmp_path, suite_
     assert not RunDir(run_dir).is_locked()
 
 
+def process_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def test_ctrl_z_stops_the_runs_with_the_sweep_and_a_sweep_killed_while_stopped_leaves_none_stopped(
+    tmp_path, suite_file
+):
+    """The runs lead process groups of their own, which the terminal's Ctrl-Z (SIGTSTP to the sweep's
+    group, as sent here) does not reach: the sweep stops them with itself and continues them with itself.
+    The stopped epoch's time counts in no speed figure. Killed while stopped (`kill -9 %1`), the sweep
+    leaves no run stopped for good: each is continued, checkpoints and stops."""
+    runner = start_sweep(
+        tmp_path, suite_file, "--config", "long", "-q", process_group=0, stdout=subprocess.PIPE, text=True
+    )
+    run_dir = tmp_path / "runs" / "tiny" / "long" / "seed0"
+    wait_for_epochs(run_dir / "metrics.jsonl", 1, runner)
+    run = next(pid for pid in descendants(runner.pid) if os.getpgid(pid) == pid)  # the run leads its group
+    for stop_again in (False, True):
+        os.killpg(runner.pid, signal.SIGTSTP)
+        wait_until(lambda: process_state(runner.pid) == process_state(run) == "T", 30, what="both to stop")
+        if stop_again:
+            break
+        time.sleep(1.0)
+        os.killpg(runner.pid, signal.SIGCONT)  # fg
+        wait_until(lambda: process_state(run) in "RSD", 30, what="the run to continue")
+        wait_for_epochs(run_dir / "metrics.jsonl", 2, runner)
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert records[1]["stops"] == 1 and records[1]["epoch_seconds"] > 1.0 and "stops" not in records[0]
+    os.killpg(runner.pid, signal.SIGKILL)
+    runner.wait()
+    said = runner.stdout.read()
+    assert "paused: this sweep and its 1 run stopped; fg or bg continues them" in said
+    assert said.count("continued: 1 run") == 1
+    wait_until(lambda: process_state(run) == "gone", 30, what="the stopped run to end")
+    assert "interrupted" in (run_dir / "train.log").read_text()  # it checkpointed on its way out
+    assert RunDir(run_dir).state(load_suite(suite_file).config("long")) == RunState.INTERRUPTED
+
+
 def test_without_a_parent_death_signal_an_orphaned_run_still_hears_of_it(tmp_path, monkeypatch):
     """macOS has no prctl(PR_SET_PDEATHSIG): a thread notices the re-parenting and signals the run."""
     import resnet.launch

@@ -1,6 +1,8 @@
 import json
 import math
+import os
 import shutil
+import signal
 from types import SimpleNamespace
 
 import pytest
@@ -183,6 +185,41 @@ def test_a_summary_verifies_only_when_every_number_follows_from_the_metrics(fini
     (copy / "metrics.jsonl").write_text("\n".join([edited_line, *lines[1:]]) + "\n")
     assert RunDir(copy).metrics() == []  # reading stops at the first record that is not all numbers
     assert RunDir(copy).state(config) == RunState.UNVERIFIED
+
+
+def test_an_epoch_stopped_with_ctrl_z_counts_in_no_speed_figure(tmp_path):
+    """Its time holds the stop: mean epoch time and images/s come from the other epochs, and the live step
+    rate is measured afresh once the process is continued."""
+    from resnet.progress import Progress
+    from resnet.summary import summarize
+
+    def record(epoch, seconds, images_per_sec, **extra):
+        return {"epoch": epoch, "train_loss": 1.0, "train_acc": 50.0, "test_loss": 1.0, "test_acc": 50.0,
+                "lr": 0.1, "epoch_seconds": seconds, "train_seconds": seconds - 1,
+                "images_per_sec": images_per_sec, **extra}  # fmt: skip
+
+    history = [
+        record(1, 9.0, 100.0),
+        record(2, 5.0, 250.0),
+        record(3, 65.0, 16.0, stops=1),
+        record(4, 3.0, 500.0),
+    ]
+    summary = summarize(fast_config(epochs=4), history, status="completed", runtime={}, params=None)
+    assert summary["mean_epoch_seconds"] == (5.0 + 3.0) / 2  # epoch 1 warms up, epoch 3 was stopped
+    assert summary["images_per_sec"] == (100 * 8 + 250 * 4 + 500 * 2) / (8 + 4 + 2)  # weighted by train time
+    assert summary["total_seconds"] == 82.0  # the wall time, stop included
+
+    progress = Progress(RunDir(tmp_path), epochs=4, steps_per_epoch=10, batch_size=64, start_epoch=0)
+    try:
+        for step in (1, 2, 3):
+            progress.step(1, step)
+        assert progress.session_steps == 2
+        os.kill(os.getpid(), signal.SIGCONT)  # what `fg` sends
+        progress.step(1, 4)
+        assert progress.session_steps == 0 and progress.rate() is None  # afresh from this step
+    finally:
+        progress.close()
+    assert signal.getsignal(signal.SIGCONT) == signal.SIG_DFL
 
 
 def test_a_damaged_summary_is_rebuilt_from_complete_metrics_without_training(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -60,7 +61,9 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         pilot(pending, slots, launcher, piloted, args)
         sweep = LocalSweep(specs, slots, template, args.retry_failed, launcher=launcher)
         on_stop_signals(sweep.request_stop)
+        signal.signal(signal.SIGTSTP, sweep.request_suspend)
         statuses = sweep.run()
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
         on_stop_signals(raise_interrupt)
         if sweep.interrupted or sweep.abort_reason or not plan.awaiting:
             break
