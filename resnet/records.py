@@ -63,7 +63,7 @@ class RunRecorder:
                 "runtime": self.runtime.to_dict(),
                 "data": data_provenance,
                 "environment": env,
-                "sessions": [*sessions, env],
+                "sessions": [*sessions, {**env, "runtime": self.runtime.to_dict()}],
             },
         )
 

@@ -418,7 +418,10 @@ def test_mixed_provenance_is_flagged(tmp_path):
     selection = Selection(("baseline", "cosine", "no_schedule"), None, (), (0,))
     write_report(make_plan(suite, selection, runs), tmp_path / "results")
     md = (tmp_path / "results" / "ablations.md").read_text()
-    assert "⚠ Mixed provenance: the arms' runs differ in git, device, precision, data files" in md
+    assert (
+        "⚠ Mixed provenance: the arms' runs (or a resumed run's sessions) differ in git, device, precision, "
+        in md
+    )
     assert "data files cifar10 aaaa, cifar10 bbbb" in md
     assert "fff0000aaa (uncommitted changes)" in md
     assert "precision bf16 autocast, fp32, fp32 (TF32 convolutions)" in md
@@ -426,8 +429,43 @@ def test_mixed_provenance_is_flagged(tmp_path):
         tex = (tmp_path / "results" / name).read_text()
         assert "{\\scriptsize Provenance: git abc1234def, fff0000aaa (uncommitted changes);" in tex
         assert (
-            "Mixed provenance: the arms' runs differ in git, device, precision, data" in tex and tex.isascii()
+            "Mixed provenance: the arms' runs (or a resumed run's sessions) differ in git, device, precision"
+            in tex
+            and tex.isascii()
         )
+
+
+def test_a_run_resumed_on_another_machine_is_mixed_provenance(tmp_path):
+    """Its last session alone would say one device and one precision: every session is read."""
+    suite = find_suite("ablations")
+    runs = tmp_path / "runs"
+    for arm in ("baseline", "cosine"):
+        write_run(runs, "ablations", arm, suite.config(arm, seed=0), runtime={"amp_bf16": False})
+    moved = runs / "ablations" / "cosine" / "seed0" / "config.json"
+    record = json.loads(moved.read_text())
+    first = {**record["environment"], "runtime": {"amp_bf16": False}}
+    record["sessions"] = [
+        first,
+        {**first, "device": "cpu (AMX Xeon, 2 threads)", "runtime": {"amp_bf16": True}},
+    ]
+    moved.write_text(json.dumps(record))
+    plan = make_plan(suite, Selection(("baseline", "cosine"), None, (), (0,)), runs)
+    lines = provenance(collect(plan))
+    assert (
+        "device cpu (AMX Xeon, 2 threads), cpu (test, 2 threads); precision bf16 autocast, fp32." in lines[0]
+    )
+    assert lines[1].startswith(
+        "⚠ Mixed provenance: the arms' runs (or a resumed run's sessions) differ in device, precision;"
+    )
+    record["sessions"] = [
+        first,
+        "an edited entry",
+        {**first, "runtime": "not a table"},
+    ]  # read, never a crash
+    moved.write_text(json.dumps(record))
+    assert provenance(collect(plan)) == [
+        "Provenance: git abc1234def; torch 2.4.0; CUDA none; device cpu (test, 2 threads); precision fp32."
+    ]
 
 
 def test_one_thread_recorded_either_way_is_one_device(tmp_path):

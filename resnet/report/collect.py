@@ -43,9 +43,19 @@ class RunRecord:
     def runtime(self) -> dict:
         """How the run executed (bf16 as resolved, device, threads): its summary's, else config.json's."""
         for source in (self.summary or {}, self.record):
-            if isinstance(source.get("runtime"), dict):  # scalars only: an edited file must not break a table
-                return {k: v for k, v in source["runtime"].items() if isinstance(v, (str, int, float, bool))}
+            if isinstance(source.get("runtime"), dict):
+                return _scalars(source["runtime"])
         return {}
+
+    def sessions(self) -> list[tuple[dict, dict]]:
+        """(environment, runtime) of each process that trained it: the start and every resume, which may
+        have run elsewhere (a requeued Slurm task, a sweep moved to another machine). Older records keep
+        the latest session's runtime only."""
+        found = [s for s in self.record.get("sessions", []) if isinstance(s, dict)]
+        return [
+            (env, _scalars(env.get("runtime")) or self.runtime)
+            for env in found or [self.record.get("environment", {})]
+        ]
 
     @property
     def value(self) -> float | None:
@@ -54,6 +64,13 @@ class RunRecord:
 
     def metrics(self) -> list[dict]:
         return RunDir(self.path).metrics()
+
+
+def _scalars(table: object) -> dict:
+    """A recorded table's scalar entries: an edited file must not break a table."""
+    if not isinstance(table, dict):
+        return {}
+    return {k: v for k, v in table.items() if isinstance(v, (str, int, float, bool))}
 
 
 @dataclass

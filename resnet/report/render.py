@@ -272,16 +272,17 @@ def provenance(collected: Collected) -> list[str]:
     seen: dict[str, set[tuple[str, str]]] = {key: set() for key in keys}
     for cell in collected.arms:
         for run in cell.completed:
-            env, data = run.record.get("environment", {}), run.record.get("data", {})
-            seen["git"].add(("", _code_version(env.get("git"), env.get("resnet_ablations"))))
-            seen["torch"].add(("", str(env.get("torch"))))
-            seen["CUDA"].add(("", str(env.get("cuda") or "none")))
-            # runs recorded before 2026-11-26 say "1 threads": the same device
-            seen["device"].add(("", str(env.get("device")).replace(" 1 threads)", " 1 thread)")))
-            bf16 = run.runtime.get("amp_bf16")
-            if isinstance(bf16, bool):
-                fp32 = "fp32 (TF32 convolutions)" if run.runtime.get("tf32_convs") else "fp32"
-                seen["precision"].add(("", "bf16 autocast" if bf16 else fp32))
+            data = run.record.get("data", {})
+            for env, runtime in run.sessions():  # a resumed run may have moved
+                seen["git"].add(("", _code_version(env.get("git"), env.get("resnet_ablations"))))
+                seen["torch"].add(("", str(env.get("torch"))))
+                seen["CUDA"].add(("", str(env.get("cuda") or "none")))
+                # runs recorded before 2026-11-26 say "1 threads": the same device
+                seen["device"].add(("", str(env.get("device")).replace(" 1 threads)", " 1 thread)")))
+                bf16 = runtime.get("amp_bf16")
+                if isinstance(bf16, bool):
+                    fp32 = "fp32 (TF32 convolutions)" if runtime.get("tf32_convs") else "fp32"
+                    seen["precision"].add(("", "bf16 autocast" if bf16 else fp32))
             if data.get("files_sha256"):
                 dataset = str(data.get("dataset"))
                 seen["data files"].add((dataset, f"{dataset} {data['files_sha256']}"))
@@ -295,7 +296,7 @@ def provenance(collected: Collected) -> list[str]:
     mixed = [key for key, pairs in seen.items() if len(pairs) > len({group for group, _ in pairs})]
     if mixed:
         lines.append(
-            f"⚠ Mixed provenance: the arms' runs differ in {', '.join(mixed)}; differences between arms may "
-            "come from that."
+            f"⚠ Mixed provenance: the arms' runs (or a resumed run's sessions) differ in {', '.join(mixed)}; "
+            "differences between arms may come from that."
         )
     return lines
