@@ -110,6 +110,7 @@ class RunRecorder:
         write_json(run.summary_file, summary)
         if not keep_checkpoints:
             remove_checkpoints(run)
+        run.remove_temp_files()  # a finished run keeps what --evaluate needs, and no leftovers
         self._close_tensorboard(summary)
         log.info(
             "%s: test acc %s at the %s-selected epoch %d, final %s, %s img/s; results in %s",

@@ -99,6 +99,12 @@ class RunDir:
             "choose a new or empty run dir (--run-dir / --runs-dir)"
         )
 
+    def remove_temp_files(self) -> None:
+        """What a process killed mid-write left (a checkpoint's or model.pt's is as big as the model). Only
+        under the run's lock, by its one writer: no write is in flight then."""
+        for path in self.path.glob(".*.tmp"):
+            path.unlink(missing_ok=True)
+
     def has_checkpoint(self) -> bool:
         return self.checkpoint_file.exists() or self.previous_checkpoint_file.exists()
 

@@ -140,8 +140,11 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, uninterru
     code, out, _ = train_main("--evaluate", checkpoint)  # a mid-epoch checkpoint says where it stands
     assert code == 0 and "resnet8 after epoch 0 and 2 steps of epoch 1: test acc" in out
     checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])  # torn by a crash
+    for leftover in (".checkpoint.pt.tmp", ".model.pt.4242.0badf00d.tmp"):  # killed mid-write: model-sized
+        (tmp_path / "run" / leftover).write_bytes(checkpoint.read_bytes())
     code, out, err = train_main(*ARGS, "--run-dir", tmp_path / "run", "--resume")
     assert code == 0, err
+    assert not list((tmp_path / "run").glob(".*.tmp"))  # the finished run keeps no leftovers
     assert (
         "checkpoint.pt is unreadable" in err and "resuming from checkpoint.prev.pt (epoch 0) instead" in err
     )
