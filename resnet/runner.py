@@ -279,8 +279,11 @@ class LocalSweep:
         for child in children:
             child.signal(signal.SIGSTOP)
         runs = f"{len(children)} run{'s' * (len(children) != 1)}"
+        paused_at = time.monotonic()
         with self.display.paused(f"paused: this sweep and its {runs} stopped; fg or bg continues them"):
             stop_this_process()
+        if self.stop_started is not None:  # the grace to checkpoint after Ctrl-C counts running time only
+            self.stop_started += time.monotonic() - paused_at
         for child in children:
             child.signal(signal.SIGCONT)
         self.display.message(f"continued: {runs}")

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -427,6 +428,36 @@ def test_ctrl_z_stops_the_runs_with_the_sweep_and_a_sweep_killed_while_stopped_l
     wait_until(lambda: process_state(run) == "gone", 30, what="the stopped run to end")
     assert "interrupted" in (run_dir / "train.log").read_text()  # it checkpointed on its way out
     assert RunDir(run_dir).state(load_suite(suite_file).config("long")) == RunState.INTERRUPTED
+
+
+def test_a_pause_stops_and_continues_every_run_and_does_not_eat_the_grace_after_ctrl_c(
+    tmp_path, suite_file, monkeypatch
+):
+    import resnet.runner
+
+    class FakeChild:
+        def __init__(self):
+            self.signals = []
+
+        def signal(self, sig):
+            self.signals.append(sig)
+
+    clock = [1000.0]
+    monkeypatch.setattr(resnet.runner, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(resnet.runner, "stop_this_process", lambda: clock.__setitem__(0, clock[0] + 600))
+    specs = plan_for(suite_file, tmp_path / "runs", ["base", "cosine"]).specs
+    out = io.StringIO()
+    sweep_ = LocalSweep(specs, make_slots("cpu"), display=SweepDisplay(live=False, stream=out))
+    for status in sweep_.statuses:
+        status.child = FakeChild()
+    sweep_.stop_started = 990.0  # Ctrl-C 10 s ago: 20 s of grace left
+    sweep_.request_suspend(signal.SIGTSTP, None)
+    sweep_._handle_suspend()
+    assert [s.child.signals for s in sweep_.statuses] == [[signal.SIGSTOP, signal.SIGCONT]] * 2
+    assert sweep_.stop_started == 1590.0 and not sweep_.suspend_requested  # still 20 s of grace left
+    said = out.getvalue()
+    assert "paused: this sweep and its 2 runs stopped; fg or bg continues them" in said
+    assert "continued: 2 runs" in said
 
 
 def test_without_a_parent_death_signal_an_orphaned_run_still_hears_of_it(tmp_path, monkeypatch):
