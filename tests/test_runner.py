@@ -430,6 +430,23 @@ def test_ctrl_z_stops_the_runs_with_the_sweep_and_a_sweep_killed_while_stopped_l
     assert RunDir(run_dir).state(load_suite(suite_file).config("long")) == RunState.INTERRUPTED
 
 
+def test_under_nohup_a_closed_terminal_does_not_stop_the_sweep(tmp_path, suite_file):
+    """nohup starts it with SIGHUP ignored: the hang-up the shell passes on when the terminal closes must
+    not stop it (handled like SIGTERM, it did)."""
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "text": True}
+    ignore_hangups = lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)  # noqa: E731  (what nohup does)
+    runner = start_sweep(
+        tmp_path, suite_file, "--config", "long", process_group=0, preexec_fn=ignore_hangups, **quiet
+    )
+    run_dir = tmp_path / "runs" / "tiny" / "long" / "seed0"
+    wait_for_epochs(run_dir / "metrics.jsonl", 1, runner)
+    os.killpg(runner.pid, signal.SIGHUP)  # the shell's hang-up goes to its jobs: the sweep's process group
+    _, err = runner.communicate(timeout=120)
+    assert runner.returncode == 0, err
+    assert RunDir(run_dir).state(load_suite(suite_file).config("long")) == RunState.COMPLETED
+    assert sessions(run_dir) == 1
+
+
 def test_a_pause_stops_and_continues_every_run_and_does_not_eat_the_grace_after_ctrl_c(
     tmp_path, suite_file, monkeypatch
 ):

@@ -137,9 +137,15 @@ def setup_logging(args: argparse.Namespace) -> None:
 
 def on_stop_signals(handler: Callable[[int], Any]) -> None:
     """Ctrl-C, SIGTERM and SIGHUP (a closed terminal) all go to `handler`, even when the process was
-    started with SIGINT ignored (nohup, `cmd &` in a script)."""
+    started with SIGINT ignored (`cmd &` in a script). A SIGHUP ignored from the start stays ignored:
+    that is nohup's request to outlive the terminal (and the runs it starts inherit it)."""
     for sig in STOP_SIGNALS:
-        signal.signal(sig, lambda signum, frame: handler(signum))
+        if not _started_ignoring(sig):
+            signal.signal(sig, lambda signum, frame: handler(signum))
+
+
+def _started_ignoring(sig: int) -> bool:
+    return sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN
 
 
 def raise_interrupt(signum: int) -> None:
@@ -164,4 +170,5 @@ def main_wrapper(main: Callable[[list[str] | None], int], argv: list[str] | None
         # the work is done: a Ctrl-C during interpreter shutdown (atexit, the forkserver) just ends the
         # process, rather than raising into code that prints a traceback
         for sig in STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_DFL)
+            if not _started_ignoring(sig):
+                signal.signal(sig, signal.SIG_DFL)
