@@ -47,6 +47,8 @@ def recorded_speeds(runs_dir: Path, device_name: str, max_files: int = 5000) -> 
         try:  # an estimate: a run dir whose files are not what train() writes is skipped
             if not summary or not record or summary["runtime"].get("device_name") != device_name:
                 continue
+            if summary.get("stopped_epochs"):  # paused (Ctrl-Z): its times hold the pause
+                continue
             config = TrainConfig.from_dict(record["config"])
             total, warmup = summary["total_seconds"], summary.get("first_step_seconds")
             warmup = warmup if isinstance(warmup, float | int) and 0 <= warmup < total else 0

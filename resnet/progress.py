@@ -55,6 +55,7 @@ class Progress:
         self.previous_handler: Any = None
         if threading.current_thread() is threading.main_thread():
             self.previous_handler = signal.signal(signal.SIGCONT, _count_continue)
+            signal.siginterrupt(signal.SIGCONT, False)  # native code's blocking calls restart, never fail
         if sys.stdout.isatty():
             from rich.progress import (
                 BarColumn,

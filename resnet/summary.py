@@ -23,7 +23,7 @@ DERIVED_KEYS = (
     "epochs", "epochs_completed", "diverged_epoch", "selection", "best_epoch", "best_val_acc",
     "test_acc_at_best", "best_test_acc", "final_test_acc", "final_test_loss", "final_val_acc",
     "final_train_acc", "final_train_loss", "total_seconds", "mean_epoch_seconds", "images_per_sec",
-    "arm_hash",
+    "stopped_epochs", "arm_hash",
 )  # fmt: skip
 KEY_TYPES: dict[str, tuple[type, ...]] = {
     "params": (int, type(None)),
@@ -61,10 +61,9 @@ def summarize(
     last = history[-1]
     chosen = selection(config)
     best = best_record(history, chosen)
-    # the first epoch carries warm-up and compilation; one that was stopped (Ctrl-Z), the stop
-    steady = [r for r in history[1:] if not r.get("stops")] or history[1:] or history
-    timed = [r for r in history if not r.get("stops")] or history
-    train_seconds = sum(r["train_seconds"] for r in timed)
+    clean = [r for r in history if not r.get("stops")]  # a stopped (Ctrl-Z) epoch's time holds the stop
+    steady = [r for r in clean if r is not history[0]] or clean  # the first carries warm-up, compilation
+    train_seconds = sum(r["train_seconds"] for r in clean)
     test_accs = [r["test_acc"] for r in history if finite(r.get("test_acc"))]
     return {
         "status": status,
@@ -84,12 +83,13 @@ def summarize(
         "final_train_loss": last.get("train_loss"),
         "params": params,
         "total_seconds": sum(r["epoch_seconds"] for r in history),
-        "mean_epoch_seconds": sum(r["epoch_seconds"] for r in steady) / len(steady),
+        "mean_epoch_seconds": sum(r["epoch_seconds"] for r in steady) / len(steady) if steady else None,
         "images_per_sec": (
-            sum(r["images_per_sec"] * r["train_seconds"] for r in timed) / train_seconds
+            sum(r["images_per_sec"] * r["train_seconds"] for r in clean) / train_seconds
             if train_seconds
             else None
         ),
+        "stopped_epochs": len(history) - len(clean),
         "first_step_seconds": first_step_seconds,
         "config_hash": config.short_hash(),
         "arm_hash": config.arm_hash(),

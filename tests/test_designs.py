@@ -373,6 +373,18 @@ def test_cost_of_a_plan_from_the_model_table_and_earlier_runs(tmp_path):
             "runtime": {"device_name": "Test CPU"},
         },
     )
+    paused = tmp_path / "runs" / "paused" / "seed0"  # stopped with Ctrl-Z for an hour: no measurement
+    paused.mkdir(parents=True)
+    write_json(paused / "config.json", {"config": earlier.to_dict()})
+    write_json(
+        paused / "summary.json",
+        {
+            "epochs_completed": 4,
+            "total_seconds": 3607.2,
+            "stopped_epochs": 1,
+            "runtime": {"device_name": "Test CPU"},
+        },
+    )
     speeds = recorded_speeds(tmp_path / "runs", "Test CPU")
     assert sorted(speeds["resnet8"]) == [pytest.approx(0.002), pytest.approx(0.008)]
     assert estimate_seconds(config, speeds) == pytest.approx(0.002 * 896 * 2)  # the same batch size

@@ -207,7 +207,10 @@ def test_an_epoch_stopped_with_ctrl_z_counts_in_no_speed_figure(tmp_path):
     summary = summarize(fast_config(epochs=4), history, status="completed", runtime={}, params=None)
     assert summary["mean_epoch_seconds"] == (5.0 + 3.0) / 2  # epoch 1 warms up, epoch 3 was stopped
     assert summary["images_per_sec"] == (100 * 8 + 250 * 4 + 500 * 2) / (8 + 4 + 2)  # weighted by train time
-    assert summary["total_seconds"] == 82.0  # the wall time, stop included
+    assert summary["total_seconds"] == 82.0 and summary["stopped_epochs"] == 1  # the wall time, stop included
+    stopped = [{**r, "stops": 2} for r in history]  # every epoch stopped: no speed can be told
+    summary = summarize(fast_config(epochs=4), stopped, status="completed", runtime={}, params=None)
+    assert summary["mean_epoch_seconds"] is None and summary["images_per_sec"] is None
 
     progress = Progress(RunDir(tmp_path), epochs=4, steps_per_epoch=10, batch_size=64, start_epoch=0)
     try:
