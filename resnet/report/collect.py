@@ -23,7 +23,8 @@ from resnet.run_spec import Arm
 from resnet.states import RunState
 from resnet.summary import headline
 
-RECORD_TABLES = ("environment", "data", "runtime")  # config.json's keys that hold tables
+# config.json's keys that hold tables (and a list), by type: an edited file's other values say nothing
+RECORD_SHAPES = {"environment": dict, "data": dict, "runtime": dict, "sessions": list}
 
 
 @dataclass
@@ -51,7 +52,7 @@ class RunRecord:
         """(environment, runtime) of each process that trained it: the start and every resume, which may
         have run elsewhere (a requeued Slurm task, a sweep moved to another machine). Older records keep
         the latest session's runtime only."""
-        found = [s for s in self.record.get("sessions", []) if isinstance(s, dict)]
+        found = [env for env in self.record.get("sessions", []) if isinstance(env, dict)]
         return [
             (env, _scalars(env.get("runtime")) or self.runtime)
             for env in found or [self.record.get("environment", {})]
@@ -148,8 +149,7 @@ def read_run(path: Path) -> RunRecord | str:
     except ConfigError as exc:
         return f"its config is not valid here ({exc})"
     state, summary = run.verified_state(config)
-    # the provenance tables read these as tables; anything else (an edited file) says nothing
-    record = {k: v for k, v in (record or {}).items() if k not in RECORD_TABLES or isinstance(v, dict)}
+    record = {k: v for k, v in (record or {}).items() if isinstance(v, RECORD_SHAPES.get(k, object))}
     return RunRecord(path, config, state, summary, record, failure)
 
 
