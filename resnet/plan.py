@@ -84,6 +84,8 @@ class Plan:
     tuning: dict[str, list[Arm]] = field(default_factory=dict)  # arm name -> its tuning arms
     # arm name -> why its final config is not known yet
     awaiting: dict[str, str] = field(default_factory=dict)
+    # preset -> the arm it equals under the sweep's overrides (trained once, under that arm's name)
+    merged: dict[str, str] = field(default_factory=dict)
 
     def run_dir(self, arm: Arm, seed: int) -> Path:
         """runs/<suite>/<arm>/seed<k>; a tuned arm's runs at the tuning seeds are its selected tuning runs
@@ -146,9 +148,9 @@ def presets_by_arm(suite: Suite, overrides: dict[str, Any]) -> dict[str, Arm]:
     return arms
 
 
-def main_arms(suite: Suite, selection: Selection) -> list[Arm]:
+def main_arms(suite: Suite, selection: Selection) -> tuple[list[Arm], dict[str, str]]:
     """The selected presets, then the design's arms; an arm whose config equals an earlier one merges into
-    it."""
+    it. Also which presets merged into which arm (two presets that overrides made one config)."""
     overrides = dict(selection.overrides)
     names = list(suite.presets) if selection.presets is None else list(selection.presets)
     arms = [_preset_arm(suite, name, overrides) for name in names]
@@ -163,27 +165,29 @@ def main_arms(suite: Suite, selection: Selection) -> list[Arm]:
                 replace(same, factors=cell.factors) if same else Arm(cell.name, config, factors=cell.factors)
             )
     merged: dict[str, Arm] = {}
+    merges: dict[str, str] = {}
     for arm in arms:
         key = arm.config.arm_hash()
         if key not in merged:
             merged[key] = arm
         elif not arm.factors or merged[key].factors:  # two presets that are one config under these overrides
             note = f"the same config as {arm.name} here"
+            merges[arm.name] = merged[key].name
             merged[key] = replace(
                 merged[key], description="; ".join(filter(None, (merged[key].description, note)))
             )
         else:
             merged[key] = replace(merged[key], factors=arm.factors)
-    return list(merged.values())
+    return list(merged.values()), merges
 
 
 def make_plan(suite: Suite, selection: Selection, runs_dir: Path) -> Plan:
-    arms = main_arms(suite, selection)
+    arms, merged = main_arms(suite, selection)
     names = [a.name for a in arms]
     baseline = (
         suite.baseline if suite.baseline in names else (names[0] if selection.design and names else None)
     )
-    plan = Plan(suite, selection, Path(runs_dir), arms, baseline)
+    plan = Plan(suite, selection, Path(runs_dir), arms, baseline, merged=merged)
     if selection.tune:
         _apply_tuning(plan, selection.tune)
     return plan

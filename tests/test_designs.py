@@ -10,6 +10,7 @@ from resnet.errors import PresetError
 from resnet.files import write_json
 from resnet.plan import Selection, make_plan
 from resnet.presets import load_suite
+from tests.conftest import sweep_main
 
 BASE = """
 description = "designs"
@@ -166,8 +167,6 @@ def test_tune_spec():
 
 
 def test_tune_from_the_command_line_replaces_the_suites(tmp_path):
-    from tests.conftest import sweep_main
-
     suite = suite_with(tmp_path, "[tune]\nlr = [0.05, 0.1]\n")
     tune = parse_tune_flag("milestones=0.5+0.75,1/3+2/3", [0, 1])  # list values joined by '+', as in --grid
     assert tune == Tune("milestones", (["0.5", "0.75"], ["1/3", "2/3"]), (0, 1))
@@ -198,6 +197,21 @@ def test_plan_merges_a_design_arm_equal_to_a_preset_and_names_run_dirs(tmp_path)
     assert [s.run_dir.relative_to(tmp_path) for s in plan.specs][
         -1
     ].as_posix() == "runs/des/lr_schedule=cosine/seed1"
+
+
+def test_presets_an_override_makes_one_config_are_one_arm_and_the_user_is_told(tmp_path):
+    suite = suite_with(tmp_path, '[presets.deep]\ndescription = "deeper"\nmodel = "resnet14"\n')
+    plan = make_plan(suite, Selection(None, None, (("model", "resnet8"),), (0,)), tmp_path / "runs")
+    assert [a.name for a in plan.arms] == ["base"] and plan.merged == {"deep": "base"}
+    assert make_plan(suite, Selection(), tmp_path / "runs").merged == {}
+    args = ("--suite-file", suite.path, "--runs-dir", tmp_path / "runs", "--model", "resnet8")
+    code, out, err = sweep_main(*args, "--all", "--dry-run")
+    assert code == 0 and out.count("train_cifar.py") == 1
+    assert "deep is the same config as base under model=resnet8: one arm, trained and reported once" in err
+    code, out, _ = sweep_main(*args, "--list")  # --list shows the presets as the overrides make them
+    row = next(line for line in out.splitlines() if line.startswith("│ deep")).split("│")
+    assert code == 0 and row[3].strip() == "resnet8" and "same config as base" in row[5]
+    assert "overrides: model=resnet8" in out and "1 arm x 1 seed = 1 run" in out
 
 
 def test_a_grid_cell_equal_to_an_unselected_preset_reuses_its_name_and_run_dir(tmp_path):

@@ -135,14 +135,21 @@ def print_suite(suite: Suite, selection: Selection, runs_dir: Path) -> None:
         console.print(arms_table(plan, [name for name, _ in design.factors]))
         _print_costs(console, suite, plan, runs_dir)
         return
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", caption_justify="left")
     for column in ("preset", "changes vs " + (suite.baseline or "base"), "model", "epochs", "description"):
         table.add_column(column)
+    arms = {arm.name: arm.config for arm in plan.arms}
     for name, preset in suite.presets.items():
         changes = ", ".join(f"{k}={format_value(v)}" for k, v in suite.changes(name).items()) or "—"
         label = name + (f" ({', '.join(preset.aliases)})" if preset.aliases else "")
-        table.add_row(label, changes, preset.config.model, str(preset.config.epochs), preset.description)
+        config = arms.get(plan.merged.get(name, name), preset.config)  # as the overrides make it
+        note = f"(here the same config as {plan.merged[name]}: run once) " if name in plan.merged else ""
+        table.add_row(label, changes, config.model, str(config.epochs), note + preset.description)
     if suite.presets:
+        if plan.selection.overrides:
+            table.caption = "overrides: " + ", ".join(
+                f"{k}={format_value(v)}" for k, v in plan.selection.overrides
+            )
         console.print(table)
     if suite.design:
         design_plan = make_plan(suite, Selection(presets=(), design=suite.design), runs_dir)

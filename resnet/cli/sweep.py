@@ -20,6 +20,7 @@ from resnet.cli.common import (
 )
 from resnet.cli.config_flags import add_config_arguments, config_overrides
 from resnet.cli.reporting import recorded_plan, report, report_everything
+from resnet.config import format_value
 from resnet.designs import KINDS, parse_grid, parse_tune_flag
 from resnet.plan import Plan, Selection, make_plan
 from resnet.presets import DEFAULT_SUITE, Suite, find_suite, load_suite
@@ -133,7 +134,8 @@ def sweep_main(argv: list[str] | None = None) -> int:
     if args.list:
         from resnet.cli.listing import print_suite
 
-        print_suite(suite, selection or Selection(seeds=_seeds(args)), args.runs_dir)
+        shown = selection or Selection(overrides=tuple(sorted(overrides.items())), seeds=_seeds(args))
+        print_suite(suite, shown, args.runs_dir)
         return ExitCode.OK
     if args.report:
         suite_dir = args.runs_dir / suite.name
@@ -142,6 +144,7 @@ def sweep_main(argv: list[str] | None = None) -> int:
         plan = (
             make_plan(suite, selection, args.runs_dir) if selection else recorded_plan(args, suite, overrides)
         )
+        say_merged(plan)
         return report(plan, args)
     if selection is None:
         fail(
@@ -149,6 +152,7 @@ def sweep_main(argv: list[str] | None = None) -> int:
             f"{', '.join(suite.presets) or 'none'})"
         )
     plan = make_plan(suite, selection, args.runs_dir)
+    say_merged(plan)
     if (run := enclosing_run(args.runs_dir)) is not None:
         fail(
             f"--runs-dir {args.runs_dir} lies inside the run dir {run}: no report looks into a run dir; "
@@ -223,6 +227,24 @@ def _load_suite(args: argparse.Namespace) -> Suite:
     if args.suite and args.suite_file:
         fail("give --suite or --suite-file, not both")
     return load_suite(args.suite_file) if args.suite_file else find_suite(args.suite or DEFAULT_SUITE)
+
+
+def say_merged(plan: Plan) -> None:
+    """Presets that the overrides made one config (--model resnet20 turns resnet34 into the baseline)
+    are one arm, trained once: say so, or the table would seem to have lost rows."""
+    into: dict[str, list[str]] = {}
+    for preset, arm in plan.merged.items():
+        into.setdefault(arm, []).append(preset)
+    overrides = ", ".join(f"{k}={format_value(v)}" for k, v in plan.selection.overrides)
+    for arm, presets in into.items():
+        log.warning(
+            "%s %s the same config as %s under %s: one arm, trained and reported once as %s",
+            ", ".join(presets),
+            "is" if len(presets) == 1 else "are",
+            arm,
+            overrides or "these overrides",
+            arm,
+        )
 
 
 def refuse_conflicts(plan: Plan) -> None:
