@@ -58,9 +58,18 @@ class Child:
         return self.process.sentinel
 
     def signal(self, sig: int) -> None:
-        """Signal the child's process group (it leads one): the run and anything it started."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        """Signal the child's process group (it leads one): the run and anything it started. In the moment
+        after the fork, before the child made its group, the child itself (a Ctrl-Z or Ctrl-C then must
+        not miss the run just started)."""
+        if self.poll() is not None:
+            return
+        try:
             os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, sig)
+        except PermissionError:
+            pass
 
     def wait(self, timeout: float | None = None) -> int | None:
         self.process.join(timeout)

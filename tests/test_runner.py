@@ -477,6 +477,20 @@ def test_a_pause_stops_and_continues_every_run_and_does_not_eat_the_grace_after_
     assert "continued: 2 runs" in said
 
 
+def test_a_run_signalled_before_it_made_its_process_group_still_gets_the_signal():
+    """Ctrl-Z or Ctrl-C in the moment between a run's fork and its setpgid must not miss that run."""
+    import multiprocessing
+
+    from resnet.launch import Child
+
+    process = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
+    process.start()  # it never makes a group of its own: killpg(pid) finds no such group
+    child = Child(process)
+    child.signal(signal.SIGTERM)
+    assert child.wait(10) == -signal.SIGTERM
+    child.signal(signal.SIGTERM)  # ended: nothing to signal, and no error
+
+
 def test_without_a_parent_death_signal_an_orphaned_run_still_hears_of_it(tmp_path, monkeypatch):
     """macOS has no prctl(PR_SET_PDEATHSIG): a thread notices the re-parenting and signals the run."""
     import resnet.launch
