@@ -71,6 +71,16 @@ class Child:
         except PermissionError:
             pass
 
+    def stopped(self) -> bool:
+        """Whether the child is stopped (a SIGSTOP from outside the sweep, a debugger); Linux's /proc
+        tells, elsewhere this says False."""
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return False
+        fields = stat.rpartition(")")[2].split()  # the name in parentheses may hold spaces
+        return bool(fields) and fields[0] in ("T", "t")
+
     def wait(self, timeout: float | None = None) -> int | None:
         self.process.join(timeout)
         return self.process.exitcode

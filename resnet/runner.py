@@ -22,6 +22,7 @@ from resnet.display import SweepDisplay
 from resnet.failure import record_failure
 from resnet.files import describe_os_error
 from resnet.launch import Child, Launcher, stop_this_process
+from resnet.pending import skip_reason
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.slots import Slot
@@ -32,6 +33,7 @@ POLL_SECONDS = 0.5
 STOP_GRACE_SECONDS = 30
 SAME_FAILURES_TO_STOP = 3
 WAITING_NOTE = "another process is training it; waiting for it"
+STOPPED_NOTE = "stopped by a signal from outside this sweep; kill -CONT {pid} continues it"
 
 
 @dataclass
@@ -67,26 +69,6 @@ def launch_options(slot: Slot, template: LaunchOptions) -> LaunchOptions:
     return LaunchOptions(
         slot.launch_device, slot.threads, template.keep_checkpoints, template.checkpoint_every
     )
-
-
-def skip_reason(spec: RunSpec, state: RunState, retry_failed: bool) -> str | None:
-    if state.finished:
-        return f"already {state}; summary.json verified"
-    if state == RunState.FAILED and not retry_failed:
-        return f"failed before (see {RunDir(spec.run_dir).failure_file}); pass --retry-failed to run it again"
-    if state == RunState.CONFLICT:
-        return RunDir(spec.run_dir).conflict(spec.config)
-    return None
-
-
-def skip_reasons(specs: list[RunSpec], retry_failed: bool) -> list[tuple[RunSpec, str | None]]:
-    """Each run with why a sweep would not start it (None: it would); each run's state is read once."""
-    return [(spec, skip_reason(spec, spec.state(), retry_failed)) for spec in specs]
-
-
-def to_run(specs: list[RunSpec], retry_failed: bool) -> list[RunSpec]:
-    """The runs a sweep (local or Slurm) would start: not finished, not failed before unless retried."""
-    return [spec for spec, skip in skip_reasons(specs, retry_failed) if skip is None]
 
 
 def dry_run_lines(
@@ -152,6 +134,7 @@ class LocalSweep:
                 if not self.stop_level and not self.abort_reason:
                     free = self._start_queued(free)
                 self._check_waiting()
+                self._check_stopped()
                 self.display.update(self.statuses)
                 if self._active():
                     self._wait_for_change()
@@ -267,6 +250,16 @@ class LocalSweep:
                 if status.state.finished:
                     status.note = "finished by another process"
 
+    def _check_stopped(self) -> None:
+        """A run stopped from outside (kill -STOP, a debugger) would sit as 'running' for good: say so."""
+        for status in self.statuses:
+            if status.child is not None:
+                note = STOPPED_NOTE.format(pid=status.child.pid)
+                if status.child.stopped():
+                    status.note = note
+                elif status.note == note:
+                    status.note = ""
+
     def _handle_suspend(self) -> None:
         """The runs lead process groups of their own, out of reach of the terminal's Ctrl-Z: stop them,
         stop the sweep as Ctrl-Z would have, and continue them when the sweep is continued. Should the
@@ -299,6 +292,8 @@ class LocalSweep:
             )
             for child in children:
                 child.signal(signal.SIGINT)
+                if child.stopped():  # stopped from outside: it could neither checkpoint nor stop
+                    child.signal(signal.SIGCONT)
         late = time.monotonic() - self.stop_started > STOP_GRACE_SECONDS
         if (self.stop_level >= 2 or late) and not self.killed:
             self.killed = True

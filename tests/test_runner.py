@@ -491,6 +491,33 @@ def test_a_run_signalled_before_it_made_its_process_group_still_gets_the_signal(
     child.signal(signal.SIGTERM)  # ended: nothing to signal, and no error
 
 
+def test_a_run_stopped_from_outside_is_shown_so_and_a_stop_still_reaches_it(tmp_path, suite_file):
+    """kill -STOP on a run (not Ctrl-Z on the sweep) would leave it 'running' for good, and Ctrl-C could not
+    make it checkpoint: the table says what happened and how to continue it, and a stop continues it."""
+    import multiprocessing
+
+    from resnet.launch import Child
+
+    process = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
+    process.start()
+    child = Child(process)
+    assert not child.stopped()
+    os.kill(process.pid, signal.SIGSTOP)
+    wait_until(child.stopped, 10, what="the run to stop")
+    spec = plan_for(suite_file, tmp_path / "runs", ["base"]).specs[0]
+    sweep_ = LocalSweep([spec], make_slots("cpu"), display=SweepDisplay(live=False, stream=io.StringIO()))
+    status = sweep_.statuses[0]
+    status.child, status.state = child, RunState.RUNNING
+    sweep_._check_stopped()
+    said = f"stopped by a signal from outside this sweep; kill -CONT {process.pid} continues it"
+    assert status.note == said
+    sweep_.request_stop()
+    sweep_._handle_stop()  # SIGINT, and SIGCONT so that it can act on it
+    assert child.wait(10) is not None
+    sweep_._check_stopped()
+    assert status.note == ""
+
+
 def test_without_a_parent_death_signal_an_orphaned_run_still_hears_of_it(tmp_path, monkeypatch):
     """macOS has no prctl(PR_SET_PDEATHSIG): a thread notices the re-parenting and signals the run."""
     import resnet.launch

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Callable
 
 from resnet.cli.common import fail
+from resnet.pending import to_run
 from resnet.plan import Plan, make_plan, record_sweep
-from resnet.runner import to_run
 from resnet.states import ExitCode
 
 
