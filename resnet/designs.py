@@ -58,6 +58,18 @@ class Design:
 
     def arms(self, start: TrainConfig, where: str) -> list[DesignArm]:
         """Every arm of the design around `start`, validated; `where` names the source in errors."""
+        return self._arms(start, where)[0]
+
+    def idle_excludes(self, start: TrainConfig, where: str) -> list[str]:
+        """The exclude rules that match no combination (a typo in a value, most likely), as TOML."""
+        used = self._arms(start, where)[1]
+        return [
+            "{ " + ", ".join(f"{f} = {format_value(v)}" for f, v in rule) + " }"
+            for i, rule in enumerate(self.exclude)
+            if i not in used
+        ]
+
+    def _arms(self, start: TrainConfig, where: str) -> tuple[list[DesignArm], set[int]]:
         levels = [len(values) for _, values in self.factors]
         size = math.prod(levels) if self.kind == "factorial" else sum(levels)  # zip: at most the sum
         if size > MAX_ARMS:
@@ -66,14 +78,16 @@ class Design:
                 f"{where}: a {self.kind} design of {product}{size:,} arms is more than {MAX_ARMS:,}; use "
                 "fewer values, or split it into several designs"
             )
-        arms = []
+        arms, used = [], set()
         for combo in self._combinations(start):
             try:
                 config = apply_overrides(start.to_dict(), dict(combo))
             except ConfigError as exc:
                 raise PresetError(f"{where}: design arm '{_arm_name(combo)}': {exc}") from None
             canonical = tuple((field, config.to_dict()[field]) for field, _ in combo)
-            if self._excluded(canonical):
+            excluded = self._excluding(canonical)
+            if excluded:
+                used.update(excluded)
                 continue
             name = _arm_name(canonical) if combo or self.kind != "one_at_a_time" else (self.start or "base")
             arms.append(DesignArm(name, canonical, config))
@@ -88,7 +102,7 @@ class Design:
             seen[arm.config.arm_hash()] = arm.name
         if not arms:
             raise PresetError(f"{where}: the design's exclude list removes every arm")
-        return arms
+        return arms, used
 
     def _combinations(self, start: TrainConfig) -> list[tuple[tuple[str, Any], ...]]:
         names = self.factor_names
@@ -109,9 +123,14 @@ class Design:
                     varied.append(((name, value),))
         return varied
 
-    def _excluded(self, combo: tuple[tuple[str, Any], ...]) -> bool:
+    def _excluding(self, combo: tuple[tuple[str, Any], ...]) -> list[int]:
+        """The exclude rules (their indices) that remove this combination."""
         values = dict(combo)
-        return any(all(f in values and _same_value(values[f], v) for f, v in rule) for rule in self.exclude)
+        return [
+            i
+            for i, rule in enumerate(self.exclude)
+            if all(f in values and _same_value(values[f], v) for f, v in rule)
+        ]
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ names (letters, digits, '_', '-', '.'): they become directory names. No torch im
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from resnet.designs import MAX_NAME, Design, Tune, parse_design, parse_tune
 from resnet.errors import ConfigError, PresetError
 from resnet.files import PROJECT_ROOT, describe_os_error
 from resnet.models.registry import unknown_name_message
+
+log = logging.getLogger("resnet.presets")
 
 # The suites: configs/ of a source checkout, or the copy a wheel installs as resnet/configs (pyproject).
 _INSTALLED_CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -139,7 +142,7 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         if len(data) > MAX_TOML_BYTES:
             limit = f"{MAX_TOML_BYTES // 2**20} MiB"
             raise PresetError(f"{what} {path} is over {limit}; a {what} is a small TOML file")
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark (Windows editors write one) is no TOML error
     except IsADirectoryError:
         raise PresetError(f"{what} {path} is a directory; pass a .toml file") from None
     except FileNotFoundError:
@@ -153,7 +156,9 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PresetError(f"{path}: malformed TOML ({exc}); a preset may be defined only once") from None
+        twice = "twice" in str(exc) or "overwrite" in str(exc)
+        hint = "; a table or key may be defined only once" if twice else ""
+        raise PresetError(f"{path}: malformed TOML ({exc}){hint}") from None
 
 
 def _with_parent(data: dict[str, Any], path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -191,6 +196,7 @@ def load_suite(path: str | Path) -> Suite:
     name = check_name("suite", path.stem, str(path))
     data = _with_parent(read_toml(path, "suite file"), path)
     base = data.get("base", {})
+    refuse_seed(base, f"{path} [base]")
     try:
         base_config = TrainConfig.from_dict(base)
     except ConfigError as exc:
@@ -209,8 +215,9 @@ def load_suite(path: str | Path) -> Suite:
     if design is not None and design.start is not None and suite.find_preset(design.start) is None:
         names = ", ".join(presets) or "none"
         raise PresetError(f"{path} [design]: from = '{design.start}' is none of its presets ({names})")
-    if design is not None:
-        design.arms(design_start(suite, design), str(path))  # validate every arm now
+    if design is not None:  # every arm validated now; an exclude that removes nothing is most likely a typo
+        for rule in design.idle_excludes(design_start(suite, design), str(path)):
+            log.warning("%s [design]: exclude %s matches no arm; it removes nothing", path, rule)
     return suite
 
 
@@ -235,6 +242,7 @@ def _load_presets(path: Path, entries: Any, base_config: TrainConfig) -> dict[st
         same = next((p for p in presets if p.casefold() == preset_name.casefold()), None)
         if same:  # macOS's and Windows' filesystems ignore case: one run directory for both
             raise PresetError(f"{path}: presets '{same}' and '{preset_name}' differ only in case; rename one")
+        refuse_seed(entry, where)
         overrides = {k: v for k, v in entry.items() if k not in PRESET_KEYS}
         try:
             config = apply_overrides(base_config.to_dict(), overrides)
@@ -243,6 +251,15 @@ def _load_presets(path: Path, entries: Any, base_config: TrainConfig) -> dict[st
         reference = parse_reference(entry["reference"], where) if "reference" in entry else None
         presets[preset_name] = Preset(preset_name, entry.get("description", ""), config, aliases, reference)
     return presets
+
+
+def refuse_seed(table: dict[str, Any], where: str) -> None:
+    """A seed in a suite would be overridden by every sweep without a word: seeds are chosen per sweep."""
+    if "seed" in table:
+        raise PresetError(
+            f"{where}: seed is not a suite setting: remove it (a sweep runs every arm at its --seed or "
+            "--seeds; train_cifar.py takes --seed)"
+        )
 
 
 def parse_reference(data: Any, where: str) -> Reference:

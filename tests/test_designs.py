@@ -214,6 +214,16 @@ def test_presets_an_override_makes_one_config_are_one_arm_and_the_user_is_told(t
     assert "overrides: model=resnet8" in out and "1 arm x 1 seed = 1 run" in out
 
 
+def test_an_exclude_rule_that_matches_no_arm_is_reported(tmp_path, caplog):
+    """A typo in an exclude value would silently run the arm it meant to remove."""
+    design = '[design]\nfactors = { lr = [0.1, 0.2], norm = ["batch", "none"] }\n'
+    suite = suite_with(tmp_path, design + 'exclude = [{ lr = 0.2, norm = "none" }, { lr = 0.3 }]\n')
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{suite.path} [design]: exclude {{ lr = 0.3 }} matches no arm; it removes nothing"
+    ]
+    assert len(suite.design.arms(suite.base_config(), "here")) == 3  # the first rule removed one arm
+
+
 def test_a_grid_cell_equal_to_an_unselected_preset_reuses_its_name_and_run_dir(tmp_path):
     suite = suite_with(tmp_path, '[presets.fast]\ndescription = "lr 0.2"\nlr = 0.2\n')
     grid = parse_grid(["lr=0.1,0.2,0.4"])

@@ -87,7 +87,13 @@ def write(tmp_path, text, name="mine.toml"):
             "[presets.a]\nlr = 0.1\n[presets.a]\nlr = 0.2\n",
             "malformed TOML (Cannot declare ('presets', 'a') twice",
         ),
+        (
+            "[presets.a]\nlr = 0.1\nlr = 0.2\n",
+            "Cannot overwrite a value (at line 3, column 9)); a table or key",
+        ),
         ("[presets.a]\nlr = \n", "malformed TOML"),
+        ("[base]\nseed = 3\n[presets.a]\n", "[base]: seed is not a suite setting: remove it (a sweep runs"),
+        ("[presets.a]\nseed = 3\n", "[presets.a]: seed is not a suite setting: remove it"),
         ("[presets.a]\n[presets.b]\naliases = ['a']\n", "'a' is defined twice (by presets 'a' and 'b')"),
         ("[presets.Base]\n[presets.base]\n", "presets 'Base' and 'base' differ only in case; rename one"),
         ("[presets.a]\nlr = -1\n", "[presets.a]: invalid config: lr: Input should be greater than 0"),
@@ -150,6 +156,14 @@ def test_a_suite_that_extends_another_checks_its_tables_before_merging(tmp_path,
     child = write(tmp_path, f"extends = 'parent.toml'\n{table} = 5\n", "child.toml")
     with pytest.raises(PresetError, match=rf"child.toml: {table} must be a table.*got 5$"):
         load_suite(child)
+
+
+def test_a_byte_order_mark_is_no_error_and_only_a_repeat_gets_the_repeat_hint(tmp_path):
+    suite = load_suite(write(tmp_path, "\ufeffdescription = 'saved by Notepad'\n[presets.a]\n"))
+    assert suite.description == "saved by Notepad" and list(suite.presets) == ["a"]
+    with pytest.raises(PresetError) as err:
+        load_suite(write(tmp_path, "[presets.a\n"))
+    assert "malformed TOML (Expected ']'" in str(err.value) and "only once" not in str(err.value)
 
 
 def test_references_accept_the_short_form(tmp_path):
