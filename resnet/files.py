@@ -100,7 +100,7 @@ def read_file_bytes(path: Path | str) -> bytes:
 def load_json(path: Path | str) -> dict:
     """The JSON object in `path`. FileNotFoundError when absent, DamagedFile when it is not one."""
     try:
-        text = read_file_bytes(path).decode("utf-8")
+        text = read_file_bytes(path).decode("utf-8-sig")  # a hand-written config may begin with a BOM
         value = json.loads(text)
     except (NotADirectoryError, IsADirectoryError) as exc:
         raise FileNotFoundError(str(path)) from exc

@@ -6,6 +6,7 @@ hands its child. No torch import here.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -13,6 +14,8 @@ from resnet.config import TrainConfig, apply_overrides
 from resnet.errors import ConfigError, PresetError
 from resnet.files import DamagedFile, describe_os_error, load_json
 from resnet.presets import DEFAULT_SUITE, find_suite, read_toml
+
+log = logging.getLogger("resnet.resolve")
 
 
 class Resolved(NamedTuple):
@@ -56,11 +59,21 @@ def _config_from_file(path: Path, overrides: dict[str, Any]) -> Resolved:
             reason = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
             raise PresetError(f"cannot read config file {path}: {reason}") from None
     runtime = data.get("runtime", {}) if isinstance(data.get("runtime"), dict) else {}
+    recorded_hash = data.get("config_hash")
     data = data.get("config", data)  # a run's config.json holds the config under "config"
     try:
         config = apply_overrides(data, overrides)
+        as_recorded = apply_overrides(data, {})
     except ConfigError as exc:
         raise PresetError(f"{path}: {exc}") from None
+    if isinstance(recorded_hash, str) and recorded_hash != as_recorded.short_hash():
+        log.warning(
+            "%s: recorded as config %s, but the config it holds now hashes to %s (the file was edited): "
+            "that edited config is what trains",
+            path,
+            recorded_hash,
+            as_recorded.short_hash(),
+        )
     # The thread count changes a CPU run's numbers (the order of its reductions), so a rerun or resume
     # restores it; a GPU run's CPU threads change nothing it computed, and 16 of them on a laptop would
     # only oversubscribe it.

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from resnet.config import TrainConfig
 from resnet.errors import PresetError
 from resnet.presets import find_suite, load_suite, suite_files
 from resnet.resolve import resolve_config
@@ -200,6 +201,20 @@ def test_unknown_suite_and_preset_list_the_valid_ones():
         match="unknown preset 'no_scedule' in suite 'ablations' \\(did you mean no_schedule\\?\\)",
     ):
         find_suite("ablations").preset("no_scedule")
+
+
+def test_a_config_file_with_a_bom_loads_and_an_edited_recorded_config_is_named(tmp_path, caplog):
+    bom = tmp_path / "bom.json"
+    bom.write_bytes('\ufeff{"lr": 0.05}'.encode())
+    assert resolve_config(str(bom)).config.lr == 0.05 and not caplog.records
+    recorded = TrainConfig(lr=0.05)
+    edited = tmp_path / "config.json"
+    edited.write_text(json.dumps({"config": {"lr": 0.2}, "config_hash": recorded.short_hash()}))
+    assert resolve_config(str(edited), epochs=3).config.lr == 0.2
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{edited}: recorded as config {recorded.short_hash()}, but the config it holds now hashes to "
+        f"{TrainConfig(lr=0.2).short_hash()} (the file was edited): that edited config is what trains"
+    ]
 
 
 def test_config_references_that_are_not_what_they_seem(tmp_path):
