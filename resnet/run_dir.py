@@ -243,21 +243,30 @@ RUN_ENTRIES = frozenset(
 
 def find_run_dirs(root: Path) -> Iterator[Path]:
     """Every directory under `root` that holds a run. Symlinked directories are followed (runs moved to
-    another disk), but never back into a directory the path already passed through (a loop)."""
-    chains = {os.fspath(root): {os.path.realpath(root)}}  # each directory: the real paths on its way
+    another disk), each real directory searched once (a link back into the tree ends there, and no web of
+    links multiplies the search), except a link to a directory that holds `root`, such as / or ../..:
+    that would search the whole disk."""
+    top = os.path.realpath(root)
+    searched: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        chain = chains.pop(dirpath)
         if any(name in filenames for name in RUN_FILES):
-            yield Path(dirpath)
+            yield Path(dirpath)  # each time it is reached: the report names a run linked in twice
             dirnames[:] = []  # a run's own subdirectories hold no runs
             continue
-        keep = []
-        for name in sorted(d for d in dirnames if d not in NOT_RUNS):
-            real = os.path.realpath(os.path.join(dirpath, name))
-            if real not in chain:
-                keep.append(name)
-                chains[os.path.join(dirpath, name)] = chain | {real}
-        dirnames[:] = keep
+        real = os.path.realpath(dirpath)
+        if real in searched:
+            dirnames[:] = []
+            continue
+        searched.add(real)
+        dirnames[:] = sorted(
+            name
+            for name in dirnames
+            if name not in NOT_RUNS and not _holds(os.path.realpath(os.path.join(dirpath, name)), top)
+        )
+
+
+def _holds(directory: str, path: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 def enclosing_run(directory: Path) -> Path | None:

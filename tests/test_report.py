@@ -330,7 +330,8 @@ def test_arms_not_directories_a_cell_holds_one_config_each_seed_once(tmp_path):
 
 def test_runs_behind_symlinks_count_once_and_a_loop_ends(tmp_path):
     """An arm's directory moved to another disk and linked back is read; a seed linked to another arm's run
-    is that run once, and its planned seed a conflict; a link back up the tree does not loop."""
+    is that run once, and its planned seed a conflict; a link back up the tree does not loop, and a link
+    to a directory above the runs dir (/ would search the whole disk) is not followed."""
     suite, runs = find_suite("ablations"), tmp_path / "runs"
     elsewhere = tmp_path / "scratch" / "baseline"
     for seed, acc in ((0, 90.0), (1, 92.0)):
@@ -342,6 +343,7 @@ def test_runs_behind_symlinks_count_once_and_a_loop_ends(tmp_path):
     shutil.rmtree(runs / "ablations" / "cosine" / "seed1")
     (runs / "ablations" / "cosine" / "seed1").symlink_to(elsewhere / "seed1")
     (runs / "ablations" / "cosine" / "loop").symlink_to(runs / "ablations")
+    (runs / "ablations" / "cosine" / "up").symlink_to(tmp_path)  # holds the runs dir: like a link to /
     plan = make_plan(suite, Selection(("baseline", "cosine"), None, (), (0, 1)), runs)
     baseline, cosine = collect(plan).arms
     assert baseline.values() == {0: 90.0, 1: 92.0} and cosine.values() == {0: 91.0}

@@ -25,8 +25,9 @@ def sessions(run_dir) -> int:
     return len(json.loads((run_dir / "config.json").read_text())["sessions"])
 
 
-def specs_for(suite_file, runs_dir, presets, seeds=(0,)):
-    return make_plan(load_suite(suite_file), Selection(tuple(presets), None, (), seeds), runs_dir).specs
+def specs_for(suite_file, runs_dir, presets, seeds=(0,), **overrides):
+    selection = Selection(tuple(presets), None, tuple(overrides.items()), seeds)
+    return make_plan(load_suite(suite_file), selection, runs_dir).specs
 
 
 def test_time_limits_and_sbatch_flags():
@@ -269,7 +270,8 @@ def test_a_rerun_never_queues_a_run_twice_and_wait_waits_for_the_earlier_task(tm
 @pytest.mark.slurm
 def test_preempted_task_requeues_and_resumes_to_the_same_result(tmp_path, suite_file, slurm, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    specs = specs_for(suite_file, tmp_path / "runs", ["long"])
+    # 12 epochs: the 4 of 'long' could end on a fast CPU before the preemption signal reaches the task
+    specs = specs_for(suite_file, tmp_path / "runs", ["long"], epochs=12)
     jobs = submit_sweep(
         specs, SlurmOptions(gpus_per_run=0, cpus_per_run=2, time="00:10:00"), tmp_path / "runs"
     )
