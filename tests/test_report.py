@@ -677,6 +677,15 @@ def test_the_sweep_prints_the_headline_table_unless_quiet(tmp_path):
     assert code == 0 and "Experiment" not in out and out.startswith("results: ")
 
 
+def test_a_table_of_runs_not_yet_finished_names_no_empty_setting(tmp_path):
+    """No run has ended, so no parameter count is known: the caption leaves params out ('params ,')."""
+    plan = make_plan(find_suite("ablations"), Selection(("baseline", "cosine"), None, (), (0,)), tmp_path)
+    write_report(plan, tmp_path / "results")
+    for name in ("ablations.tex", "ablations-compact.tex"):
+        tex = (tmp_path / "results" / name).read_text()
+        assert "Every arm: model resnet18, epochs 100." in tex and "params ," not in tex
+
+
 def test_a_sweep_of_one_preset_still_tables_the_others_whose_runs_are_here(tmp_path):
     """Adding seeds to one arm (--config cosine --seeds 2) must not take the baseline out of the table."""
     suite, runs = find_suite("ablations"), tmp_path / "runs"

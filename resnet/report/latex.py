@@ -161,9 +161,10 @@ def latex_tables(
         "Epochs": [str(row.cell.arm.config.epochs) for row in rows],
     }
     constant = {name: values[0] for name, values in columns.items() if len(set(values)) == 1}
-    if constant:
+    known = {name: value for name, value in constant.items() if value}  # params: none before a run ends
+    if known:
         notes.append(
-            "Every arm: " + ", ".join(f"{name.lower()} {value}" for name, value in constant.items()) + "."
+            "Every arm: " + ", ".join(f"{name.lower()} {value}" for name, value in known.items()) + "."
         )
     settings = {name: values for name, values in columns.items() if name not in constant}
     full_header = ["Experiment", headline, second, r"$\Delta$ [95\% CI]", r"$p_\mathrm{Holm}$"]
