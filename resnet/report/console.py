@@ -28,12 +28,13 @@ def print_table(
     `aside`: what else the runs dir held (other configurations, skipped directories), in one more."""
     columns = list(table.columns[:HEADLINE_COLUMNS])
     columns += [c for c in table.columns if c.startswith("Δ vs ") or c == "p Holm"]
-    view = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    view = Table(box=box.SIMPLE_HEAD, pad_edge=False)  # the title above, as wide as the screen, not the table
     for i, column in enumerate(columns):
         view.add_column(column, justify="left" if i == 0 else "right", overflow="fold")
     for _, row in table[columns].iterrows():
         view.add_row(*(styled(str(value)) for value in row))
     console = console or Console()
+    console.print(title, markup=False)
     console.print(view)
     missing = [f"{name} {runs}" for name, runs in zip(table[columns[0]], outside, strict=True) if runs]
     if missing:
