@@ -33,11 +33,7 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         fresh, queued = already_queued(to_run(plan.specs, args.retry_failed), args.runs_dir)
         say_queued(queued)
         print(describe_submission(fresh, options, args.runs_dir, launch))
-        if plan.awaiting:
-            print(
-                f"then, once tuning finished, run the same command again (or add --wait) to submit the final "
-                f"runs of {', '.join(plan.awaiting)}"
-            )
+        say_awaiting(plan, "then, once tuning finished,")
         return ExitCode.OK
     record_sweep(args.runs_dir, plan.suite, plan.selection)
     failed = []
@@ -60,11 +56,8 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         elif not queued:
             print("nothing to submit: every run is finished (or failed; --retry-failed runs those again)")
         if not args.wait:
-            if (pending or queued) and plan.awaiting:
-                print(
-                    f"tuning: once these finish, run the same command again (or add --wait) to submit the "
-                    f"final runs of {', '.join(plan.awaiting)}"
-                )
+            if pending or queued:
+                say_awaiting(plan, "tuning: once these finish,")
             return ExitCode.OK if pending or queued else report(plan, args)
         jobs += [job for _, job in queued]
         try:
@@ -90,6 +83,14 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
 def array_ids(jobs: list) -> list[str]:
     """The job arrays these tasks belong to ('123' of task '123_4')."""
     return sorted({job.job_id.split("_")[0] for job in jobs})
+
+
+def say_awaiting(plan: Plan, when: str) -> None:
+    if plan.awaiting:
+        print(
+            f"{when} run the same command again (or add --wait) to submit the final runs of "
+            f"{', '.join(plan.awaiting)}"
+        )
 
 
 def say_queued(queued: list) -> None:

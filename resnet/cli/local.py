@@ -14,7 +14,7 @@ from resnet.cli.listing import cost_lines
 from resnet.pending import skip_reasons, to_run
 from resnet.plan import Plan, make_plan, record_sweep
 from resnet.run_dir import RunDir
-from resnet.run_spec import RunSpec
+from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.runner import LocalSweep, RunStatus, dry_run_lines
 from resnet.slots import make_slots
 from resnet.states import ExitCode, RunState
@@ -28,16 +28,7 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
     slots = make_slots(args.device, args.gpus, args.jobs_per_gpu, args.jobs)
     template = launch_template(args)
     if args.dry_run:
-        checked = skip_reasons(plan.specs, args.retry_failed)  # the runs' states, read once
-        print("\n".join(dry_run_lines(checked, slots, template)))
-        to_train = [spec for spec, skip in checked if skip is None]
-        for line in cost_lines(plan, args.runs_dir, slots[0].device, to_train):
-            print(f"# {line}")
-        if plan.awaiting:
-            print(
-                f"# then the final runs of {', '.join(plan.awaiting)} at the tuned value, once tuning "
-                f"finished"
-            )
+        print_dry_run(plan, args, slots, template)
         return ExitCode.OK
     record_sweep(args.runs_dir, plan.suite, plan.selection)
     from resnet.launch import Launcher
@@ -89,6 +80,16 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         return code
     bad = failed or [s for s in statuses if s.state == RunState.DIVERGED]
     return ExitCode.FAILED if bad else ExitCode.OK
+
+
+def print_dry_run(plan: Plan, args: argparse.Namespace, slots: list, template: LaunchOptions) -> None:
+    checked = skip_reasons(plan.specs, args.retry_failed)  # the runs' states, read once
+    print("\n".join(dry_run_lines(checked, slots, template)))
+    to_train = [spec for spec, skip in checked if skip is None]
+    for line in cost_lines(plan, args.runs_dir, slots[0].device, to_train):
+        print(f"# {line}")
+    if plan.awaiting:
+        print(f"# then the final runs of {', '.join(plan.awaiting)} at the tuned value, once tuning finished")
 
 
 def _import_report() -> None:
