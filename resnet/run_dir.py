@@ -74,7 +74,10 @@ class RunDir:
             return self.foreign_files()
         if recorded.short_hash() == config.short_hash():
             return None
-        changed = ", ".join(f"{k}={v}" for k, v in recorded.changed_fields(config).items()) or "seed"
+        fields = recorded.changed_fields(config)
+        if recorded.seed != config.seed:
+            fields["seed"] = recorded.seed
+        changed = ", ".join(f"{k}={v}" for k, v in fields.items())
         return (
             f"{self.path} holds a run of another config (hash {recorded.short_hash()}: {changed}; this "
             f"one is {config.short_hash()}); it is never overwritten: choose another run dir (--run-dir / "

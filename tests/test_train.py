@@ -139,6 +139,8 @@ def test_finished_runs_are_not_retrained_and_other_configs_not_overwritten(finis
     assert "already holds this finished run" in caplog.text
     with pytest.raises(RunDirError, match="holds a run of another config .*lr=0.1.* never overwritten"):
         train(fast_config(seed=3, lr=0.05), run_dir)
+    with pytest.raises(RunDirError, match=r"another config \(hash \w+: seed=3; this one is"):
+        train(fast_config(seed=4), run_dir)  # a seed dir copied to another seed's place
     assert (run_dir / "summary.json").read_text() == before
 
 
