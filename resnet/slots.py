@@ -113,6 +113,12 @@ def make_slots(
                 jobs_per_gpu,
             )
         return [Slot("cpu", {"CUDA_VISIBLE_DEVICES": ""}, threads) for _ in range(jobs)]
+    if jobs > 1:
+        log.warning(
+            "notice: --jobs %d, but the runs go to the GPUs (%s); --jobs-per-gpu N runs N at once on each",
+            jobs,
+            ", ".join(visible),
+        )
     order = gpu_order()
     return [
         Slot(f"cuda:{g}", {**order, "CUDA_VISIBLE_DEVICES": g}, threads)

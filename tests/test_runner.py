@@ -139,6 +139,12 @@ def test_more_cpu_jobs_than_cores_get_a_notice(monkeypatch, caplog):
         "notice: --jobs-per-gpu 2, but the runs go to the CPU (no GPU visible, or --device cpu); --jobs N "
         "runs N at once there",
     ]
+    caplog.clear()
+    monkeypatch.setattr(resnet.slots, "visible_gpus", lambda: ["0", "1"])
+    assert [s.device for s in make_slots(jobs=2)] == ["cuda:0", "cuda:1"]  # one per GPU, as without --jobs
+    assert [r.getMessage() for r in caplog.records] == [
+        "notice: --jobs 2, but the runs go to the GPUs (0, 1); --jobs-per-gpu N runs N at once on each"
+    ]
 
 
 def test_gpu_slots_and_gpus_that_are_not_here(monkeypatch):
