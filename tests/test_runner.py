@@ -219,7 +219,7 @@ def test_a_flag_of_the_other_launcher_is_one_line_not_ignored(tmp_path, suite_fi
     assert sweep_main(*base, "--launcher", "slurm", "--time", "12:00:00", "--dry-run")[0] == 0  # the default
 
 
-def test_a_runs_dir_inside_a_run_dir_is_refused(tmp_path, suite_file):
+def test_a_runs_dir_or_results_dir_inside_a_run_dir_is_refused(tmp_path, suite_file):
     run = tmp_path / "runs" / "tiny" / "base" / "seed0"
     run.mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"config_hash": "0123abcd", "config": {}}))
@@ -231,6 +231,11 @@ def test_a_runs_dir_inside_a_run_dir_is_refused(tmp_path, suite_file):
     assert (
         sweep_main("--suite-file", suite_file, "--runs-dir", tmp_path / "other", "--all", "--dry-run")[0] == 0
     )
+    for args in (("--all",), ("--report",)):  # the table is no file of a run's either
+        common = ("--suite-file", suite_file, "--runs-dir", tmp_path / "runs", "--results-dir", run / "tb")
+        code, _, err = sweep_main(*common, *args)
+        assert code == 2 and f"--results-dir {run / 'tb'} lies inside the run dir {run}; choose" in err
+    assert not (run / "tb").exists()
 
 
 def test_list_and_dry_run_do_not_import_torch_and_a_closed_pipe_is_quiet(tmp_path):

@@ -90,7 +90,12 @@ def gpu_ids(text: str) -> list[str]:
 
 
 def ensure_writable(directory: Path, what: str) -> None:
-    """Fail now, in one line, rather than after the sweep trained."""
+    """Fail now, in one line, rather than after the sweep trained; never in a run's own directory, which
+    holds that run's files only."""
+    from resnet.run_dir import enclosing_run
+
+    if (run := enclosing_run(directory)) is not None:
+        fail(f"{what} {directory} lies inside the run dir {run}; choose a directory outside every run dir")
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / ".write-test"
