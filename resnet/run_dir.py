@@ -275,9 +275,16 @@ def _holds(directory: str, path: str) -> bool:
 def enclosing_run(directory: Path) -> Path | None:
     """The run dir that `directory` is or lies inside, if any: a report never looks into a run's own
     subdirectories, so runs written there would be hidden from every report of the runs dir above. Only
-    a run's own config.json counts: a project's root may hold a config.json of its own."""
+    a run's own config.json counts, beside something else a run leaves (its lock, log, metrics, ...): a
+    project's root may hold a config.json of its own, or one copied from a run to train it again."""
     for candidate in (directory.absolute(), *directory.absolute().parents):
-        record = read_json(RunDir(candidate).config_file)
-        if record is not None and "config_hash" in record and "config" in record:
+        run = RunDir(candidate)
+        record = read_json(run.config_file)
+        if record is not None and "config_hash" in record and "config" in record and _marked(run):
             return candidate
     return None
+
+
+def _marked(run: RunDir) -> bool:
+    others = (RUN_ENTRIES - {run.config_file.name}) | {run.lock_file.name}
+    return any((run.path / name).exists() for name in others)

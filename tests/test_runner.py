@@ -223,7 +223,9 @@ def test_a_runs_dir_or_results_dir_inside_a_run_dir_is_refused(tmp_path, suite_f
     run = tmp_path / "runs" / "tiny" / "base" / "seed0"
     run.mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"config_hash": "0123abcd", "config": {}}))
-    (tmp_path / "config.json").write_text("{}")  # a project's own config.json is not a run's
+    (run / "train.log").write_text("")
+    # a run's config.json copied to the project's root (to train it again) does not make the root a run
+    (tmp_path / "config.json").write_text((run / "config.json").read_text())
     inside = run / "more"
     code, _, err = sweep_main("--suite-file", suite_file, "--runs-dir", inside, "--all", "--dry-run")
     assert code == 2 and f"--runs-dir {inside} lies inside the run dir {run}: no report looks into" in err

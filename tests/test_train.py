@@ -164,6 +164,14 @@ def test_a_run_is_never_written_among_files_that_are_not_a_runs(tmp_path):
     assert RunDir(fresh).conflict(fast_config()) is None
 
 
+def test_a_run_is_never_started_inside_another_runs_directory(finished_run):
+    """No report looks into a run's own subdirectories: a run there would be trained and never tabled."""
+    run_dir, _ = finished_run
+    code, _, err = train_main(*FAST_ARGS, "--run-dir", run_dir / "tb" / "more")
+    assert code == 2 and f"lies inside the run dir {run_dir}; choose one outside every run dir" in err
+    assert not (run_dir / "tb" / "more").exists()
+
+
 def test_a_summary_verifies_only_when_every_number_follows_from_the_metrics(finished_run, tmp_path):
     from resnet.summary import verify
 

@@ -21,7 +21,7 @@ from resnet.cli.common import (
 from resnet.cli.config_flags import add_config_arguments, config_overrides
 from resnet.config import TrainConfig
 from resnet.resolve import Resolved, config_from_json, resolve_config
-from resnet.run_dir import RunDir
+from resnet.run_dir import RunDir, enclosing_run
 from resnet.states import ExitCode, RunState
 
 log = logging.getLogger("resnet.cli")
@@ -129,6 +129,8 @@ def train_main(argv: list[str] | None = None) -> int:
             args.threads,
         )
     run_dir = args.run_dir or default_run_dir(config, label)
+    if (holder := enclosing_run(Path(run_dir).absolute().parent)) is not None:  # no report would find it
+        fail(f"--run-dir {run_dir} lies inside the run dir {holder}; choose one outside every run dir")
     from resnet.runtime import check_device
     from resnet.train import Interrupted, StopRequest, train
 
