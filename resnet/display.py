@@ -14,6 +14,7 @@ import contextlib
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from resnet.progress import format_seconds
@@ -27,24 +28,41 @@ NOTHING_ON_DISK = (RunState.PENDING, RunState.QUEUED, RunState.CONFLICT)  # no p
 
 
 class SweepDisplay:
+    """Output that can fail (a terminal that hung up: EIO; a reader that went away: EPIPE) turns the view
+    off and never the sweep: its runs must still be stopped, or finish, and the table written."""
+
     def __init__(self, live: bool | None = None, stream: TextIO | None = None):
         self.stream = stream or sys.stdout
         self.live = self.stream.isatty() if live is None else live
         self._live: Any = None
         self._seen: dict[str, tuple] = {}
         self._last_line: dict[str, float] = {}
+        self.gone = False  # the output failed: nothing more is written
 
     def __enter__(self) -> SweepDisplay:
-        if self.live:
+        if self.live and not self.gone:
             from rich.live import Live
 
             self._live = Live(refresh_per_second=2, transient=False)
-            self._live.__enter__()
+            self._write(self._live.__enter__)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._live:
-            self._live.__exit__(None, None, None)
+            live, self._live = self._live, None
+            self._write(lambda: live.__exit__(None, None, None))
+
+    def _write(self, output: Callable[[], object]) -> None:
+        if self.gone:
+            return
+        try:
+            output()
+        except OSError:
+            self.gone = True
+            if self._live:  # stop its refresh thread; its last frame cannot be drawn
+                live, self._live = self._live, None
+                with contextlib.suppress(Exception):
+                    live.stop()
 
     @contextlib.contextmanager
     def paused(self, text: str):
@@ -63,14 +81,21 @@ class SweepDisplay:
     def message(self, text: str, live_only: bool = False) -> None:
         """A line above the live table; `live_only`: one the plain lines already say in full."""
         if self._live:
-            self._live.console.print(text, soft_wrap=True)
+            live = self._live
+            self._write(lambda: live.console.print(text, soft_wrap=True))
         elif not live_only:
-            print(f"{time.strftime('%H:%M:%S')} {text}", file=self.stream, flush=True)
+            self._print(f"{time.strftime('%H:%M:%S')} {text}")
+
+    def _print(self, line: str) -> None:
+        self._write(lambda: print(line, file=self.stream, flush=True))
 
     def update(self, statuses: list[RunStatus]) -> None:
+        if self.gone:
+            return
         rows = [(s, s.progress() if s.state not in NOTHING_ON_DISK else {}) for s in statuses]
         if self._live:
-            self._live.update(sweep_table(rows, self._live.console))
+            live = self._live
+            self._write(lambda: live.update(sweep_table(rows, live.console)))
             return
         now = time.monotonic()
         for status, info in rows:
@@ -83,7 +108,7 @@ class SweepDisplay:
                 self._seen[status.spec.label] = key
                 self._last_line[status.spec.label] = now
                 if status.state != RunState.QUEUED:
-                    print(self._line(status, info), file=self.stream, flush=True)
+                    self._print(self._line(status, info))
 
     def _line(self, status: RunStatus, info: dict[str, Any]) -> str:
         parts = [time.strftime("%H:%M:%S"), status.spec.label, str(status.state)]

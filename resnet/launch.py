@@ -20,6 +20,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+SWEEP_PID_VARIABLE = "RESNET_ABLATIONS_SWEEP_PID"  # for the forkserver only
 ORPHAN_POLL_S = 1.0
 
 
@@ -166,11 +167,12 @@ def forkserver_environment() -> dict[str, str]:
     gh-117378): the forkserver then imports from its working directory and site-packages only, so with
     `python path/to/run_ablations.py` from another directory the preload fails silently and every run
     imports torch itself (5-6 s each here), or, with another checkout installed, preloads that one's code.
-    PYTHONSAFEPATH keeps the working directory out of its path, as it is out of this process's."""
+    PYTHONSAFEPATH keeps the working directory out of its path, as it is out of this process's. And the
+    sweep's pid (resnet.die_with_sweep: whether the sweep died while the forkserver started)."""
     from multiprocessing import spawn
 
     paths = [p for p in spawn.get_preparation_data("forkserver")["sys_path"] if p and os.path.exists(p)]
-    return {"PYTHONPATH": os.pathsep.join(paths), "PYTHONSAFEPATH": "1"}
+    return {"PYTHONPATH": os.pathsep.join(paths), "PYTHONSAFEPATH": "1", SWEEP_PID_VARIABLE: str(os.getpid())}
 
 
 @contextlib.contextmanager

@@ -123,6 +123,24 @@ class LocalSweep:
         self.suspend_requested = True
 
     def run(self) -> list[RunStatus]:
+        try:
+            return self._run()
+        except BaseException:  # a bug must not leave runs training with no one to stop them
+            self._stop_children_now()
+            raise
+
+    def _stop_children_now(self) -> None:
+        """Every run checkpoints and stops (SIGINT); those not gone after the grace are killed."""
+        children = [s.child for s in self.statuses if s.child is not None]
+        for child in children:
+            child.signal(signal.SIGINT)
+            child.signal(signal.SIGCONT)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in children:
+            if child.wait(max(0.0, deadline - time.monotonic())) is None:
+                child.signal(signal.SIGKILL)
+
+    def _run(self) -> list[RunStatus]:
         for status in self.statuses:
             self._classify(status)
         free = list(self.slots)
@@ -287,13 +305,13 @@ class LocalSweep:
         children = [s.child for s in self.statuses if s.child is not None]
         if self.stop_started is None:
             self.stop_started = time.monotonic()
-            self.display.message(
-                "stopping: every run writes a checkpoint and stops (Ctrl-C again to stop them at once)"
-            )
-            for child in children:
+            for child in children:  # first: whatever becomes of the output, the runs are told
                 child.signal(signal.SIGINT)
                 if child.stopped():  # stopped from outside: it could neither checkpoint nor stop
                     child.signal(signal.SIGCONT)
+            self.display.message(
+                "stopping: every run writes a checkpoint and stops (Ctrl-C again to stop them at once)"
+            )
         late = time.monotonic() - self.stop_started > STOP_GRACE_SECONDS
         if (self.stop_level >= 2 or late) and not self.killed:
             self.killed = True

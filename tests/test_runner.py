@@ -5,10 +5,12 @@ import io
 import json
 import os
 import resource
+import select
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -408,6 +410,35 @@ def test_hangup_then_ctrl_c_stop_everything_at_once_and_cleanly(tmp_path, suite_
     assert not RunDir(run_dir).is_locked()
 
 
+def test_a_closed_terminal_stops_the_sweep_cleanly_though_nothing_can_be_written_to_it(tmp_path, suite_file):
+    """Closing the terminal (the tmux window, the ssh session) hangs it up: SIGHUP, then EIO for every
+    write. The runs still checkpoint and stop, and the table is still written, with no one to read them."""
+    import pty
+
+    command = [sys.executable, str(ROOT / "run_ablations.py"), *map(str, common(tmp_path, suite_file))]
+    pid, terminal = pty.fork()  # the sweep leads a session whose controlling terminal is this pty
+    if pid == 0:
+        os.chdir(ROOT)
+        os.execv(sys.executable, [*command, "--config", "long", *LONGER])
+    try:
+        run_dir = tmp_path / "runs" / "tiny" / "long" / "seed0"
+        deadline = time.monotonic() + 120
+        while not (run_dir / "metrics.jsonl").exists() and time.monotonic() < deadline:
+            if select.select([terminal], [], [], 0.1)[0]:
+                os.read(terminal, 65536)  # the live table, drawn while the terminal lives
+    finally:
+        os.close(terminal)  # the hang-up
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 130  # interrupted: the same command resumes
+    assert (tmp_path / "results" / "tiny.md").exists()
+    assert "interrupted" in (run_dir / "train.log").read_text()  # it checkpointed on its way out
+    assert RunDir(run_dir).state(load_suite(suite_file).config("long", epochs=40)) == RunState.INTERRUPTED
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def process_state(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -426,7 +457,9 @@ def test_ctrl_z_stops_the_runs_with_the_sweep_and_a_sweep_killed_while_stopped_l
     runner = start_sweep(tmp_path, suite_file, "--config", "long", *LONGER, "-q", process_group=0, **quiet)
     run_dir = tmp_path / "runs" / "tiny" / "long" / "seed0"
     wait_for_epochs(run_dir / "metrics.jsonl", 1, runner)
-    run = next(pid for pid in descendants(runner.pid) if os.getpgid(pid) == pid)  # the run leads its group
+    below = descendants(runner.pid)
+    # the run leads its group (as the forkserver, the runner's child, does too): the runner's grandchild
+    run = next(p for p in below if os.getpgid(p) == p and parent_of(p) in below)
 
     def records() -> list[dict]:
         return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -627,16 +660,19 @@ def test_kill_9_of_the_runner_leaves_no_process_behind_and_a_rerun_finishes(tmp_
     # killed after epoch 1 of 6: several epochs of slack for the signals (1 of 2 ended before them, on a Xeon)
     sweep_args = ("--config", "long", "--epochs", "6", "--jobs", "2", "--seeds", "0", "1")
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    socket_dirs = set(Path(tempfile.gettempdir()).glob("pymp-*"))  # multiprocessing's, for the forkserver
     runner = start_sweep(tmp_path, suite_file, *sweep_args, **quiet)
     run_dir = tmp_path / "runs" / "tiny" / "long" / "seed0"
     wait_for_epochs(run_dir / "metrics.jsonl", 1, runner)
     children = descendants(runner.pid)
     assert len(children) >= 3  # the forkserver and two training processes (and multiprocessing's tracker)
+    assert set(Path(tempfile.gettempdir()).glob("pymp-*")) > socket_dirs
     runner.kill()
     runner.wait()
     wait_until(
         lambda: not any(alive(pid) for pid in children), 30, what="every child of the killed runner to end"
     )
+    assert set(Path(tempfile.gettempdir()).glob("pymp-*")) <= socket_dirs  # nor a directory in /tmp
     assert "interrupted" in (run_dir / "train.log").read_text()  # it checkpointed on its way out
     code, out, err = sweep_main(*common(tmp_path, suite_file), *sweep_args)
     assert code == 0, err

@@ -144,9 +144,30 @@ def on_stop_signals(handler: Callable[[int], Any]) -> None:
     """Ctrl-C, SIGTERM and SIGHUP (a closed terminal) all go to `handler`, even when the process was
     started with SIGINT ignored (`cmd &` in a script). A SIGHUP ignored from the start stays ignored:
     that is nohup's request to outlive the terminal (and the runs it starts inherit it)."""
+    _TERMINALS.update(fd for fd in (1, 2) if os.isatty(fd))
     for sig in STOP_SIGNALS:
         if not _started_ignoring(sig):
-            signal.signal(sig, lambda signum, frame: handler(signum))
+            signal.signal(sig, lambda signum, frame: _on_stop_signal(signum, handler))
+
+
+_TERMINALS: set[int] = set()  # stdout and stderr, where they were a terminal
+
+
+def _on_stop_signal(signum: int, handler: Callable[[int], Any]) -> None:
+    if signum == signal.SIGHUP:
+        silence_a_closed_terminal()
+    handler(signum)
+
+
+def silence_a_closed_terminal() -> None:
+    """After a hang-up the terminal answers every write with EIO, which would end the command before it
+    wrote its checkpoint or its table: output that went to it goes nowhere instead."""
+    gone = [fd for fd in sorted(_TERMINALS) if not os.isatty(fd)]
+    if gone:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in gone:
+            os.dup2(devnull, fd)
+        os.close(devnull)
 
 
 def _started_ignoring(sig: int) -> bool:
