@@ -435,6 +435,22 @@ def test_a_closed_terminal_stops_the_sweep_cleanly_though_nothing_can_be_written
     assert RunDir(run_dir).state(load_suite(suite_file).config("long", epochs=40)) == RunState.INTERRUPTED
 
 
+def test_a_reader_that_goes_away_leaves_the_sweep_to_finish_and_write_its_table(tmp_path, suite_file):
+    """`run_ablations.py ... | head -1`: once head has its line, every write to the pipe fails (EPIPE). The
+    sweep goes on with its output going nowhere: its runs finish and the table is written."""
+    command = [sys.executable, str(ROOT / "run_ablations.py"), *map(str, common(tmp_path, suite_file))]
+    sweep = subprocess.Popen(
+        [*command, "--config", "base", "cosine"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert sweep.stdout.readline()  # what `head -1` reads, before it exits
+    sweep.stdout.close()
+    _, err = sweep.communicate(timeout=120)
+    assert sweep.returncode == 0 and b"Error" not in err and b"Traceback" not in err, err
+    assert (tmp_path / "results" / "tiny.md").exists()
+    runs = tmp_path / "runs" / "tiny"
+    assert all((runs / arm / "seed0" / "summary.json").exists() for arm in ("base", "cosine"))
+
+
 def parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 

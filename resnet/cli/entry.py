@@ -7,18 +7,56 @@ resnet.child.)"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gc
 import importlib
 import io
+import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from resnet.states import ExitCode  # small, so its own import is no window worth closing
 
 
+class OutputThatMayGo:
+    """sys.stdout or sys.stderr, for a reader that may go away: `| head` (EPIPE) or a terminal that hung
+    up (EIO). The output then goes to /dev/null and the command carries on: a sweep's runs finish and its
+    table is written, a run trains on; nothing can be said to a reader who left."""
+
+    def __init__(self, stream: io.TextIOWrapper):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._survive(lambda: self._stream.write(text), len(text))
+
+    def flush(self) -> None:
+        self._survive(self._stream.flush, None)
+
+    def _survive(self, action: Callable[[], Any], otherwise: Any) -> Any:
+        try:
+            return action()
+        except OSError as exc:
+            if exc.errno not in (errno.EPIPE, errno.EIO):
+                raise
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+            with contextlib.suppress(OSError):
+                self._stream.flush()  # what was buffered for the reader goes nowhere too
+            return otherwise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _run(module: str) -> int:
-    for stream in (sys.stdout, sys.stderr):
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="replace")
+            setattr(sys, name, OutputThatMayGo(stream))
     if sys.platform == "win32":  # run locks (fcntl), process groups and fork servers are POSIX
         print("error: resnet-ablations runs on Linux and macOS; on Windows, use WSL2", file=sys.stderr)
         return ExitCode.BAD_INPUT
