@@ -1,11 +1,14 @@
 """Which runs of a plan a sweep starts, and why it skips the others (finished and verified, failed before,
-or their dir holds another config): one answer for the local runner, the Slurm launcher and dry runs.
-No torch import here."""
+or their dir holds another config): one answer for the local runner, the Slurm launcher and dry runs; and
+the exact commands a local dry run prints for them. No torch import here."""
 
 from __future__ import annotations
 
+import shlex
+
 from resnet.run_dir import RunDir
-from resnet.run_spec import RunSpec
+from resnet.run_spec import LaunchOptions, RunSpec
+from resnet.slots import Slot
 from resnet.states import RunState
 
 
@@ -27,3 +30,25 @@ def skip_reasons(specs: list[RunSpec], retry_failed: bool) -> list[tuple[RunSpec
 def to_run(specs: list[RunSpec], retry_failed: bool) -> list[RunSpec]:
     """The runs a sweep (local or Slurm) would start: not finished, not failed before unless retried."""
     return [spec for spec, skip in skip_reasons(specs, retry_failed) if skip is None]
+
+
+def launch_options(slot: Slot, template: LaunchOptions) -> LaunchOptions:
+    return LaunchOptions(
+        slot.launch_device, slot.threads, template.keep_checkpoints, template.checkpoint_every
+    )
+
+
+def dry_run_lines(
+    checked: list[tuple[RunSpec, str | None]], slots: list[Slot], template: LaunchOptions
+) -> list[str]:
+    """The exact commands of the runs `skip_reasons` found to start, one per line, with the slot each would
+    start on if every run took equally long; a comment for each run skipped."""
+    lines, i = [], 0
+    for spec, skip in checked:
+        if skip:
+            lines.append(f"# skip {spec.label}: {skip}")
+            continue
+        slot = slots[i % len(slots)]
+        i += 1
+        lines.append(f"{slot.shell_prefix()} {shlex.join(spec.command(launch_options(slot, template)))}")
+    return lines

@@ -22,7 +22,7 @@ from resnet.display import SweepDisplay
 from resnet.failure import record_failure
 from resnet.files import describe_os_error
 from resnet.launch import Child, Launcher, stop_this_process
-from resnet.pending import skip_reason
+from resnet.pending import launch_options, skip_reason
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.slots import Slot
@@ -63,28 +63,6 @@ class RunStatus:
                 info["epochs"] = now["epoch"] - 1 + now["step"] / now["steps"]
             info.update(ips=now.get("images_per_sec"), eta=now.get("eta_seconds"))
         return info
-
-
-def launch_options(slot: Slot, template: LaunchOptions) -> LaunchOptions:
-    return LaunchOptions(
-        slot.launch_device, slot.threads, template.keep_checkpoints, template.checkpoint_every
-    )
-
-
-def dry_run_lines(
-    checked: list[tuple[RunSpec, str | None]], slots: list[Slot], template: LaunchOptions
-) -> list[str]:
-    """The exact commands of the runs `skip_reasons` found to start, one per line, with the slot each would
-    start on if every run took equally long; a comment for each run skipped."""
-    lines, i = [], 0
-    for spec, skip in checked:
-        if skip:
-            lines.append(f"# skip {spec.label}: {skip}")
-            continue
-        slot = slots[i % len(slots)]
-        i += 1
-        lines.append(f"{slot.shell_prefix()} {shlex.join(spec.command(launch_options(slot, template)))}")
-    return lines
 
 
 class LocalSweep:

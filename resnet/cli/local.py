@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 from resnet.cli.common import fail, on_stop_signals, raise_interrupt
 from resnet.cli.listing import cost_lines
-from resnet.pending import skip_reasons, to_run
+from resnet.pending import dry_run_lines, skip_reasons, to_run
 from resnet.plan import Plan, make_plan, record_sweep
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
-from resnet.runner import LocalSweep, RunStatus, dry_run_lines
+from resnet.runner import LocalSweep, RunStatus
 from resnet.slots import make_slots
 from resnet.states import ExitCode, RunState
 
