@@ -440,7 +440,10 @@ def test_a_reader_that_goes_away_leaves_the_sweep_to_finish_and_write_its_table(
     sweep goes on with its output going nowhere: its runs finish and the table is written."""
     command = [sys.executable, str(ROOT / "run_ablations.py"), *map(str, common(tmp_path, suite_file))]
     sweep = subprocess.Popen(
-        [*command, "--config", "base", "cosine"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [*command, "--config", "base", "cosine", "--no-pilot"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     assert sweep.stdout.readline()  # what `head -1` reads, before it exits
     sweep.stdout.close()
