@@ -107,12 +107,21 @@ class LocalSweep:
             self._stop_children_now()
             raise
 
-    def _stop_children_now(self) -> None:
-        """Every run checkpoints and stops (SIGINT); those not gone after the grace are killed."""
-        children = [s.child for s in self.statuses if s.child is not None]
+    def _children(self) -> list[Child]:
+        return [s.child for s in self.statuses if s.child is not None]
+
+    @staticmethod
+    def _ask_to_stop(children: list[Child]) -> None:
+        """Each run checkpoints and stops (SIGINT); one stopped from outside is continued so that it can."""
         for child in children:
             child.signal(signal.SIGINT)
-            child.signal(signal.SIGCONT)
+            if child.stopped():
+                child.signal(signal.SIGCONT)
+
+    def _stop_children_now(self) -> None:
+        """Every run checkpoints and stops; those not gone after the grace are killed."""
+        children = self._children()
+        self._ask_to_stop(children)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for child in children:
             if child.wait(max(0.0, deadline - time.monotonic())) is None:
@@ -142,7 +151,7 @@ class LocalSweep:
 
     def _wait_for_change(self) -> None:
         """Up to POLL_SECONDS, but no longer than until a child ends: its slot is refilled at once."""
-        sentinels = [s.child.sentinel for s in self.statuses if s.child is not None]
+        sentinels = [child.sentinel for child in self._children()]
         if sentinels:
             multiprocessing.connection.wait(sentinels, POLL_SECONDS)
         else:
@@ -264,7 +273,7 @@ class LocalSweep:
         if not self.suspend_requested:
             return
         self.suspend_requested = False
-        children = [s.child for s in self.statuses if s.child is not None]
+        children = self._children()
         for child in children:
             child.signal(signal.SIGSTOP)
         runs = f"{len(children)} run{'s' * (len(children) != 1)}"
@@ -280,13 +289,10 @@ class LocalSweep:
     def _handle_stop(self) -> None:
         if not self.stop_level:
             return
-        children = [s.child for s in self.statuses if s.child is not None]
+        children = self._children()
         if self.stop_started is None:
             self.stop_started = time.monotonic()
-            for child in children:  # first: whatever becomes of the output, the runs are told
-                child.signal(signal.SIGINT)
-                if child.stopped():  # stopped from outside: it could neither checkpoint nor stop
-                    child.signal(signal.SIGCONT)
+            self._ask_to_stop(children)  # first: whatever becomes of the output, the runs are told
             self.display.message(
                 "stopping: every run writes a checkpoint and stops (Ctrl-C again to stop them at once)"
             )
