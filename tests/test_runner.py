@@ -238,7 +238,7 @@ def test_a_runs_dir_or_results_dir_inside_a_run_dir_is_refused(tmp_path, suite_f
     for args in (("--all",), ("--report",)):  # the table is no file of a run's either
         common = ("--suite-file", suite_file, "--runs-dir", tmp_path / "runs", "--results-dir", run / "tb")
         code, _, err = sweep_main(*common, *args)
-        assert code == 2 and f"--results-dir {run / 'tb'} lies inside the run dir {run}; choose" in err
+        assert code == 2 and f"--results-dir {run / 'tb'} lies inside the run dir {run}: no report" in err
     assert not (run / "tb").exists()
 
 

@@ -168,7 +168,7 @@ def test_a_run_is_never_started_inside_another_runs_directory(finished_run):
     """No report looks into a run's own subdirectories: a run there would be trained and never tabled."""
     run_dir, _ = finished_run
     code, _, err = train_main(*FAST_ARGS, "--run-dir", run_dir / "tb" / "more")
-    assert code == 2 and f"lies inside the run dir {run_dir}; choose one outside every run dir" in err
+    assert code == 2 and f"lies inside the run dir {run_dir}: no report looks into a run dir; choose" in err
     assert not (run_dir / "tb" / "more").exists()
 
 

@@ -89,13 +89,21 @@ def gpu_ids(text: str) -> list[str]:
     return ids
 
 
-def ensure_writable(directory: Path, what: str) -> None:
-    """Fail now, in one line, rather than after the sweep trained; never in a run's own directory, which
-    holds that run's files only."""
+def refuse_inside_a_run(directory: Path, what: str) -> None:
+    """Nothing is written inside a run's own directory: it holds that run's files only, and no report looks
+    into it (a run written there would never be tabled). `what` names the flag and its value."""
     from resnet.run_dir import enclosing_run
 
     if (run := enclosing_run(directory)) is not None:
-        fail(f"{what} {directory} lies inside the run dir {run}; choose a directory outside every run dir")
+        fail(
+            f"{what} lies inside the run dir {run}: no report looks into a run dir; choose a directory "
+            "outside every run dir"
+        )
+
+
+def ensure_writable(directory: Path, what: str) -> None:
+    """Fail now, in one line, rather than after the sweep trained; never in a run's own directory."""
+    refuse_inside_a_run(directory, f"{what} {directory}")
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / ".write-test"

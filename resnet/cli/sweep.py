@@ -15,6 +15,7 @@ from resnet.cli.common import (
     gpu_ids,
     main_wrapper,
     minutes,
+    refuse_inside_a_run,
     setup_logging,
     utf8_path,
 )
@@ -24,7 +25,6 @@ from resnet.config import format_value
 from resnet.designs import KINDS, parse_grid, parse_tune_flag
 from resnet.plan import Plan, Selection, make_plan
 from resnet.presets import DEFAULT_SUITE, Suite, find_suite, load_suite
-from resnet.run_dir import enclosing_run
 from resnet.run_spec import LaunchOptions
 from resnet.states import ExitCode
 
@@ -153,11 +153,7 @@ def sweep_main(argv: list[str] | None = None) -> int:
         )
     plan = make_plan(suite, selection, args.runs_dir)
     say_merged(plan)
-    if (run := enclosing_run(args.runs_dir)) is not None:
-        fail(
-            f"--runs-dir {args.runs_dir} lies inside the run dir {run}: no report looks into a run dir; "
-            "choose a runs dir outside every run dir"
-        )
+    refuse_inside_a_run(args.runs_dir, f"--runs-dir {args.runs_dir}")
     if not args.dry_run:
         ensure_writable(args.results_dir, "--results-dir")
         ensure_writable(args.runs_dir, "--runs-dir")

@@ -15,13 +15,14 @@ from resnet.cli.common import (
     minutes,
     on_stop_signals,
     raise_interrupt,
+    refuse_inside_a_run,
     setup_logging,
     utf8_path,
 )
 from resnet.cli.config_flags import add_config_arguments, config_overrides
 from resnet.config import TrainConfig
 from resnet.resolve import Resolved, config_from_json, resolve_config
-from resnet.run_dir import RunDir, enclosing_run
+from resnet.run_dir import RunDir
 from resnet.states import ExitCode, RunState
 
 log = logging.getLogger("resnet.cli")
@@ -129,8 +130,7 @@ def train_main(argv: list[str] | None = None) -> int:
             args.threads,
         )
     run_dir = args.run_dir or default_run_dir(config, label)
-    if (holder := enclosing_run(Path(run_dir).absolute().parent)) is not None:  # no report would find it
-        fail(f"--run-dir {run_dir} lies inside the run dir {holder}; choose one outside every run dir")
+    refuse_inside_a_run(Path(run_dir).absolute().parent, f"--run-dir {run_dir}")  # it may be a run itself
     from resnet.runtime import check_device
     from resnet.train import Interrupted, StopRequest, train
 
