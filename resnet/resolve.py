@@ -63,7 +63,7 @@ def _config_from_file(path: Path, overrides: dict[str, Any]) -> Resolved:
     data = data.get("config", data)  # a run's config.json holds the config under "config"
     try:
         config = apply_overrides(data, overrides)
-        as_recorded = apply_overrides(data, {})
+        as_recorded = apply_overrides(data, {}) if overrides else config
     except ConfigError as exc:
         raise PresetError(f"{path}: {exc}") from None
     if isinstance(recorded_hash, str) and recorded_hash != as_recorded.short_hash():
