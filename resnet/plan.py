@@ -87,6 +87,13 @@ class Plan:
     # preset -> the arm it equals under the sweep's overrides (trained once, under that arm's name)
     merged: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def overrides_words(self) -> str:
+        """The sweep's overrides of the suite, as `epochs=2, lr=0.05` (data_dir, a path, left out)."""
+        return ", ".join(
+            f"{k}={format_value(v)}" for k, v in sorted(self.selection.overrides) if k != "data_dir"
+        )
+
     def run_dir(self, arm: Arm, seed: int) -> Path:
         """runs/<suite>/<arm>/seed<k>; a tuned arm's runs at the tuning seeds are its selected tuning runs
         (the same config and seed: the same run, trained once)."""

@@ -146,10 +146,8 @@ def print_suite(suite: Suite, selection: Selection, runs_dir: Path) -> None:
         note = f"(here the same config as {plan.merged[name]}: run once) " if name in plan.merged else ""
         table.add_row(label, changes, config.model, str(config.epochs), note + preset.description)
     if suite.presets:
-        if plan.selection.overrides:
-            table.caption = "overrides: " + ", ".join(
-                f"{k}={format_value(v)}" for k, v in plan.selection.overrides
-            )
+        if plan.overrides_words:
+            table.caption = f"overrides: {plan.overrides_words}"
         console.print(table)
     if suite.design:
         design_plan = make_plan(suite, Selection(presets=(), design=suite.design), runs_dir)

@@ -21,7 +21,6 @@ from resnet.cli.common import (
 )
 from resnet.cli.config_flags import add_config_arguments, config_overrides
 from resnet.cli.reporting import recorded_plan, report, report_everything
-from resnet.config import format_value
 from resnet.designs import KINDS, parse_grid, parse_tune_flag
 from resnet.plan import Plan, Selection, make_plan
 from resnet.presets import DEFAULT_SUITE, Suite, find_suite, load_suite
@@ -231,14 +230,13 @@ def say_merged(plan: Plan) -> None:
     into: dict[str, list[str]] = {}
     for preset, arm in plan.merged.items():
         into.setdefault(arm, []).append(preset)
-    overrides = ", ".join(f"{k}={format_value(v)}" for k, v in plan.selection.overrides)
     for arm, presets in into.items():
         log.warning(
             "%s %s the same config as %s under %s: one arm, trained and reported once as %s",
             ", ".join(presets),
             "is" if len(presets) == 1 else "are",
             arm,
-            overrides or "these overrides",
+            plan.overrides_words or "these overrides",
             arm,
         )
 

@@ -32,7 +32,6 @@ from resnet.report.render import (
     main_table,
     markdown_table,
     official_files,
-    overrides_words,
     protocol_words,
     provenance,
     reference_notes,
@@ -117,7 +116,7 @@ def figure_title(plan: Plan, collected: Collected) -> str:
         else DATASETS[name].title + (", non-official files" if official is False else "")
         for name, official in official_files(collected).items()
     )
-    overrides = overrides_words(plan)
+    overrides = plan.overrides_words
     return f"{plan.suite.name} on {dataset}" + (f" ({overrides})" if overrides else "")
 
 
@@ -129,7 +128,7 @@ def diverged_words(rows: list[ArmStats]) -> str:
 def caption_text(
     plan: Plan, collected: Collected, rows: list[ArmStats], interval: str, compact: bool = False
 ) -> str:
-    overrides = overrides_words(plan)
+    overrides = plan.overrides_words
     parts = [
         f"Suite {plan.suite.name} on {dataset_words(plan, collected)}.",
         f"Runs override the suite's presets: {overrides}." if overrides else "",
@@ -163,9 +162,9 @@ def render_markdown(
         suite.description + ("." if suite.description else ""),
         f"Dataset: {dataset_words(plan, collected)}.",
     ]
-    if overrides_words(plan):
+    if plan.overrides_words:
         out.append(
-            f"**These runs override the suite's presets: {overrides_words(plan)}** (descriptions below "
+            f"**These runs override the suite's presets: {plan.overrides_words}** (descriptions below "
             f"are the presets')."
         )
     out += [

@@ -237,11 +237,6 @@ def dataset_words(plan: Plan, collected: Collected) -> str:
     return ", ".join(words)
 
 
-def overrides_words(plan: Plan) -> str:
-    overrides = dict(plan.selection.overrides)
-    return ", ".join(f"{k}={format_value(v)}" for k, v in sorted(overrides.items()) if k != "data_dir")
-
-
 def protocol_words(rows: list[ArmStats]) -> str:
     if rows and all(row.selection == "val" for row in rows):
         sizes = sorted({row.cell.arm.config.val_size for row in rows})
