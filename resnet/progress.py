@@ -3,8 +3,8 @@ terminal, and plain lines when output goes to a log (an epoch line each epoch, a
 every 30 s). The ETA comes from the first steps, not from a whole epoch.
 
 A stop (Ctrl-Z, or the sweep stopping its runs) must not pass for slow training: each SIGCONT is
-counted, the step rate is measured afresh after one, and an epoch it fell in records its stops, so
-that its time counts in no speed figure.
+counted, the step rate is measured afresh after one, and the epoch it fell in (the next one, for a stop
+between two epochs) records its stops, so that its time counts in no speed figure.
 """
 
 from __future__ import annotations

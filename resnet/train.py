@@ -140,6 +140,9 @@ class Trainer:
         self.recorder = RunRecorder(config, run, runtime, self.setup.model)
         self.first_step_seconds: float | None = None
         self.last_checkpoint = time.monotonic()
+        # SIGCONTs some epoch record has counted: a stop that ends between two epochs (in the checkpoint
+        # at an epoch's end) goes into the next record, never into none
+        self.continues_recorded = continues()
 
     def fit(self, checkpoint: dict | None) -> dict:
         epoch, step, partial = 0, 0, None
@@ -198,13 +201,14 @@ class Trainer:
         meter = EpochMeter(runtime.device, partial)
         lr = partial["lr"] if partial else setup.optimizer.param_groups[0]["lr"]
         seconds_before = partial["train_seconds"] if partial else 0.0
-        continues_before = continues() - (partial or {}).get("stops", 0)
+        continues_before = self.continues_recorded - (partial or {}).get("stops", 0)
         runtime.synchronize()
         start = time.perf_counter()
 
         def paused() -> dict:
-            """How often the process was stopped (Ctrl-Z) in this epoch: its times hold those stops, and no
-            speed figure counts them (summary.py). Records are all numbers (RunDir.metrics)."""
+            """How often the process was stopped (Ctrl-Z) in this epoch or since the last record: its times
+            may hold those stops, and no speed figure counts them (summary.py). Records are all numbers
+            (RunDir.metrics)."""
             stops = continues() - continues_before
             return {"stops": stops} if stops else {}
 
@@ -248,6 +252,7 @@ class Trainer:
             images_per_sec=meter.count / train_seconds if train_seconds else 0.0,
             **paused(),
         )
+        self.continues_recorded = continues_before + record.get("stops", 0)
         progress.end_epoch(record, eval_seconds)
         return record
 

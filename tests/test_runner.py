@@ -493,7 +493,8 @@ def test_ctrl_z_stops_the_runs_with_the_sweep_and_a_sweep_killed_while_stopped_l
         wait_until(lambda: process_state(run) in "RSD", 30, what="the run to continue")
         wait_until(lambda: any("stops" in r for r in records()), 60, runner, "the paused epoch to end")
     paused = [r for r in records() if "stops" in r]  # read while both are stopped: nothing moves
-    assert len(paused) == 1 and paused[0]["stops"] == 1 and paused[0]["epoch_seconds"] > 1.0
+    # one epoch is marked: the one the stop fell in, or the next for a stop between two (test_train.py)
+    assert len(paused) == 1 and paused[0]["stops"] == 1
     os.killpg(runner.pid, signal.SIGKILL)
     runner.wait()
     said = runner.stdout.read()

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from resnet.checkpoint import save_checkpoint
 from resnet.components import build
 from resnet.config import TrainConfig
 from resnet.errors import RunDirError
@@ -233,6 +234,21 @@ def test_an_epoch_stopped_with_ctrl_z_counts_in_no_speed_figure(tmp_path):
     finally:
         progress.close()
     assert signal.getsignal(signal.SIGCONT) == signal.SIG_DFL
+
+
+def test_a_stop_that_ends_between_two_epochs_is_recorded_by_the_next(tmp_path, monkeypatch):
+    """A continue that lands in the checkpoint written at an epoch's end (on a fast run, much of the time
+    between two steps) is counted by the next epoch's record, not lost from every record."""
+    import resnet.train
+
+    def checkpoint_and_continue(state, run, keep_epoch):
+        save_checkpoint(state, run, keep_epoch=keep_epoch)
+        if state["epoch"] == 1 and not state["step"]:  # after epoch 1's record, before epoch 2's start
+            os.kill(os.getpid(), signal.SIGCONT)
+
+    monkeypatch.setattr(resnet.train, "save_checkpoint", checkpoint_and_continue)
+    train(fast_config(epochs=3), tmp_path / "run")
+    assert [r.get("stops", 0) for r in RunDir(tmp_path / "run").metrics()] == [0, 1, 0]
 
 
 def test_a_damaged_summary_is_rebuilt_from_complete_metrics_without_training(tmp_path):
