@@ -14,17 +14,20 @@ from tests.conftest import ROOT, sweep_main, train_main
 
 
 def test_list_models_answers_in_under_a_second_with_exact_counts():
-    start = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "train_cifar.py"), "--list-models"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    elapsed = time.monotonic() - start
-    assert result.returncode == 0 and elapsed < 1.0, elapsed
+    """It reads the table of counts and never imports torch (seconds to import, more to build the zoo); the
+    time is the best of three starts, so that a loaded machine's one slow start does not fail it."""
+    command = [sys.executable, str(ROOT / "train_cifar.py"), "--list-models"]
+    elapsed = []
+    for _ in range(3):
+        start = time.monotonic()
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        elapsed.append(time.monotonic() - start)
+    assert result.returncode == 0 and min(elapsed) < 1.0, elapsed
     assert "11,173,962" in result.stdout and "resnext29_16x64d" in result.stdout
     assert f"{MODEL_STATS['wrn28_10'][1] / 1e6:,.1f}" in result.stdout
+    verbose = {**os.environ, "PYTHONVERBOSE": "1"}  # each import on stderr
+    imports = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=verbose)
+    assert imports.returncode == 0 and "import 'torch'" not in imports.stderr, imports.stderr[-2000:]
 
 
 def test_quiet_and_verbose(tmp_path):
