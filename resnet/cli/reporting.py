@@ -83,7 +83,11 @@ def report(plan: Plan, args: argparse.Namespace) -> int:
         )
         return ExitCode.INTERRUPTED
     except OSError as exc:
-        fail(f"cannot write the report: {describe_os_error(exc, exc.filename or args.results_dir)}")
+        fail(
+            f"cannot write the report: {describe_os_error(exc, exc.filename or args.results_dir)}; fix "
+            "that (or choose another --results-dir), then the same command with --report writes it, training "
+            "nothing"
+        )
     paths = written.paths
     if not args.quiet:
         from resnet.report.console import print_table
