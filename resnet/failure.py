@@ -4,6 +4,7 @@ by the report and the live table. No torch import here."""
 from __future__ import annotations
 
 import datetime
+import signal
 
 from resnet.files import read_json, write_json
 from resnet.run_dir import RunDir
@@ -17,6 +18,14 @@ def last_line(lines: list[str]) -> str:
     """The last thing a run said: its error line or the last line of a traceback."""
     line = next((line.strip() for line in reversed(lines) if line.strip()), "")
     return line.removeprefix("error: ")
+
+
+# A run killed with SIGKILL said nothing about it (its last line is progress), and this sweep's own stop
+# counts as an interruption (states.py): someone else sent it, most often the kernel out of memory.
+KILLED_FROM_OUTSIDE = (
+    "not by this sweep: the kernel's out-of-memory killer (`dmesg` names its victims), a scheduler or a "
+    "kill -9; --retry-failed resumes it from its last checkpoint"
+)
 
 
 def record_failure(spec: RunSpec, exit_code: int | None, reason: str = "") -> dict:
@@ -35,7 +44,11 @@ def record_failure(spec: RunSpec, exit_code: int | None, reason: str = "") -> di
         reason = f"it ended without a verified result: {why or 'its summary verifies now; run it again'}"
     record = {
         "exit_code": exit_code,
-        "reason": reason or last_line(tail) or gone or describe_exit(exit_code),
+        "reason": reason
+        or (KILLED_FROM_OUTSIDE if exit_code == -signal.SIGKILL else "")
+        or last_line(tail)
+        or gone
+        or describe_exit(exit_code),
         "log_tail": tail,
         "failed_at": datetime.datetime.now().isoformat(timespec="seconds"),
         "config": spec.config.to_dict(),

@@ -327,7 +327,9 @@ def test_a_failure_says_what_the_run_said_last_or_why_it_cannot(tmp_path, suite_
     log.write_text("=== header\nepoch 1/1: 14%\nerror: cannot write a checkpoint: no space left\n\n")
     assert record_failure(spec, 2)["reason"] == "cannot write a checkpoint: no space left"
     log.write_text("")
-    assert record_failure(spec, -9)["reason"] == "killed by SIGKILL"
+    assert record_failure(spec, -signal.SIGSEGV)["reason"] == "killed by SIGSEGV"
+    log.write_text("epoch 3/4 | train loss 0.5\n")  # progress, not the cause: the OOM killer says nothing
+    assert record_failure(spec, -signal.SIGKILL)["reason"].startswith("not by this sweep: the kernel's")
     assert json.loads((log.parent / "failure.json").read_text())["exit_code"] == -9
     log.write_text("completed: test acc 50.00%\n")  # exit 0 and a cheerful last line, but nothing verifies
     assert record_failure(spec, 0)["reason"] == (
