@@ -7,6 +7,7 @@ torch.compile is not exercised: compiling takes minutes on a CPU. No torch impor
 
 from __future__ import annotations
 
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -53,9 +54,14 @@ def run_pilot(
         child = launcher.pilot(
             [s.config.to_dict() for s in chosen], slot.launch_device, slot.threads, log, result, slot.env
         )
-        code = child.wait(timeout)
+        try:
+            code = child.wait(timeout)
+        except BaseException:  # Ctrl-C, SIGTERM: one step has nothing to save, and it must not outlive us
+            child.signal(signal.SIGKILL)
+            child.wait()
+            raise
         if code is None:
-            child.signal(9)
+            child.signal(signal.SIGKILL)
             child.wait()
             raise DeviceError(
                 f"the pilot step did not finish in {timeout:.0f} s on {slot.device}; pass --no-pilot to "

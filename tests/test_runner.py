@@ -784,6 +784,40 @@ def test_the_pilot_stops_a_sweep_without_its_data_or_that_cannot_train_before_an
     assert "--no-pilot" in error
 
 
+def test_a_sweep_stopped_during_its_pilot_says_so_in_one_line_and_leaves_no_pilot_behind(
+    tmp_path, suite_file
+):
+    """SIGTERM before any run started ends it as Ctrl-C does (it used to die silently, status 143), and the
+    pilot is killed on the way out. The pilot (a ResNet-18 step: seconds on a CPU) is frozen as soon as it
+    is seen, so that it cannot end by itself before the signal."""
+    suite_file.write_text(suite_file.read_text() + '\n[presets.slow]\nmodel = "resnet18"\nbatch_size = 512\n')
+    args = [a for a in common(tmp_path, suite_file) if a != "--no-pilot"]
+    command = [sys.executable, str(ROOT / "run_ablations.py"), *map(str, args), "--config", "slow"]
+    sweep = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pilots: list[int] = []
+
+    def pilot_started() -> bool:  # the forkserver's child: the pilot (no run starts before it ends)
+        below = descendants(sweep.pid)
+        pilots.extend(p for p in below if parent_of(p) in below)
+        for pid in pilots:
+            os.kill(pid, signal.SIGSTOP)
+        return bool(pilots)
+
+    try:
+        wait_until(pilot_started, 60, sweep, "the pilot to start")
+        sweep.terminate()
+        out, err = sweep.communicate(timeout=60)
+        assert sweep.returncode == 130 and err.strip() == "interrupted", err
+        wait_until(lambda: not any(alive(p) for p in pilots), 10, what="the pilot to end")
+    finally:  # a failure here must not leave frozen processes behind
+        if sweep.poll() is None:
+            sweep.kill()
+        for pid in filter(alive, pilots):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert not (tmp_path / "runs" / "tiny" / "slow").exists()  # nothing trained
+
+
 def test_a_gpu_that_is_not_there_is_a_device_error_not_a_config_to_fix(tmp_path, suite_file, monkeypatch):
     import resnet.slots
 
