@@ -112,21 +112,29 @@ def run_cli(script: str, *args, cwd: Path = ROOT, timeout: float = 240, env: dic
     )
 
 
+@contextlib.contextmanager
+def stop_handlers_kept():
+    """A command run in this process sets SIGINT, SIGTERM and SIGHUP handlers: pytest's come back after."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
 def call(main: Callable, *args) -> tuple[int, str, str]:
     """A CLI main in this process: (exit status, stdout, stderr). Signal handlers are restored afterwards."""
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     logger = logging.getLogger("resnet")
     logging_state = (list(logger.handlers), logger.propagate, logger.level)
     out, err = io.StringIO(), io.StringIO()
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with stop_handlers_kept(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 code = main([str(a) for a in args])
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
     finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
         logger.handlers[:], logger.propagate, logger.level = logging_state
     return int(code), out.getvalue(), err.getvalue()
 

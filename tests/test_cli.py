@@ -10,7 +10,7 @@ from importlib import metadata
 
 from resnet import presets, run_spec
 from resnet.models.table import MODEL_STATS
-from tests.conftest import ROOT, sweep_main, train_main
+from tests.conftest import ROOT, stop_handlers_kept, sweep_main, train_main
 
 
 def test_list_models_answers_in_under_a_second_with_exact_counts():
@@ -131,8 +131,24 @@ def test_ctrl_c_while_the_command_still_imports_is_the_usual_one_line(monkeypatc
         raise KeyboardInterrupt  # as a Ctrl-C in a command's first half second lands, mid-import
 
     monkeypatch.setattr(importlib, "import_module", interrupted_import)
-    assert entry.train() == 130 and entry.sweep() == 130
+    with stop_handlers_kept():
+        assert entry.train() == 130 and entry.sweep() == 130
     assert capsys.readouterr().err == "\ninterrupted\n" * 2
+
+
+def test_sigterm_while_the_command_still_imports_is_the_same_one_line():
+    """Before the command sets its own handlers, SIGTERM (and a hang-up) end it as Ctrl-C does; by default
+    Python dies of it silently (status 143). A Python that stays in its imports stands in for torch's."""
+    slow = "import sys, time; sys.argv = ['run_ablations.py']; from resnet.cli import entry; "
+    slow += "import importlib; importlib.import_module = lambda name: print('importing', flush=True) or "
+    slow += "time.sleep(30); sys.exit(entry.sweep())"
+    command = subprocess.Popen(
+        [sys.executable, "-c", slow], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert command.stdout.readline() == "importing\n"
+    command.terminate()
+    _, err = command.communicate(timeout=30)
+    assert command.returncode == 130 and err == "\ninterrupted\n", err
 
 
 def test_a_damaged_run_file_in_a_planned_run_is_one_line(tmp_path, suite_file):

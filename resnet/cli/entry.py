@@ -1,9 +1,9 @@
-"""Where both commands start (the root scripts and the console scripts): a Ctrl-C while the command is
-still importing, its first half second, ends it as one a moment later would (`interrupted`, status 130),
-not with a traceback from whatever module was loading; and output goes out whatever the terminal's
-encoding: a character it lacks (Δ, ±, — on a Latin-1 or ASCII terminal; a non-UTF-8 path echoed back)
-prints as '?', not as a UnicodeEncodeError. (A sweep's runs write their train.log the same way:
-resnet.child.)"""
+"""Where both commands start (the root scripts and the console scripts): a Ctrl-C (or SIGTERM, or a
+hang-up) while the command is still importing, its first half second, ends it as one a moment later would
+(`interrupted`, status 130), not with a traceback from whatever module was loading nor silently; and
+output goes out whatever the terminal's encoding: a character it lacks (Δ, ±, — on a Latin-1 or ASCII
+terminal; a non-UTF-8 path echoed back) prints as '?', not as a UnicodeEncodeError. (A sweep's runs write
+their train.log the same way: resnet.child.)"""
 
 from __future__ import annotations
 
@@ -60,6 +60,9 @@ def _run(module: str) -> int:
     if sys.platform == "win32":  # run locks (fcntl), process groups and fork servers are POSIX
         print("error: resnet-ablations runs on Linux and macOS; on Windows, use WSL2", file=sys.stderr)
         return ExitCode.BAD_INPUT
+    from resnet.cli.common import on_stop_signals, raise_interrupt
+
+    on_stop_signals(raise_interrupt)  # SIGTERM or a hang-up before the command's own handlers: as Ctrl-C
     try:
         main = importlib.import_module(module).main
     except KeyboardInterrupt:
