@@ -723,3 +723,26 @@ def test_the_figure_title_names_every_dataset_of_the_table(tmp_path, suite_file)
         "Provenance: git abc1234def; torch 2.4.0; CUDA none; device cpu (test, 2 threads); "
         "data files cifar100 c1; validation split h1, s1."
     ]
+
+
+def test_the_forest_plot_never_draws_a_difference_past_100_points():
+    """A t-interval over two seeds can reach past ±100 points, which no difference of two accuracies can:
+    it is drawn to the edge with an arrow, and the axis stays within what is possible."""
+    from types import SimpleNamespace
+
+    from resnet.report.figures import forest_figure
+    from resnet.stats import Comparison
+
+    def arm(name, comparison):
+        return SimpleNamespace(name=name, vs_baseline=comparison, reference=None)
+
+    wide = compare({0: 20.0, 1: 90.0}, {0: 95.0, 1: 97.0})  # -41 points, t(1) interval about ±432
+    assert wide is not None and wide.low < -100 < 100 < wide.high
+    narrow = Comparison("paired", 1.0, 3, low=0.5, high=1.5)
+    figure = forest_figure([arm("base", None), arm("wide", wide), arm("narrow", narrow)], "base", "t")
+    ax = figure.axes[0]
+    left, right = ax.get_xlim()
+    assert -105 <= left < -100 and 100 < right <= 105
+    ends = [(line.get_marker(), line.get_xdata()[0]) for line in ax.lines]
+    arrows = sorted(end for end in ends if end[0] in ("<", ">"))
+    assert arrows == [("<", -100.0), (">", 100.0)]  # the wide arm's two ends, not the narrow arm's

@@ -110,7 +110,16 @@ def _two_and_five(value: float, _position: int) -> str:
     return f"{value:g}" if leading in (2, 5) else ""
 
 
+# No difference of two accuracies lies beyond ±100 points: an interval past that (a t-interval over 2-3
+# seeds can reach it) is drawn to the edge, with an arrow that says it goes on; the table gives its ends.
+POSSIBLE_DELTA = 100.0
+
+
 def plot_forest(rows: list[ArmStats], baseline: str | None, stem: Path, title: str) -> list[Path]:
+    return save(forest_figure(rows, baseline, title), stem)
+
+
+def forest_figure(rows: list[ArmStats], baseline: str | None, title: str) -> Any:
     """Each arm's difference to the baseline with its 95% interval, a zero line, published differences."""
     plt = _pyplot()
     shown = [row for row in rows if row.name != baseline]
@@ -124,14 +133,18 @@ def plot_forest(rows: list[ArmStats], baseline: str | None, stem: Path, title: s
             ax.text(0, yi, "  no comparison yet", va="center", fontsize=8, color="grey")
             continue
         if test.low is not None and test.high is not None:
+            low, high = max(test.low, -POSSIBLE_DELTA), min(test.high, POSSIBLE_DELTA)
             ax.errorbar(
                 test.diff,
                 yi,
-                xerr=[[test.diff - test.low], [test.high - test.diff]],
+                xerr=[[test.diff - low], [high - test.diff]],
                 fmt="o",
                 color="#1f4e79",
                 capsize=4,
             )
+            for end, cut, arrow in ((low, test.low < low, "<"), (high, test.high > high, ">")):
+                if cut:  # drawn to the edge: it goes on
+                    ax.plot(end, yi, arrow, color="#1f4e79", ms=7)
         else:
             ax.plot(test.diff, yi, "o", color="#1f4e79", mfc="white")  # n = 1: a point, no bar
         label = f"{test.diff:+.2f}" + ("" if test.low is not None else f" (n={test.n})")
@@ -152,12 +165,15 @@ def plot_forest(rows: list[ArmStats], baseline: str | None, stem: Path, title: s
             )
             published_label = False
     ax.axvline(0, color="black", lw=1)
+    left, right = ax.get_xlim()
+    margin = 0.05 * POSSIBLE_DELTA
+    ax.set_xlim(max(left, -POSSIBLE_DELTA - margin), min(right, POSSIBLE_DELTA + margin))
     ax.set_yticks(y, [row.name for row in shown])
     ax.set(xlabel=f"Δ accuracy vs {baseline} (points), 95% CI", title=title)
     ax.grid(axis="x", alpha=0.3)
     if not published_label:
         ax.legend(loc="lower right", fontsize=8)
-    return save(fig, stem)
+    return fig
 
 
 def _published_delta(row: ArmStats, base: ArmStats | None) -> float | None:
