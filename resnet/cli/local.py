@@ -25,7 +25,6 @@ log = logging.getLogger("resnet.cli")  # information (-q hides it); states, tall
 def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argparse.Namespace], int]) -> int:
     from resnet.cli.sweep import launch_template, summarise_states
 
-    on_stop_signals(raise_interrupt)  # SIGTERM or a hang-up before any run started: as Ctrl-C, one line
     slots = make_slots(args.device, args.gpus, args.jobs_per_gpu, args.jobs)
     template = launch_template(args)
     if args.dry_run:
