@@ -30,35 +30,56 @@ def run_flops(config: TrainConfig) -> float:
 
 
 def recorded_speeds(runs_dir: Path, device_name: str, max_files: int = 5000) -> dict[Any, list[float]]:
-    """Seconds per training image (evaluation included) of finished runs on this device, by model and by
-    (model, batch size): the time per image depends on the batch size. The first step is left out: CUDA's
-    start, cuDNN's autotuning or compilation, paid once per run (on an H200 it was 1.3-5.8 s, as long as
-    a whole ResNet-18 epoch, so a one-epoch run would otherwise double the estimate of a long one)."""
+    """Seconds per training image (evaluation included) of earlier runs on this device, by model and by
+    (model, batch size): the time per image depends on the batch size. A run stopped part-way counts by
+    what it recorded (an interrupted long sweep is what one plans the rest of by)."""
     speeds: dict[Any, list[float]] = {}
-    seen = 0
-    for path in find_run_dirs(runs_dir):
-        run = RunDir(path)
-        if not run.summary_file.is_file():
-            continue
-        seen += 1
-        if seen > max_files:
+    for seen, path in enumerate(find_run_dirs(runs_dir)):
+        if seen >= max_files:
             break
-        summary, record = read_json(run.summary_file), read_json(run.config_file)
+        run = RunDir(path)
+        record = read_json(run.config_file)
+        if record is None:
+            continue
         try:  # an estimate: a run dir whose files are not what train() writes is skipped
-            if not summary or not record or summary["runtime"].get("device_name") != device_name:
-                continue
-            if summary.get("stopped_epochs"):  # paused (Ctrl-Z): its times hold the pause
-                continue
             config = TrainConfig.from_dict(record["config"])
-            total, warmup = summary["total_seconds"], summary.get("first_step_seconds")
-            warmup = warmup if isinstance(warmup, float | int) and 0 <= warmup < total else 0
-            speed = (total - warmup) / (summary["epochs_completed"] * train_images(config))
+            summary = read_json(run.summary_file) if run.summary_file.is_file() else None
+            speed = (
+                _finished_speed(summary, config, device_name)
+                if summary is not None
+                else _unfinished_speed(run, record, config, device_name)
+            )
         except Exception:
             continue
-        if finite(speed) and speed > 0:
+        if speed is not None and finite(speed) and speed > 0:
             for key in (config.model, (config.model, config.batch_size)):
                 speeds.setdefault(key, []).append(speed)
     return speeds
+
+
+def _finished_speed(summary: dict, config: TrainConfig, device_name: str) -> float | None:
+    """The whole run but its first step: CUDA's start, cuDNN's autotuning or compilation, paid once per run
+    (on an H200 it was 1.3-5.8 s, as long as a whole ResNet-18 epoch, so a one-epoch run would otherwise
+    double the estimate of a long one)."""
+    if summary["runtime"].get("device_name") != device_name:
+        return None
+    if summary.get("stopped_epochs"):  # paused (Ctrl-Z): its times hold the pause
+        return None
+    total, warmup = summary["total_seconds"], summary.get("first_step_seconds")
+    warmup = warmup if isinstance(warmup, float | int) and 0 <= warmup < total else 0
+    return float((total - warmup) / (summary["epochs_completed"] * train_images(config)))
+
+
+def _unfinished_speed(run: RunDir, record: dict, config: TrainConfig, device_name: str) -> float | None:
+    """Its complete epochs after the first (which carries the start-up), none paused, when every session
+    of it ran on this device."""
+    sessions = record.get("sessions") or []
+    if not sessions or any(s["runtime"]["device_name"] != device_name for s in sessions):
+        return None
+    steady = [r for r in run.metrics()[1:] if not r.get("stops")]
+    if not steady:
+        return None
+    return sum(r["epoch_seconds"] for r in steady) / (len(steady) * train_images(config))
 
 
 def estimate_seconds(config: TrainConfig, speeds: dict[Any, list[float]]) -> float | None:

@@ -417,3 +417,26 @@ def test_cost_of_a_plan_from_the_model_table_and_earlier_runs(tmp_path):
     assert estimate_seconds(config.with_overrides(batch_size=32), speeds) == pytest.approx(0.005 * 896 * 2)
     assert recorded_speeds(tmp_path / "runs", "Another CPU") == {}
     assert estimate_seconds(config.with_overrides(model="resnet20"), speeds) is None
+
+
+def test_an_interrupted_run_times_a_plan_by_its_steady_unpaused_epochs(tmp_path):
+    """A long sweep stopped part-way is what one plans the rest of by: its complete epochs count, but not
+    the first (start-up), a paused one, or any when a session of it ran on another device."""
+    from resnet.cost import recorded_speeds
+
+    config = TrainConfig(model="resnet8", dataset="synthetic", val_size=128, batch_size=64, epochs=10)
+
+    def interrupted(name: str, devices: list[str]) -> None:
+        run_dir = tmp_path / name / "x" / "seed0"
+        run_dir.mkdir(parents=True)
+        sessions = [{"runtime": {"device_name": device}} for device in devices]
+        write_json(run_dir / "config.json", {"config": config.to_dict(), "sessions": sessions})
+        epochs = [(1, 60.0, 0), (2, 3.584, 0), (3, 3600.0, 1), (4, 3.584, 0)]  # 4 ms per image: 2 and 4
+        lines = [json.dumps({"epoch": e, "epoch_seconds": t, "stops": s}) for e, t, s in epochs]
+        (run_dir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+
+    interrupted("here", ["Test CPU", "Test CPU"])
+    assert recorded_speeds(tmp_path / "here", "Test CPU")["resnet8"] == [pytest.approx(0.004)]
+    interrupted("moved", ["Test CPU", "Test GPU"])  # which epochs ran where, nothing says
+    assert recorded_speeds(tmp_path / "moved", "Test CPU") == {}
+    assert recorded_speeds(tmp_path / "here", "Another CPU") == {}
