@@ -16,7 +16,7 @@ from resnet.config import DATASETS, TrainConfig
 from resnet.files import read_json
 from resnet.models.table import MODEL_STATS
 from resnet.run_dir import RunDir, find_run_dirs
-from resnet.summary import finite
+from resnet.summary import finite, steady_epochs
 
 
 def train_images(config: TrainConfig) -> int:
@@ -76,7 +76,7 @@ def _unfinished_speed(run: RunDir, record: dict, config: TrainConfig, device_nam
     sessions = record.get("sessions") or []
     if not sessions or any(s["runtime"]["device_name"] != device_name for s in sessions):
         return None
-    steady = [r for r in run.metrics()[1:] if not r.get("stops")]
+    steady = steady_epochs(run.metrics())
     if not steady:
         return None
     return sum(r["epoch_seconds"] for r in steady) / (len(steady) * train_images(config))

@@ -48,6 +48,12 @@ def best_record(history: list[dict], by: str) -> dict:
     return max(scored, key=lambda r: r[key]) if scored else history[-1]
 
 
+def steady_epochs(history: list[dict]) -> list[dict]:
+    """The epochs whose time is training's own: not the first (it carries warm-up, compilation) and none a
+    stop (Ctrl-Z) fell in (its time holds the stop)."""
+    return [r for r in history[1:] if not r.get("stops")]
+
+
 def summarize(
     config: TrainConfig,
     history: list[dict],
@@ -62,7 +68,7 @@ def summarize(
     chosen = selection(config)
     best = best_record(history, chosen)
     clean = [r for r in history if not r.get("stops")]  # a stopped (Ctrl-Z) epoch's time holds the stop
-    steady = [r for r in clean if r is not history[0]] or clean  # the first carries warm-up, compilation
+    steady = steady_epochs(history) or clean  # a run of one epoch: that one
     train_seconds = sum(r["train_seconds"] for r in clean)
     test_accs = [r["test_acc"] for r in history if finite(r.get("test_acc"))]
     return {
