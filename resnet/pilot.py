@@ -56,13 +56,11 @@ def run_pilot(
         )
         try:
             code = child.wait(timeout)
-        except BaseException:  # Ctrl-C, SIGTERM: one step has nothing to save, and it must not outlive us
-            child.signal(signal.SIGKILL)
-            child.wait()
-            raise
+        finally:
+            if child.poll() is None:  # timed out, or Ctrl-C or SIGTERM came: one step has nothing to save
+                child.signal(signal.SIGKILL)
+                child.wait()
         if code is None:
-            child.signal(signal.SIGKILL)
-            child.wait()
             raise DeviceError(
                 f"the pilot step did not finish in {timeout:.0f} s on {slot.device}; pass --no-pilot to "
                 "skip this check"
