@@ -38,18 +38,9 @@ class Runtime:
         which is applied: CPU numbers depend on it, so a resumed run must use the one it started with."""
         resolved = check_device(device)
         if threads is not None:
-            if threads < 1:
-                raise DeviceError(f"--threads must be at least 1, got {threads}")
+            check_threads(threads)
             torch.set_num_threads(threads)
-            cpus = usable_cpus()
-            if threads > cpus:
-                log.warning(
-                    "warning: %d threads on %d usable CPUs: oversubscribed, so slower (far over, many times "
-                    "slower); use --threads %d or fewer",
-                    threads,
-                    cpus,
-                    cpus,
-                )
+            warn_oversubscribed(threads)
         amp = bf16_is_fast(resolved) if config.amp is None else config.amp
         return cls(resolved, amp, config.channels_last, config.compile, torch.get_num_threads())
 
@@ -74,6 +65,29 @@ class Runtime:
             "compile": self.compile,
             "threads": self.threads,
         }
+
+
+MAX_THREADS = 1024  # far beyond any CPU's benefit; tens of thousands abort the process inside OpenMP
+
+
+def check_threads(threads: int) -> None:
+    """A thread count OpenMP can start: it aborts the process, no Python error, when it cannot."""
+    if not 1 <= threads <= MAX_THREADS:
+        raise DeviceError(
+            f"--threads must be between 1 and {MAX_THREADS}, got {threads} ({usable_cpus()} usable CPUs here)"
+        )
+
+
+def warn_oversubscribed(threads: int) -> None:
+    cpus = usable_cpus()
+    if threads > cpus:
+        log.warning(
+            "warning: %d threads on %d usable CPUs: oversubscribed, so slower (far over, many times slower); "
+            "use --threads %d or fewer",
+            threads,
+            cpus,
+            cpus,
+        )
 
 
 def check_device(device: str | None) -> torch.device:

@@ -305,7 +305,8 @@ def test_a_locked_run_is_not_trained_twice(tmp_path):
             "device cuda:3 asked for, but no CUDA GPU is visible here",
         ),
         (["--device", "tpu", "--dataset", "synthetic"], "unknown device 'tpu'; accepted: cpu, cuda, cuda:N"),
-        (["--threads", "0", "--dataset", "synthetic"], "--threads must be at least 1, got 0"),
+        (["--threads", "0", "--dataset", "synthetic"], "--threads must be between 1 and 1024, got 0"),
+        (["--threads", "100000", "--dataset", "synthetic"], "--threads must be between 1 and 1024, got 1000"),
         (
             ["--checkpoint-every", "0"],
             "argument --checkpoint-every: must be a positive, finite number of minutes, got '0'",

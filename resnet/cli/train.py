@@ -121,7 +121,7 @@ def train_main(argv: list[str] | None = None) -> int:
             f"suite or the code changed since the sweep planned this run; run the sweep again to plan it "
             f"anew"
         )
-    threads = args.threads or recorded_threads
+    threads = recorded_threads if args.threads is None else args.threads
     if args.threads and recorded_threads and args.threads != recorded_threads:
         log.warning(
             "notice: %s was recorded with %d threads; with --threads %d its numbers will differ",
@@ -131,12 +131,12 @@ def train_main(argv: list[str] | None = None) -> int:
         )
     run_dir = args.run_dir or default_run_dir(config, label)
     refuse_inside_a_run(Path(run_dir).absolute().parent, f"--run-dir {run_dir}")  # it may be a run itself
-    from resnet.runtime import check_device
+    from resnet.runtime import check_device, check_threads
     from resnet.train import Interrupted, StopRequest, train
 
     check_device(args.device)  # before the run dir is touched
-    if args.threads is not None and args.threads < 1:
-        fail(f"--threads must be at least 1, got {args.threads}")
+    if threads is not None:
+        check_threads(threads)
 
     stop = StopRequest()
 
