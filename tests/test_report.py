@@ -727,7 +727,8 @@ def test_the_figure_title_names_every_dataset_of_the_table(tmp_path, suite_file)
 
 def test_the_forest_plot_never_draws_a_difference_past_100_points():
     """A t-interval over two seeds can reach past ±100 points, which no difference of two accuracies can:
-    it is drawn to the edge with an arrow, and the axis stays within what is possible."""
+    it is drawn to the edge with an arrow (no cap: it does not end there), and the axis stays within what
+    is possible."""
     from types import SimpleNamespace
 
     from resnet.report.figures import forest_figure
@@ -746,3 +747,6 @@ def test_the_forest_plot_never_draws_a_difference_past_100_points():
     ends = [(line.get_marker(), line.get_xdata()[0]) for line in ax.lines]
     arrows = sorted(end for end in ends if end[0] in ("<", ">"))
     assert arrows == [("<", -100.0), (">", 100.0)]  # the wide arm's two ends, not the narrow arm's
+    assert sorted(x for marker, x in ends if marker == "|") == [0.5, 1.5]  # caps: only where intervals end
+    top_row_label = max(text.xy[1] for text in ax.texts)
+    assert ax.get_ylim()[1] >= top_row_label + 0.3  # its label stays inside the frame

@@ -140,11 +140,10 @@ def forest_figure(rows: list[ArmStats], baseline: str | None, title: str) -> Any
                 xerr=[[test.diff - low], [high - test.diff]],
                 fmt="o",
                 color="#1f4e79",
-                capsize=4,
             )
             for end, cut, arrow in ((low, test.low < low, "<"), (high, test.high > high, ">")):
-                if cut:  # drawn to the edge: it goes on
-                    ax.plot(end, yi, arrow, color="#1f4e79", ms=7)
+                # a cap where the interval ends, an arrow where it was cut at the edge and goes on
+                ax.plot(end, yi, arrow if cut else "|", color="#1f4e79", ms=7 if cut else 9, mew=1.5)
         else:
             ax.plot(test.diff, yi, "o", color="#1f4e79", mfc="white")  # n = 1: a point, no bar
         label = f"{test.diff:+.2f}" + ("" if test.low is not None else f" (n={test.n})")
@@ -169,6 +168,7 @@ def forest_figure(rows: list[ArmStats], baseline: str | None, title: str) -> Any
     margin = 0.05 * POSSIBLE_DELTA
     ax.set_xlim(max(left, -POSSIBLE_DELTA - margin), min(right, POSSIBLE_DELTA + margin))
     ax.set_yticks(y, [row.name for row in shown])
+    ax.set_ylim(-0.7, len(shown) - 0.3)  # room above the top row for its label, inside the frame
     ax.set(xlabel=f"Δ accuracy vs {baseline} (points), 95% CI", title=title)
     ax.grid(axis="x", alpha=0.3)
     if not published_label:
