@@ -233,6 +233,7 @@ RUN_FILES = _names(
     "previous_checkpoint_file",
     "model_file",
 )
+STANDALONE_RUNS = "train"  # runs/train/<name>-<dataset>-<hash>/: train_cifar.py's runs, outside any suite
 NOT_RUNS = {".submitit", *_names("tensorboard_dir", "kept_checkpoints_dir")}  # never runs themselves
 # Everything else a run (or the runner, before it starts) may leave; unverified-<time>/ and hidden files
 # (.lock, temp files, .DS_Store, NFS's .nfs*) aside.

@@ -657,6 +657,27 @@ def test_report_without_suite_rewrites_every_suite_found(tmp_path, suite_file):
     assert code == 2 and "no runs under" in err
 
 
+def test_report_without_suite_names_what_it_does_not_table(tmp_path):
+    """A suite's runs dir copied or renamed (runs/depth_old with depth's sweep.json) would table depth's
+    own runs under the copy's name: it is skipped with one line; a directory that is no suite's is noted;
+    train_cifar.py's runs/train is not a suite and says nothing."""
+    runs = tmp_path / "runs"
+    depth = find_suite("depth")
+    write_run(runs, "depth", "resnet20", depth.config("resnet20", seed=0, epochs=2), finals=(50.0, 90.0))
+    record_sweep(runs, depth, Selection(("resnet20",), None, (("epochs", 2),), (0,)))
+    shutil.copytree(runs / "depth", runs / "depth_old")
+    (runs / "stray").mkdir()
+    (runs / "train").mkdir()
+    code, _, err = sweep_main("--report", "--runs-dir", runs, "--results-dir", tmp_path / "results", "-q")
+    assert code == 2 and (tmp_path / "results" / "depth.md").exists()
+    lines = err.splitlines()
+    assert len(lines) == 2, err
+    stray = f"notice: {runs / 'stray'} is not tabled: no sweep.json (what a sweep writes)"
+    assert lines[0] == stray + " and no suite of that name"
+    assert lines[1].startswith(f"error: {runs / 'depth_old'}: its sweep.json is a sweep of suite 'depth', ")
+    assert lines[1].endswith("(a suite's runs dir is named after it: renamed or copied?); skipped")
+
+
 def test_the_sweep_prints_the_headline_table_unless_quiet(tmp_path):
     suite, runs = find_suite("ablations"), tmp_path / "runs"
     for seed, (base, cos) in enumerate(((90.0, 91.0), (92.0, 94.0))):

@@ -13,6 +13,7 @@ from resnet.errors import ConfigError, UserError
 from resnet.files import describe_os_error
 from resnet.plan import Plan, Selection, make_plan, recorded_sweep
 from resnet.presets import SWEEP_RECORD, Suite, find_suite, load_suite, suite_files
+from resnet.run_dir import STANDALONE_RUNS
 from resnet.states import ExitCode
 
 log = logging.getLogger("resnet.cli")
@@ -43,6 +44,13 @@ def report_everything(args: argparse.Namespace, overrides: dict) -> int:
         for name in suite_files()
         if (args.runs_dir / name).is_dir() and args.runs_dir / name not in found
     ]
+    for directory in sorted(args.runs_dir.iterdir() if args.runs_dir.is_dir() else []):
+        if directory.is_dir() and directory not in found and directory.name != STANDALONE_RUNS:
+            log.warning(
+                "notice: %s is not tabled: no %s (what a sweep writes) and no suite of that name",
+                directory,
+                SWEEP_RECORD,
+            )
     if not found:
         fail(
             f"no runs under {args.runs_dir}; run some first (run_ablations.py --all), or point --runs-dir "
@@ -60,6 +68,12 @@ def report_everything(args: argparse.Namespace, overrides: dict) -> int:
             suite = (
                 load_suite(suite_file) if suite_file and suite_file.is_file() else find_suite(directory.name)
             )
+            if suite.name != directory.name:  # a copied or renamed runs dir: the plan would table the other
+                raise ConfigError(
+                    f"its {SWEEP_RECORD} is a sweep of suite '{suite.name}', whose runs are read from "
+                    f"{args.runs_dir / suite.name} (a suite's runs dir is named after it: renamed or "
+                    f"copied?); skipped"
+                )
             code = report(recorded_plan(args, suite, overrides), args)
         except UserError as exc:
             print(f"error: {directory}: {exc}", file=sys.stderr)

@@ -22,7 +22,7 @@ from resnet.cli.common import (
 from resnet.cli.config_flags import add_config_arguments, config_overrides
 from resnet.config import TrainConfig
 from resnet.resolve import Resolved, config_from_json, resolve_config
-from resnet.run_dir import RunDir
+from resnet.run_dir import STANDALONE_RUNS, RunDir
 from resnet.states import ExitCode, RunState
 
 log = logging.getLogger("resnet.cli")
@@ -83,7 +83,7 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
 def default_run_dir(config: TrainConfig, label: str) -> Path:
     """runs/train/<preset or model>-<dataset>-<hash>: rerunning the same command finds the same run."""
     name = label.rpartition(":")[2] if ":" in label else config.model
-    return Path("runs") / "train" / f"{name}-{config.dataset}-{config.short_hash()}"
+    return Path("runs") / STANDALONE_RUNS / f"{name}-{config.dataset}-{config.short_hash()}"
 
 
 def resolve(args: argparse.Namespace, overrides: dict) -> Resolved:
