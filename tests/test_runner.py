@@ -24,7 +24,7 @@ from resnet.display import SweepDisplay
 from resnet.errors import DeviceError
 from resnet.launch import Launcher
 from resnet.machine import usable_cpus
-from resnet.plan import Selection, make_plan
+from resnet.plan import Selection, make_plan, record_sweep
 from resnet.presets import load_suite
 from resnet.run_dir import RunDir
 from resnet.run_lock import RunLock
@@ -240,6 +240,27 @@ def test_a_runs_dir_or_results_dir_inside_a_run_dir_is_refused(tmp_path, suite_f
         code, _, err = sweep_main(*common, *args)
         assert code == 2 and f"--results-dir {run / 'tb'} lies inside the run dir {run}: no report" in err
     assert not (run / "tb").exists()
+
+
+def test_a_runs_dir_that_is_or_lies_inside_a_suites_runs_dir_is_refused(tmp_path, suite_file):
+    """--runs-dir runs/tiny (one level too deep) would plan runs/tiny/tiny/... and table nothing."""
+    runs = tmp_path / "runs"
+    record_sweep(runs, load_suite(suite_file), Selection(None, None, (), (0,)))  # as a sweep leaves it
+    (runs / "tiny" / "base").mkdir()
+    suite = f"the runs dir of suite 'tiny' ({runs / 'tiny'} holds sweep.json)"
+    commands = (
+        ("--suite-file", suite_file, "--all", "--dry-run"),
+        ("--report",),
+        ("--suite-file", suite_file, "--report"),
+    )
+    for runs_dir, where in ((runs / "tiny", "is"), (runs / "tiny" / "base", "lies inside")):
+        for args in commands:
+            code, _, err = sweep_main("--runs-dir", runs_dir, *args)
+            message = (
+                f"--runs-dir {runs_dir} {where} {suite}; --runs-dir takes the directory above it, {runs}"
+            )
+            assert code == 2 and err == f"error: {message}\n", err
+    assert sorted(p.name for p in (runs / "tiny").iterdir()) == ["base", "sweep.json"]
 
 
 def test_list_and_dry_run_do_not_import_torch_and_a_closed_pipe_is_quiet(tmp_path):

@@ -101,6 +101,21 @@ def refuse_inside_a_run(directory: Path, what: str) -> None:
         )
 
 
+def check_runs_dir(runs_dir: Path) -> None:
+    """--runs-dir is the directory that holds suites' runs dirs, not one of those (runs/quick for runs),
+    nor inside one: runs planned there would nest a suite inside a suite, and no report would find them."""
+    from resnet.presets import SWEEP_RECORD
+
+    refuse_inside_a_run(runs_dir, f"--runs-dir {runs_dir}")
+    for suite_dir in (runs_dir.absolute(), *runs_dir.absolute().parents):
+        if (suite_dir / SWEEP_RECORD).is_file():
+            where = "is" if suite_dir == runs_dir.absolute() else "lies inside"
+            fail(
+                f"--runs-dir {runs_dir} {where} the runs dir of suite '{suite_dir.name}' ({suite_dir} holds "
+                f"{SWEEP_RECORD}); --runs-dir takes the directory above it, {suite_dir.parent}"
+            )
+
+
 def ensure_writable(directory: Path, what: str) -> None:
     """Fail now, in one line, rather than after the sweep trained; never in a run's own directory."""
     refuse_inside_a_run(directory, f"{what} {directory}")

@@ -10,12 +10,12 @@ from pathlib import Path
 from resnet.cli.common import (
     Parser,
     add_verbosity,
+    check_runs_dir,
     ensure_writable,
     fail,
     gpu_ids,
     main_wrapper,
     minutes,
-    refuse_inside_a_run,
     setup_logging,
     utf8_path,
 )
@@ -126,6 +126,8 @@ def sweep_main(argv: list[str] | None = None) -> int:
         print_suites()
         return ExitCode.OK
     overrides = config_overrides(args, dests)
+    if args.report:
+        check_runs_dir(args.runs_dir)
     if args.report and not (args.suite or args.suite_file):
         return report_everything(args, overrides)
     suite = _load_suite(args)
@@ -152,7 +154,7 @@ def sweep_main(argv: list[str] | None = None) -> int:
         )
     plan = make_plan(suite, selection, args.runs_dir)
     say_merged(plan)
-    refuse_inside_a_run(args.runs_dir, f"--runs-dir {args.runs_dir}")
+    check_runs_dir(args.runs_dir)
     if not args.dry_run:
         ensure_writable(args.results_dir, "--results-dir")
         ensure_writable(args.runs_dir, "--runs-dir")
