@@ -229,7 +229,15 @@ def test_the_table_compares_paired_seeds_with_intervals_and_holm(ablations, tmp_
         95.5,
     ]  # per-seed values
     arms_csv = pd.read_csv(tmp_path / "results" / "ablations-arms.csv")
-    assert arms_csv.set_index("arm").loc["cosine", "values"] == "93.0000 94.0000 95.5000"
+    cosine_arm = arms_csv.set_index("arm").loc["cosine"]
+    assert cosine_arm["values"] == "93.0000 94.0000 95.5000"
+    cosine_sd = math.sqrt(
+        ((93 - 94.5 + 1 / 3) ** 2 + (94 - 94.5 + 1 / 3) ** 2 + (95.5 - 94.5 + 1 / 3) ** 2) / 2
+    )
+    assert cosine_arm["ci95_half_width"] == pytest.approx(T975_DF2 * cosine_sd / math.sqrt(3))
+    write_report(plan, tmp_path / "std", "std")  # the column names the ± the cells carry
+    std_arms = pd.read_csv(tmp_path / "std" / "ablations-arms.csv").set_index("arm")
+    assert "ci95_half_width" not in std_arms and std_arms.loc["cosine", "std"] == pytest.approx(cosine_sd)
     names = {p.name for p in paths}
     assert {
         "ablations-curves.pdf",

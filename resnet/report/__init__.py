@@ -77,7 +77,7 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
     table, footer = main_table(plan, rows), provenance(collected)  # each used by the Markdown and beyond
     write_atomic(paths[0], render_markdown(plan, collected, rows, interval, table, footer))
     write_atomic(paths[1], runs_frame(collected).to_csv(index=False))
-    write_atomic(paths[2], arms_frame(rows).to_csv(index=False))
+    write_atomic(paths[2], arms_frame(rows, interval).to_csv(index=False))
     full, compact = latex_tables(plan, rows, captions, footer)
     write_atomic(paths[3], full)
     write_atomic(paths[4], compact)
@@ -224,7 +224,10 @@ def runs_frame(collected: Collected) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def arms_frame(rows: list[ArmStats]) -> pd.DataFrame:
+ARMS_CSV_SPREAD = {"ci95": "ci95_half_width", "std": "std"}  # the column says which ± the cells carry
+
+
+def arms_frame(rows: list[ArmStats], interval: str) -> pd.DataFrame:
     out = []
     for row in rows:
         test = row.vs_baseline
@@ -236,7 +239,7 @@ def arms_frame(rows: list[ArmStats]) -> pd.DataFrame:
                 "seeds": " ".join(map(str, row.headline.values)),
                 "values": " ".join(f"{v:.4f}" for v in row.headline.values.values()),
                 "mean": row.headline.mean,
-                "interval_half_width": row.headline.half,
+                ARMS_CSV_SPREAD[interval]: row.headline.half,
                 "final_mean": row.final.mean,
                 "delta": test.diff if test else None,
                 "delta_low": test.low if test else None,
