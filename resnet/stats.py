@@ -10,8 +10,12 @@
 - P(A > B): over paired seeds, the fraction where A beat B (ties count half); unpaired, the
   probability that a random seed of A beats one of B (Mann-Whitney U / (n_A n_B)).
 - The smallest resolvable difference: the true difference this design would detect with 80% power at
-  alpha = 0.05 (two-sided), given the observed spread: (t_{0.975, df} + t_{0.80, df}) * SE, with the SE
-  and df of the test above. A "no effect" smaller than it only means too few seeds.
+  the table's corrected level, given the observed spread: (t_{1 - alpha/2m, df} + t_{0.80, df}) * SE,
+  with the SE and df of the test above and m the table's tested comparisons. Holm's correction rejects
+  every p below alpha/m whatever the other p-values (a p at rank k is tested at alpha/(m - k + 1), and
+  every p before it is smaller), so a difference this large is resolved by the table as published; at
+  the unadjusted alpha it would promise what the Holm-adjusted verdicts cannot keep. A "no effect"
+  smaller than it only means too few seeds.
 """
 
 from __future__ import annotations
@@ -49,7 +53,17 @@ class Comparison:
     high: float | None = None
     p: float | None = None
     p_superior: float | None = None
-    resolvable: float | None = None
+    se: float | None = None  # of the difference; None without spread
+    df: float | None = None
+
+
+def resolvable_difference(test: Comparison, comparisons: int) -> float | None:
+    """The smallest true difference `test` detects with 80% power when the table corrects for
+    `comparisons` tests (module docstring); None without a test."""
+    if test.se is None or test.df is None or comparisons < 1:
+        return None
+    level = 1 - ALPHA / (2 * comparisons)
+    return float((stats.t.ppf(level, test.df) + stats.t.ppf(POWER, test.df)) * test.se)
 
 
 def compare(a: dict[int, float], b: dict[int, float]) -> Comparison | None:
@@ -70,10 +84,10 @@ def paired(a: list[float], b: list[float]) -> Comparison:
     se = statistics.stdev(diffs) / math.sqrt(n)
     superior = (sum(x > 0 for x in diffs) + 0.5 * sum(x == 0 for x in diffs)) / n
     if se == 0:  # identical differences (a coarse test set): no spread to test against
-        return Comparison("paired", d, n, d, d, None, superior, None)
-    t975, t_power = float(stats.t.ppf(1 - ALPHA / 2, n - 1)), float(stats.t.ppf(POWER, n - 1))
+        return Comparison("paired", d, n, d, d, None, superior)
+    t975 = float(stats.t.ppf(1 - ALPHA / 2, n - 1))
     p = _quiet(lambda: float(stats.ttest_rel(a, b).pvalue))
-    return Comparison("paired", d, n, d - t975 * se, d + t975 * se, p, superior, float((t975 + t_power) * se))
+    return Comparison("paired", d, n, d - t975 * se, d + t975 * se, p, superior, se, n - 1)
 
 
 def welch(a: list[float], b: list[float]) -> Comparison:
@@ -83,20 +97,11 @@ def welch(a: list[float], b: list[float]) -> Comparison:
         lambda: float(stats.mannwhitneyu(a, b, alternative="two-sided").statistic / (len(a) * len(b)))
     )
     if se == 0:
-        return Comparison("welch", d, min(len(a), len(b)), d, d, None, superior, None)
+        return Comparison("welch", d, min(len(a), len(b)), d, d, None, superior)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    t975, t_power = float(stats.t.ppf(1 - ALPHA / 2, df)), float(stats.t.ppf(POWER, df))
+    t975 = float(stats.t.ppf(1 - ALPHA / 2, df))
     p = _quiet(lambda: float(stats.ttest_ind(a, b, equal_var=False).pvalue))
-    return Comparison(
-        "welch",
-        d,
-        min(len(a), len(b)),
-        d - t975 * se,
-        d + t975 * se,
-        p,
-        superior,
-        float((t975 + t_power) * se),
-    )
+    return Comparison("welch", d, min(len(a), len(b)), d - t975 * se, d + t975 * se, p, superior, se, df)
 
 
 def _quiet(compute):

@@ -16,7 +16,7 @@ from resnet.report import figure_title, write_report
 from resnet.report.collect import collect
 from resnet.report.design import main_effects
 from resnet.report.render import provenance
-from resnet.stats import compare, half_width, holm, paired
+from resnet.stats import compare, half_width, holm, paired, resolvable_difference
 from resnet.summary import summarize
 from tests.conftest import sweep_main
 
@@ -105,8 +105,41 @@ def test_paired_difference_its_interval_p_and_resolvable_difference_by_hand():
         1 - t / math.sqrt(2 + t * t), rel=1e-6
     )  # two-sided p of Student t, df = 2
     assert result.p_superior == 1.0
-    assert result.resolvable == pytest.approx((T975_DF2 + T80_DF2) * se, rel=1e-5)
+    assert (result.se, result.df) == (pytest.approx(se), 2)
+    assert resolvable_difference(result, 1) == pytest.approx((T975_DF2 + T80_DF2) * se, rel=1e-5)
+    # with Holm over 3 comparisons, at alpha/3: t(1 - 0.05/6) for df = 2 is (2q - 1) / sqrt(2q(1 - q))
+    q = 1 - 0.05 / 6
+    t_corrected = (2 * q - 1) / math.sqrt(2 * q * (1 - q))  # 7.6488
+    assert resolvable_difference(result, 3) == pytest.approx((t_corrected + T80_DF2) * se, rel=1e-5)
+    assert resolvable_difference(paired([1.0, 2.0], [0.0, 1.0]), 3) is None  # no spread: no test
     assert paired([1.0, 2.0, 3.0], [0.0, 2.0, 4.0]).p_superior == 0.5  # one win, one tie, one loss
+
+
+def test_the_resolvable_difference_is_at_the_tables_holm_level(tmp_path):
+    """Two comparisons: the resolvable Δ is at α/2 (Holm resolves every p below it), so an effect larger
+    than it is never left 'not resolved' by the correction, and the findings name the m."""
+    suite = find_suite("ablations")
+    runs = tmp_path / "runs"
+    finals = {"baseline": (90.0, 92.0, 92.5), "cosine": (93.0, 94.0, 95.5), "no_schedule": (90.0, 93.0, 92.0)}
+    for arm, values in finals.items():
+        for seed, final in enumerate(values):
+            write_run(runs, "ablations", arm, suite.config(arm, seed=seed, epochs=2), finals=(50.0, final))
+    plan = make_plan(
+        suite, Selection(("baseline", "cosine", "no_schedule"), None, (("epochs", 2),), (0, 1, 2)), runs
+    )
+    write_report(plan, tmp_path / "results")
+    md = (tmp_path / "results" / "ablations.md").read_text()
+    # no_schedule - baseline: differences 0, 1, -0.5; mean 1/6, sd sqrt(7/12), se sqrt(7/36)
+    se = math.sqrt(7 / 36)
+    q = 1 - 0.05 / 4  # Holm over 2 comparisons: alpha / 2, two-sided
+    resolvable = ((2 * q - 1) / math.sqrt(2 * q * (1 - q)) + T80_DF2) * se  # t quantile, df = 2, closed form
+    row = next(line for line in md.splitlines() if line.startswith("| no_schedule |"))
+    assert f"| {resolvable:.2f} |" in row
+    assert (
+        f"no difference resolved at α = 0.05 (with n = 3 and Holm over 2 comparisons, differences below "
+        f"{resolvable:.2f} points are not resolvable)." in md
+    )
+    assert "corrected level, α/m = 0.05/2 (Holm resolves every p below it)" in md
 
 
 def test_welch_when_seeds_are_not_shared_by_hand():
@@ -174,7 +207,7 @@ def test_the_table_compares_paired_seeds_with_intervals_and_holm(ablations, tmp_
         and f"+2.67 [{cosine.low:+.2f}, {cosine.high:+.2f}] | {cosine.p:.3g} |" in md
     )
     # Holm over the comparisons that have a test: only cosine here (the others lack seeds) -> unchanged.
-    assert f"| {cosine.p:.3g} | {cosine.p:.3g} | 1 | {cosine.resolvable:.2f} |" in md
+    assert f"| {cosine.p:.3g} | {cosine.p:.3g} | 1 | {resolvable_difference(cosine, 1):.2f} |" in md
     assert "Holm–Bonferroni over 1 tested comparison of this table" in md  # the m a reader can check
     assert (
         "| no_batchnorm | **80.00 (n=1)** |" in md and "1 failed, 1 pending" in md

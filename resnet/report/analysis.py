@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from resnet.plan import Plan
 from resnet.presets import Reference
 from resnet.report.collect import ArmRuns
-from resnet.stats import ALPHA, Comparison, compare, half_width, holm, mean
+from resnet.stats import ALPHA, Comparison, compare, half_width, holm, mean, resolvable_difference
 
 
 @dataclass
@@ -45,6 +45,8 @@ class ArmStats:
     train: Cell
     vs_baseline: Comparison | None = None
     p_holm: float | None = None
+    resolvable: float | None = None  # at the table's Holm-corrected level (resnet.stats)
+    comparisons: int = 0  # the m of that correction
     bold: bool = False
     # "best"/"final" -> inside our 95% CI
     reference_inside: dict[str, bool | None] = field(default_factory=dict)
@@ -86,6 +88,11 @@ def analyse(plan: Plan, cells: list[ArmRuns], interval: str, unmodified: set[str
         adjusted = holm([row.vs_baseline.p if row.vs_baseline else None for row in others])
         for row, p in zip(others, adjusted, strict=True):
             row.p_holm = p
+        tested = tested_comparisons(others)
+        for row in others:
+            row.comparisons = tested
+            if row.vs_baseline is not None:
+                row.resolvable = resolvable_difference(row.vs_baseline, tested)
     _mark_not_worse_than_best(rows)
     for row in rows:
         _check_reference(row, row.name in unmodified)
@@ -138,6 +145,10 @@ def finding(row: ArmStats, baseline: str) -> str:
     return sentence
 
 
+def _holm_words(row: ArmStats) -> str:
+    return "" if row.comparisons < 2 else f" and Holm over {row.comparisons} comparisons"
+
+
 def _effect_sentence(row: ArmStats, baseline: str) -> str:
     test, n = row.vs_baseline, row.headline.n
     if row.headline.mean is None:
@@ -161,7 +172,7 @@ def _effect_sentence(row: ArmStats, baseline: str) -> str:
         verdict = f"{'better' if test.diff > 0 else 'worse'} than `{baseline}` at α = 0.05"
     else:
         verdict = (
-            f"no difference resolved at α = 0.05 (with n = {test.n}, differences below "
-            f"{test.resolvable:.2f} points are not resolvable)"
+            f"no difference resolved at α = 0.05 (with n = {test.n}{_holm_words(row)}, differences below "
+            f"{row.resolvable:.2f} points are not resolvable)"
         )
     return f"`{row.name}`: {effect} ({interval}), Holm-adjusted p = {row.p_holm:.3g}: {verdict}."

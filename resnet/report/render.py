@@ -120,9 +120,7 @@ def main_table(plan: Plan, rows: list[ArmStats]) -> pd.DataFrame:
         table[f"P(>{plan.baseline})"] = [
             fmt_p(row.vs_baseline.p_superior if row.vs_baseline else None) for row in rows
         ]
-        table["Resolvable Δ"] = [
-            _number(row.vs_baseline.resolvable if row.vs_baseline else None) for row in rows
-        ]
+        table["Resolvable Δ"] = [_number(row.resolvable) for row in rows]
     if any(row.reference for row in rows):
         table["Published (vs our 95% CI)"] = [fmt_reference(row) for row in rows]
     table["Model"] = [row.cell.arm.config.model for row in rows]
