@@ -24,6 +24,7 @@ from resnet.display import SweepDisplay
 from resnet.errors import DeviceError
 from resnet.launch import Launcher
 from resnet.machine import usable_cpus
+from resnet.pilot import run_pilot
 from resnet.plan import Selection, make_plan, record_sweep
 from resnet.presets import load_suite
 from resnet.run_dir import RunDir
@@ -803,6 +804,25 @@ def test_the_pilot_stops_a_sweep_without_its_data_or_that_cannot_train_before_an
     error = sweep()
     assert "error: pilot: huge (resnet18, batch 40000) cannot train on cpu: RuntimeError" in error
     assert "--no-pilot" in error
+
+
+def test_a_pilot_past_its_time_limit_is_one_line_and_killed(tmp_path, suite_file, launcher, monkeypatch):
+    """A pilot step that hangs (a wedged driver, a swapping machine) stops the sweep after its time limit,
+    in one line that says how to skip the check, and the pilot process does not outlive it."""
+    suite_file.write_text(suite_file.read_text() + '\n[presets.slow]\nmodel = "resnet18"\nbatch_size = 512\n')
+    started = []
+    start_pilot = launcher.pilot
+    monkeypatch.setattr(launcher, "pilot", lambda *args: started.append(start_pilot(*args)) or started[-1])
+    specs = plan_for(suite_file, tmp_path / "runs", ["slow"]).specs
+    begin = time.monotonic()
+    with pytest.raises(DeviceError) as error:
+        run_pilot(specs, make_slots("cpu", jobs=1)[0], launcher, timeout=1.0)  # a ResNet-18 step: seconds
+    assert time.monotonic() - begin < 10
+    assert (
+        str(error.value) == "the pilot step did not finish in 1 s on cpu; pass --no-pilot to skip this check"
+    )
+    (child,) = started
+    assert child.poll() is not None  # killed and reaped, not left running
 
 
 def test_a_sweep_stopped_during_its_pilot_says_so_in_one_line_and_leaves_no_pilot_behind(
