@@ -142,6 +142,26 @@ def test_the_resolvable_difference_is_at_the_tables_holm_level(tmp_path):
     assert "corrected level, α/m = 0.05/2 (Holm resolves every p below it)" in md
 
 
+def test_runs_on_official_and_modified_files_are_told_apart(tmp_path):
+    """One seed trained on a modified CIFAR-10 copy among verified ones: the header says how many runs,
+    and the runs CSV which."""
+    suite = find_suite("ablations")
+    runs = tmp_path / "runs"
+    for seed in (0, 1, 2):
+        official = {"files_match_official_md5": seed != 1}
+        config = suite.config("baseline", seed=seed, epochs=2)
+        write_run(runs, "ablations", "baseline", config, finals=(50.0, 90.0 + seed), data=official)
+    plan = make_plan(suite, Selection(("baseline",), None, (("epochs", 2),), (0, 1, 2)), runs)
+    write_report(plan, tmp_path / "results")
+    md = (tmp_path / "results" / "ablations.md").read_text()
+    assert (
+        "Dataset: CIFAR-10 (the files of 1 of 3 runs differ from the official release: md5; the CSV's "
+        "data.official_files says which)." in md
+    )
+    csv = pd.read_csv(tmp_path / "results" / "ablations.csv").set_index("seed")
+    assert list(csv["data.official_files"]) == [True, False, True]
+
+
 def test_welch_when_seeds_are_not_shared_by_hand():
     a, b = {0: 93.0, 1: 94.0}, {2: 90.0, 3: 92.0}
     result = compare(a, b)

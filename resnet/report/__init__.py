@@ -27,6 +27,7 @@ from resnet.report.latex import latex_tables
 from resnet.report.render import (
     INTERVAL_WORDS,
     dataset_words,
+    files_official,
     fmt_cell,
     headers,
     main_table,
@@ -217,6 +218,7 @@ def runs_frame(collected: Collected) -> pd.DataFrame:
                 "status": str(run.state),
                 "run_dir": str(run.path),
                 "accuracy": run.value,
+                "data.official_files": files_official(run.record.get("data", {})),  # md5 verified
                 **{k: v for k, v in summary.items() if k != "runtime"},
                 **{f"config.{k}": format_value(v) for k, v in run.config.to_dict().items()},
                 **{f"runtime.{k}": v for k, v in run.runtime.items()},  # what ran: bf16, device, threads

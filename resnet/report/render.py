@@ -199,9 +199,19 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 # --- what the numbers are ------------------------------------------------------------------------------
-def _files_official(data: dict) -> bool | None:
+def files_official(data: dict) -> bool | None:
     verdict = data.get("files_match_official_md5")
     return verdict if isinstance(verdict, bool) else None  # an edited file says nothing
+
+
+def _verdicts(collected: Collected, name: str) -> list[bool | None]:
+    """Each run's md5 verdict on the files of dataset `name`."""
+    return [
+        files_official(r.record.get("data", {}))
+        for c in collected.arms
+        for r in c.runs
+        if r.config.dataset == name
+    ]
 
 
 def official_files(collected: Collected) -> dict[str, bool | None]:
@@ -210,12 +220,7 @@ def official_files(collected: Collected) -> dict[str, bool | None]:
     datasets = {cell.arm.config.dataset for cell in collected.arms} or {"cifar10"}
     verdicts: dict[str, bool | None] = {}
     for name in sorted(datasets):
-        matches = {
-            _files_official(r.record.get("data", {}))
-            for c in collected.arms
-            for r in c.runs
-            if r.config.dataset == name
-        }
+        matches = set(_verdicts(collected, name))
         verdicts[name] = False if False in matches else True if matches == {True} else None
     return verdicts
 
@@ -226,8 +231,13 @@ def dataset_words(plan: Plan, collected: Collected) -> str:
         if name == "synthetic":
             words.append("synthetic data (generated for smoke runs: these numbers say nothing about CIFAR)")
             continue
+        runs = _verdicts(collected, name)
+        differ = runs.count(False)
         verdict = {
-            False: " (files differ from the official release: md5)",
+            False: " (files differ from the official release: md5)"
+            if differ == len(runs)
+            else f" (the files of {differ} of {len(runs)} runs differ from the official release: md5; the "
+            "CSV's data.official_files says which)",
             True: " (official files, md5 verified)",
             None: "",
         }[official]
