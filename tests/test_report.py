@@ -391,8 +391,9 @@ def test_arms_not_directories_a_cell_holds_one_config_each_seed_once(tmp_path):
 
 def test_runs_behind_symlinks_count_once_and_a_loop_ends(tmp_path):
     """An arm's directory moved to another disk and linked back is read; a seed linked to another arm's run
-    is that run once, and its planned seed a conflict; a link back up the tree does not loop, and a link
-    to a directory above the runs dir (/ would search the whole disk) is not followed."""
+    is that run once, and its planned seed a conflict; a link back up the tree does not loop, a link
+    to a directory above the runs dir (/ would search the whole disk) is not followed, and a link that
+    leads nowhere is listed."""
     suite, runs = find_suite("ablations"), tmp_path / "runs"
     elsewhere = tmp_path / "scratch" / "baseline"
     for seed, acc in ((0, 90.0), (1, 92.0)):
@@ -411,6 +412,15 @@ def test_runs_behind_symlinks_count_once_and_a_loop_ends(tmp_path):
     assert cosine.conflicts == [1] and not collect(plan).others
     ((path, reason),) = collect(plan).skipped
     assert path.name == "seed1" and "baseline/seed1 again, through a symlink" in reason
+    # a seed moved to a disk that is not mounted now, and a link to itself: named, never silently gone
+    (runs / "ablations" / "cosine" / "seed2").symlink_to(tmp_path / "unmounted" / "seed2")
+    (runs / "ablations" / "cosine" / "self").symlink_to("self")
+    skipped = {path.name: reason for path, reason in collect(plan).skipped}
+    assert skipped["seed2"] == (
+        f"a symbolic link to {tmp_path / 'unmounted' / 'seed2'}, which leads nowhere (a disk not mounted, "
+        "moved, or a loop)"
+    )
+    assert skipped["self"].startswith("a symbolic link to self, which leads nowhere") and len(skipped) == 3
 
 
 def test_a_run_of_a_suite_edited_since_goes_to_other_configurations(tmp_path):

@@ -172,7 +172,9 @@ class Found:
 
 def find_runs(plan: Plan) -> Found:
     root = plan.runs_dir / plan.suite.name
-    found = Found(set(find_run_dirs(root)) if root.is_dir() else set(), {}, [])
+    broken: list[Path] = []
+    found = Found(set(find_run_dirs(root, broken)) if root.is_dir() else set(), {}, [])
+    found.skipped += [(link, _leads_nowhere(link)) for link in sorted(broken)]
     for path in sorted(found.paths):
         run = read_run(path)
         if isinstance(run, str):
@@ -200,6 +202,14 @@ def with_presets_on_disk(plan: Plan, found: Found) -> Plan:
     arms = sorted(plan.arms + extra, key=lambda arm: order.get(arm.name, len(order)))
     baseline = plan.suite.baseline if any(arm.name == plan.suite.baseline for arm in arms) else plan.baseline
     return replace(plan, arms=arms, baseline=baseline)
+
+
+def _leads_nowhere(link: Path) -> str:
+    try:
+        target = os.readlink(link)
+    except OSError as exc:
+        return f"a symbolic link that cannot be read ({exc.strerror})"
+    return f"a symbolic link to {target}, which leads nowhere (a disk not mounted, moved, or a loop)"
 
 
 def collect(plan: Plan, found: Found | None = None) -> Collected:
