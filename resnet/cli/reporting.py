@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from resnet.cli.common import ensure_writable, fail, on_stop_signals, raise_interrupt
 from resnet.errors import ConfigError, UserError
@@ -38,48 +39,54 @@ def recorded_plan(args: argparse.Namespace, suite: Suite, overrides: dict) -> Pl
 
 def report_everything(args: argparse.Namespace, overrides: dict) -> int:
     """--report without --suite: every suite found in the runs dir."""
-    found = sorted(p.parent for p in args.runs_dir.glob(f"*/{SWEEP_RECORD}"))
-    found += [
-        args.runs_dir / name
-        for name in suite_files()
-        if (args.runs_dir / name).is_dir() and args.runs_dir / name not in found
-    ]
-    for directory in sorted(args.runs_dir.iterdir() if args.runs_dir.is_dir() else []):
-        if directory.is_dir() and directory not in found and directory.name != STANDALONE_RUNS:
-            log.warning(
-                "notice: %s is not tabled: no %s (what a sweep writes) and no suite of that name",
-                directory,
-                SWEEP_RECORD,
-            )
+    found = _suite_dirs(args.runs_dir)
     if not found:
         fail(
             f"no runs under {args.runs_dir}; run some first (run_ablations.py --all), or point --runs-dir "
             f"at them"
         )
     status: int = ExitCode.OK
-    for directory in sorted(set(found)):
-        suite_file = recorded_sweep(args.runs_dir, directory.name).suite_file
+    for directory in found:
         try:
-            if suite_file and not suite_file.is_file() and directory.name not in suite_files():
-                raise ConfigError(
-                    f"its suite file {suite_file} (recorded in {SWEEP_RECORD}) is gone; "
-                    f"run_ablations.py --report --suite-file FILE --runs-dir {args.runs_dir} tables it"
-                )
-            suite = (
-                load_suite(suite_file) if suite_file and suite_file.is_file() else find_suite(directory.name)
-            )
-            if suite.name != directory.name:  # a copied or renamed runs dir: the plan would table the other
-                raise ConfigError(
-                    f"its {SWEEP_RECORD} is a sweep of suite '{suite.name}', whose runs are read from "
-                    f"{args.runs_dir / suite.name} (a suite's runs dir is named after it: renamed or "
-                    f"copied?); skipped"
-                )
-            code = report(recorded_plan(args, suite, overrides), args)
+            code = report(recorded_plan(args, _suite_of(directory, args.runs_dir), overrides), args)
         except UserError as exc:
             print(f"error: {directory}: {exc}", file=sys.stderr)
             code = ExitCode.BAD_INPUT
         status = max(status, code)
     return status
+
+
+def _suite_dirs(runs_dir: Path) -> list[Path]:
+    """The runs dirs of suites under `runs_dir` (a sweep's record, or a shipped suite's name); any other
+    directory is named as not tabled."""
+    found = {p.parent for p in runs_dir.glob(f"*/{SWEEP_RECORD}")}
+    found |= {runs_dir / name for name in suite_files() if (runs_dir / name).is_dir()}
+    for directory in sorted(runs_dir.iterdir() if runs_dir.is_dir() else []):
+        if directory.is_dir() and directory not in found and directory.name != STANDALONE_RUNS:
+            log.warning(
+                "notice: %s is not tabled: no %s (what a sweep writes) and no suite of that name",
+                directory,
+                SWEEP_RECORD,
+            )
+    return sorted(found)
+
+
+def _suite_of(directory: Path, runs_dir: Path) -> Suite:
+    """The suite whose runs `directory` holds, as its sweep record names it; a UserError when it cannot be
+    had, or when the directory is not that suite's own (copied or renamed: its plan would table another)."""
+    suite_file = recorded_sweep(runs_dir, directory.name).suite_file
+    if suite_file and not suite_file.is_file() and directory.name not in suite_files():
+        raise ConfigError(
+            f"its suite file {suite_file} (recorded in {SWEEP_RECORD}) is gone; "
+            f"run_ablations.py --report --suite-file FILE --runs-dir {runs_dir} tables it"
+        )
+    suite = load_suite(suite_file) if suite_file and suite_file.is_file() else find_suite(directory.name)
+    if suite.name != directory.name:
+        raise ConfigError(
+            f"its {SWEEP_RECORD} is a sweep of suite '{suite.name}', whose runs are read from "
+            f"{runs_dir / suite.name} (a suite's runs dir is named after it: renamed or copied?); skipped"
+        )
+    return suite
 
 
 def report(plan: Plan, args: argparse.Namespace) -> int:
