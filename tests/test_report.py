@@ -162,6 +162,25 @@ def test_runs_on_official_and_modified_files_are_told_apart(tmp_path):
     assert list(csv["data.official_files"]) == [True, False, True]
 
 
+def test_a_figure_this_report_has_none_of_is_not_left_from_an_earlier_one(ablations, tmp_path, caplog):
+    """An interaction plot from an earlier factorial report of the suite would pass for the current
+    numbers: removed, and said so; the user's other files stay."""
+    plan, _ = ablations
+    results = tmp_path / "results"
+    results.mkdir()
+    kept = [results / "ablations-notes.txt", results / "depth-interaction.png"]
+    for name in ("ablations-interaction.pdf", "ablations-interaction.png", *(p.name for p in kept)):
+        (results / name).write_text("an earlier file")
+    with caplog.at_level("WARNING"):
+        paths = write_report(plan, results).paths
+    assert not list(results.glob("ablations-interaction.*")) and all(path.exists() for path in kept)
+    assert results / "ablations-forest.png" in paths  # drawn: this table has a baseline
+    stale = f"{results / 'ablations-interaction.pdf'} and {results / 'ablations-interaction.png'}"
+    assert caplog.messages == [
+        f"notice: removed {stale}, an earlier report's (this table has no such figure)"
+    ]
+
+
 def test_welch_when_seeds_are_not_shared_by_hand():
     a, b = {0: 93.0, 1: 94.0}, {2: 90.0, 3: 92.0}
     result = compare(a, b)

@@ -10,6 +10,7 @@ table (resnet.report.console prints its headline columns). See resnet.stats for 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,8 @@ from resnet.report.render import (
     section_table,
     sections,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,7 +99,24 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
             title,
             first + " (%)",
         )
+    remove_stale_figures(results_dir, plan.suite.name, paths)
     return Written(paths, table, [row.cell.outside() for row in rows], title, aside_words(collected))
+
+
+OPTIONAL_FIGURES = ("forest", "interaction")  # drawn only when the table has a baseline, a factorial design
+
+
+def remove_stale_figures(results_dir: Path, suite: str, written: list[Path]) -> None:
+    """An optional figure this report did not draw is an earlier report's: left beside the new table it
+    would pass for the current numbers."""
+    for name in OPTIONAL_FIGURES:
+        stale = [results_dir / f"{suite}-{name}{suffix}" for suffix in (".pdf", ".png")]
+        stale = [path for path in stale if path not in written and path.exists()]
+        for path in stale:
+            path.unlink()
+        if stale:
+            shown = " and ".join(str(path) for path in stale)
+            log.warning("notice: removed %s, an earlier report's (this table has no such figure)", shown)
 
 
 def aside_words(collected: Collected) -> str:
