@@ -97,11 +97,20 @@ def read_file_bytes(path: Path | str) -> bytes:
         return fh.read()
 
 
+def loads_json(text: str) -> Any:
+    """json.loads, with nesting deeper than Python's parser goes told as malformed JSON (a JSONDecodeError
+    that names it) rather than a RecursionError that no caller expects."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("arrays or objects nested too deeply", text, 0) from None
+
+
 def load_json(path: Path | str) -> dict:
     """The JSON object in `path`. FileNotFoundError when absent, DamagedFile when it is not one."""
     try:
         text = read_file_bytes(path).decode("utf-8-sig")  # a hand-written config may begin with a BOM
-        value = json.loads(text)
+        value = loads_json(text)
     except (NotADirectoryError, IsADirectoryError) as exc:
         raise FileNotFoundError(str(path)) from exc
     except UnicodeDecodeError:
@@ -130,7 +139,7 @@ def read_jsonl(path: Path | str) -> list[dict]:
     records = []
     for line in lines:
         try:
-            record = json.loads(line.decode("utf-8"))
+            record = loads_json(line.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             break
         if not isinstance(record, dict):

@@ -159,6 +159,8 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         twice = "twice" in str(exc) or "overwrite" in str(exc)
         hint = "; a table or key may be defined only once" if twice else ""
         raise PresetError(f"{path}: malformed TOML ({exc}){hint}") from None
+    except RecursionError:  # tomllib recurses per level of nesting
+        raise PresetError(f"{path}: malformed TOML (arrays or tables nested too deeply)") from None
 
 
 def _with_parent(data: dict[str, Any], path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from resnet.config import TrainConfig, apply_overrides
 from resnet.errors import ConfigError, PresetError
-from resnet.files import DamagedFile, describe_os_error, load_json
+from resnet.files import DamagedFile, describe_os_error, load_json, loads_json
 from resnet.presets import DEFAULT_SUITE, find_suite, read_toml
 
 log = logging.getLogger("resnet.resolve")
@@ -84,7 +84,7 @@ def _config_from_file(path: Path, overrides: dict[str, Any]) -> Resolved:
 def config_from_json(text: str, overrides: dict[str, Any]) -> TrainConfig:
     """--config-json '{"model": "resnet20", ...}': the resolved config a runner hands its child."""
     try:
-        data = json.loads(text)
+        data = loads_json(text)
     except json.JSONDecodeError as exc:
         raise PresetError(f"--config-json is not valid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(data, dict):

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FAST = {"model": "resnet8", "dataset": "synthetic", "batch_size": 64, "epochs": 2}
 FAST_ARGS = ["--model", "resnet8", "--dataset", "synthetic", "--batch-size", "64"]  # FAST but the epochs
 TIMING = set(TIMING_KEYS)
+TOO_DEEP = 100_000  # nesting past every Python's JSON and TOML parser (3.13 parses JSON 10,000 deep)
 
 SUITE = """
 description = "test suite"

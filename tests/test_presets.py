@@ -7,7 +7,7 @@ from resnet.config import TrainConfig
 from resnet.errors import PresetError
 from resnet.presets import find_suite, load_suite, suite_files
 from resnet.resolve import resolve_config
-from tests.conftest import sweep_main, train_main
+from tests.conftest import TOO_DEEP, sweep_main, train_main
 
 
 def test_the_shipped_suites_load_and_say_what_each_preset_changes():
@@ -93,6 +93,11 @@ def write(tmp_path, text, name="mine.toml"):
             "Cannot overwrite a value (at line 3, column 9)); a table or key",
         ),
         ("[presets.a]\nlr = \n", "malformed TOML"),
+        pytest.param(
+            "[presets.a]\nmilestones = " + "[" * TOO_DEEP + "]" * TOO_DEEP + "\n",
+            "malformed TOML (arrays or tables nested too deeply)",
+            id="nested-too-deeply",
+        ),
         ("[base]\nseed = 3\n[presets.a]\n", "[base]: seed is not a suite setting: remove it (a sweep runs"),
         ("[presets.a]\nseed = 3\n", "[presets.a]: seed is not a suite setting: remove it"),
         ("[presets.a]\n[presets.b]\naliases = ['a']\n", "'a' is defined twice (by presets 'a' and 'b')"),

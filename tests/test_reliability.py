@@ -22,7 +22,16 @@ from resnet.run_dir import RunDir
 from resnet.run_lock import RunLock
 from resnet.runtime import bf16_is_fast
 from resnet.train import Interrupted, StopRequest, train
-from tests.conftest import FAST_ARGS, ROOT, TIMING, fast_config, train_main, wait_for_epochs, write_cifar10
+from tests.conftest import (
+    FAST_ARGS,
+    ROOT,
+    TIMING,
+    TOO_DEEP,
+    fast_config,
+    train_main,
+    wait_for_epochs,
+    write_cifar10,
+)
 
 EPOCHS = 2
 # With cutout and random erasing every augmentation stream must be restored exactly.
@@ -316,6 +325,11 @@ def test_a_locked_run_is_not_trained_twice(tmp_path):
             "argument --checkpoint-every: must be a positive, finite number of minutes, got 'nan'",
         ),
         (["--config-json", "{bad"], "--config-json is not valid JSON"),
+        pytest.param(
+            ["--config-json", "[" * TOO_DEEP + "]" * TOO_DEEP],
+            "--config-json is not valid JSON (arrays or objects nested too deeply",
+            id="nested-too-deeply",
+        ),
         (
             ["--evaluate", "m\udcff.pt"],
             "argument --evaluate: the path m\\xff.pt is not valid UTF-8; rename it",
