@@ -56,6 +56,22 @@ def report_everything(args: argparse.Namespace, overrides: dict) -> int:
     return status
 
 
+def _say_if_the_suite_changed(suite: Suite) -> None:
+    """A suite edited while its sweep ran: the table is of the plan (what trained, under the names it had
+    then), which a later --report, reading the suite as it is by then, would table differently."""
+    try:
+        now = load_suite(suite.path)
+    except UserError as exc:
+        log.warning("notice: %s cannot be read now (%s); this table is of the sweep's plan", suite.path, exc)
+        return
+    if now != suite:
+        log.warning(
+            "notice: %s changed while the sweep ran; this table is of its plan (what trained); "
+            "`run_ablations.py --report` tables the suite as it is now",
+            suite.path,
+        )
+
+
 def _suite_dirs(runs_dir: Path) -> list[Path]:
     """The runs dirs of suites under `runs_dir` (a sweep's record, or a shipped suite's name); any other
     directory is named as not tabled."""
@@ -93,6 +109,7 @@ def report(plan: Plan, args: argparse.Namespace) -> int:
     """Write the table; a Ctrl-C here ends in one line, and the atomic writes leave no half file behind."""
     on_stop_signals(raise_interrupt)
     ensure_writable(args.results_dir, "--results-dir")
+    _say_if_the_suite_changed(plan.suite)
     try:
         from resnet.report import write_report  # seconds (pandas, matplotlib) when not imported yet
 
