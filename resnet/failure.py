@@ -28,6 +28,18 @@ KILLED_FROM_OUTSIDE = (
 )
 
 
+# Signals a process gets from its own native code (torch's kernels, a driver, the hardware): no Python
+# error was printed, so its last output is progress, or a library's last words (SIGABRT's, often).
+NATIVE_CRASHES = {-s for s in (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT)}
+
+
+def native_crash(tail: list[str]) -> str:
+    last = last_line(tail)
+    return "a crash in native code (torch, a driver or the hardware)" + (
+        f"; its last output: {last}" if last else ""
+    )
+
+
 def record_failure(spec: RunSpec, exit_code: int | None, reason: str = "") -> dict:
     """failure.json: the exit code and the end of the run's log, so the report can say what happened.
     Best effort: a full disk keeps the record in memory only."""
@@ -46,6 +58,7 @@ def record_failure(spec: RunSpec, exit_code: int | None, reason: str = "") -> di
         "exit_code": exit_code,
         "reason": reason
         or (KILLED_FROM_OUTSIDE if exit_code == -signal.SIGKILL else "")
+        or (native_crash(tail) if exit_code in NATIVE_CRASHES else "")
         or last_line(tail)
         or gone
         or describe_exit(exit_code),

@@ -349,7 +349,14 @@ def test_a_failure_says_what_the_run_said_last_or_why_it_cannot(tmp_path, suite_
     log.write_text("=== header\nepoch 1/1: 14%\nerror: cannot write a checkpoint: no space left\n\n")
     assert record_failure(spec, 2)["reason"] == "cannot write a checkpoint: no space left"
     log.write_text("")
-    assert record_failure(spec, -signal.SIGSEGV)["reason"] == "killed by SIGSEGV"
+    crash = "a crash in native code (torch, a driver or the hardware)"
+    assert record_failure(spec, -signal.SIGSEGV)["reason"] == crash  # no Python error: nothing printed
+    log.write_text(
+        "epoch 10/30 | train loss 0.04\nterminate called after throwing an instance of 'c10::Error'\n"
+    )
+    assert record_failure(spec, -signal.SIGABRT)["reason"] == (
+        f"{crash}; its last output: terminate called after throwing an instance of 'c10::Error'"
+    )
     log.write_text("epoch 3/4 | train loss 0.5\n")  # progress, not the cause: the OOM killer says nothing
     assert record_failure(spec, -signal.SIGKILL)["reason"].startswith("not by this sweep: the kernel's")
     assert json.loads((log.parent / "failure.json").read_text())["exit_code"] == -9
