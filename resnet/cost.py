@@ -8,14 +8,18 @@ included), when there are any. No torch import here.
 
 from __future__ import annotations
 
+import heapq
 import statistics
 from pathlib import Path
 from typing import Any
 
 from resnet.config import DATASETS, TrainConfig
 from resnet.files import read_json
+from resnet.machine import device_name
 from resnet.models.table import MODEL_STATS
+from resnet.progress import format_seconds
 from resnet.run_dir import RunDir, find_run_dirs
+from resnet.states import RunState
 from resnet.summary import finite, steady_epochs
 
 
@@ -86,6 +90,48 @@ def estimate_seconds(config: TrainConfig, speeds: dict[Any, list[float]]) -> flo
     """From runs of the same model and batch size here, else of the same model."""
     recorded = speeds.get((config.model, config.batch_size)) or speeds.get(config.model)
     return statistics.median(recorded) * train_images(config) * config.epochs if recorded else None
+
+
+class TimeLeft:
+    """The live view's estimate of a sweep's time left: each running run by its own ETA, then the queued
+    runs, timed as --dry-run times them (earlier runs of the model here, read again whenever a run ends),
+    handed in plan order to whichever slot frees first."""
+
+    def __init__(self, runs_dir: Path, device: str, slots: int):
+        self.runs_dir, self.device, self.slots = runs_dir, device_name(device), slots
+        self.speeds: dict[Any, list[float]] = {}
+        self.finished = -1
+
+    def words(self, rows: list[tuple[Any, dict]]) -> str:
+        """'about 1h20m left', with how many runs that leaves out; '' when nothing can be timed yet.
+        `rows`: (RunStatus, its progress) as the live view has them."""
+        finished = sum(status.state.finished for status, _ in rows)
+        if finished != self.finished:  # a run ended: a new measurement
+            self.finished, self.speeds = finished, recorded_speeds(self.runs_dir, self.device)
+        etas = [self._eta(status, info) for status, info in rows if status.state == RunState.RUNNING]
+        queued = [status.spec.config for status, _ in rows if status.state == RunState.QUEUED]
+        seconds = [eta for eta in etas if eta is not None]
+        slots = seconds + [0.0] * max(0, self.slots - len(seconds))
+        heapq.heapify(slots)
+        for config in queued:
+            estimate = estimate_seconds(config, self.speeds)
+            if estimate is not None:
+                seconds.append(estimate)
+                heapq.heappush(slots, heapq.heappop(slots) + estimate)
+        total, untimed = len(etas) + len(queued), len(etas) + len(queued) - len(seconds)
+        if untimed == total:
+            return ""
+        if untimed:
+            return f"at least {format_seconds(max(slots))} left ({untimed} of {total} runs not timed yet)"
+        return f"about {format_seconds(max(slots))} left"
+
+    def _eta(self, status: Any, info: dict) -> float | None:
+        """A running run's own ETA, or, in its first steps, its model's time here less what it did."""
+        if info.get("eta") is not None:
+            return float(info["eta"])
+        estimate = estimate_seconds(status.spec.config, self.speeds)
+        done = info.get("epochs", 0.0) / status.spec.config.epochs
+        return None if estimate is None else estimate * max(0.0, 1 - done)
 
 
 def format_flops(flops: float) -> str:

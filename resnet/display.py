@@ -1,8 +1,9 @@
 """The sweep's live view: a rich table on a terminal, plain timestamped lines in a log.
 
 Each running run shows its epoch fraction, images/s and ETA from its progress.json (written every few
-seconds by the run), so a long first epoch is never a silent 'running'. Without a terminal, a line per
-state change and, for running runs, at most one progress line every 30 s (however short the epochs).
+seconds by the run), so a long first epoch is never a silent 'running'; under the table, the sweep's time
+left (resnet.cost.TimeLeft). Without a terminal, a line per state change, the time left when a run ends,
+and, for running runs, at most one progress line every 30 s (however short the epochs).
 A failure's reason is wrapped, never cut (and printed whole above the table when it happens). On a
 screen too small for every run, running and failed runs are shown first and the rest summed up in one
 row.
@@ -21,6 +22,7 @@ from resnet.progress import format_seconds
 from resnet.states import RunState
 
 if TYPE_CHECKING:
+    from resnet.cost import TimeLeft
     from resnet.runner import RunStatus
 
 LINE_EVERY_S = 30.0
@@ -31,12 +33,16 @@ class SweepDisplay:
     """Output that can fail (a terminal that hung up: EIO; a reader that went away: EPIPE) turns the view
     off and never the sweep: its runs must still be stopped, or finish, and the table written."""
 
-    def __init__(self, live: bool | None = None, stream: TextIO | None = None):
+    def __init__(
+        self, live: bool | None = None, stream: TextIO | None = None, time_left: TimeLeft | None = None
+    ):
         self.stream = stream or sys.stdout
         self.live = self.stream.isatty() if live is None else live
+        self.time_left = time_left
         self._live: Any = None
         self._seen: dict[str, tuple] = {}
         self._last_line: dict[str, float] = {}
+        self._left_said_at = -1  # the finished-run count when the time left was last printed
         self.gone = False  # the output failed: nothing more is written
 
     def __enter__(self) -> SweepDisplay:
@@ -93,9 +99,10 @@ class SweepDisplay:
         if self.gone:
             return
         rows = [(s, s.progress() if s.state not in NOTHING_ON_DISK else {}) for s in statuses]
+        left = self.time_left.words(rows) if self.time_left else ""
         if self._live:
             live = self._live
-            self._write(lambda: live.update(sweep_table(rows, live.console)))
+            self._write(lambda: live.update(sweep_table(rows, live.console, left)))
             return
         now = time.monotonic()
         for status, info in rows:
@@ -109,6 +116,9 @@ class SweepDisplay:
                 self._last_line[status.spec.label] = now
                 if status.state != RunState.QUEUED:
                     self._print(self._line(status, info))
+        if left and self.time_left and self.time_left.finished != self._left_said_at:  # once per run ended
+            self._left_said_at = self.time_left.finished
+            self._print(f"{time.strftime('%H:%M:%S')} sweep: {left}")
 
     def _line(self, status: RunStatus, info: dict[str, Any]) -> str:
         parts = [time.strftime("%H:%M:%S"), status.spec.label, str(status.state)]
@@ -153,13 +163,14 @@ def _urgency(state: RunState) -> int:
     return URGENCY.index(state) if state in URGENCY else len(URGENCY)
 
 
-def sweep_table(rows: list[tuple[RunStatus, dict[str, Any]]], console: Any) -> Any:
+def sweep_table(rows: list[tuple[RunStatus, dict[str, Any]]], console: Any, left: str = "") -> Any:
     """The table for `console`'s screen, messages above it left room for: as many rows as fit (a wrapped
-    note takes several lines), the rest summed up in one."""
+    note takes several lines), the rest summed up in one; `left`, the sweep's time left, under it."""
     limit = max(6, console.size.height - 4)
     room = len(rows)
     while True:
         table = _build_table(rows, room)
+        table.caption, table.caption_justify = left or None, "left"
         lines = len(console.render_lines(table, console.options.update(height=None), pad=False))
         if lines <= limit or room <= 3:
             return table

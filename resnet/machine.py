@@ -35,6 +35,12 @@ def gpu_name(index: str = "0") -> str | None:
     return out.strip() or None if out is not None else None
 
 
+def device_name(device: str) -> str:
+    """The name runs record for `device` ('cpu', 'cuda:N'), which earlier runs are timed by: the CPU model,
+    or the GPU's as nvidia-smi names it."""
+    return (gpu_name(device.split(":")[1]) or "GPU") if device.startswith("cuda") else cpu_model()
+
+
 def command_output(command: list[str], timeout: float = 10) -> str | None:
     """A tool's standard output, or None when it is missing, fails or hangs: what it says is optional."""
     try:

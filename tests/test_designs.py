@@ -440,3 +440,46 @@ def test_an_interrupted_run_times_a_plan_by_its_steady_unpaused_epochs(tmp_path)
     interrupted("moved", ["Test CPU", "Test GPU"])  # which epochs ran where, nothing says
     assert recorded_speeds(tmp_path / "moved", "Test CPU") == {}
     assert recorded_speeds(tmp_path / "here", "Another CPU") == {}
+
+
+def test_the_sweeps_time_left_hands_queued_runs_to_the_slot_that_frees_first(tmp_path, monkeypatch):
+    """Two slots: one run 10 s from its end, one in its first steps (a quarter done, its model 4 s a run
+    here); two queued runs of 4 s each go to whichever slot frees first, so the last ends at 11 s. A run
+    of a model never timed here makes it a lower bound, said so."""
+    import io
+    from types import SimpleNamespace
+
+    from resnet.cost import TimeLeft
+    from resnet.display import SweepDisplay
+    from resnet.states import RunState
+
+    monkeypatch.setattr("resnet.cost.device_name", lambda device: "Test CPU")
+    config = TrainConfig(model="resnet8", dataset="synthetic", batch_size=64, epochs=4)  # 1,024 images
+    untimed = config.with_overrides(model="resnet20")
+
+    def row(state, config, **info):
+        return SimpleNamespace(state=state, spec=SimpleNamespace(config=config)), info
+
+    time_left = TimeLeft(tmp_path / "runs", "cpu", slots=2)  # no earlier runs: nothing timed
+    running = [row(RunState.RUNNING, config, eta=10.0), row(RunState.RUNNING, config, epochs=1.0)]
+    queued = [row(RunState.QUEUED, config), row(RunState.QUEUED, config)]
+    assert time_left.words(running[1:] + queued) == ""  # nothing to go by: nothing said
+    time_left.speeds = {("resnet8", 64): [1 / 1024]}  # 1 s an epoch: 4 s a run
+    assert time_left.words(running + queued) == "about 0m11s left"  # slots free at 10 and 3: 3+4+4 = 11
+    assert time_left.words(running + queued + [row(RunState.QUEUED, untimed)]) == (
+        "at least 0m11s left (1 of 5 runs not timed yet)"
+    )
+    run_dir = tmp_path / "runs" / "x" / "seed0"  # a run ends: 4 epochs of 1,024 images in 8 s
+    run_dir.mkdir(parents=True)
+    write_json(run_dir / "config.json", {"config": config.to_dict()})
+    summary = {"epochs_completed": 4, "total_seconds": 8.0, "runtime": {"device_name": "Test CPU"}}
+    write_json(run_dir / "summary.json", summary)
+    assert time_left.words([row(RunState.COMPLETED, config)] + queued) == "about 0m08s left"  # one a slot
+    assert time_left.speeds == {"resnet8": [1 / 512], ("resnet8", 64): [1 / 512]}
+
+    # without a terminal: a line when the sweep starts and when a run ends, not one every tick
+    display = SweepDisplay(live=False, stream=io.StringIO(), time_left=TimeLeft(tmp_path / "runs", "cpu", 1))
+    waiting = SimpleNamespace(state=RunState.QUEUED, spec=SimpleNamespace(label="a", config=config), note="")
+    display.update([waiting])
+    display.update([waiting])
+    assert display.stream.getvalue().count("sweep: about 0m08s left") == 1

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from resnet.config import format_value
 from resnet.cost import estimate_seconds, format_flops, recorded_speeds, run_flops
 from resnet.errors import UserError
-from resnet.machine import cpu_model, gpu_name
+from resnet.machine import device_name
 from resnet.plan import Plan, Selection, make_plan
 from resnet.presets import Suite, load_suite, suite_files
 from resnet.progress import format_seconds
@@ -46,10 +46,6 @@ def print_suites() -> None:
         arms = len(make_plan(suite, Selection(design=suite.design), Path("runs")).arms)
         table.add_row(name, str(len(suite.presets)), str(design or ""), str(arms), suite.description)
     _console().print(table)
-
-
-def device_name(device: str) -> str:
-    return (gpu_name(device.split(":")[1]) or "GPU") if device.startswith("cuda") else cpu_model()
 
 
 def plural(count: int, noun: str) -> str:

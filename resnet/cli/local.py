@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from resnet.cli.common import fail, on_stop_signals, raise_interrupt
 from resnet.cli.listing import cost_lines
+from resnet.cost import TimeLeft
+from resnet.display import SweepDisplay
 from resnet.pending import dry_run_lines, skip_reasons, to_run
 from resnet.plan import Plan, make_plan, record_sweep
 from resnet.run_dir import RunDir
@@ -51,7 +53,8 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
             ", ".join(sorted({s.device for s in slots})),
         )
         pilot(pending, slots, launcher, piloted, args)
-        sweep = LocalSweep(specs, slots, template, args.retry_failed, launcher=launcher)
+        display = SweepDisplay(time_left=TimeLeft(args.runs_dir, slots[0].device, len(slots)))
+        sweep = LocalSweep(specs, slots, template, args.retry_failed, display, launcher)
         on_stop_signals(sweep.request_stop)
         signal.signal(signal.SIGTSTP, sweep.request_suspend)
         statuses = sweep.run()
