@@ -53,7 +53,8 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
             ", ".join(sorted({s.device for s in slots})),
         )
         pilot(pending, slots, launcher, piloted, args)
-        display = SweepDisplay(time_left=TimeLeft(args.runs_dir, slots[0].device, len(slots)))
+        time_left = None if args.quiet else TimeLeft(args.runs_dir, slots[0].device, len(slots))
+        display = SweepDisplay(time_left=time_left)
         sweep = LocalSweep(specs, slots, template, args.retry_failed, display, launcher)
         on_stop_signals(sweep.request_stop)
         signal.signal(signal.SIGTSTP, sweep.request_suspend)
