@@ -1,5 +1,6 @@
 """The report, from run directories whose numbers are chosen so that every statistic can be worked by hand."""
 
+import io
 import json
 import math
 import os
@@ -7,6 +8,7 @@ import shutil
 
 import pandas as pd
 import pytest
+from rich.console import Console
 from scipy import stats as scipy_stats
 
 from resnet.files import write_json
@@ -14,6 +16,7 @@ from resnet.plan import Selection, make_plan, record_sweep
 from resnet.presets import find_suite, load_suite
 from resnet.report import figure_title, write_report
 from resnet.report.collect import collect
+from resnet.report.console import print_table
 from resnet.report.design import main_effects
 from resnet.report.render import provenance
 from resnet.stats import compare, half_width, holm, paired, resolvable_difference
@@ -511,12 +514,17 @@ def test_mixed_provenance_is_flagged(tmp_path):
         runtime = {"amp_bf16": bf16, "tf32_convs": env is gpu}
         write_run(runs, "ablations", arm, config, finals=(50.0, acc), env=env, runtime=runtime, data=data)
     selection = Selection(("baseline", "cosine", "no_schedule"), None, (), (0,))
-    write_report(make_plan(suite, selection, runs), tmp_path / "results")
+    written = write_report(make_plan(suite, selection, runs), tmp_path / "results")
     md = (tmp_path / "results" / "ablations.md").read_text()
     assert (
         "⚠ Mixed provenance: the arms' runs (or a resumed run's sessions) differ in git, device, precision, "
         in md
     )
+    (warning,) = written.warnings  # the terminal says it too, under the table, not only the file's footer
+    assert warning.startswith("⚠ Mixed provenance:") and warning in md
+    terminal = Console(file=io.StringIO(), width=200)
+    print_table(written.table, written.title, written.outside, written.aside, written.warnings, terminal)
+    assert terminal.file.getvalue().rstrip().endswith(warning)
     assert "data files cifar10 aaaa, cifar10 bbbb" in md
     assert "fff0000aaa (uncommitted changes)" in md
     assert "precision bf16 autocast, fp32, fp32 (TF32 convolutions)" in md

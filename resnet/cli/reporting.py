@@ -133,7 +133,7 @@ def report(plan: Plan, args: argparse.Namespace) -> int:
 
         where = f"the full table, findings, provenance: {paths[0]}"
         title = f"{written.title}: {INTERVAL_WORDS[args.interval]} ({where})"
-        print_table(written.table, title, written.outside, written.aside)
+        print_table(written.table, title, written.outside, written.aside, written.warnings)
     vector = " (each figure also as .pdf)" if any(p.suffix == ".pdf" for p in paths) else ""
     print("results: " + ", ".join(str(p) for p in paths if p.suffix != ".pdf") + vector, flush=True)
     return ExitCode.OK

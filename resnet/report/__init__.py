@@ -11,7 +11,7 @@ table (resnet.report.console prints its headline columns). See resnet.stats for 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -51,6 +51,7 @@ class Written:
     outside: list[str]  # per row: the arm's runs that are in no cell ('1 failed, 2 pending'), or ''
     title: str  # the suite, the dataset and any override, as on the figures
     aside: str = ""  # what else was found and is in no row ('2 skipped directories'), or ''
+    warnings: list[str] = field(default_factory=list)  # the footer's ⚠ lines (mixed provenance)
 
 
 def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Written:
@@ -100,7 +101,9 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
             first + " (%)",
         )
     remove_stale_figures(results_dir, plan.suite.name, paths)
-    return Written(paths, table, [row.cell.outside() for row in rows], title, aside_words(collected))
+    outside = [row.cell.outside() for row in rows]
+    warnings = [line for line in footer if line.startswith("⚠")]
+    return Written(paths, table, outside, title, aside_words(collected), warnings)
 
 
 OPTIONAL_FIGURES = ("forest", "interaction")  # drawn only when the table has a baseline, a factorial design

@@ -22,10 +22,16 @@ def styled(text: str) -> str:
 
 
 def print_table(
-    table: pd.DataFrame, title: str, outside: list[str], aside: str = "", console: Console | None = None
+    table: pd.DataFrame,
+    title: str,
+    outside: list[str],
+    aside: str = "",
+    warnings: tuple[str, ...] | list[str] = (),
+    console: Console | None = None,
 ) -> None:
     """`outside`: per row, the runs that are in no cell (failed, pending, ...), said in one line below;
-    `aside`: what else the runs dir held (other configurations, skipped directories), in one more."""
+    `aside`: what else the runs dir held (other configurations, skipped directories), in one more;
+    `warnings`: the report's own (mixed provenance), each in one line."""
     columns = list(table.columns[:HEADLINE_COLUMNS])
     columns += [c for c in table.columns if c.startswith("Δ vs ") or c == "p Holm"]
     view = Table(box=box.SIMPLE_HEAD, pad_edge=False)  # the title above, as wide as the screen, not the table
@@ -41,3 +47,5 @@ def print_table(
         console.print("In no cell: " + "; ".join(missing), markup=False)
     if aside:
         console.print(f"Also found, in no row: {aside} (the Markdown lists them)", markup=False)
+    for warning in warnings:
+        console.print(warning, markup=False)
