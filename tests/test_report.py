@@ -521,7 +521,9 @@ def test_mixed_provenance_is_flagged(tmp_path):
         in md
     )
     (warning,) = written.warnings  # the terminal says it too, under the table, not only the file's footer
-    assert warning.startswith("⚠ Mixed provenance:") and warning in md
+    assert warning.startswith("⚠ Mixed provenance:") and md.index(f"**{warning}**") < md.index(
+        "| Experiment |"
+    )
     terminal = Console(file=io.StringIO(), width=200)
     print_table(written.table, written.title, written.outside, written.aside, written.warnings, terminal)
     assert terminal.file.getvalue().rstrip().endswith(warning)

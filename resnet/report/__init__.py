@@ -191,6 +191,7 @@ def render_markdown(
             f"**These runs override the suite's presets: {plan.overrides_words}** (descriptions below "
             f"are the presets')."
         )
+    out += [f"**{line}** (the footer says how)" for line in footer if line.startswith("⚠")]  # seen first
     out += [
         protocol_words(rows),
         f"Cells: {INTERVAL_WORDS[interval]}; n = completed seeds; a pending, running, failed or "
