@@ -849,6 +849,19 @@ def test_the_figure_title_names_every_dataset_of_the_table(tmp_path, suite_file)
     ]
 
 
+def test_the_interaction_plot_draws_no_bar_for_a_single_seed():
+    import matplotlib.pyplot as plt
+
+    from resnet.report.figures import interaction_figure
+
+    series = {"norm=batch": [("multistep", 90.0, 2.0), ("cosine", 91.0, None)]}  # cosine: n = 1
+    ax = interaction_figure(series, "lr_schedule", "t", "acc (%)").axes[0]
+    low, high = [list(line.get_ydata()) for line in ax.lines if line.get_marker() == "_"]  # the caps
+    assert low[0] == 88.0 and high[0] == 92.0 and math.isnan(low[1]) and math.isnan(high[1])  # none for n = 1
+    assert ax.get_ylim()[1] == 100
+    plt.close("all")
+
+
 def test_the_forest_plot_never_draws_a_difference_past_100_points():
     """A t-interval over two seeds can reach past ±100 points, which no difference of two accuracies can:
     it is drawn to the edge with an arrow (no cap: it does not end there), and the axis stays within what

@@ -193,14 +193,23 @@ def plot_interaction(
     title: str,
     ylabel: str,
 ) -> list[Path]:
+    return save(interaction_figure(series, factor, title, ylabel), stem)
+
+
+def interaction_figure(
+    series: dict[str, list[tuple[str, float | None, float | None]]], factor: str, title: str, ylabel: str
+) -> Any:
+    """One line per level of the second factor across the first's levels; `series`: (level, mean, 95%
+    half-width or None for n = 1, which draws no bar)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
     for label, points in series.items():
         xs = [p[0] for p in points if p[1] is not None]
         ys = [p[1] for p in points if p[1] is not None]
-        errs = [p[2] or 0.0 for p in points if p[1] is not None]
-        ax.errorbar(xs, ys, yerr=errs if any(errs) else None, marker="o", capsize=4, label=label)
+        errs = [math.nan if p[2] is None else p[2] for p in points if p[1] is not None]  # n = 1: no bar
+        bars = any(not math.isnan(err) for err in errs)
+        ax.errorbar(xs, ys, yerr=errs if bars else None, marker="o", capsize=4, label=label)
     ax.set(xlabel=factor, ylabel=ylabel, title=title, ylim=(None, 100))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
-    return save(fig, stem)
+    return fig
