@@ -487,8 +487,19 @@ def test_a_reader_that_goes_away_leaves_the_sweep_to_finish_and_write_its_table(
     assert all((runs / arm / "seed0" / "summary.json").exists() for arm in ("base", "cosine"))
 
 
-def parent_of(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+def parent_of(pid: int) -> int | None:
+    """None once the process is gone (one listed a moment ago may have ended since)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except FileNotFoundError:
+        return None
+
+
+def leads_its_group(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pid
+    except ProcessLookupError:  # ended since it was listed
+        return False
 
 
 def process_state(pid: int) -> str:
@@ -511,7 +522,7 @@ def test_ctrl_z_stops_the_runs_with_the_sweep_and_a_sweep_killed_while_stopped_l
     wait_for_epochs(run_dir / "metrics.jsonl", 1, runner)
     below = descendants(runner.pid)
     # the run leads its group (as the forkserver, the runner's child, does too): the runner's grandchild
-    run = next(p for p in below if os.getpgid(p) == p and parent_of(p) in below)
+    run = next(p for p in below if leads_its_group(p) and parent_of(p) in below)
 
     def records() -> list[dict]:
         return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
