@@ -184,6 +184,20 @@ def test_a_figure_this_report_has_none_of_is_not_left_from_an_earlier_one(ablati
     ]
 
 
+def test_a_description_on_several_lines_keeps_its_markdown_row_whole(tmp_path):
+    path = tmp_path / "nl.toml"
+    path.write_text(
+        '[base]\nmodel = "resnet8"\ndataset = "synthetic"\n'
+        '[presets.b]\ndescription = """first line\nsecond | line"""\n'
+    )
+    suite, runs = load_suite(path), tmp_path / "runs"
+    write_run(runs, "nl", "b", suite.config("b", seed=0), finals=(50.0, 60.0))
+    write_report(make_plan(suite, Selection(None, None, (), (0,)), runs), tmp_path / "results")
+    md = (tmp_path / "results" / "nl.md").read_text()
+    (row,) = [line for line in md.splitlines() if line.startswith("| b |")]
+    assert row.endswith("| first line second \\| line |")
+
+
 def test_welch_when_seeds_are_not_shared_by_hand():
     a, b = {0: 93.0, 1: 94.0}, {2: 90.0, 3: 92.0}
     result = compare(a, b)

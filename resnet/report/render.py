@@ -193,7 +193,11 @@ def section_table(
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    cells = [[str(c).replace("|", "\\|") for c in row] for row in table.itertuples(index=False)]
+    """One line per row, whitespace collapsed: a description written as a multi-line TOML string would
+    end its row mid-table."""
+    cells = [
+        [" ".join(str(c).split()).replace("|", "\\|") for c in row] for row in table.itertuples(index=False)
+    ]
     lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
