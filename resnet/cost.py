@@ -92,6 +92,16 @@ def estimate_seconds(config: TrainConfig, speeds: dict[Any, list[float]]) -> flo
     return statistics.median(recorded) * train_images(config) * config.epochs if recorded else None
 
 
+def makespan(seconds: list[float], slots: int, busy: list[float] | None = None) -> float:
+    """When the last of these runs ends, each handed in order to whichever of `slots` frees first;
+    `busy`: the seconds until the slots that are running something now free."""
+    free = list(busy or []) + [0.0] * max(0, slots - len(busy or []))
+    heapq.heapify(free)
+    for run in seconds:
+        heapq.heappush(free, heapq.heappop(free) + run)
+    return max(free)
+
+
 class TimeLeft:
     """The live view's estimate of a sweep's time left: each running run by its own ETA, then the queued
     runs, timed as --dry-run times them (earlier runs of the model here, read again whenever a run ends),
@@ -110,20 +120,18 @@ class TimeLeft:
             self.finished, self.speeds = finished, recorded_speeds(self.runs_dir, self.device)
         etas = [self._eta(status, info) for status, info in rows if status.state == RunState.RUNNING]
         queued = [status.spec.config for status, _ in rows if status.state == RunState.QUEUED]
-        seconds = [eta for eta in etas if eta is not None]
-        slots = seconds + [0.0] * max(0, self.slots - len(seconds))
-        heapq.heapify(slots)
-        for config in queued:
-            estimate = estimate_seconds(config, self.speeds)
-            if estimate is not None:
-                seconds.append(estimate)
-                heapq.heappush(slots, heapq.heappop(slots) + estimate)
-        total, untimed = len(etas) + len(queued), len(etas) + len(queued) - len(seconds)
+        running = [eta for eta in etas if eta is not None]
+        estimates = [estimate_seconds(config, self.speeds) for config in queued]
+        timed = [seconds for seconds in estimates if seconds is not None]
+        total, untimed = len(etas) + len(queued), len(etas) + len(queued) - len(running) - len(timed)
         if untimed == total:
             return ""
-        if untimed:
-            return f"at least {format_seconds(max(slots))} left ({untimed} of {total} runs not timed yet)"
-        return f"about {format_seconds(max(slots))} left"
+        left = format_seconds(makespan(timed, self.slots, running))
+        return (
+            f"at least {left} left ({untimed} of {total} runs not timed yet)"
+            if untimed
+            else f"about {left} left"
+        )
 
     def _eta(self, status: Any, info: dict) -> float | None:
         """A running run's own ETA, or, in its first steps, its model's time here less what it did."""

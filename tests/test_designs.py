@@ -483,3 +483,22 @@ def test_the_sweeps_time_left_hands_queued_runs_to_the_slot_that_frees_first(tmp
     display.update([waiting])
     display.update([waiting])
     assert display.stream.getvalue().count("sweep: about 0m08s left") == 1
+
+
+def test_a_dry_run_times_the_sweep_on_its_slots(tmp_path, suite_file, monkeypatch):
+    """Six 512-image one-epoch runs of 2 s each (timed by an earlier run here): 12 s on one slot, 6 s on
+    two, as the sweep hands them out, each to the slot that frees first."""
+    from resnet.cost import makespan
+
+    monkeypatch.setattr("resnet.machine.cpu_model", lambda: "Test CPU")
+    earlier = tmp_path / "runs" / "tiny" / "base" / "seed9"
+    earlier.mkdir(parents=True)
+    config = load_suite(suite_file).config("base", seed=9)
+    write_json(earlier / "config.json", {"config": config.to_dict()})
+    summary = {"epochs_completed": 1, "total_seconds": 2.0, "runtime": {"device_name": "Test CPU"}}
+    write_json(earlier / "summary.json", summary)
+    args = ("--suite-file", suite_file, "--runs-dir", tmp_path / "runs", "--config", "base", "cosine")
+    code, out, _ = sweep_main(*args, "--seeds", "0", "1", "2", "--dry-run", "--jobs", "2")
+    assert code == 0
+    assert "# about 0m12s of training on Test CPU (one slot, 0m06s on 2 slots), from earlier runs" in out
+    assert makespan([2.0, 2.0, 2.0], 2) == 4.0 and makespan([1.0], 2, busy=[5.0, 3.0]) == 5.0

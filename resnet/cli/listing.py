@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resnet.config import format_value
-from resnet.cost import estimate_seconds, format_flops, recorded_speeds, run_flops
+from resnet.cost import estimate_seconds, format_flops, makespan, recorded_speeds, run_flops
 from resnet.errors import UserError
 from resnet.machine import device_name
 from resnet.plan import Plan, Selection, make_plan
@@ -52,9 +52,12 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' * (count != 1)}"
 
 
-def cost_lines(plan: Plan, runs_dir: Path, device: str, to_train: list[RunSpec] | None = None) -> list[str]:
-    """The run count, the FLOPs, and the wall time where earlier runs of the same models were timed here;
-    with `to_train` (a dry run of a sweep begun before), what is left (an interrupted run counts whole)."""
+def cost_lines(
+    plan: Plan, runs_dir: Path, device: str, to_train: list[RunSpec] | None = None, slots: int = 1
+) -> list[str]:
+    """The run count, the FLOPs, and the wall time where earlier runs of the same models were timed here
+    (on `slots` slots too, as the sweep hands them out); with `to_train` (a dry run of a sweep begun
+    before), what is left (an interrupted run counts whole)."""
     name = device_name(device)
     speeds = recorded_speeds(runs_dir, name)
     seeds, tune = plan.selection.seeds, plan.selection.tune
@@ -89,9 +92,10 @@ def cost_lines(plan: Plan, runs_dir: Path, device: str, to_train: list[RunSpec] 
     timed = [s for s in seconds if s is not None]
     if timed:
         untimed = len(configs) - len(timed)
+        on_slots = f", {format_seconds(makespan(timed, slots))} on {slots} slots" if slots > 1 else ""
         lines.append(
-            f"about {format_seconds(sum(timed))} of training on {name} (one slot), from earlier runs of "
-            f"the same models here"
+            f"about {format_seconds(sum(timed))} of training on {name} (one slot{on_slots}), from earlier "
+            f"runs of the same models here"
             + (f"; {untimed} runs of models never run here are not included" if untimed else "")
         )
     elif configs:

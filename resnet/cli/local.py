@@ -90,7 +90,7 @@ def print_dry_run(plan: Plan, args: argparse.Namespace, slots: list, template: L
     checked = skip_reasons(plan.specs, args.retry_failed)  # the runs' states, read once
     print("\n".join(dry_run_lines(checked, slots, template)))
     to_train = [spec for spec, skip in checked if skip is None]
-    for line in cost_lines(plan, args.runs_dir, slots[0].device, to_train):
+    for line in cost_lines(plan, args.runs_dir, slots[0].device, to_train, len(slots)):
         print(f"# {line}")
     if plan.awaiting:
         print(f"# then the final runs of {', '.join(plan.awaiting)} at the tuned value, once tuning finished")
