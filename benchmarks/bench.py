@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from resnet.components import Setup  # noqa: E402
 from resnet.config import TrainConfig  # noqa: E402
 from resnet.data import Splits, load_splits  # noqa: E402
+from resnet.errors import UserError  # noqa: E402
 from resnet.evaluate import EpochMeter  # noqa: E402
 from resnet.loader import Augment, DeviceLoader  # noqa: E402
 from resnet.machine import cpu_model  # noqa: E402
@@ -444,7 +445,11 @@ def main() -> None:
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    splits = load_splits(TrainConfig(dataset=args.dataset, data_dir=args.data_dir))
+    config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir)
+    try:  # only the data and end-to-end sections read the dataset
+        splits = load_splits(config) if {"data", "e2e"} & set(args.only) else None
+    except UserError as exc:
+        sys.exit(f"error: {exc}")
     work = ROOT / "benchmarks" / ".work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -455,11 +460,11 @@ def main() -> None:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "dataset": args.dataset,
-        "train_images": len(splits.train_labels),
+        "train_images": len(splits.train_labels) if splits else None,
         "command": sys.argv,
     }
     print(json.dumps(machine), flush=True)
-    if "data" in args.only:
+    if splits and "data" in args.only:
         bench_data(splits, device, args.repeats)
     if "step" in args.only:
         bench_step(
@@ -470,7 +475,7 @@ def main() -> None:
             args.step_batch_sizes,
             [] if args.skip_compile else args.compile_models,
         )
-    if "e2e" in args.only:
+    if splits and "e2e" in args.only:
         bench_e2e(splits, device, args.repeats, args.e2e_steps)
     if "runner" in args.only:
         bench_runner(args.repeats, work / "runner", device.type, args.runner_sizes)
