@@ -46,7 +46,7 @@ from resnet.evaluate import EpochMeter  # noqa: E402
 from resnet.loader import Augment, DeviceLoader  # noqa: E402
 from resnet.machine import cpu_model  # noqa: E402
 from resnet.models import create_model  # noqa: E402
-from resnet.runtime import Runtime  # noqa: E402
+from resnet.runtime import Runtime, check_device  # noqa: E402
 from resnet.train import train_step  # noqa: E402
 
 ROWS: list[dict] = []
@@ -442,7 +442,10 @@ def main() -> None:
     parser.add_argument("--pack-epochs", type=int, default=1)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    device = torch.device(args.device)
+    try:
+        device = check_device(args.device)  # one line for a GPU that is not there, not a CUDA error later
+    except UserError as exc:
+        sys.exit(f"error: {exc}")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir)
