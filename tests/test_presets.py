@@ -206,6 +206,13 @@ def test_unknown_suite_and_preset_list_the_valid_ones():
         match="unknown preset 'no_scedule' in suite 'ablations' \\(did you mean no_schedule\\?\\)",
     ):
         find_suite("ablations").preset("no_scedule")
+    with pytest.raises(
+        PresetError, match="unknown preset 'COSINE' in suite 'ablations' \\(did you mean cosine\\?\\)"
+    ):
+        find_suite("ablations").preset("COSINE")  # another case, as a name is typed from a paper
+    from resnet.models.registry import unknown_name_message
+
+    assert "(did you mean resnet18?)" in unknown_name_message("model", "ResNet-18", ["resnet18", "resnet34"])
 
 
 def test_a_config_file_with_a_bom_loads_and_an_edited_recorded_config_is_named(tmp_path, caplog):

@@ -97,8 +97,9 @@ def list_models() -> list[str]:
 def unknown_name_message(kind: str, name: str, valid, where: str = "") -> str:
     """'unknown model 'resnt18' (did you mean resnet18?); valid: ...' — shared by every name lookup."""
     valid = list(valid)
-    close = difflib.get_close_matches(name, valid, n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
+    lowered = {v.lower(): v for v in valid}  # COSINE, ResNet-18: the case and the dashes differ
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1)
+    hint = f" (did you mean {lowered[close[0]]}?)" if close else ""
     return f"unknown {kind} '{name}'{where}{hint}; valid: {', '.join(valid)}"
 
 
