@@ -206,7 +206,7 @@ def render_markdown(
             f"with n = 1 has no test; one whose differences are all equal counts as p = 0, which leaves "
             f"the others unchanged). P(>{plan.baseline}): the fraction of paired seeds where the arm beat "
             f"the baseline. Resolvable Δ: the smallest true difference these seeds would detect with 80% "
-            f"power at the table's corrected level, α/m = 0.05/{max(tested, 1)} (Holm resolves every p "
+            f"power at the table's corrected level, α/m = 0.05/{tested or 'm'} (Holm resolves every p "
             f"below it), (t(1 − α/2m) + t₀.₈₀) × SE: a 'no effect' below it means too few seeds. "
             f"**Bold**: not significantly worse than the best arm (Holm-adjusted, α = 0.05); with n = 1 "
             f"nothing is resolvable, so every arm is bold."
