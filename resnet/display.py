@@ -42,7 +42,7 @@ class SweepDisplay:
         self._live: Any = None
         self._seen: dict[str, tuple] = {}
         self._last_line: dict[str, float] = {}
-        self._left_said_at = -1  # the finished-run count when the time left was last printed
+        self._left_said_at = (-1, "")  # the finished-run count and the time left when last printed
         self.gone = False  # the output failed: nothing more is written
 
     def __enter__(self) -> SweepDisplay:
@@ -116,9 +116,11 @@ class SweepDisplay:
                 self._last_line[status.spec.label] = now
                 if status.state != RunState.QUEUED:
                     self._print(self._line(status, info))
-        if left and self.time_left and self.time_left.finished != self._left_said_at:  # once per run ended
-            self._left_said_at = self.time_left.finished
-            self._print(f"{time.strftime('%H:%M:%S')} sweep: {left}")
+        if self.time_left is not None and left:  # once per run that ended, and only news
+            said = (self.time_left.finished, left)
+            if said[0] != self._left_said_at[0] and said[1] != self._left_said_at[1]:
+                self._left_said_at = said
+                self._print(f"{time.strftime('%H:%M:%S')} sweep: {left}")
 
     def _line(self, status: RunStatus, info: dict[str, Any]) -> str:
         parts = [time.strftime("%H:%M:%S"), status.spec.label, str(status.state)]

@@ -483,6 +483,10 @@ def test_the_sweeps_time_left_hands_queued_runs_to_the_slot_that_frees_first(tmp
     display.update([waiting])
     display.update([waiting])
     assert display.stream.getvalue().count("sweep: about 0m08s left") == 1
+    spec = SimpleNamespace(label="b", config=config)
+    ended = SimpleNamespace(state=RunState.COMPLETED, spec=spec, note="", slot=None, progress=dict)
+    display.update([ended, waiting])  # a run ended, but the time left is what was said: no news
+    assert display.stream.getvalue().count("sweep: about 0m08s left") == 1
 
 
 def test_a_dry_run_times_the_sweep_on_its_slots(tmp_path, suite_file, monkeypatch):
