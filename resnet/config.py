@@ -137,7 +137,7 @@ class TrainConfig(BaseModel):
             return value
         try:
             return tuple(float(Fraction(v)) if isinstance(v, str) else v for v in value)
-        except (ValueError, ZeroDivisionError):
+        except (ValueError, ZeroDivisionError, OverflowError):  # 'x', '81/0', '1e309'
             raise ValueError(
                 f"milestones must be numbers or fractions like 81/164, got {list(value)}"
             ) from None

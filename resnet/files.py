@@ -98,12 +98,17 @@ def read_file_bytes(path: Path | str) -> bytes:
 
 
 def loads_json(text: str) -> Any:
-    """json.loads, with nesting deeper than Python's parser goes told as malformed JSON (a JSONDecodeError
-    that names it) rather than a RecursionError that no caller expects."""
+    """json.loads, with what Python's parser takes but no caller could use told as malformed JSON (a
+    JSONDecodeError that names it): nesting deeper than the parser goes (a RecursionError), and a lone
+    surrogate escape such as \\udcff, which is no character (pydantic and every encoder refuse it)."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
     except RecursionError:
         raise json.JSONDecodeError("arrays or objects nested too deeply", text, 0) from None
+    except UnicodeEncodeError:
+        raise json.JSONDecodeError("a \\u escape that is no character (a lone surrogate)", text, 0) from None
+    return value
 
 
 def load_json(path: Path | str) -> dict:

@@ -325,6 +325,12 @@ def test_a_locked_run_is_not_trained_twice(tmp_path):
             "argument --checkpoint-every: must be a positive, finite number of minutes, got 'nan'",
         ),
         (["--config-json", "{bad"], "--config-json is not valid JSON"),
+        (
+            ["--config-json", '{"model": "\\udcff"}'],
+            "--config-json is not valid JSON (a \\u escape that is no",
+        ),
+        (["--model", "r\udcff"], "argument --model: r\\xff is not valid UTF-8 text"),  # bytes, not UTF-8
+        (["--milestones", "1e309"], "milestones must be numbers or fractions like 81/164, got ['1e309']"),
         pytest.param(
             ["--config-json", "[" * TOO_DEEP + "]" * TOO_DEEP],
             "--config-json is not valid JSON (arrays or objects nested too deeply",

@@ -403,6 +403,8 @@ def test_arms_not_directories_a_cell_holds_one_config_each_seed_once(tmp_path):
     (runs / "ablations" / "baseline" / "seed0.bak" / "metrics.jsonl").write_bytes(b"\x00\xff garbage")
     (runs / "ablations" / "baseline" / "seed7").mkdir()  # nested past what Python's JSON parser goes
     (runs / "ablations" / "baseline" / "seed7" / "config.json").write_text("[" * TOO_DEEP + "]" * TOO_DEEP)
+    (runs / "ablations" / "baseline" / "seed8").mkdir()  # a string no encoder takes: pydantic raised on it
+    (runs / "ablations" / "baseline" / "seed8" / "config.json").write_text('{"config": {"model": "\\udcff"}}')
     not_utf8 = runs / "ablations" / "baseline" / os.fsdecode(b"seed\xff")  # a name that is not UTF-8
     not_utf8.mkdir()
     (not_utf8 / "config.json").write_text("{}")
@@ -416,11 +418,14 @@ def test_arms_not_directories_a_cell_holds_one_config_each_seed_once(tmp_path):
     assert "not UTF-8" in skipped["seedX"] and "its config is not valid here" in skipped["seed0.bak"]
     assert "not valid JSON (arrays or objects nested too deeply at line 1)" in skipped["seed7"]
     assert (
+        "not valid JSON (a \\u escape that is no character (a lone surrogate) at line 1)" in skipped["seed8"]
+    )
+    assert (
         "a second run of baseline seed 2" in skipped["seed02"]
         and "a second run of cosine seed 0" in skipped["seed5"]
     )
     written = write_report(plan, tmp_path / "results")  # never crashes on what it cannot read
-    assert written.aside == "2 runs of other configurations, 6 skipped directories"  # said in the terminal
+    assert written.aside == "2 runs of other configurations, 7 skipped directories"  # said in the terminal
     md = (tmp_path / "results" / "ablations.md").read_text()
     assert "| baseline | **60.00 (n=1)** |" in md or "| baseline | 60.00 (n=1) |" in md
     assert "## Other configurations" in md and "`baseline` with epochs=8" in md

@@ -49,16 +49,29 @@ class _PrintVersion(argparse.Action):
         parser.exit()
 
 
-def utf8_path(text: str) -> Path:
-    """An argparse type: a path whose name is UTF-8 (run records are JSON and TensorBoard refuses other
-    bytes, after a whole epoch has trained)."""
+def _not_utf8(text: str) -> str | None:
+    """`text` shown with its undecodable bytes escaped, when it has any (a command line's bytes that are
+    not UTF-8 arrive as surrogates, which no JSON record, TensorBoard or pydantic accepts)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        shown = text.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
-        message = f"the path {shown} is not valid UTF-8; rename it or choose another"
-        raise argparse.ArgumentTypeError(message) from None
+        return text.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+    return None
+
+
+def utf8_path(text: str) -> Path:
+    """An argparse type: a path whose name is UTF-8 (run records are JSON and TensorBoard refuses other
+    bytes, after a whole epoch has trained)."""
+    if (shown := _not_utf8(text)) is not None:
+        raise argparse.ArgumentTypeError(f"the path {shown} is not valid UTF-8; rename it or choose another")
     return Path(text)
+
+
+def utf8_text(text: str) -> str:
+    """An argparse type: a value that is UTF-8 text."""
+    if (shown := _not_utf8(text)) is not None:
+        raise argparse.ArgumentTypeError(f"{shown} is not valid UTF-8 text")
+    return text
 
 
 def minutes(text: str) -> float:

@@ -8,6 +8,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, Literal, cast
 
+from resnet.cli.common import utf8_text
 from resnet.config import TrainConfig
 
 
@@ -27,11 +28,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
         elif typing.get_origin(annotation) is Literal:
             group.add_argument(flag, choices=typing.get_args(annotation), **kwargs)
         elif name == "milestones":
-            group.add_argument(flag, nargs="+", metavar="FRACTION", **kwargs)
+            group.add_argument(flag, nargs="+", type=utf8_text, metavar="FRACTION", **kwargs)
         else:
-            group.add_argument(
-                flag, type=cast(Callable[[str], Any], annotation), metavar=name.upper(), **kwargs
-            )
+            kind = utf8_text if annotation is str else cast(Callable[[str], Any], annotation)
+            group.add_argument(flag, type=kind, metavar=name.upper(), **kwargs)
         dests.append(name)
     if "norm" not in skip:
         group.add_argument(
