@@ -54,7 +54,7 @@ class TrainConfig(BaseModel):
 
     model: str = "resnet18"
     dataset: Literal["cifar10", "cifar100", "synthetic"] = "cifar10"
-    data_dir: str = "data"
+    data_dir: str = Field("data", min_length=1)  # "" would mean the current directory
     val_size: int = Field(
         0,
         ge=0,

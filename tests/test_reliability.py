@@ -331,6 +331,11 @@ def test_a_locked_run_is_not_trained_twice(tmp_path):
         ),
         (["--model", "r\udcff"], "argument --model: r\\xff is not valid UTF-8 text"),  # bytes, not UTF-8
         (["--milestones", "1e309"], "milestones must be numbers or fractions like 81/164, got ['1e309']"),
+        (
+            ["--run-dir", ""],
+            "argument --run-dir: an empty path; give a file or directory name",
+        ),  # "$DIR" unset
+        (["--data-dir", ""], "invalid config: data_dir: String should have at least 1 character (got '')"),
         pytest.param(
             ["--config-json", "[" * TOO_DEEP + "]" * TOO_DEEP],
             "--config-json is not valid JSON (arrays or objects nested too deeply",

@@ -64,6 +64,8 @@ def utf8_path(text: str) -> Path:
     bytes, after a whole epoch has trained)."""
     if (shown := _not_utf8(text)) is not None:
         raise argparse.ArgumentTypeError(f"the path {shown} is not valid UTF-8; rename it or choose another")
+    if not text.strip():  # "$DIR" with DIR unset: it would mean the current directory
+        raise argparse.ArgumentTypeError("an empty path; give a file or directory name ('.' for here)")
     return Path(text)
 
 
