@@ -217,7 +217,7 @@ def render_markdown(
         out += [""] + notes
     if plan.baseline:
         out += ["", "## Findings", ""] + [
-            f"- {finding(row, plan.baseline)}" for row in rows if row.name != plan.baseline
+            f"- {finding(row, plan.baseline, tested)}" for row in rows if row.name != plan.baseline
         ]
     base = next((row for row in rows if row.name == plan.baseline), None)
     for title, members in sections(plan, rows).items():

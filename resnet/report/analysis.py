@@ -46,7 +46,6 @@ class ArmStats:
     vs_baseline: Comparison | None = None
     p_holm: float | None = None
     resolvable: float | None = None  # at the table's Holm-corrected level (resnet.stats)
-    comparisons: int = 0  # the m of that correction
     bold: bool = False
     # "best"/"final" -> inside our 95% CI
     reference_inside: dict[str, bool | None] = field(default_factory=dict)
@@ -90,7 +89,6 @@ def analyse(plan: Plan, cells: list[ArmRuns], interval: str, unmodified: set[str
             row.p_holm = p
         tested = tested_comparisons(others)
         for row in others:
-            row.comparisons = tested
             if row.vs_baseline is not None:
                 row.resolvable = resolvable_difference(row.vs_baseline, tested)
     _mark_not_worse_than_best(rows)
@@ -131,11 +129,12 @@ def _check_reference(row: ArmStats, comparable: bool) -> None:
         row.reference_inside[key] = None if bounds is None else bounds[0] <= value <= bounds[1]
 
 
-def finding(row: ArmStats, baseline: str) -> str:
+def finding(row: ArmStats, baseline: str, comparisons: int) -> str:
     """One sentence for a writeup: the effect, its interval, the adjusted p and the verdict at alpha =
-    0.05; and the seeds that diverged, which the mean leaves out (and so flatters the arm)."""
+    0.05 (Holm over the table's `comparisons`); and the seeds that diverged, which the mean leaves out (and
+    so flatters the arm)."""
     diverged = row.cell.diverged
-    sentence = _effect_sentence(row, baseline)
+    sentence = _effect_sentence(row, baseline, comparisons)
     if diverged and row.headline.mean is not None:
         tried = diverged + row.headline.n
         sentence += (
@@ -145,11 +144,7 @@ def finding(row: ArmStats, baseline: str) -> str:
     return sentence
 
 
-def _holm_words(row: ArmStats) -> str:
-    return "" if row.comparisons < 2 else f" and Holm over {row.comparisons} comparisons"
-
-
-def _effect_sentence(row: ArmStats, baseline: str) -> str:
+def _effect_sentence(row: ArmStats, baseline: str, comparisons: int) -> str:
     test, n = row.vs_baseline, row.headline.n
     if row.headline.mean is None:
         return f"`{row.name}`: no completed run yet ({row.cell.outside() or 'nothing run'})."
@@ -171,8 +166,9 @@ def _effect_sentence(row: ArmStats, baseline: str) -> str:
     if row.p_holm < ALPHA:
         verdict = f"{'better' if test.diff > 0 else 'worse'} than `{baseline}` at α = 0.05"
     else:
+        holm = f" and Holm over {comparisons} comparisons" if comparisons > 1 else ""
         verdict = (
-            f"no difference resolved at α = 0.05 (with n = {test.n}{_holm_words(row)}, differences below "
+            f"no difference resolved at α = 0.05 (with n = {test.n}{holm}, differences below "
             f"{row.resolvable:.2f} points are not resolvable)"
         )
     return f"`{row.name}`: {effect} ({interval}), Holm-adjusted p = {row.p_holm:.3g}: {verdict}."
