@@ -36,6 +36,7 @@ from resnet.report.render import (
     official_files,
     protocol_words,
     provenance,
+    provenance_warnings,
     reference_notes,
     section_table,
     sections,
@@ -102,7 +103,7 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
         )
     remove_stale_figures(results_dir, plan.suite.name, paths)
     outside = [row.cell.outside() for row in rows]
-    warnings = [line for line in footer if line.startswith("⚠")]
+    warnings = provenance_warnings(footer)
     return Written(paths, table, outside, title, aside_words(collected), warnings)
 
 
@@ -191,7 +192,7 @@ def render_markdown(
             f"**These runs override the suite's presets: {plan.overrides_words}** (descriptions below "
             f"are the presets')."
         )
-    out += [f"**{line}** (the footer says how)" for line in footer if line.startswith("⚠")]  # seen first
+    out += [f"**{line}** (the footer says how)" for line in provenance_warnings(footer)]  # seen first
     out += [
         protocol_words(rows),
         f"Cells: {INTERVAL_WORDS[interval]}; n = completed seeds; a pending, running, failed or "

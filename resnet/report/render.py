@@ -307,3 +307,8 @@ def provenance(collected: Collected) -> list[str]:
             "differences between arms may come from that."
         )
     return lines
+
+
+def provenance_warnings(footer: list[str]) -> list[str]:
+    """The footer's warnings (mixed provenance), which the Markdown's header and the terminal repeat."""
+    return [line for line in footer if line.startswith("⚠")]
