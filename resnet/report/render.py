@@ -208,43 +208,45 @@ def files_official(data: dict) -> bool | None:
     return verdict if isinstance(verdict, bool) else None  # an edited file says nothing
 
 
-def _verdicts(collected: Collected, name: str) -> list[bool | None]:
-    """Each run's md5 verdict on the files of dataset `name`."""
-    return [
-        files_official(r.record.get("data", {}))
-        for c in collected.arms
-        for r in c.runs
-        if r.config.dataset == name
-    ]
+def _verdicts(collected: Collected) -> dict[str, list[bool | None]]:
+    """Each dataset the arms trained on -> each of its runs' md5 verdict on the files."""
+    datasets = {cell.arm.config.dataset for cell in collected.arms} or {"cifar10"}
+    runs = [r for c in collected.arms for r in c.runs]
+    return {
+        name: [files_official(r.record.get("data", {})) for r in runs if r.config.dataset == name]
+        for name in sorted(datasets)
+    }
+
+
+def _overall(verdicts: list[bool | None]) -> bool | None:
+    """False when any run's files differed, True when all were verified, None when unknown."""
+    return False if False in verdicts else True if set(verdicts) == {True} else None
 
 
 def official_files(collected: Collected) -> dict[str, bool | None]:
-    """Each dataset the arms trained on -> whether its files matched the official md5: False when any
-    run's differed, True when all were verified, None when unknown (and for synthetic data)."""
-    datasets = {cell.arm.config.dataset for cell in collected.arms} or {"cifar10"}
-    verdicts: dict[str, bool | None] = {}
-    for name in sorted(datasets):
-        matches = set(_verdicts(collected, name))
-        verdicts[name] = False if False in matches else True if matches == {True} else None
-    return verdicts
+    """Each dataset the arms trained on -> whether its files matched the official md5 (_overall; None for
+    synthetic data)."""
+    return {name: _overall(verdicts) for name, verdicts in _verdicts(collected).items()}
 
 
 def dataset_words(plan: Plan, collected: Collected) -> str:
     words = []
-    for name, official in official_files(collected).items():
+    for name, runs in _verdicts(collected).items():
         if name == "synthetic":
             words.append("synthetic data (generated for smoke runs: these numbers say nothing about CIFAR)")
             continue
-        runs = _verdicts(collected, name)
-        differ = runs.count(False)
-        verdict = {
-            False: " (files differ from the official release: md5)"
-            if differ == len(runs)
-            else f" (the files of {differ} of {len(runs)} runs differ from the official release: md5; the "
-            "CSV's data.official_files says which)",
-            True: " (official files, md5 verified)",
-            None: "",
-        }[official]
+        official, differ = _overall(runs), runs.count(False)
+        if official is None:
+            verdict = ""
+        elif official:
+            verdict = " (official files, md5 verified)"
+        elif differ == len(runs):
+            verdict = " (files differ from the official release: md5)"
+        else:
+            verdict = (
+                f" (the files of {differ} of {len(runs)} runs differ from the official release: md5; the "
+                "CSV's data.official_files says which)"
+            )
         words.append(DATASETS[name].title + verdict)
     return ", ".join(words)
 
