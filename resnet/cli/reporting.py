@@ -105,11 +105,17 @@ def _suite_of(directory: Path, runs_dir: Path) -> Suite:
     return suite
 
 
+def report_of_sweep(plan: Plan, args: argparse.Namespace) -> int:
+    """The table at the end of a sweep (either launcher): as report(), saying first whether the suite
+    changed while the sweep ran (--report reads it anew, so only a sweep can see that)."""
+    _say_if_the_suite_changed(plan.suite)
+    return report(plan, args)
+
+
 def report(plan: Plan, args: argparse.Namespace) -> int:
     """Write the table; a Ctrl-C here ends in one line, and the atomic writes leave no half file behind."""
     on_stop_signals(raise_interrupt)
     ensure_writable(args.results_dir, "--results-dir")
-    _say_if_the_suite_changed(plan.suite)
     try:
         from resnet.report import write_report  # seconds (pandas, matplotlib) when not imported yet
 
