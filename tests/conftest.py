@@ -174,16 +174,18 @@ def wait_for_epochs(metrics_file: Path, epochs: int, process=None, timeout: floa
     )
 
 
+def parent_of(pid: int) -> int | None:
+    """From /proc; None once the process is gone (one listed a moment ago may have ended since)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def descendants(pid: int) -> set[int]:
     """Every live process below `pid` (children, grandchildren, ...), from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
+    listed = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    parents = {child: parent for child in listed if (parent := parent_of(child)) is not None}
     found, frontier = set(), {pid}
     while frontier:
         frontier = {child for child, parent in parents.items() if parent in frontier} - found

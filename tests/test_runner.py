@@ -36,6 +36,7 @@ from tests.conftest import (
     ROOT,
     alive,
     descendants,
+    parent_of,
     run_cli,
     sweep_main,
     wait_for_epochs,
@@ -485,14 +486,6 @@ def test_a_reader_that_goes_away_leaves_the_sweep_to_finish_and_write_its_table(
     assert (tmp_path / "results" / "tiny.md").exists()
     runs = tmp_path / "runs" / "tiny"
     assert all((runs / arm / "seed0" / "summary.json").exists() for arm in ("base", "cosine"))
-
-
-def parent_of(pid: int) -> int | None:
-    """None once the process is gone (one listed a moment ago may have ended since)."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except FileNotFoundError:
-        return None
 
 
 def leads_its_group(pid: int) -> bool:
