@@ -118,6 +118,21 @@ def test_paired_difference_its_interval_p_and_resolvable_difference_by_hand():
     assert paired([1.0, 2.0, 3.0], [0.0, 2.0, 4.0]).p_superior == 0.5  # one win, one tie, one loss
 
 
+def test_equal_image_count_differences_are_no_spread_whatever_the_float_rounding():
+    """Each seed 207 of 1,000 test images better: the same evidence whether the floats subtract exactly or
+    not, so the same verdict (no spread, no test), never a p of 1e-32 from rounding noise."""
+    counts = [611, 659, 787]
+    better = [100.0 * (k + 207) / 1000 for k in counts]  # 81.8, 86.6, 99.4
+    worse = [100.0 * k / 1000 for k in counts]  # 61.1, 65.9, 78.7
+    assert len({x - y for x, y in zip(better, worse, strict=True)}) > 1  # the noise this test is about
+    noisy, exact = paired(better, worse), paired([81.5, 86.5, 99.5], [60.75, 65.75, 78.75])
+    for result in (noisy, exact):
+        assert (result.diff, result.low, result.high) == (20.75 if result is exact else 20.7,) * 3
+        assert (result.p, result.se, result.p_superior) == (None, None, 1.0)
+    almost = paired([81.8, 86.6, 99.5], worse)  # one seed one image more: a real spread, a real test
+    assert almost.p is not None and almost.se == pytest.approx(math.sqrt(1 / 300) / math.sqrt(3))
+
+
 def test_the_resolvable_difference_is_at_the_tables_holm_level(tmp_path):
     """Two comparisons: the resolvable Δ is at α/2 (Holm resolves every p below it), so an effect larger
     than it is never left 'not resolved' by the correction, and the findings name the m."""
