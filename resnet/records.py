@@ -46,9 +46,9 @@ class RunRecorder:
 
     def start(self, history: list[dict], data_provenance: dict) -> None:
         """A session begins: metrics.jsonl holds exactly the epochs the run continues from (it may have
-        been one ahead of the checkpoint), an old failure is forgotten, config.json gains this session."""
-        write_atomic(self.run.metrics_file, "".join(jsonl_line(r) for r in history))
-        self.run.failure_file.unlink(missing_ok=True)
+        been one ahead of the checkpoint), an old failure is forgotten, config.json gains this session.
+        config.json comes first: a report read while a run starts finds what it trains beside its first
+        file, never a metrics.jsonl that nothing explains (listed as unreadable)."""
         env = environment(self.runtime)
         sessions = (read_json(self.run.config_file) or {}).get("sessions")
         sessions = sessions if isinstance(sessions, list) else []  # an edited file loses its history only
@@ -66,6 +66,8 @@ class RunRecorder:
                 "sessions": [*sessions, {**env, "runtime": self.runtime.to_dict()}],
             },
         )
+        write_atomic(self.run.metrics_file, "".join(jsonl_line(r) for r in history))
+        self.run.failure_file.unlink(missing_ok=True)
 
     def epoch(self, record: dict) -> None:
         # may run one epoch ahead of the checkpoint: the next start rewrites it

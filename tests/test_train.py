@@ -13,7 +13,7 @@ from resnet.components import build
 from resnet.config import TrainConfig
 from resnet.errors import RunDirError
 from resnet.evaluate import evaluate_checkpoint
-from resnet.files import read_json
+from resnet.files import read_json, write_atomic
 from resnet.run_dir import RunDir
 from resnet.runtime import Runtime
 from resnet.schedule import lr_multiplier
@@ -249,6 +249,23 @@ def test_a_stop_that_ends_between_two_epochs_is_recorded_by_the_next(tmp_path, m
     monkeypatch.setattr(resnet.train, "save_checkpoint", checkpoint_and_continue)
     train(fast_config(epochs=3), tmp_path / "run")
     assert [r.get("stops", 0) for r in RunDir(tmp_path / "run").metrics()] == [0, 1, 0]
+
+
+def test_a_report_read_while_a_run_starts_never_finds_it_unreadable(tmp_path, monkeypatch):
+    """The first file that makes a directory a run's is config.json: a report of a sweep that another
+    sweep is starting runs in sees what each trains, never a metrics.jsonl that nothing explains."""
+    import resnet.records
+    from resnet.report.collect import read_run
+
+    seen = []
+
+    def write_and_read(path, text):
+        write_atomic(path, text)
+        seen.append(read_run(tmp_path / "run"))
+
+    monkeypatch.setattr(resnet.records, "write_atomic", write_and_read)
+    train(fast_config(epochs=1), tmp_path / "run")
+    assert seen and not [problem for problem in seen if isinstance(problem, str)]
 
 
 def test_a_damaged_summary_is_rebuilt_from_complete_metrics_without_training(tmp_path):
