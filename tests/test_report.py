@@ -678,6 +678,39 @@ def test_validation_protocol_reports_test_at_the_val_selected_epoch(tmp_path):
     assert "(val-sel.)" in tex
 
 
+def test_arms_of_two_protocols_are_compared_on_the_final_test_accuracy_which_no_selection_touches(tmp_path):
+    """One arm selects on val, one (val_size = 0) on test: their selected epochs are not comparable, so the
+    table compares final test accuracy for both, says so, tags the selected column, and still tests."""
+    path = tmp_path / "mixed.toml"
+    path.write_text(
+        'baseline = "held"\n[base]\nmodel = "resnet8"\ndataset = "synthetic"\nval_size = 128\n'
+        "[presets.held]\n[presets.no_val]\nval_size = 0\n"
+    )
+    suite, runs = load_suite(path), tmp_path / "runs"
+    for seed, finals in enumerate([(80.0, 85.0, 88.0), (81.0, 86.0, 90.0)]):
+        write_run(
+            runs, "mixed", "held", suite.config("held", seed=seed, epochs=3), finals=finals, val=(70, 90, 89)
+        )
+    for seed, finals in enumerate([(84.0, 92.0, 89.0), (85.0, 93.0, 93.0)]):
+        write_run(runs, "mixed", "no_val", suite.config("no_val", seed=seed, epochs=3), finals=finals)
+    write_report(
+        make_plan(suite, Selection(None, None, (("epochs", 3),), (0, 1)), runs), tmp_path / "results"
+    )
+    md = (tmp_path / "results" / "mixed.md").read_text()
+    assert "The arms differ in protocol" in md and "Each run's best epoch is chosen" not in md
+    assert "| Experiment | Final test acc | Test acc @ selected epoch |" in md
+    # held: finals 88, 90 (val-selected 85, 86); no_val: finals 89, 93 (best test 92, 93)
+    assert "| held | **89.00 ± 12.71 (n=2)** | 85.50 ± 6.35 (n=2) [val] |" in md
+    # differences +1, +3: mean 2, se 1, t = 2 with df 1: two-sided p = 1 - 2 atan(2) / pi = 0.295
+    p = 1 - 2 * math.atan(2) / math.pi
+    delta = f"+2.00 [{2 - T975_DF1:+.2f}, {2 + T975_DF1:+.2f}] | {p:.3g} |"
+    assert f"| no_val | **91.00 ± 25.41 (n=2)** | 92.50 ± 6.35 (n=2) [test] | {delta}" in md
+    assert "[val]" in (tmp_path / "results" / "mixed.tex").read_text()
+    arms = pd.read_csv(tmp_path / "results" / "mixed-arms.csv")
+    assert list(arms["compared"]) == ["final_test_acc"] * 2
+    assert list(arms["values"]) == ["88.0000 90.0000", "89.0000 93.0000"]
+
+
 def factorial_suite(tmp_path):
     path = tmp_path / "grid.toml"
     path.write_text(

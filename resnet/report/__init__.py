@@ -21,7 +21,7 @@ from resnet.files import write_atomic
 from resnet.plan import Plan
 from resnet.report.analysis import ArmStats, analyse, finding, tested_comparisons
 from resnet.report.appendix import design_section, factor_names, others_section, tuning_section
-from resnet.report.collect import Collected, collect, find_runs, with_presets_on_disk
+from resnet.report.collect import Collected, collect, compared_key, find_runs, with_presets_on_disk
 from resnet.report.design import interaction_series
 from resnet.report.figures import plot_curves, plot_forest, plot_interaction
 from resnet.report.latex import latex_tables
@@ -256,13 +256,14 @@ ARMS_CSV_SPREAD = {"ci95": "ci95_half_width", "std": "std"}  # the column says w
 
 
 def arms_frame(rows: list[ArmStats], interval: str) -> pd.DataFrame:
-    out = []
+    out, compared = [], compared_key([row.cell for row in rows])  # what values and mean hold
     for row in rows:
         test = row.vs_baseline
         out.append(
             {
                 "arm": row.name,
                 "selection": row.selection,
+                "compared": compared,
                 "n": row.headline.n,
                 "seeds": " ".join(map(str, row.headline.values)),
                 "values": " ".join(f"{v:.4f}" for v in row.headline.values.values()),

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from resnet.plan import Plan
 from resnet.presets import Reference
-from resnet.report.collect import ArmRuns
+from resnet.report.collect import ArmRuns, compared_key
 from resnet.stats import ALPHA, Comparison, compare, half_width, holm, mean, resolvable_difference
 
 
@@ -60,13 +60,14 @@ class ArmStats:
         return self.cell.arm.reference
 
 
-def arm_stats(cell: ArmRuns, interval: str) -> ArmStats:
+def arm_stats(cell: ArmRuns, interval: str, compared: str) -> ArmStats:
+    """`compared`: the summary field of the table's headline column (collect.compared_key)."""
     selection = "val" if cell.arm.config.val_size else "test"
     best_key = "test_acc_at_best" if selection == "val" else "best_test_acc"
     return ArmStats(
         cell,
         selection,
-        Cell(cell.values(), interval),
+        Cell(cell.values(compared), interval),
         Cell(cell.values("final_test_acc"), interval),
         Cell(cell.values(best_key), interval),
         Cell(cell.values("final_train_acc"), interval),
@@ -76,14 +77,13 @@ def arm_stats(cell: ArmRuns, interval: str) -> ArmStats:
 def analyse(plan: Plan, cells: list[ArmRuns], interval: str, unmodified: set[str]) -> list[ArmStats]:
     """Everything the table says about each arm. `unmodified`: arms whose config is the suite preset's own,
     the only ones a published reference can be compared with."""
-    rows = [arm_stats(cell, interval) for cell in cells]
+    rows = [arm_stats(cell, interval, compared_key(cells)) for cell in cells]
     by_name = {row.name: row for row in rows}
     base = by_name.get(plan.baseline) if plan.baseline else None
     if base is not None:
         others = [row for row in rows if row is not base]
         for row in others:
-            if row.selection == base.selection:
-                row.vs_baseline = compare(row.headline.values, base.headline.values)
+            row.vs_baseline = compare(row.headline.values, base.headline.values)
         adjusted = holm([row.vs_baseline.p if row.vs_baseline else None for row in others])
         for row, p in zip(others, adjusted, strict=True):
             row.p_holm = p
@@ -108,7 +108,7 @@ def _mark_not_worse_than_best(rows: list[ArmStats]) -> None:
     if not scored:
         return
     best = max(scored, key=lambda row: row.headline.mean or 0.0)
-    challengers = [row for row in scored if row is not best and row.selection == best.selection]
+    challengers = [row for row in scored if row is not best]
     tests = [compare(row.headline.values, best.headline.values) for row in challengers]
     adjusted = holm([t.p if t else None for t in tests])
     best.bold = True
@@ -149,10 +149,7 @@ def _effect_sentence(row: ArmStats, baseline: str, comparisons: int) -> str:
     if row.headline.mean is None:
         return f"`{row.name}`: no completed run yet ({row.cell.outside() or 'nothing run'})."
     if test is None:
-        return (
-            f"`{row.name}`: not compared with `{baseline}` "
-            "(no completed baseline run, or another selection protocol)."
-        )
+        return f"`{row.name}`: not compared with `{baseline}` (no completed baseline run)."
     effect = f"{test.diff:+.2f} points vs `{baseline}`"
     if test.kind == "none":
         return (

@@ -114,6 +114,14 @@ class ArmRuns:
         return ", ".join(f"{n} {state}" for state, n in counts.items())
 
 
+def compared_key(cells: list[ArmRuns]) -> str:
+    """The summary field a table compares its arms on: test accuracy at the val-selected epoch when every
+    arm holds out a validation split; otherwise the final test accuracy, which no selection touches, so
+    arms of the two protocols (one chose its best epoch on test) are compared on the same number."""
+    every_arm_on_val = bool(cells) and all(cell.arm.config.val_size for cell in cells)
+    return "test_acc_at_best" if every_arm_on_val else "final_test_acc"
+
+
 @dataclass
 class Collected:
     arms: list[ArmRuns]  # the plan's arms, in order

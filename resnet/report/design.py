@@ -1,9 +1,10 @@
 """Factorial designs: main effects, two-factor interactions and the interaction plot.
 
-A level's mean is blocked by seed: for each seed with a completed run in every arm at that level, the
-mean over those arms (the other factors averaged out); then the mean over seeds with its 95%
-t-interval. The effect of a level is the same, per seed, minus the factor's first level. An interaction
-cell is the mean of the arms at that pair of levels, over seeds.
+Accuracies are the one the table compares (collect.compared_key). A level's mean is blocked by seed:
+for each seed with a completed run in every arm at that level, the mean over those arms (the other
+factors averaged out); then the mean over seeds with its 95% t-interval. The effect of a level is the
+same, per seed, minus the factor's first level. An interaction cell is the mean of the arms at that pair
+of levels, over seeds.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import itertools
 from typing import Any
 
 from resnet.config import format_value
-from resnet.report.collect import ArmRuns
+from resnet.report.collect import ArmRuns, compared_key
 from resnet.stats import half_width, mean
 
 
@@ -25,9 +26,9 @@ def _levels(cells: list[ArmRuns], factor: str) -> list[Any]:
     return levels
 
 
-def _per_seed(cells: list[ArmRuns]) -> dict[int, float]:
-    """Seed -> mean over `cells`, for the seeds every cell completed."""
-    values = [cell.values() for cell in cells]
+def _per_seed(cells: list[ArmRuns], compared: str) -> dict[int, float]:
+    """Seed -> mean over `cells` of the `compared` accuracy, for the seeds every cell completed."""
+    values = [cell.values(compared) for cell in cells]
     if not values:
         return {}
     seeds = set.intersection(*(set(v) for v in values))
@@ -35,14 +36,13 @@ def _per_seed(cells: list[ArmRuns]) -> dict[int, float]:
 
 
 def main_effects(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any]]:
-    rows = []
+    rows, compared = [], compared_key(cells)
     for factor in factors:
         levels = _levels(cells, factor)
-        first = (
-            _per_seed([c for c in cells if dict(c.arm.factors).get(factor) == levels[0]]) if levels else {}
-        )
+        at = {level: [c for c in cells if dict(c.arm.factors).get(factor) == level] for level in levels}
+        first = _per_seed(at[levels[0]], compared) if levels else {}
         for level in levels:
-            per_seed = _per_seed([c for c in cells if dict(c.arm.factors).get(factor) == level])
+            per_seed = _per_seed(at[level], compared)
             shared = sorted(set(per_seed) & set(first))
             effect = [per_seed[s] - first[s] for s in shared]
             rows.append(
@@ -61,7 +61,7 @@ def main_effects(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any
 
 def interactions(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any]]:
     """For each pair of factors, the mean accuracy at each pair of levels (other factors averaged)."""
-    tables = []
+    tables, compared = [], compared_key(cells)
     for a, b in itertools.combinations(factors, 2):
         rows = []
         for level_a in _levels(cells, a):
@@ -72,7 +72,7 @@ def interactions(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any
                     for c in cells
                     if dict(c.arm.factors).get(a) == level_a and dict(c.arm.factors).get(b) == level_b
                 ]
-                per_seed = _per_seed(members)
+                per_seed = _per_seed(members, compared)
                 row[f"{b}={format_value(level_b)}"] = (
                     (mean(list(per_seed.values())), len(per_seed)) if per_seed else None
                 )
@@ -85,7 +85,7 @@ def interaction_series(
     cells: list[ArmRuns], a: str, b: str
 ) -> dict[str, list[tuple[str, float | None, float | None]]]:
     """For the plot: per level of b, the (level of a, mean, 95% half-width) points."""
-    series = {}
+    series, compared = {}, compared_key(cells)
     for level_b in _levels(cells, b):
         points = []
         for level_a in _levels(cells, a):
@@ -94,7 +94,8 @@ def interaction_series(
                     c
                     for c in cells
                     if dict(c.arm.factors).get(a) == level_a and dict(c.arm.factors).get(b) == level_b
-                ]
+                ],
+                compared,
             )
             values = list(per_seed.values())
             points.append((format_value(level_a), mean(values) if values else None, half_width(values)))

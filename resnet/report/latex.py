@@ -7,7 +7,16 @@ from collections.abc import Iterable
 
 from resnet.plan import Plan
 from resnet.report.analysis import ArmStats
-from resnet.report.render import fmt_cell, fmt_delta, fmt_p, params_of, selected_on_val
+from resnet.report.render import (
+    fmt_cell,
+    fmt_delta,
+    fmt_p,
+    mixed_protocols,
+    params_of,
+    second_cell,
+    selected_on_val,
+    selection_tag,
+)
 
 
 def tex_cell(cell, bold: bool = False, with_n: bool = True) -> str:
@@ -147,9 +156,11 @@ def latex_tables(
     """(full table*, one-column compact table), each with its caption and the provenance footer. Headers
     are short so the compact table fits one column of a two-column paper; n goes to the caption when every
     arm has the same."""
-    on_val = selected_on_val(rows)
+    on_val, mixed = selected_on_val(rows), mixed_protocols(rows)
     headline = r"Test acc.\ (val-sel.)" if on_val else "Final test acc."
-    second = "Final test acc." if on_val else r"Best test acc.\ (test-sel.)"
+    second = (
+        "Final test acc." if on_val else r"Test acc.\ (sel.)" if mixed else r"Best test acc.\ (test-sel.)"
+    )
     counts = {row.headline.n for row in rows if row.headline.mean is not None}
     with_n = len(counts) != 1
     notes = [] if with_n else [f"n = {counts.pop()} seeds per arm."]
@@ -173,7 +184,7 @@ def latex_tables(
         [
             latex_escape(row.name),
             tex_cell(row.headline, row.bold, with_n),
-            tex_cell(row.final if on_val else row.best, with_n=with_n),
+            tex_cell(second_cell(row, rows), with_n=with_n) + latex_escape(selection_tag(row, rows)),
             latex_escape(fmt_delta(row)),
             latex_escape(fmt_p(row.p_holm)),
             *([tex_reference(row, keys)] if keys else []),
