@@ -133,6 +133,22 @@ def test_equal_image_count_differences_are_no_spread_whatever_the_float_rounding
     assert almost.p is not None and almost.se == pytest.approx(math.sqrt(1 / 300) / math.sqrt(3))
 
 
+def test_a_delta_over_fewer_seeds_than_a_cell_says_how_many_it_shares(tmp_path):
+    """Seeds added to one arm (--config cosine --seeds 3 4): Δ pairs the 3 seeds both ran, which is not
+    the difference of the cells' means over 5 and 3 seeds, so the Δ cell says so."""
+    suite, runs = find_suite("ablations"), tmp_path / "runs"
+    finals = {"baseline": (90.0, 92.0, 92.5), "cosine": (93.0, 94.0, 95.5, 99.0, 99.5)}
+    for arm, values in finals.items():
+        for seed, final in enumerate(values):
+            write_run(runs, "ablations", arm, suite.config(arm, seed=seed, epochs=2), finals=(50.0, final))
+    selection = Selection(("baseline", "cosine"), None, (("epochs", 2),), (0, 1, 2, 3, 4))
+    write_report(make_plan(suite, selection, runs), tmp_path / "results")
+    md = (tmp_path / "results" / "ablations.md").read_text()
+    cosine = paired([93.0, 94.0, 95.5], [90.0, 92.0, 92.5])  # +2.67, while the cells differ by 4.70
+    assert "| cosine | **96.20 ± " in md
+    assert f"+2.67 [{cosine.low:+.2f}, {cosine.high:+.2f}] (3 shared seeds) | {cosine.p:.3g} |" in md
+
+
 def test_the_resolvable_difference_is_at_the_tables_holm_level(tmp_path):
     """Two comparisons: the resolvable Δ is at α/2 (Holm resolves every p below it), so an effect larger
     than it is never left 'not resolved' by the correction, and the findings name the m."""

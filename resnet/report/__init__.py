@@ -201,8 +201,9 @@ def render_markdown(
     if plan.baseline:
         tested = tested_comparisons(rows)
         out.append(
-            f"Δ: the paired mean difference to `{plan.baseline}` over shared seeds with its 95% "
-            f"t-interval and paired t-test p (Welch's test, marked, when seeds are not shared). p Holm: "
+            f"Δ: the paired mean difference to `{plan.baseline}` over shared seeds (their number marked "
+            f"when a cell holds more) with its 95% t-interval and paired t-test p (Welch's test, marked, "
+            f"when seeds are not shared). p Holm: "
             f"Holm–Bonferroni over {tested} tested comparison{'s' * (tested != 1)} of this table (one "
             f"with n = 1 has no test; one whose differences are all equal counts as p = 0, which leaves "
             f"the others unchanged). P(>{plan.baseline}): the fraction of paired seeds where the arm beat "

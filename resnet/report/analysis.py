@@ -44,6 +44,7 @@ class ArmStats:
     best: Cell  # test acc at the val-selected epoch, or the best test epoch (test-selected: optimistic)
     train: Cell
     vs_baseline: Comparison | None = None
+    baseline_n: int = 0  # the baseline's completed seeds: a paired Δ over fewer is not the cells' difference
     p_holm: float | None = None
     resolvable: float | None = None  # at the table's Holm-corrected level (resnet.stats)
     bold: bool = False
@@ -84,6 +85,7 @@ def analyse(plan: Plan, cells: list[ArmRuns], interval: str, unmodified: set[str
         others = [row for row in rows if row is not base]
         for row in others:
             row.vs_baseline = compare(row.headline.values, base.headline.values)
+            row.baseline_n = base.headline.n
         adjusted = holm([row.vs_baseline.p if row.vs_baseline else None for row in others])
         for row, p in zip(others, adjusted, strict=True):
             row.p_holm = p

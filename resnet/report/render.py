@@ -42,9 +42,13 @@ def fmt_delta(row: ArmStats) -> str:
         return ""
     if test.low is None or test.high is None:
         return f"{test.diff:+.2f} (n={test.n}, no test)"
-    return f"{test.diff:+.2f} [{test.low:+.2f}, {test.high:+.2f}]" + (
-        " (Welch)" if test.kind == "welch" else ""
-    )
+    if test.kind == "welch":
+        kind = " (Welch)"
+    elif test.n < max(row.headline.n, row.baseline_n):  # not the difference of the two cells' means
+        kind = f" ({test.n} shared seeds)"
+    else:
+        kind = ""
+    return f"{test.diff:+.2f} [{test.low:+.2f}, {test.high:+.2f}]{kind}"
 
 
 def fmt_reference(row: ArmStats) -> str:
