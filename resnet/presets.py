@@ -48,12 +48,15 @@ SWEEP_RECORD = "sweep.json"  # runs/<suite>/sweep.json: what the last sweep ther
 
 @dataclass(frozen=True)
 class Reference:
-    """A published number for a preset: test accuracy (%) at the best and/or the final epoch."""
+    """A published number for a preset: test accuracy (%) at the best and/or the final epoch. `best` was
+    chosen on the test split unless `best_selected_on` says "val": it is compared only with arms that chose
+    their best epoch the same way (a test-selected best is optimistic; a val-selected one is not)."""
 
     source: str
     protocol: str
     best: float | None = None
     final: float | None = None
+    best_selected_on: str = "test"
 
 
 @dataclass(frozen=True)
@@ -272,12 +275,15 @@ def parse_reference(data: Any, where: str) -> Reference:
     data = dict(data)
     if "value" in data:  # the short form: one published number, compared with the final accuracy
         data.setdefault("final", data.pop("value"))
-    unknown = set(data) - {"best", "final", "source", "protocol"}
+    unknown = set(data) - {"best", "final", "source", "protocol", "best_selected_on"}
     if unknown:
         raise PresetError(
             f"{where}: unknown reference keys {sorted(unknown)}; allowed: best, final (or value), "
-            "source, protocol"
+            "source, protocol, best_selected_on"
         )
+    selected_on = data.get("best_selected_on", "test")
+    if selected_on not in ("test", "val"):
+        raise PresetError(f'{where}: reference best_selected_on must be "test" or "val", got {selected_on!r}')
     for key in ("source", "protocol"):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise PresetError(
@@ -294,9 +300,8 @@ def parse_reference(data: Any, where: str) -> Reference:
             isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100
         ):
             raise PresetError(f"{where}: reference {key} must be a test accuracy in % (0-100), got {value!r}")
-    return Reference(
-        data["source"], data["protocol"], *(None if v is None else float(v) for v in numbers.values())
-    )
+    best, final = (None if v is None else float(v) for v in numbers.values())
+    return Reference(data["source"], data["protocol"], best, final, selected_on)
 
 
 def design_start(suite: Suite, design: Design) -> TrainConfig:

@@ -131,6 +131,8 @@ def verify(summary: dict | None, config: TrainConfig, history: list[dict]) -> st
         return f"summary.json belongs to config {summary.get('config_hash')}, not {config.short_hash()}"
     if summary.get("epochs_completed") != len(history) or not history:
         return f"summary.json says {summary.get('epochs_completed')} epochs, metrics.jsonl has {len(history)}"
+    if complete_history(config, history) != summary["status"]:  # 'completed' after 3 of 100 epochs
+        return f"summary.json says {summary['status']} after {len(history)} of {config.epochs} epochs"
     if summary.get("final_test_acc") != history[-1].get("test_acc"):
         return "summary.json's final accuracy differs from metrics.jsonl"
     try:

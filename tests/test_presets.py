@@ -137,6 +137,11 @@ def write(tmp_path, text, name="mine.toml"):
             "[presets.a]\nreference = { finale = 1, source = 's', protocol = 'p' }\n",
             "unknown reference keys ['finale']",
         ),
+        (
+            "[presets.a]\nreference = { best = 90, best_selected_on = 'train', source = 's', "
+            "protocol = 'p' }\n",
+            'reference best_selected_on must be "test" or "val", got \'train\'',
+        ),
         ("extends = 'mine'\n[presets.a]\n", "extends mine"),
         ("extends = 'nosuch'\n[presets.a]\n", "extends unknown suite 'nosuch'; valid: mine; a file beside"),
         ("description = 5\n[presets.a]\n", "description must be text in quotes, got 5"),  # rich crashed

@@ -40,9 +40,14 @@ def write_run(
     data=None,
 ):
     """A run directory as train() leaves it; per-epoch test accuracies `finals` (the last is the final
-    one)."""
+    one), led by copies of the first (and of `val`'s first) up to the config's epochs, as a completed run
+    has them: a 100-epoch preset's run whose test matters only at its last epochs."""
     run_dir = path or runs_dir / suite / arm / f"seed{config.seed}"
     run_dir.mkdir(parents=True)
+    assert len(finals) <= config.epochs, "more epochs than the config has"
+    if status in ("completed", "unfinished"):
+        finals = (finals[0],) * (config.epochs - len(finals)) + tuple(finals)
+        val = None if val is None else (val[0],) * (config.epochs - len(val)) + tuple(val)
     history = []
     for epoch, acc in enumerate(finals, start=1):
         record = {
@@ -395,9 +400,9 @@ def test_diverged_seeds_stay_out_of_the_mean_and_the_findings_say_so(tmp_path, s
     suite = load_suite(suite_file)
     runs = tmp_path / "runs"
     for seed, acc in enumerate((90.0, 91.0, 92.0)):
-        write_run(runs, "tiny", "base", suite.config("base", seed=seed), finals=(50.0, acc))
+        write_run(runs, "tiny", "base", suite.config("base", seed=seed), finals=(acc,))  # the suite's 1 epoch
     for seed, (status, acc) in enumerate((("completed", 93.0), ("completed", 95.0), ("diverged", 10.0))):
-        write_run(runs, "tiny", "cosine", suite.config("cosine", seed=seed), status, finals=(50.0, acc))
+        write_run(runs, "tiny", "cosine", suite.config("cosine", seed=seed), status, finals=(acc,))
     plan = make_plan(suite, Selection(("base", "cosine"), None, (), (0, 1, 2)), runs)
     write_report(plan, tmp_path / "results")
     md = (tmp_path / "results" / "tiny.md").read_text()
@@ -692,6 +697,37 @@ def test_validation_protocol_reports_test_at_the_val_selected_epoch(tmp_path):
     assert "best epoch is chosen on a held-out validation split (5,000 training images" in md
     tex = (tmp_path / "results" / "ablations_val-compact.tex").read_text()
     assert "(val-sel.)" in tex
+
+
+def test_a_published_best_is_compared_only_with_a_best_selected_the_same_way(tmp_path):
+    """ablations_val selects on val; its references chose their best epoch on test (optimistic): only the
+    final numbers are compared, unless a reference says its best was selected on val too."""
+    suite, runs = find_suite("ablations_val"), tmp_path / "runs"
+    for seed, finals in enumerate([(93.0, 94.0, 87.5), (93.5, 94.2, 87.7)]):
+        write_run(
+            runs,
+            "ablations_val",
+            "baseline",
+            suite.config("baseline", seed=seed),
+            finals=finals,
+            val=(90, 95, 89),
+        )
+    plan = make_plan(suite, Selection(("baseline",), None, (), (0, 1)), runs)
+    write_report(plan, tmp_path / "results")
+    md = (tmp_path / "results" / "ablations_val.md").read_text()
+    assert "| best 93.90 (test-selected: not compared), final 87.60 (inside) |" in md  # final 87.5, 87.7
+    assert "best test-selected: not compared" in (tmp_path / "results" / "ablations_val.tex").read_text()
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        'extends = "ablations_val"\n[presets.baseline]\nreference = { best = 99.0, best_selected_on = "val", '
+        'source = "s", protocol = "p" }\n'
+    )
+    mine = load_suite(path)
+    for seed in (0, 1):
+        run = runs / "mine" / "baseline" / f"seed{seed}"
+        shutil.copytree(runs / "ablations_val" / "baseline" / f"seed{seed}", run)
+    write_report(make_plan(mine, Selection(("baseline",), None, (), (0, 1)), runs), tmp_path / "results")
+    assert "| best 99.00 (outside) |" in (tmp_path / "results" / "mine.md").read_text()  # 94.0, 94.2
 
 
 def test_arms_of_two_protocols_are_compared_on_the_final_test_accuracy_which_no_selection_touches(tmp_path):

@@ -18,6 +18,7 @@ from resnet.run_dir import RunDir
 from resnet.runtime import Runtime
 from resnet.schedule import lr_multiplier
 from resnet.states import RunState
+from resnet.summary import summarize
 from resnet.train import Interrupted, StopRequest, train
 from tests.conftest import FAST_ARGS, TIMING, fast_config, train_main
 
@@ -189,6 +190,13 @@ def test_a_summary_verifies_only_when_every_number_follows_from_the_metrics(fini
         == "summary.json's params has the wrong type (str)"
     )
     assert verify({k: v for k, v in summary.items() if k != "arm_hash"}, config, history) is None  # older
+    # every number consistent with the metrics, but only 1 of the config's 2 epochs ran: not finished
+    short = summarize(config, history[:1], status="completed", runtime={}, params=summary["params"])
+    assert verify(short, config, history[:1]) == "summary.json says completed after 1 of 2 epochs"
+    diverged = summarize(config, history, status="diverged", runtime={}, params=summary["params"])
+    assert (
+        verify(diverged, config, history) == "summary.json says diverged after 2 of 2 epochs"
+    )  # loss finite
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
     lines = (copy / "metrics.jsonl").read_text().splitlines()

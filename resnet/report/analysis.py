@@ -48,8 +48,8 @@ class ArmStats:
     p_holm: float | None = None
     resolvable: float | None = None  # at the table's Holm-corrected level (resnet.stats)
     bold: bool = False
-    # "best"/"final" -> inside our 95% CI
-    reference_inside: dict[str, bool | None] = field(default_factory=dict)
+    # "best"/"final" -> "inside" or "outside" our 95% CI, "n<2", or why it is not compared
+    reference_verdicts: dict[str, str] = field(default_factory=dict)
     reference_comparable: bool = True
 
     @property
@@ -127,8 +127,12 @@ def _check_reference(row: ArmStats, comparable: bool) -> None:
         value = getattr(reference, key)
         if value is None:
             continue
+        if key == "best" and reference.best_selected_on != row.selection:
+            row.reference_verdicts[key] = f"{reference.best_selected_on}-selected: not compared"
+            continue
         bounds = cell.ci95()
-        row.reference_inside[key] = None if bounds is None else bounds[0] <= value <= bounds[1]
+        inside = bounds is not None and bounds[0] <= value <= bounds[1]
+        row.reference_verdicts[key] = "n<2" if bounds is None else "inside" if inside else "outside"
 
 
 def finding(row: ArmStats, baseline: str, comparisons: int) -> str:

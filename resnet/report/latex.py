@@ -101,7 +101,7 @@ def tex_reference(row: ArmStats, keys: list[str]) -> str:
     parts = []
     for key in keys:
         value = getattr(reference, key)
-        outside = row.reference_comparable and row.reference_inside.get(key) is False
+        outside = row.reference_comparable and row.reference_verdicts.get(key) == "outside"
         parts.append("--" if value is None else f"{value}" + ("∗" if outside else ""))  # as published
     return latex_escape(" / ".join(parts) + ("" if row.reference_comparable else "†"))
 
@@ -144,8 +144,10 @@ def latex_table(
 def published_words(rows: list[ArmStats], keys: list[str]) -> str:
     sources = dict.fromkeys(f"{r.reference.source} ({r.reference.protocol})" for r in rows if r.reference)
     overridden = any(r.reference and not r.reference_comparable for r in rows)
+    other_protocol = sorted({v for r in rows for v in r.reference_verdicts.values() if "not compared" in v})
     return (
         f"Published: {' / '.join(keys)} test accuracy reported by {'; '.join(sources)}; ∗ outside our 95% CI"
+        + "".join(f"; best {words} (another protocol than ours)" for words in other_protocol)
         + ("; † not compared: our runs override the preset's config." if overridden else ".")
     )
 

@@ -63,8 +63,9 @@ def fmt_reference(row: ArmStats) -> str:
         return (
             ", ".join(f"{key} {value:.2f}" for key, value in numbers) + " (not compared: overridden config)"
         )
-    words = {True: "inside", False: "outside", None: "n<2"}
-    return ", ".join(f"{key} {value:.2f} ({words[row.reference_inside.get(key)]})" for key, value in numbers)
+    return ", ".join(
+        f"{key} {value:.2f} ({row.reference_verdicts.get(key, 'n<2')})" for key, value in numbers
+    )
 
 
 def reference_notes(rows: list[ArmStats]) -> list[str]:
