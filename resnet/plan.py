@@ -259,16 +259,18 @@ def tuning_scores(plan: Plan, candidate: Arm, tune: Tune) -> tuple[list[float], 
 
 
 def select_tuned(plan: Plan, candidates: list[Arm], tune: Tune) -> tuple[Arm | None, str]:
-    """The candidate with the best mean validation accuracy (the first listed on ties), once all finished."""
-    means = []
+    """The candidate with the best mean validation accuracy (the first listed on ties), once all finished.
+    A value that diverged on a tuning seed ranks below every value that did not: its mean leaves that seed
+    out, which would flatter exactly the unstable values (an lr too high)."""
+    ranks = []
     for candidate in candidates:
         scores, states = tuning_scores(plan, candidate, tune)
         if not all(state.finished for state in states):
             return None, "tuning runs not finished"
-        means.append(statistics.fmean(scores) if scores else float("-inf"))
-    if max(means) == float("-inf"):
+        ranks.append((len(scores) == len(states), statistics.fmean(scores) if scores else float("-inf")))
+    if max(mean for _, mean in ranks) == float("-inf"):
         return None, f"every {tune.param} value diverged in tuning"
-    return candidates[means.index(max(means))], ""
+    return candidates[ranks.index(max(ranks))], ""
 
 
 # --- the sweep record: what `--report` plans when it is not told ----------------------------------------

@@ -860,6 +860,30 @@ def test_an_arm_whose_every_tuning_value_diverged_says_why_it_has_no_final_runs(
     assert "| base | — | — |" in md and "no final runs: every lr value diverged in tuning |" in md
 
 
+def test_a_tuning_value_that_diverged_on_a_seed_ranks_below_those_that_did_not(tmp_path):
+    """lr 0.2 diverged on seed 0 and reached 70 on seed 1; lr 0.05 reached 60 and 61. A mean over the
+    surviving seed (70) would pick the unstable value; the stable one is selected, and the table says why."""
+    path = tmp_path / "tun.toml"
+    path.write_text(
+        '[base]\nmodel = "resnet8"\ndataset = "synthetic"\nval_size = 128\nepochs = 2\n'
+        "[presets.base]\n[tune]\nlr = [0.05, 0.2]\nseeds = [0, 1]\n"
+    )
+    suite, runs = load_suite(path), tmp_path / "runs"
+    selection = Selection(None, None, (), (0, 1, 2), suite.tune)
+    outcomes = {(0.05, 0): ("completed", 60.0), (0.05, 1): ("completed", 61.0), (0.2, 1): ("completed", 70.0)}
+    for spec in make_plan(suite, selection, runs).specs:
+        status, val = outcomes.get((spec.config.lr, spec.seed), ("diverged", 9.0))
+        write_run(
+            runs, "tun", "", spec.config, status, finals=(50.0, 55.0), val=(50.0, val), path=spec.run_dir
+        )
+    plan = make_plan(suite, selection, runs)
+    assert plan.arms[0].tuned == ("lr", 0.05)
+    write_report(plan, tmp_path / "results")
+    md = (tmp_path / "results" / "tun.md").read_text()
+    assert "| base | 0.2 | 70.00 (n=1); 1 diverged |  |" in md and "| base | 0.05 | 60.50 (n=2) | ✓ |" in md
+    assert "a value that diverged on a tuning seed ranks below every value that did not" in md
+
+
 def test_report_without_suite_rewrites_every_suite_found(tmp_path, suite_file):
     runs = tmp_path / "runs"
     for suite_name, arm in (("ablations", "baseline"), ("depth", "resnet20")):

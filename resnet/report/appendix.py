@@ -70,8 +70,9 @@ def tuning_section(plan: Plan, collected: Collected) -> list[str]:
         f"## Tuning: {tune.param} per arm",
         "",
         f"Each value on seed{'s' * (len(tune.seeds) > 1)} {', '.join(map(str, tune.seeds))}; selected: the "
-        "best mean validation accuracy (best epoch; on a tie, the value listed first). The final runs use "
-        "the selected value.",
+        "best mean validation accuracy (best epoch; on a tie, the value listed first), where a value that "
+        "diverged on a tuning seed ranks below every value that did not. The final runs use the selected "
+        "value.",
         "",
     ]
     rows = []
@@ -85,7 +86,8 @@ def tuning_section(plan: Plan, collected: Collected) -> list[str]:
                 {
                     "Arm": name,
                     tune.param: format_value(cell.arm.tuning[1]) if cell.arm.tuning else "",
-                    "Val acc (best epoch)": "—" if mean is None else f"{mean:.2f} (n={len(values)})",
+                    "Val acc (best epoch)": ("—" if mean is None else f"{mean:.2f} (n={len(values)})")
+                    + (f"; {cell.diverged} diverged" if cell.diverged else ""),
                     "Selected": "✓" if chosen else "",
                     "Status": plan.awaiting.get(name, ""),
                 }
