@@ -152,6 +152,13 @@ def test_a_delta_over_fewer_seeds_than_a_cell_says_how_many_it_shares(tmp_path):
     cosine = paired([93.0, 94.0, 95.5], [90.0, 92.0, 92.5])  # +2.67, while the cells differ by 4.70
     assert "| cosine | **96.20 ± " in md
     assert f"+2.67 [{cosine.low:+.2f}, {cosine.high:+.2f}] (3 shared seeds) | {cosine.p:.3g} |" in md
+    tex = (
+        tmp_path / "results" / "ablations.tex"
+    ).read_text()  # a mark the caption explains: the page is narrow
+    assert (
+        f"+2.67 [{cosine.low:+.2f}, {cosine.high:+.2f}]$_{{n=3}}$ &" in tex
+        and "a subscript n: the seeds" in tex
+    )
 
 
 def test_the_resolvable_difference_is_at_the_tables_holm_level(tmp_path):
@@ -335,9 +342,9 @@ def test_the_table_compares_paired_seeds_with_intervals_and_holm(ablations, tmp_
     assert "\\footnotesize" in compact  # n differs between arms, so every cell carries it: a smaller font
     assert (
         "(its 95\\% t-interval in the full table; Welch" in compact
-        and "with its 95\\% t-interval (Welch" in tex
+        and "with its 95\\% t-interval (W: Welch's test, seeds not shared" in tex
     )
-    assert "Final test acc" in tex
+    assert "{@{}r@{}}Final\\\\ test acc.\\end{tabular}" in tex  # the header on two lines: the page is narrow
     assert tex.isascii() and compact.isascii()  # pdflatex stops at a Greek letter
     # published numbers as published, * where one lies outside our 95% CI; the same epochs in every arm go
     # to the caption

@@ -164,8 +164,13 @@ def caption_text(
     if plan.baseline:
         parts.append(
             f"Δ: paired difference to {plan.baseline} over shared seeds "
-            + ("(its 95% t-interval in the full table; " if compact else "with its 95% t-interval (")
-            + "Welch when seeds are not shared); p Holm: Holm–Bonferroni over this table's comparisons. "
+            + (
+                "(its 95% t-interval in the full table; Welch when seeds are not shared); "
+                if compact
+                else "with its 95% t-interval (W: Welch's test, seeds not shared; a subscript n: the "
+                "seeds both share, when fewer than a cell holds); "
+            )
+            + "p Holm: Holm–Bonferroni over this table's comparisons. "
             "Bold: not significantly worse than the best arm (Holm, α = 0.05)."
         )
     return " ".join(p for p in parts if p)

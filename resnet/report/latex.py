@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from resnet.plan import Plan
 from resnet.report.analysis import ArmStats
 from resnet.report.render import (
+    delta_mark,
     fmt_cell,
     fmt_delta,
     fmt_p,
@@ -92,6 +93,16 @@ def _escape_char(ch: str) -> str:
     return _greek(ch) or "?"
 
 
+def tex_delta(row: ArmStats) -> str:
+    """fmt_delta's cell, its words as marks the caption explains, so a table* of seven arms fits the page:
+    a superscript W for Welch's test, a subscript n for the seeds paired when fewer than a cell holds."""
+    test, mark = row.vs_baseline, delta_mark(row)
+    if test is None or not mark:
+        return latex_escape(fmt_delta(row))
+    text = latex_escape(f"{test.diff:+.2f} [{test.low:+.2f}, {test.high:+.2f}]")
+    return text + (r"$^\mathrm{W}$" if mark == "welch" else f"$_{{n={test.n}}}$")
+
+
 def tex_reference(row: ArmStats, keys: list[str]) -> str:
     """'94.1 / 87.6*': the published numbers of `keys` as published, * where one lies outside our 95% CI,
     † after them when our runs override the preset (not compared)."""
@@ -104,6 +115,15 @@ def tex_reference(row: ArmStats, keys: list[str]) -> str:
         outside = row.reference_comparable and row.reference_verdicts.get(key) == "outside"
         parts.append("--" if value is None else f"{value}" + ("∗" if outside else ""))  # as published
     return latex_escape(" / ".join(parts) + ("" if row.reference_comparable else "†"))
+
+
+def two_lines(header: str) -> str:
+    """A header on two lines ('Best test acc.' over '(test-sel.)', 'Final' over 'test acc.'): the full
+    table's columns are as wide as their cells, not their headers (a plain nested tabular: no package)."""
+    plain = header.replace(r"\ ", " ")
+    top, _, bottom = plain.partition(" (") if " (" in plain else plain.partition(" ")
+    bottom = f"({bottom}" if " (" in plain else bottom
+    return rf"\begin{{tabular}}[b]{{@{{}}r@{{}}}}{top}\\ {bottom}\end{{tabular}}" if bottom else header
 
 
 def latex_table(
@@ -180,14 +200,20 @@ def latex_tables(
             "Every arm: " + ", ".join(f"{name.lower()} {value}" for name, value in known.items()) + "."
         )
     settings = {name: values for name, values in columns.items() if name not in constant}
-    full_header = ["Experiment", headline, second, r"$\Delta$ [95\% CI]", r"$p_\mathrm{Holm}$"]
+    full_header = [
+        "Experiment",
+        *map(two_lines, (headline, second)),
+        r"$\Delta$ [95\% CI]",
+        r"$p_\mathrm{Holm}$",
+    ]
     full_header += ["Published"] * bool(keys) + list(settings)
     full = [
         [
             latex_escape(row.name),
             tex_cell(row.headline, row.bold, with_n),
-            tex_cell(second_cell(row, rows), with_n=with_n) + latex_escape(selection_tag(row, rows)),
-            latex_escape(fmt_delta(row)),
+            tex_cell(second_cell(row, rows), with_n=False)
+            + latex_escape(selection_tag(row, rows)),  # n as before
+            tex_delta(row),
             latex_escape(fmt_p(row.p_holm)),
             *([tex_reference(row, keys)] if keys else []),
             *(values[i] for values in settings.values()),

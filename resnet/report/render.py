@@ -36,19 +36,25 @@ def fmt_p(p: float | None) -> str:
     return "—" if p is None else f"{p:.3g}"
 
 
+def delta_mark(row: ArmStats) -> str:
+    """What a Δ cell must say besides its numbers: 'welch' (seeds not shared), 'shared' (paired over fewer
+    seeds than a cell holds, so not the difference of the two cells' means), or ''."""
+    test = row.vs_baseline
+    if test is None or test.low is None:
+        return ""
+    if test.kind == "welch":
+        return "welch"
+    return "shared" if test.n < max(row.headline.n, row.baseline_n) else ""
+
+
 def fmt_delta(row: ArmStats) -> str:
     test = row.vs_baseline
     if test is None:
         return ""
     if test.low is None or test.high is None:
         return f"{test.diff:+.2f} (n={test.n}, no test)"
-    if test.kind == "welch":
-        kind = " (Welch)"
-    elif test.n < max(row.headline.n, row.baseline_n):  # not the difference of the two cells' means
-        kind = f" ({test.n} shared seeds)"
-    else:
-        kind = ""
-    return f"{test.diff:+.2f} [{test.low:+.2f}, {test.high:+.2f}]{kind}"
+    mark = {"welch": " (Welch)", "shared": f" ({test.n} shared seeds)"}.get(delta_mark(row), "")
+    return f"{test.diff:+.2f} [{test.low:+.2f}, {test.high:+.2f}]{mark}"
 
 
 def fmt_reference(row: ArmStats) -> str:
