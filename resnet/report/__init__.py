@@ -25,16 +25,15 @@ from resnet.report.collect import Collected, collect, compared_key, find_runs, w
 from resnet.report.design import interaction_series
 from resnet.report.figures import plot_curves, plot_forest, plot_interaction
 from resnet.report.latex import latex_tables
+from resnet.report.protocol import headers, protocol_words
 from resnet.report.render import (
     INTERVAL_WORDS,
     dataset_words,
     files_official,
     fmt_cell,
-    headers,
     main_table,
     markdown_table,
     official_files,
-    protocol_words,
     provenance,
     provenance_warnings,
     reference_notes,

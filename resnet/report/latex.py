@@ -7,17 +7,8 @@ from collections.abc import Iterable
 
 from resnet.plan import Plan
 from resnet.report.analysis import ArmStats
-from resnet.report.render import (
-    delta_mark,
-    fmt_cell,
-    fmt_delta,
-    fmt_p,
-    mixed_protocols,
-    params_of,
-    second_cell,
-    selected_on_val,
-    selection_tag,
-)
+from resnet.report.protocol import mixed_protocols, second_cell, selected_on_val, selection_tag
+from resnet.report.render import delta_mark, fmt_cell, fmt_delta, fmt_p, params_of
 
 
 def tex_cell(cell, bold: bool = False, with_n: bool = True) -> str:

@@ -10,6 +10,7 @@ from resnet.config import DATASETS, format_value
 from resnet.plan import Plan
 from resnet.report.analysis import ArmStats, Cell
 from resnet.report.collect import Collected
+from resnet.report.protocol import headers, second_cell, selection_tag
 
 INTERVAL_WORDS = {
     "ci95": "mean ± 95% CI half-width (t-interval over seeds)",
@@ -97,36 +98,6 @@ def notes(row: ArmStats) -> str:
         parts.append("not in the last sweep: its runs found here")
     outside = row.cell.outside()
     return "; ".join([*parts, outside] if outside else parts)
-
-
-def selected_on_val(rows: list[ArmStats]) -> bool:
-    """Whether every run's best epoch was chosen on a validation split (else the test split chose)."""
-    return bool(rows) and all(row.selection == "val" for row in rows)
-
-
-def mixed_protocols(rows: list[ArmStats]) -> bool:
-    """Whether some arms select on a validation split and others on test: the headline is then the final
-    test accuracy (collect.compared_key), and the second column's cells say which split selected."""
-    return len({row.selection for row in rows}) > 1
-
-
-def headers(rows: list[ArmStats]) -> tuple[str, str]:
-    """(headline column, second column): what was measured, on which split."""
-    if selected_on_val(rows):
-        return "Test acc @ best val epoch", "Final test acc"
-    if mixed_protocols(rows):
-        return "Final test acc", "Test acc @ selected epoch"
-    return "Final test acc", "Best test acc (test-selected)"
-
-
-def second_cell(row: ArmStats, rows: list[ArmStats]) -> Cell:
-    """The second column's cell: the final epoch when the headline is the val-selected one, else the
-    selected epoch's."""
-    return row.final if selected_on_val(rows) else row.best
-
-
-def selection_tag(row: ArmStats, rows: list[ArmStats]) -> str:
-    return f" [{row.selection}]" if mixed_protocols(rows) else ""
 
 
 def main_table(plan: Plan, rows: list[ArmStats]) -> pd.DataFrame:
@@ -274,26 +245,6 @@ def dataset_words(plan: Plan, collected: Collected) -> str:
             )
         words.append(DATASETS[name].title + verdict)
     return ", ".join(words)
-
-
-def protocol_words(rows: list[ArmStats]) -> str:
-    sizes = ", ".join(f"{s:,}" for s in sorted({row.cell.arm.config.val_size for row in rows} - {0}))
-    if selected_on_val(rows):
-        return (
-            f"Each run's best epoch is chosen on a held-out validation split ({sizes} training images, "
-            f"stratified, the same for every run); accuracies are test accuracy at that epoch."
-        )
-    if mixed_protocols(rows):
-        return (
-            f"⚠ The arms differ in protocol: those marked [val] chose each run's best epoch on a held-out "
-            f"validation split ({sizes} training images), those marked [test] on the test split "
-            f"(optimistic). So the table compares the final epoch's test accuracy, which no selection "
-            f"touches; the selected epoch's is beside it."
-        )
-    return (
-        "⚠ No validation split: the test split chose each run's best epoch (the reference repos' "
-        "protocol), so 'best' is optimistic; comparisons use the final epoch's test accuracy."
-    )
 
 
 def _code_version(git: object, release: object) -> str:
