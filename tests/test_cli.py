@@ -273,3 +273,17 @@ def test_report_tables_the_recorded_sweep_and_says_when_it_cannot(tmp_path, suit
     record.write_bytes(b'{"suite_file": 5, "selection": {}}')  # --report without --suite: no suite file
     code, _, err = sweep_main("--report", "--runs-dir", runs, "--results-dir", tmp_path / "all")
     assert code == 2 and err.count("\n") == 1 and f"error: {runs / 'tiny'}: unknown suite 'tiny'" in err
+
+
+def test_a_sweep_started_with_its_standard_streams_closed_runs_and_writes_its_table(tmp_path, suite_file):
+    """`run_ablations.py ... >&- 2>&- <&-` (some daemons start commands so): Python leaves sys.stdout None,
+    which ended the sweep in a traceback before anything trained; now the output goes to /dev/null."""
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    command = (
+        f"{sys.executable} run_ablations.py --suite-file {suite_file} --config base --no-pilot "
+        f"--runs-dir {runs} --results-dir {results} >&- 2>&- <&-"
+    )
+    assert subprocess.run(command, shell=True, cwd=ROOT, timeout=120).returncode == 0
+    assert (results / "tiny.md").exists() and (runs / "tiny" / "base" / "seed0" / "summary.json").exists()
+    log = (runs / "tiny" / "base" / "seed0" / "train.log").read_text()
+    assert "completed: test acc" in log  # the run's own output still goes to its log

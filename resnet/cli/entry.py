@@ -51,7 +51,26 @@ class OutputThatMayGo:
         return getattr(self._stream, name)
 
 
+def _standard_streams() -> None:
+    """A command started with stdin, stdout or stderr closed (`>&-`, some daemons) gets /dev/null there:
+    Python leaves sys.stdout None (the first print or flush would end the sweep in a traceback), and the
+    next file opened would take descriptor 1 and so receive the output of every run the sweep starts."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        if getattr(sys, name) is None:
+            mode = "r" if fd == 0 else "w"
+            stream = open(fd, mode, encoding="utf-8", closefd=False, buffering=1 if fd else -1)  # noqa: SIM115
+            setattr(sys, name, stream)  # for the life of the process
+
+
 def _run(module: str) -> int:
+    _standard_streams()
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if isinstance(stream, io.TextIOWrapper):
