@@ -287,3 +287,15 @@ def test_a_sweep_started_with_its_standard_streams_closed_runs_and_writes_its_ta
     assert (results / "tiny.md").exists() and (runs / "tiny" / "base" / "seed0" / "summary.json").exists()
     log = (runs / "tiny" / "base" / "seed0" / "train.log").read_text()
     assert "completed: test acc" in log  # the run's own output still goes to its log
+
+
+def test_a_path_too_long_for_the_file_system_is_one_line(tmp_path):
+    """A name over 255 bytes made every later exists() raise ENAMETOOLONG: a traceback before anything ran."""
+    code, out, err = sweep_main("--all", "--dry-run", "--runs-dir", tmp_path / ("a" * 300))
+    assert code == 2 and err.count("\n") == 1
+    assert (
+        "--runs-dir: a name in the path is 300 bytes (aaaaaaaaaaaaaaaaaaaaaaaa...); file systems allow 255"
+        in err
+    )
+    code, out, err = train_main("--run-dir", "x/" * 2000, "--epochs", "1")
+    assert code == 2 and "--run-dir: the path is" in err and "keep it under 3,500" in err
