@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from resnet.errors import ConfigError
+from resnet.files import path_too_long
 from resnet.models.registry import MODELS, unknown_name_message
 
 
@@ -122,6 +123,13 @@ class TrainConfig(BaseModel):
         if isinstance(value, bool) and annotation in (int, float):
             raise ValueError(f"must be a number, got {str(value).lower()}")
         return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _usable_path(cls, path: str) -> str:
+        if (problem := path_too_long(path)) is not None:
+            raise ValueError(problem)
+        return path
 
     @field_validator("model")
     @classmethod

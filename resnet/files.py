@@ -24,6 +24,24 @@ class DamagedFile(ValueError):
     """A file that exists but cannot be read as what it should be (torn, binary, not UTF-8)."""
 
 
+NAME_MAX = 255  # bytes in one name of a path (Linux, macOS)
+PATH_BUDGET = 3500  # bytes of a path given: a suite, arm and run file go below it, within Linux's 4,096
+
+
+def path_too_long(text: str) -> str | None:
+    """Why a path a user gave is too long for the file system, or None: checked where it is given, as every
+    later exists() on it would raise ENAMETOOLONG."""
+    longest = max(Path(text).parts or (text,), key=lambda part: len(os.fsencode(part)))
+    if (size := len(os.fsencode(longest))) > NAME_MAX:
+        return f"a name in the path is {size} bytes ({longest[:24]}...); file systems allow {NAME_MAX}"
+    if (size := len(os.fsencode(os.path.abspath(text)))) > PATH_BUDGET:
+        return (
+            f"the path is {size:,} bytes long; keep it under {PATH_BUDGET:,} (runs and their files go below "
+            "it; Linux allows 4,096 in all)"
+        )
+    return None
+
+
 def describe_os_error(exc: OSError, path: Path | str | None = None) -> str:
     """'no space left on device (PATH)' and friends: what the OS said, where, in words a user knows."""
     where = path or exc.filename or ""

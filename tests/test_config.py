@@ -137,6 +137,7 @@ def test_a_new_field_whose_default_keeps_behaviour_leaves_every_hash_unchanged()
         ({"val_size": 50_000}, "val_size must be below the 50000 training images of cifar10"),
         ({"epochs": True}, "epochs: must be a number, got true"),  # pydantic alone trains 1 epoch
         ({"lr": False}, "lr: must be a number, got false"),
+        ({"data_dir": "d" * 256}, "data_dir: a name in the path is 256 bytes (dddd"),  # ENAMETOOLONG later
     ],
 )
 def test_invalid_configs_name_the_field_and_the_constraint(overrides, message):

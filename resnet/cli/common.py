@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from resnet.errors import UserError
-from resnet.files import describe_os_error
+from resnet.files import describe_os_error, path_too_long
 from resnet.states import STOP_SIGNALS, ExitCode
 
 
@@ -59,10 +59,6 @@ def _not_utf8(text: str) -> str | None:
     return None
 
 
-NAME_MAX = 255  # bytes in one name of a path (Linux, macOS)
-PATH_BUDGET = 3500  # bytes of a path given: a suite, arm and run file go below it, within PATH_MAX 4,096
-
-
 def utf8_path(text: str) -> Path:
     """An argparse type: a path whose name is UTF-8 (run records are JSON and TensorBoard refuses other
     bytes, after a whole epoch has trained)."""
@@ -70,17 +66,8 @@ def utf8_path(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"the path {shown} is not valid UTF-8; rename it or choose another")
     if not text.strip():  # "$DIR" with DIR unset: it would mean the current directory
         raise argparse.ArgumentTypeError("an empty path; give a file or directory name ('.' for here)")
-    longest = max(Path(text).parts, key=lambda part: len(os.fsencode(part)))
-    if len(os.fsencode(longest)) > NAME_MAX:  # checked here: every later exists() would raise
-        raise argparse.ArgumentTypeError(
-            f"a name in the path is {len(os.fsencode(longest))} bytes ({longest[:24]}...); file systems "
-            f"allow {NAME_MAX}"
-        )
-    if len(os.fsencode(os.path.abspath(text))) > PATH_BUDGET:
-        raise argparse.ArgumentTypeError(
-            f"the path is {len(os.fsencode(os.path.abspath(text))):,} bytes long; keep it under "
-            f"{PATH_BUDGET:,} (runs and their files go below it; Linux allows 4,096 in all)"
-        )
+    if (problem := path_too_long(text)) is not None:
+        raise argparse.ArgumentTypeError(problem)
     return Path(text)
 
 
