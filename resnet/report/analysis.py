@@ -78,7 +78,8 @@ def arm_stats(cell: ArmRuns, interval: str, compared: str) -> ArmStats:
 def analyse(plan: Plan, cells: list[ArmRuns], interval: str, unmodified: set[str]) -> list[ArmStats]:
     """Everything the table says about each arm. `unmodified`: arms whose config is the suite preset's own,
     the only ones a published reference can be compared with."""
-    rows = [arm_stats(cell, interval, compared_key(cells)) for cell in cells]
+    compared = compared_key(cells)
+    rows = [arm_stats(cell, interval, compared) for cell in cells]
     by_name = {row.name: row for row in rows}
     base = by_name.get(plan.baseline) if plan.baseline else None
     if base is not None:
