@@ -472,6 +472,8 @@ def test_arms_not_directories_a_cell_holds_one_config_each_seed_once(tmp_path):
     md = (tmp_path / "results" / "ablations.md").read_text()
     assert "| baseline | **60.00 (n=1)** |" in md or "| baseline | 60.00 (n=1) |" in md
     assert "## Other configurations" in md and "`baseline` with epochs=8" in md
+    others = md.split("## Other configurations")[1].split("## Skipped")[0]
+    assert "| Seed | Status | Test acc |" in others and "(final) |" in others  # which epoch, per run
     assert "## Skipped directories" in md and "seedX" in md
     assert "/seed?`: its config.json holds no config table (nothing says what it trained)" in md
 

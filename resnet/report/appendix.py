@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from resnet.config import format_value
+from resnet.config import TrainConfig, format_value
 from resnet.plan import Plan, presets_by_arm
 from resnet.report.collect import Collected, closest_arm
 from resnet.report.design import interactions, main_effects
@@ -121,7 +121,12 @@ def others_section(plan: Plan, collected: Collected) -> list[str]:
                 "Config": like or run.config.short_hash(),
                 "Seed": run.seed,
                 "Status": str(run.state),
-                "Accuracy": "—" if run.value is None else f"{run.value:.2f}",
+                "Test acc": "—" if run.value is None else f"{run.value:.2f} ({_where(run.config)})",
             }
         )
     return out + [markdown_table(pd.DataFrame(rows))]
+
+
+def _where(config: TrainConfig) -> str:
+    """Which epoch a run's own accuracy is from (resnet.summary.headline): these runs have no common table."""
+    return "@ best val epoch" if config.val_size else "final"
