@@ -1,14 +1,19 @@
 """The command lines themselves: model listing speed, verbosity, entry points, packaging, damaged files."""
 
+import errno
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
 import tomllib
 from importlib import metadata
 
+import pytest
+
 from resnet import presets, run_spec
+from resnet.cli.common import main_wrapper
 from resnet.models.table import MODEL_STATS
 from tests.conftest import ROOT, stop_handlers_kept, sweep_main, train_main
 
@@ -299,3 +304,24 @@ def test_a_path_too_long_for_the_file_system_is_one_line(tmp_path):
     )
     code, out, err = train_main("--run-dir", "x/" * 2000, "--epochs", "1")
     assert code == 2 and "--run-dir: the path is" in err and "keep it under 3,500" in err
+
+
+def test_too_many_open_files_is_one_line_saying_how_to_raise_the_limit(capsys):
+    """`ulimit -n` set low (or a machine's limit, many runs at once): EMFILE wherever it strikes, in the
+    forkserver's pipe or a log file, ends the command in one line, not a traceback."""
+
+    def opens_one_file_too_many(argv):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    with pytest.raises(SystemExit) as exit_:
+        main_wrapper(opens_one_file_too_many)
+    err = capsys.readouterr().err
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    assert exit_.value.code == 2 and err.count("\n") == 1
+    assert f"error: too many open files (this shell allows {soft}): raise the limit, e.g. `ulimit -n" in err
+
+    def fails_otherwise(argv):
+        raise OSError(errno.EIO, "I/O error")
+
+    with pytest.raises(OSError):  # any other OSError is no user's doing: it stays a traceback to report
+        main_wrapper(fails_otherwise)

@@ -7,9 +7,11 @@ when another process holds the run). Ctrl-C exits 130. A closed pipe (`| head`) 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import math
 import os
+import resource
 import signal
 import sys
 from collections.abc import Callable
@@ -232,6 +234,15 @@ def main_wrapper(main: Callable[[list[str] | None], int], argv: list[str] | None
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return ExitCode.OK
+    except OSError as exc:  # after BrokenPipeError, one of them
+        if exc.errno not in (errno.EMFILE, errno.ENFILE):
+            raise
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        fail(
+            f"too many open files (this shell allows {soft}): raise the limit, e.g. `ulimit -n 4096`, and "
+            "run the same command again (finished runs are kept)",
+            ExitCode.BAD_INPUT,
+        )
     finally:
         # the work is done: a Ctrl-C during interpreter shutdown (atexit, the forkserver) just ends the
         # process, rather than raising into code that prints a traceback
