@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -108,14 +109,14 @@ class Launcher:
         changes the environment for a moment."""
         _start_servers_detached(self.context)
 
-    def _start(self, function: str, *args: object) -> Child:
+    def _start(self, function: str, log_path: Path, *args: object) -> Child:
         _start_servers_detached(self.context)
-        process = self.context.Process(target=_call, args=(function, *args), daemon=False)
+        process = self.context.Process(target=_call, args=(function, str(log_path), args), daemon=False)
         process.start()
         return Child(process)
 
     def train(self, arguments: list[str], log_path: Path, env: dict[str, str]) -> Child:
-        return self._start("train", arguments, str(log_path), env)
+        return self._start("train", log_path, arguments, str(log_path), env)
 
     def pilot(
         self,
@@ -126,7 +127,7 @@ class Launcher:
         result_path: Path,
         env: dict[str, str],
     ) -> Child:
-        return self._start("pilot", configs, device, threads, str(log_path), str(result_path), env)
+        return self._start("pilot", log_path, configs, device, threads, str(log_path), str(result_path), env)
 
 
 def _start_servers_detached(
@@ -190,8 +191,15 @@ def environment(changes: dict[str, str]):
                 os.environ[name] = value
 
 
-def _call(function: str, *args: object) -> None:
-    """Runs in the fork: resnet.child is already imported there (preloaded), so this costs nothing."""
-    import resnet.child
-
+def _call(function: str, log_path: str, args: tuple) -> None:
+    """Runs in the fork: resnet.child is already imported there (preloaded), so this costs nothing. When
+    the forkserver could not import it (torch that cannot load here: a broken install, a memory limit),
+    the import fails again here, before the run's output goes to its log: the traceback is written there,
+    so that the run's failure (and the pilot's) says why rather than 'exit 1, no output'."""
+    try:
+        import resnet.child
+    except Exception:
+        with open(log_path, "a", encoding="utf-8", errors="replace") as log:
+            traceback.print_exc(file=log)
+        os._exit(1)
     getattr(resnet.child, function)(*args)

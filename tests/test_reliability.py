@@ -434,3 +434,21 @@ def test_resuming_on_another_device_continues_and_says_the_numbers_will_differ(t
     assert code == 0, err
     assert f"resuming with device cuda:0 -> cpu, amp_bf16 {not here} -> {here}" in err
     assert comparable(tmp_path / "run") == comparable(uninterrupted)  # CPU state restored either way
+
+
+def test_a_run_whose_training_code_cannot_import_says_why_in_its_log(tmp_path):
+    """torch that cannot load in the sweep's warm interpreter (a broken install, a memory limit): the fork
+    imports resnet.child again, before its output goes to the run's log. The traceback goes to the log, so
+    that the run's failure reads 'ImportError: ...', not 'exit 1' with no output."""
+    log = tmp_path / "train.log"
+    log.write_text("=== header\n")
+    script = (
+        "import sys\n"
+        "sys.modules['resnet.child'] = None  # import resnet.child now raises ImportError\n"
+        "from resnet.launch import _call\n"
+        f"_call('train', {str(log)!r}, ())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr == ""
+    lines = log.read_text().splitlines()
+    assert lines[0] == "=== header" and lines[-1].endswith("Error: import of resnet.child halted; None in sys.modules")
