@@ -33,6 +33,7 @@ from resnet.designs import MAX_NAME, Design, Tune, parse_design, parse_tune
 from resnet.errors import ConfigError, PresetError
 from resnet.files import PROJECT_ROOT, describe_os_error
 from resnet.models.registry import unknown_name_message
+from resnet.references import Reference, parse_reference
 
 log = logging.getLogger("resnet.presets")
 
@@ -44,19 +45,6 @@ PRESET_KEYS = ("description", "aliases", "reference")
 TOP_LEVEL_KEYS = ("description", "baseline", "base", "presets", "design", "tune", "extends")
 SIMPLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 SWEEP_RECORD = "sweep.json"  # runs/<suite>/sweep.json: what the last sweep there ran (resnet.plan)
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A published number for a preset: test accuracy (%) at the best and/or the final epoch. `best` was
-    chosen on the test split unless `best_selected_on` says "val": it is compared only with arms that chose
-    their best epoch the same way (a test-selected best is optimistic; a val-selected one is not)."""
-
-    source: str
-    protocol: str
-    best: float | None = None
-    final: float | None = None
-    best_selected_on: str = "test"
 
 
 @dataclass(frozen=True)
@@ -265,43 +253,6 @@ def refuse_seed(table: dict[str, Any], where: str) -> None:
             f"{where}: seed is not a suite setting: remove it (a sweep runs every arm at its --seed or "
             "--seeds; train_cifar.py takes --seed)"
         )
-
-
-def parse_reference(data: Any, where: str) -> Reference:
-    if not isinstance(data, dict):
-        raise PresetError(
-            f'{where}: reference must be a table like {{ final = 94.0, source = "...", protocol = "..." }}'
-        )
-    data = dict(data)
-    if "value" in data:  # the short form: one published number, compared with the final accuracy
-        data.setdefault("final", data.pop("value"))
-    unknown = set(data) - {"best", "final", "source", "protocol", "best_selected_on"}
-    if unknown:
-        raise PresetError(
-            f"{where}: unknown reference keys {sorted(unknown)}; allowed: best, final (or value), "
-            "source, protocol, best_selected_on"
-        )
-    selected_on = data.get("best_selected_on", "test")
-    if selected_on not in ("test", "val"):
-        raise PresetError(f'{where}: reference best_selected_on must be "test" or "val", got {selected_on!r}')
-    for key in ("source", "protocol"):
-        if not isinstance(data.get(key), str) or not data[key].strip():
-            raise PresetError(
-                f'{where}: reference needs {key} = "..." '
-                "(where the number comes from, and how it was measured)"
-            )
-    numbers = {k: data.get(k) for k in ("best", "final")}
-    if all(v is None for v in numbers.values()):
-        raise PresetError(
-            f"{where}: reference needs best = ACCURACY or final = ACCURACY (test accuracy in %)"
-        )
-    for key, value in numbers.items():
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100
-        ):
-            raise PresetError(f"{where}: reference {key} must be a test accuracy in % (0-100), got {value!r}")
-    best, final = (None if v is None else float(v) for v in numbers.values())
-    return Reference(data["source"], data["protocol"], best, final, selected_on)
 
 
 def design_start(suite: Suite, design: Design) -> TrainConfig:

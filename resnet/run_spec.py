@@ -14,7 +14,7 @@ from typing import Any
 
 from resnet.config import TrainConfig, format_value
 from resnet.files import PROJECT_ROOT
-from resnet.presets import Reference
+from resnet.references import Reference
 from resnet.run_dir import RunDir
 from resnet.states import RunState
 

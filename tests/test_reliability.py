@@ -451,4 +451,6 @@ def test_a_run_whose_training_code_cannot_import_says_why_in_its_log(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 1 and result.stderr == ""
     lines = log.read_text().splitlines()
-    assert lines[0] == "=== header" and lines[-1].endswith("Error: import of resnet.child halted; None in sys.modules")
+    assert lines[0] == "=== header" and lines[-1].endswith(
+        "Error: import of resnet.child halted; None in sys.modules"
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from resnet.plan import Plan
-from resnet.presets import Reference
+from resnet.references import Reference
 from resnet.report.collect import ArmRuns, compared_key
 from resnet.stats import ALPHA, Comparison, compare, half_width, holm, mean, resolvable_difference
 
