@@ -815,6 +815,12 @@ def test_main_effects_and_interactions_of_a_factorial_design_by_hand(tmp_path):
     assert "## Factorial design: main effects" in md and "| lr_schedule | cosine | 2 | 76.75 ± " in md
     assert "## Interaction: lr_schedule × norm" in md and "| multistep | 81.00 (n=2) | 71.00 (n=2) |" in md
     assert {"grid-interaction.png", "grid-interaction.pdf"} <= {p.name for p in paths}
+    compact = (tmp_path / "results" / "grid-compact.tex").read_text()  # one column: the names wrap
+    assert "\\begin{tabular}{p{0.3\\columnwidth}rrr}" in compact
+    assert (
+        "\\raggedright lr\\_schedule=\\allowbreak{}cosine,\\allowbreak{}norm=\\allowbreak{}none &" in compact
+    )
+    assert "\\begin{tabular}{lrr" in (tmp_path / "results" / "grid.tex").read_text()  # two columns: they fit
     for pdf in (p for p in paths if p.suffix == ".pdf"):  # fonts a publisher's PDF check accepts
         data = pdf.read_bytes()
         assert b"/Type3" not in data and b"CIDFontType2" in data and b"CreationDate" not in data, pdf.name

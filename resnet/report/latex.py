@@ -117,6 +117,14 @@ def two_lines(header: str) -> str:
     return rf"\begin{{tabular}}[b]{{@{{}}r@{{}}}}{top}\\ {bottom}\end{{tabular}}" if bottom else header
 
 
+def breakable(name: str) -> str:
+    """A design arm's name ('lr_schedule=cosine,norm=none') may wrap after each '=' and ','."""
+    return name.replace("=", r"=\allowbreak{}").replace(",", r",\allowbreak{}")
+
+
+WRAP_NAMES_OVER = 22  # characters of an arm name that still fit the one-column table on one line
+
+
 def latex_table(
     header: Iterable[str],
     body: list[list[str]],
@@ -125,10 +133,12 @@ def latex_table(
     compact: bool,
     footer: str,
     roomy: bool = True,
+    first_column: str = "l",
 ) -> str:
-    """`roomy`: the cells are short (no n in them), so the compact table can use \\small."""
+    """`roomy`: the cells are short (no n in them), so the compact table can use \\small. `first_column`:
+    a p{width} column wraps long arm names (resnet.report.latex.breakable) in the one-column table."""
     header = list(header)
-    spec = "l" + "r" * (len(header) - 1)
+    spec = first_column + "r" * (len(header) - 1)
     env = "table" if compact else "table*"
     lines = [
         rf"\begin{{{env}}}[t]",
@@ -140,7 +150,8 @@ def latex_table(
         " & ".join(header) + r" \\",
         r"\midrule",
     ]
-    lines += [" & ".join(row) + r" \\" for row in body]
+    row_end = r" \\" if first_column == "l" else r" \\ \addlinespace[2pt]"  # wrapped names: rows apart
+    lines += [" & ".join(row) + row_end for row in body]
     lines += [
         r"\bottomrule",
         r"\end{tabular}",
@@ -212,9 +223,10 @@ def latex_tables(
         for i, row in enumerate(rows)
     ]
     compact_header = ["Arm", headline, r"$\Delta$", r"$p_\mathrm{Holm}$"]
+    wrap = max((len(row.name) for row in rows), default=0) > WRAP_NAMES_OVER  # a design's 'a=x,b=y,c=z'
     compact = [
         [
-            latex_escape(row.name),
+            (r"\raggedright " if wrap else "") + breakable(latex_escape(row.name)),
             tex_cell(row.headline, row.bold, with_n),
             latex_escape(f"{row.vs_baseline.diff:+.2f}" if row.vs_baseline else ""),
             latex_escape(fmt_p(row.p_holm)),
@@ -229,7 +241,14 @@ def latex_tables(
     return (
         latex_table(full_header, full, full_caption, label, compact=False, footer=footer),
         latex_table(
-            compact_header, compact, compact_caption, label + "-compact", True, footer, roomy=not with_n
+            compact_header,
+            compact,
+            compact_caption,
+            label + "-compact",
+            True,
+            footer,
+            roomy=not with_n,
+            first_column=r"p{0.3\columnwidth}" if wrap else "l",
         ),
     )
 
