@@ -81,6 +81,8 @@ def make_slots(
     """GPU slots (each GPU jobs_per_gpu times) unless device is 'cpu' or there is no GPU; then `jobs` CPU
     slots. CPU cores are shared evenly between concurrent runs, which are told their thread count."""
     visible = [] if device == "cpu" else visible_gpus()
+    if gpus is not None and device == "cpu":
+        log.warning("notice: --gpus %s with --device cpu: the runs go to the CPU", ",".join(gpus))
     if gpus is not None and device != "cpu":
         unknown = [g for g in gpus if g not in visible]
         if unknown:

@@ -149,6 +149,11 @@ def test_more_cpu_jobs_than_cores_get_a_notice(monkeypatch, caplog):
     assert [r.getMessage() for r in caplog.records] == [
         "notice: --jobs 2, but the runs go to the GPUs (0, 1); --jobs-per-gpu N runs N at once on each"
     ]
+    caplog.clear()
+    assert [s.device for s in make_slots("cpu", gpus=["1"])] == ["cpu"]  # the flags disagree: CPU, said
+    assert [r.getMessage() for r in caplog.records] == [
+        "notice: --gpus 1 with --device cpu: the runs go to the CPU"
+    ]
 
 
 def test_gpu_slots_and_gpus_that_are_not_here(monkeypatch):
