@@ -9,6 +9,7 @@ from resnet.plan import Plan
 from resnet.references import Reference
 from resnet.report.collect import ArmRuns, compared_key
 from resnet.stats import ALPHA, Comparison, compare, half_width, holm, mean, resolvable_difference
+from resnet.summary import selection
 
 
 @dataclass
@@ -63,11 +64,11 @@ class ArmStats:
 
 def arm_stats(cell: ArmRuns, interval: str, compared: str) -> ArmStats:
     """`compared`: the summary field of the table's headline column (collect.compared_key)."""
-    selection = "val" if cell.arm.config.val_size else "test"
-    best_key = "test_acc_at_best" if selection == "val" else "best_test_acc"
+    selected_on = selection(cell.arm.config)
+    best_key = "test_acc_at_best" if selected_on == "val" else "best_test_acc"
     return ArmStats(
         cell,
-        selection,
+        selected_on,
         Cell(cell.values(compared), interval),
         Cell(cell.values("final_test_acc"), interval),
         Cell(cell.values(best_key), interval),

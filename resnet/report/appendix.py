@@ -9,6 +9,7 @@ from resnet.plan import Plan, presets_by_arm
 from resnet.report.collect import Collected, closest_arm
 from resnet.report.design import interactions, main_effects
 from resnet.report.render import markdown_table
+from resnet.summary import selection
 
 
 def factor_names(plan: Plan) -> list[str]:
@@ -129,4 +130,4 @@ def others_section(plan: Plan, collected: Collected) -> list[str]:
 
 def _where(config: TrainConfig) -> str:
     """Which epoch a run's own accuracy is from (resnet.summary.headline): these runs have no common table."""
-    return "@ best val epoch" if config.val_size else "final"
+    return "@ best val epoch" if selection(config) == "val" else "final"

@@ -21,7 +21,7 @@ from resnet.plan import Plan, presets_by_arm
 from resnet.run_dir import RunDir, find_run_dirs
 from resnet.run_spec import Arm
 from resnet.states import RunState
-from resnet.summary import headline
+from resnet.summary import headline, selection
 
 # config.json's keys that hold tables (and a list), by type: an edited file's other values say nothing
 RECORD_SHAPES = {"environment": dict, "data": dict, "runtime": dict, "sessions": list}
@@ -114,12 +114,17 @@ class ArmRuns:
         return ", ".join(f"{n} {state}" for state, n in counts.items())
 
 
+def every_arm_on_val(cells: list[ArmRuns]) -> bool:
+    """Whether every arm chooses its runs' best epoch on a validation split: the one rule for a table's
+    protocol, which its columns are named by (resnet.report.protocol) and compared on (compared_key)."""
+    return bool(cells) and all(selection(cell.arm.config) == "val" for cell in cells)
+
+
 def compared_key(cells: list[ArmRuns]) -> str:
     """The summary field a table compares its arms on: test accuracy at the val-selected epoch when every
     arm holds out a validation split; otherwise the final test accuracy, which no selection touches, so
     arms of the two protocols (one chose its best epoch on test) are compared on the same number."""
-    every_arm_on_val = bool(cells) and all(cell.arm.config.val_size for cell in cells)
-    return "test_acc_at_best" if every_arm_on_val else "final_test_acc"
+    return "test_acc_at_best" if every_arm_on_val(cells) else "final_test_acc"
 
 
 @dataclass

@@ -6,11 +6,12 @@ final test accuracy (resnet.report.collect.compared_key), with the selected epoc
 from __future__ import annotations
 
 from resnet.report.analysis import ArmStats, Cell
+from resnet.report.collect import every_arm_on_val
 
 
 def selected_on_val(rows: list[ArmStats]) -> bool:
     """Whether every run's best epoch was chosen on a validation split (else the test split chose)."""
-    return bool(rows) and all(row.selection == "val" for row in rows)
+    return every_arm_on_val([row.cell for row in rows])
 
 
 def mixed_protocols(rows: list[ArmStats]) -> bool:
