@@ -26,6 +26,11 @@ def _levels(cells: list[ArmRuns], factor: str) -> list[Any]:
     return levels
 
 
+def _at(cells: list[ArmRuns], **levels: Any) -> list[ArmRuns]:
+    """The cells whose factors take these levels (the other factors any)."""
+    return [c for c in cells if all(dict(c.arm.factors).get(f) == v for f, v in levels.items())]
+
+
 def _per_seed(cells: list[ArmRuns], compared: str) -> dict[int, float]:
     """Seed -> mean over `cells` of the `compared` accuracy, for the seeds every cell completed."""
     values = [cell.values(compared) for cell in cells]
@@ -39,10 +44,9 @@ def main_effects(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any
     rows, compared = [], compared_key(cells)
     for factor in factors:
         levels = _levels(cells, factor)
-        at = {level: [c for c in cells if dict(c.arm.factors).get(factor) == level] for level in levels}
-        first = _per_seed(at[levels[0]], compared) if levels else {}
+        first = _per_seed(_at(cells, **{factor: levels[0]}), compared) if levels else {}
         for level in levels:
-            per_seed = _per_seed(at[level], compared)
+            per_seed = _per_seed(_at(cells, **{factor: level}), compared)
             shared = sorted(set(per_seed) & set(first))
             effect = [per_seed[s] - first[s] for s in shared]
             rows.append(
@@ -67,12 +71,7 @@ def interactions(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any
         for level_a in _levels(cells, a):
             row: dict[str, Any] = {a: format_value(level_a)}
             for level_b in _levels(cells, b):
-                members = [
-                    c
-                    for c in cells
-                    if dict(c.arm.factors).get(a) == level_a and dict(c.arm.factors).get(b) == level_b
-                ]
-                per_seed = _per_seed(members, compared)
+                per_seed = _per_seed(_at(cells, **{a: level_a, b: level_b}), compared)
                 row[f"{b}={format_value(level_b)}"] = (
                     (mean(list(per_seed.values())), len(per_seed)) if per_seed else None
                 )
@@ -89,14 +88,7 @@ def interaction_series(
     for level_b in _levels(cells, b):
         points = []
         for level_a in _levels(cells, a):
-            per_seed = _per_seed(
-                [
-                    c
-                    for c in cells
-                    if dict(c.arm.factors).get(a) == level_a and dict(c.arm.factors).get(b) == level_b
-                ],
-                compared,
-            )
+            per_seed = _per_seed(_at(cells, **{a: level_a, b: level_b}), compared)
             values = list(per_seed.values())
             points.append((format_value(level_a), mean(values) if values else None, half_width(values)))
         series[f"{b}={format_value(level_b)}"] = points
