@@ -35,6 +35,8 @@ MAX_NAME = 100  # characters of a suite's, preset's or arm's directory name (fil
 
 KINDS = ("factorial", "zip", "one_at_a_time")
 NOT_FACTORS = frozenset({"seed", "data_dir", "num_classes"})
+# tuning compares validation accuracies, which only compare when measured on the same images
+NOT_TUNABLE = frozenset({"dataset", "val_size", "val_split_seed"})
 MAX_ARMS = 10_000  # ten factors of ten levels are 10^10 arms: a typo, not a sweep; refused before expanding
 
 
@@ -250,6 +252,11 @@ def parse_tune(data: Any, where: str) -> Tune:
         )
     ((param, values),) = params.items()
     _check_factor(param, where)
+    if param in NOT_TUNABLE:
+        raise PresetError(
+            f"{where}: tune cannot vary {param}: it changes the images validation accuracy is measured on,"
+            f" so the values would not compare; make it a factor instead (--grid {param}=V1,V2)"
+        )
     if not isinstance(values, list) or len(values) < 2:
         raise PresetError(f"{where}: tune {param} needs a list of at least two values, got {values!r}")
     if not isinstance(seeds, list) or not seeds or not all(_is_seed(s) for s in seeds):

@@ -164,6 +164,9 @@ def test_tune_spec():
         parse_tune({"lr": [0.1, 0.2], "seeds": [0, 0]}, "here")
     with pytest.raises(PresetError, match="tune seeds must be a list of seeds like"):
         parse_tune({"lr": [0.1, 0.2], "seeds": [True]}, "here")  # TOML's true is no seed
+    for field in ("val_size", "val_split_seed", "dataset"):  # selection would compare different images
+        with pytest.raises(PresetError, match=f"here: tune cannot vary {field}: it changes the images"):
+            parse_tune({field: [0, 128]}, "here")
 
 
 def test_tune_from_the_command_line_replaces_the_suites(tmp_path):
