@@ -6,6 +6,7 @@ import os
 import platform
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 
@@ -26,6 +27,24 @@ def usable_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def busy_cpus(seconds: float = 0.2) -> float | None:
+    """How many CPUs are busy now, machine-wide (/proc/stat over `seconds`, while this process sleeps);
+    None where that is not known (not Linux)."""
+
+    def ticks() -> tuple[int, int]:  # (all, idle + iowait), summed over the CPUs
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return sum(values), values[3] + values[4]
+
+    try:
+        total, idle = ticks()
+        time.sleep(seconds)
+        total_after, idle_after = ticks()
+    except (OSError, ValueError, IndexError):
+        return None
+    elapsed = total_after - total
+    return (elapsed - (idle_after - idle)) / elapsed * (os.cpu_count() or 1) if elapsed > 0 else None
 
 
 def gpu_name(index: str = "0") -> str | None:

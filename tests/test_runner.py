@@ -19,11 +19,11 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from resnet.cli.local import print_failures
+from resnet.cli.local import print_failures, warn_if_cpu_busy
 from resnet.display import SweepDisplay
 from resnet.errors import DeviceError
 from resnet.launch import Launcher
-from resnet.machine import usable_cpus
+from resnet.machine import busy_cpus, usable_cpus
 from resnet.pilot import run_pilot
 from resnet.plan import Selection, make_plan, record_sweep
 from resnet.presets import load_suite
@@ -1004,3 +1004,25 @@ def test_plain_lines_say_each_state_change_and_progress_at_most_every_30_s(tmp_p
     lines = stream.getvalue().splitlines()
     assert len(lines) == 5, lines  # started, +30 s, +60 s, +90 s, completed
     assert [line.split(" | ")[2] for line in lines] == ["running"] * 4 + ["completed"]
+
+
+def test_a_sweep_on_a_cpu_others_keep_busy_says_so_before_it_starts(monkeypatch, caplog):
+    """Its runs' threads would compete for the cores and train several times slower; measured for real,
+    then the rule on given loads (2 CPUs, the sweep's 2 threads: half a CPU busy elsewhere is noise)."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert busy_cpus() >= 0.8
+    finally:
+        spinner.kill()
+        spinner.wait()
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    for busy, warning in ((0.5, []), (None, []), (1.0, ["about 1.0 of its 2 CPUs busy", "use 2 threads"])):
+        caplog.clear()
+        monkeypatch.setattr("resnet.cli.local.busy_cpus", lambda busy=busy: busy)
+        warn_if_cpu_busy(threads=2)
+        assert len(caplog.records) == (1 if warning else 0)
+        assert all(words in caplog.text for words in warning)
+    caplog.clear()
+    warn_if_cpu_busy(threads=1)  # taskset to one CPU: the busy one may be the other
+    assert not caplog.records
