@@ -1045,3 +1045,26 @@ def test_the_forest_plot_never_draws_a_difference_past_100_points():
     assert sorted(x for marker, x in ends if marker == "|") == [0.5, 1.5]  # caps: only where intervals end
     top_row_label = max(text.xy[1] for text in ax.texts)
     assert ax.get_ylim()[1] >= top_row_label + 0.3  # its label stays inside the frame
+
+
+def test_the_curves_of_a_large_design_show_the_baseline_and_the_best_arms_and_say_so(tmp_path):
+    """Past 20 arms lines would share colours: the baseline and the 19 best (by the plotted accuracy)."""
+    from resnet.report.figures import MAX_CURVES, curve_arms, curves_frame
+
+    path = tmp_path / "wide.toml"
+    lrs = [round(0.01 * i, 2) for i in range(1, 26)]  # 25 arms
+    path.write_text(f'[base]\nmodel = "resnet8"\ndataset = "synthetic"\n[design]\nfactors = {{lr = {lrs}}}\n')
+    suite = load_suite(path)
+    runs = tmp_path / "runs"
+    plan = make_plan(suite, Selection((), suite.design, (), (0,)), runs)
+    for i, arm in enumerate(plan.arms):  # accuracy rises with lr, but for the baseline (the first arm)
+        write_run(runs, "wide", arm.name, arm.config, finals=(50.0 + i,))
+    cells = collect(plan).arms
+    shown, note = curve_arms(cells, curves_frame(cells), "test", plan.baseline)
+    assert plan.baseline == "lr=0.01" and len(shown) == MAX_CURVES == 20
+    assert [c.arm.name for c in shown] == ["lr=0.01", *(f"lr={lr:g}" for lr in lrs[6:])]  # the table's order
+    assert note == (
+        "20 of 25 arms: lr=0.01 and the 19 with the best mean test accuracy (at their best epoch); "
+        "every arm is in the table"
+    )
+    assert curve_arms(cells[:20], curves_frame(cells[:20]), "test", plan.baseline) == (cells[:20], "")

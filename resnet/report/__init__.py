@@ -87,7 +87,7 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
     write_atomic(paths[3], full)
     write_atomic(paths[4], compact)
     title = figure_title(plan, collected)
-    paths += plot_curves(collected.arms, results_dir / f"{plan.suite.name}-curves", title)
+    paths += plot_curves(collected.arms, results_dir / f"{plan.suite.name}-curves", title, plan.baseline)
     if plan.baseline:
         paths += plot_forest(rows, plan.baseline, results_dir / f"{plan.suite.name}-forest", title)
     factors = factor_names(plan)

@@ -54,12 +54,16 @@ def curves_frame(cells: list[ArmRuns]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def plot_curves(cells: list[ArmRuns], stem: Path, title: str) -> list[Path]:
+MAX_CURVES = 20  # tab20's colours: past them two arms would share a colour and the legend the figure
+
+
+def plot_curves(cells: list[ArmRuns], stem: Path, title: str, baseline: str | None = None) -> list[Path]:
     plt = _pyplot()
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     curves = curves_frame(cells)
     split = "val" if not curves.empty and "val_acc" in curves and curves["val_acc"].notna().any() else "test"
+    cells, note = curve_arms(cells, curves, split, baseline)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
     colours = plt.get_cmap("tab10" if len(cells) <= 10 else "tab20")
     if curves.empty:
@@ -88,7 +92,7 @@ def plot_curves(cells: list[ArmRuns], stem: Path, title: str) -> list[Path]:
         xlabel="epoch",
         ylabel=f"{split} accuracy (%)",
         ylim=(None, 100),
-        title=f"{split.capitalize()} accuracy (mean of completed runs; band: min–max over seeds)",
+        title=f"{split.capitalize()} accuracy\n(mean of completed runs; band: min–max over seeds)",
     )
     axes[1].set(xlabel="epoch", ylabel="train loss", title="Train loss", yscale="log")
     # plain tick labels (1, 0.5, 0.2, 0.1): the default 10^k ones go through mathtext, which costs about
@@ -100,8 +104,26 @@ def plot_curves(cells: list[ArmRuns], stem: Path, title: str) -> list[Path]:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if not curves.empty:
         axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False)
-    fig.suptitle(title)
+    fig.suptitle(f"{title}\n{note}" if note else title)
     return save(fig, stem)
+
+
+def curve_arms(
+    cells: list[ArmRuns], curves: pd.DataFrame, split: str, baseline: str | None
+) -> tuple[list[ArmRuns], str]:
+    """At most MAX_CURVES arms, in the table's order: past that, the baseline and the arms whose runs
+    reached the best mean of their best-epoch accuracy on the plotted split, and a note that says so."""
+    plotted = [cell for cell in cells if not curves.empty and cell.arm.name in set(curves["arm"])]
+    if len(plotted) <= MAX_CURVES:
+        return cells, ""
+    best = curves.groupby(["arm", "seed"])[f"{split}_acc"].max().groupby("arm").mean()
+    lead = [baseline] if baseline in best.index else []
+    kept = set(lead) | set(best.drop(lead).nlargest(MAX_CURVES - len(lead)).index)
+    note = (
+        f"{len(kept)} of {len(plotted)} arms: {''.join(f'{b} and ' for b in lead)}the {len(kept) - len(lead)}"
+        f" with the best mean {split} accuracy (at their best epoch); every arm is in the table"
+    )
+    return [cell for cell in plotted if cell.arm.name in kept], note
 
 
 def _two_and_five(value: float, _position: int) -> str:
