@@ -1068,3 +1068,20 @@ def test_the_curves_of_a_large_design_show_the_baseline_and_the_best_arms_and_sa
         "every arm is in the table"
     )
     assert curve_arms(cells[:20], curves_frame(cells[:20]), "test", plan.baseline) == (cells[:20], "")
+
+
+def test_a_latex_table_longer_than_a_page_continues_in_floats_that_point_back():
+    """pdflatex puts a float taller than the page off its bottom ('Float too large'): 100 design arms did."""
+    from resnet.report.latex import ROWS_PER_FLOAT, latex_table
+
+    body = [[f"arm{i}", f"{i}"] for i in range(ROWS_PER_FLOAT["full"] + 1)]
+    full = latex_table(["Arm", "Acc"], body, "The caption.", "tab:x", compact=False, footer="Provenance.")
+    floats = full.split("\\end{table*}\n")[:-1]
+    assert len(floats) == 2 and full.count("\\begin{table*}") == 2
+    assert "\\caption{The caption.}\n\\label{tab:x}" in floats[0] and "Provenance." in floats[0]
+    assert floats[1].count("arm") == 1 and "Table~\\ref{tab:x}, continued (2 of 2)." in floats[1]
+    assert "\\caption" not in floats[1] and "\\toprule\nArm & Acc \\\\\n\\midrule" in floats[1]  # its header
+    wrapped = latex_table(["Arm", "Acc"], body[:10], "C.", "tab:y", True, "P.", first_column="p{1cm}")
+    assert wrapped.count("\\begin{table}") == 2 == 10 // ROWS_PER_FLOAT["wrapped"] + 1
+    short = latex_table(["Arm", "Acc"], body[:10], "C.", "tab:z", compact=True, footer="P.")
+    assert short.count("\\begin{table}") == 1 and "continued" not in short

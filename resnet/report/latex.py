@@ -123,6 +123,9 @@ def breakable(name: str) -> str:
 
 
 WRAP_NAMES_OVER = 22  # characters of an arm name that still fit the one-column table on one line
+# rows one float holds on a two-column letter or A4 page under its caption (checked with pdflatex, up to
+# 100 arms); a longer table continues in further floats, each pointing back to the first
+ROWS_PER_FLOAT = {"full": 36, "compact": 28, "wrapped": 9}
 
 
 def latex_table(
@@ -137,30 +140,42 @@ def latex_table(
 ) -> str:
     """`roomy`: the cells are short (no n in them), so the compact table can use \\small. `first_column`:
     a p{width} column wraps long arm names (resnet.report.latex.breakable) in the one-column table."""
-    header = list(header)
-    spec = first_column + "r" * (len(header) - 1)
+    header, wrapped = list(header), first_column != "l"
+    per_float = ROWS_PER_FLOAT["wrapped" if wrapped else "compact" if compact else "full"]
+    parts = [body[i : i + per_float] for i in range(0, len(body), per_float)] or [[]]
+    ends = [
+        [
+            rf"\caption{{{caption}}}",
+            rf"\label{{{label}}}",
+            rf"\par\smallskip{{\scriptsize {footer}\par}}",  # what produced the numbers: one line to delete
+        ]
+    ]
+    ends += [
+        [rf"\par\smallskip{{\footnotesize Table~\ref{{{label}}}, continued ({k} of {len(parts)}).\par}}"]
+        for k in range(2, len(parts) + 1)
+    ]
     env = "table" if compact else "table*"
-    lines = [
-        rf"\begin{{{env}}}[t]",
-        r"\centering",
-        r"\small" if compact and roomy else r"\footnotesize",  # with n in every cell \small overflows
-        r"\setlength{\tabcolsep}{4pt}",  # LaTeX's 6pt lets the full table overflow a two-column page
-        rf"\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-        " & ".join(header) + r" \\",
-        r"\midrule",
+    size = r"\small" if compact and roomy else r"\footnotesize"  # with n in every cell \small overflows
+    row_end = r" \\ \addlinespace[2pt]" if wrapped else r" \\"  # wrapped names: rows apart
+    floats = [
+        [
+            rf"\begin{{{env}}}[t]",
+            r"\centering",
+            size,
+            r"\setlength{\tabcolsep}{4pt}",  # LaTeX's 6pt lets the full table overflow a two-column page
+            rf"\begin{{tabular}}{{{first_column + 'r' * (len(header) - 1)}}}",
+            r"\toprule",
+            " & ".join(header) + r" \\",
+            r"\midrule",
+            *(" & ".join(row) + row_end for row in rows),
+            r"\bottomrule",
+            r"\end{tabular}",
+            *end,
+            rf"\end{{{env}}}",
+        ]
+        for rows, end in zip(parts, ends, strict=True)
     ]
-    row_end = r" \\" if first_column == "l" else r" \\ \addlinespace[2pt]"  # wrapped names: rows apart
-    lines += [" & ".join(row) + row_end for row in body]
-    lines += [
-        r"\bottomrule",
-        r"\end{tabular}",
-        rf"\caption{{{caption}}}",
-        rf"\label{{{label}}}",
-        rf"\par\smallskip{{\scriptsize {footer}\par}}",  # what produced the numbers: one line to delete
-        rf"\end{{{env}}}",
-    ]
-    return "\n".join(lines) + "\n"
+    return "".join("\n".join(lines) + "\n" for lines in floats)
 
 
 def published_words(rows: list[ArmStats], keys: list[str]) -> str:
