@@ -224,14 +224,16 @@ def interaction_figure(
     """One line per level of the second factor across the first's levels; `series`: (level, mean, 95%
     half-width or None for n = 1, which draws no bar)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
-    for label, points in series.items():
+    fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
+    colours = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
+    for i, (label, points) in enumerate(series.items()):
         xs = [p[0] for p in points if p[1] is not None]
         ys = [p[1] for p in points if p[1] is not None]
         errs = [math.nan if p[2] is None else p[2] for p in points if p[1] is not None]  # n = 1: no bar
         bars = any(not math.isnan(err) for err in errs)
-        ax.errorbar(xs, ys, yerr=errs if bars else None, marker="o", capsize=4, label=label)
+        style = {"color": colours(i % 20), "ls": ("-", "--", ":")[i // 20 % 3]}  # past 20: another style
+        ax.errorbar(xs, ys, yerr=errs if bars else None, marker="o", capsize=4, label=label, **style)
     ax.set(xlabel=factor, ylabel=ylabel, title=title, ylim=(None, 100))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=9)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # off the data
     return fig
