@@ -42,6 +42,13 @@ class RunLock:
             raise RunLocked(
                 f"{self.path.parent} is being trained by {holder}; not starting it twice"
             ) from None
+        except OSError as exc:  # ENOLCK, EOPNOTSUPP: a filesystem without locks (some NFS mounts)
+            os.close(self.fd)
+            self.fd = None
+            raise RunDirError(
+                f"cannot lock {self.path}: {describe_os_error(exc)}; put the runs dir on a filesystem with "
+                "file locks (a local disk; an NFS mount with its lock service)"
+            ) from None
         with contextlib.suppress(OSError):  # who holds it, for the message above: a full disk goes without
             os.ftruncate(self.fd, 0)
             os.write(self.fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
@@ -66,5 +73,7 @@ def is_held(path: Path) -> bool:
         return False
     except BlockingIOError:
         return True
+    except OSError:  # a filesystem without locks: no one can hold one (training there says so)
+        return False
     finally:
         os.close(fd)

@@ -288,6 +288,24 @@ def test_a_locked_run_is_not_trained_twice(tmp_path):
     assert not (run_dir / "metrics.jsonl").exists()
 
 
+def test_a_filesystem_without_locks_is_one_line_and_counts_as_unlocked(tmp_path, monkeypatch):
+    """flock on an NFS mount without its lock service: ENOLCK, which was a traceback in the run's log."""
+    import errno
+
+    from resnet.run_lock import is_held
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr("fcntl.flock", no_locks)
+    run_dir = tmp_path / "run"
+    code, _, err = train_main("--model", "resnet8", "--dataset", "synthetic", "--run-dir", run_dir)
+    assert code == 2 and err.count("\n") == 1
+    assert f"cannot lock {run_dir / '.lock'}: No locks available; put the runs dir on a filesystem" in err
+    assert not is_held(run_dir / ".lock")  # what a sweep or a report asks: no one can hold it
+    assert not (run_dir / "metrics.jsonl").exists()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
