@@ -126,6 +126,25 @@ def test_windows_gets_one_line_not_an_import_traceback(monkeypatch, capsys):
     assert capsys.readouterr().err == message * 2
 
 
+def test_a_command_run_in_a_deleted_directory_is_one_line(tmp_path):
+    """`rm -rf` of the directory a shell sits in, then a command there: os.getcwd() fails in the first
+    relative path (a traceback from presets.py or pathlib)."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    for script, args in (("run_ablations.py", "--suite quick --config baseline"), ("train_cifar.py", "")):
+        out = subprocess.run(
+            ["bash", "-c", f'cd "{gone}" && rmdir "{gone}" && "{sys.executable}" "{ROOT / script}" {args}'],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 2 and out.stdout == "", out.stderr
+        assert out.stderr == (
+            "error: the current directory no longer exists (deleted or moved); cd into one that does and "
+            "run the command again\n"
+        )
+        gone.mkdir()
+
+
 def test_ctrl_c_while_the_command_still_imports_is_the_usual_one_line(monkeypatch, capsys):
     import importlib
 

@@ -79,6 +79,15 @@ def _run(module: str) -> int:
     if sys.platform == "win32":  # run locks (fcntl), process groups and fork servers are POSIX
         print("error: resnet-ablations runs on Linux and macOS; on Windows, use WSL2", file=sys.stderr)
         return ExitCode.BAD_INPUT
+    try:  # every relative path (runs/, data/, a suite file) starts here
+        os.getcwd()
+    except FileNotFoundError:
+        print(
+            "error: the current directory no longer exists (deleted or moved); cd into one that does and "
+            "run the command again",
+            file=sys.stderr,
+        )
+        return ExitCode.BAD_INPUT
     from resnet.cli.common import on_stop_signals, raise_interrupt
 
     on_stop_signals(raise_interrupt)  # SIGTERM or a hang-up before the command's own handlers: as Ctrl-C
