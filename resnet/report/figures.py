@@ -54,7 +54,7 @@ def curves_frame(cells: list[ArmRuns]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-MAX_CURVES = 20  # tab20's colours: past them two arms would share a colour and the legend the figure
+MAX_CURVES = 20  # tab20's colours: past them two arms would share one, and the legend outgrow the figure
 
 
 def plot_curves(cells: list[ArmRuns], stem: Path, title: str, baseline: str | None = None) -> list[Path]:
@@ -113,17 +113,16 @@ def curve_arms(
 ) -> tuple[list[ArmRuns], str]:
     """At most MAX_CURVES arms, in the table's order: past that, the baseline and the arms whose runs
     reached the best mean of their best-epoch accuracy on the plotted split, and a note that says so."""
-    plotted = [cell for cell in cells if not curves.empty and cell.arm.name in set(curves["arm"])]
-    if len(plotted) <= MAX_CURVES:
+    if curves.empty or curves["arm"].nunique() <= MAX_CURVES:
         return cells, ""
     best = curves.groupby(["arm", "seed"])[f"{split}_acc"].max().groupby("arm").mean()
     lead = [baseline] if baseline in best.index else []
     kept = set(lead) | set(best.drop(lead).nlargest(MAX_CURVES - len(lead)).index)
     note = (
-        f"{len(kept)} of {len(plotted)} arms: {''.join(f'{b} and ' for b in lead)}the {len(kept) - len(lead)}"
-        f" with the best mean {split} accuracy (at their best epoch); every arm is in the table"
+        f"{len(kept)} of {len(best)} arms: {f'{baseline} and ' if lead else ''}the {len(kept) - len(lead)} "
+        f"with the best mean {split} accuracy (at their best epoch); every arm is in the table"
     )
-    return [cell for cell in plotted if cell.arm.name in kept], note
+    return [cell for cell in cells if cell.arm.name in kept], note
 
 
 def _two_and_five(value: float, _position: int) -> str:
