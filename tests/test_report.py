@@ -1085,3 +1085,20 @@ def test_a_latex_table_longer_than_a_page_continues_in_floats_that_point_back():
     assert wrapped.count("\\begin{table}") == 2 == 10 // ROWS_PER_FLOAT["wrapped"] + 1
     short = latex_table(["Arm", "Acc"], body[:10], "C.", "tab:z", compact=True, footer="P.")
     assert short.count("\\begin{table}") == 1 and "continued" not in short
+
+
+def test_a_forest_plot_with_nothing_to_compare_says_why_around_a_centred_zero_line():
+    from types import SimpleNamespace
+
+    from resnet.report.figures import forest_figure
+
+    def arm(name, mean):
+        headline = SimpleNamespace(mean=mean)
+        return SimpleNamespace(name=name, vs_baseline=None, reference=None, headline=headline)
+
+    ax = forest_figure([arm("base", None), arm("a", 91.0), arm("b", None)], "base", "t").axes[0]
+    assert [t.get_text().strip() for t in ax.texts] == [
+        "not compared: no completed base run",  # a has runs, the baseline none (all diverged, say)
+        "not compared: no completed run",
+    ]
+    assert ax.get_xlim() == (-1, 1)

@@ -151,7 +151,8 @@ def forest_figure(rows: list[ArmStats], baseline: str | None, title: str) -> Any
     for yi, row in zip(y, shown, strict=True):
         test = row.vs_baseline
         if test is None:
-            ax.text(0, yi, "  no comparison yet", va="center", fontsize=8, color="grey")
+            why = "no completed run" if row.headline.mean is None else f"no completed {baseline} run"
+            ax.text(0, yi, f"  not compared: {why}", va="center", fontsize=8, color="grey")
             continue
         if test.low is not None and test.high is not None:
             low, high = max(test.low, -POSSIBLE_DELTA), min(test.high, POSSIBLE_DELTA)
@@ -185,6 +186,8 @@ def forest_figure(rows: list[ArmStats], baseline: str | None, title: str) -> Any
             )
             published_label = False
     ax.axvline(0, color="black", lw=1)
+    if all(row.vs_baseline is None for row in shown):
+        ax.set_xlim(-1, 1)  # nothing drawn yet: the zero line in the middle, not on the frame
     left, right = ax.get_xlim()
     margin = 0.05 * POSSIBLE_DELTA
     ax.set_xlim(max(left, -POSSIBLE_DELTA - margin), min(right, POSSIBLE_DELTA + margin))
