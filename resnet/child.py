@@ -30,6 +30,7 @@ import torch.utils.tensorboard  # noqa: F401
 import resnet.cli.train
 import resnet.train  # noqa: F401
 from resnet.config import TrainConfig
+from resnet.errors import UserError
 from resnet.launch import die_with_parent
 
 
@@ -81,7 +82,8 @@ def pilot(
     """First each dataset the configs read, downloaded and decoded once here (so a missing dataset is one
     line now, not one failed run after another); then one forward + backward + SGD step of each config at
     its batch size on `device`, with random data. Writes {"data": error or "", "device": error or "",
-    index: error or ""} to result_path. torch.compile is not exercised (it takes minutes on a CPU)."""
+    index: error or ""} to result_path. torch.compile is not exercised (it takes minutes on a CPU); its C++
+    compiler on a CPU is (resnet.runtime.check_cpp_compiler)."""
     import json
 
     from resnet.files import write_json
@@ -140,9 +142,13 @@ def _steps(configs: list[TrainConfig], device: str, threads: int) -> dict[str, s
             runtime.synchronize()
             results[str(index)] = ""
             del model, optimizer, images, labels, loss
+        except UserError as exc:  # its message says what to do (--compile without a C++ compiler)
+            results[str(index)] = str(exc)
         except Exception as exc:
             traceback.print_exc()
-            results[str(index)] = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            fix = "fix the config (a smaller batch_size or model) or pass --no-pilot to skip this check"
+            results[str(index)] = f"{error}; {fix}"
         if runtime_is_cuda(device):
             torch.cuda.empty_cache()
     return results

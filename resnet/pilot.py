@@ -2,7 +2,8 @@
 every distinct model/batch/precision it will run takes one forward, backward and SGD step on its target
 device, in one short forked process. A dataset that cannot be had or a config that cannot train there
 (out of memory, an op the device lacks) stops the sweep up front with one line, not hours later.
-torch.compile is not exercised: compiling takes minutes on a CPU. No torch import here.
+torch.compile is not exercised (compiling takes minutes on a CPU), but a CPU run that asks for it needs a
+C++ compiler, which is checked. No torch import here.
 """
 
 from __future__ import annotations
@@ -83,7 +84,6 @@ def run_pilot(
             precision = {True: ", bf16", False: ", fp32", None: ""}[config.amp]
             raise DeviceError(
                 f"{spec.arm.name} ({config.model}, batch {config.batch_size}{precision}) cannot train "
-                f"on {slot.device}: {error}; fix the config (a smaller batch_size or model) or pass "
-                "--no-pilot to skip this check"
+                f"on {slot.device}: {error}"
             )
     return time.monotonic() - start

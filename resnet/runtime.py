@@ -42,6 +42,8 @@ class Runtime:
             torch.set_num_threads(threads)
             warn_oversubscribed(threads)
         amp = bf16_is_fast(resolved) if config.amp is None else config.amp
+        if config.compile and resolved.type == "cpu":
+            check_cpp_compiler()
         return cls(resolved, amp, config.channels_last, config.compile, torch.get_num_threads())
 
     def place(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -108,6 +110,22 @@ def check_device(device: str | None) -> torch.device:
                 f"device {device} does not exist: {count} CUDA GPU(s) visible (cuda:0..cuda:{count - 1})"
             )
     return resolved
+
+
+def check_cpp_compiler() -> None:
+    """torch.compile on the CPU compiles C++ (g++, or what $CXX names): without a compiler the first step
+    fails deep inside inductor, after the data loaded and the run dir was made."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler  # private: where it moved, no check
+    except ImportError:
+        return
+    try:
+        get_cpp_compiler()
+    except Exception as exc:
+        raise DeviceError(
+            f"--compile on the CPU needs a C++ compiler, and none works here ({type(exc).__name__}); "
+            "install one (e.g. apt install g++) or leave --compile out"
+        ) from None
 
 
 def bf16_is_fast(device: torch.device) -> bool:

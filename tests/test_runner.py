@@ -826,6 +826,24 @@ def test_the_pilot_stops_a_sweep_without_its_data_or_that_cannot_train_before_an
     assert "--no-pilot" in error
 
 
+def test_compile_on_a_cpu_without_a_cpp_compiler_is_one_line_before_anything_trains(tmp_path, suite_file):
+    """torch.compile on the CPU builds C++: without a compiler it failed at the first step, deep in
+    inductor (a traceback in the run's log), and the pilot told to pick a smaller model."""
+    no_compiler = {"CXX": str(tmp_path / "no-such-c++")}
+    message = (
+        "--compile on the CPU needs a C++ compiler, and none works here (InvalidCxxCompiler); install one "
+        "(e.g. apt install g++) or leave --compile out\n"
+    )
+    args = [a for a in common(tmp_path, suite_file) if a != "--no-pilot"]
+    sweep = run_cli("run_ablations.py", *args, "--config", "base", "--compile", env=no_compiler)
+    assert sweep.returncode == 2 and sweep.stderr.count("\n") == 1, sweep.stderr
+    assert sweep.stderr == "error: pilot: base (resnet8, batch 64) cannot train on cpu: " + message
+    assert not list((tmp_path / "runs").rglob("metrics.jsonl"))
+    train = ["--model", "resnet8", "--dataset", "synthetic", "--compile", "--device", "cpu"]
+    alone = run_cli("train_cifar.py", *train, "--run-dir", tmp_path / "alone", env=no_compiler)
+    assert alone.returncode == 2 and alone.stderr == "error: " + message
+
+
 def test_a_pilot_past_its_time_limit_is_one_line_and_killed(tmp_path, suite_file, launcher, monkeypatch):
     """A pilot step that hangs (a wedged driver, a swapping machine) stops the sweep after its time limit,
     in one line that says how to skip the check, and the pilot process does not outlive it."""
