@@ -99,7 +99,7 @@ class Suite:
 def check_name(kind: str, name: Any, where: str) -> str:
     if not isinstance(name, str) or not SIMPLE_NAME.fullmatch(name):
         raise PresetError(
-            f"{where}: {kind} name {name!r} is not a simple name; use letters, digits, '_', '-' "
+            f"{where}: {kind} name {name!r} is not a simple name; use ASCII letters, digits, '_', '-' "
             "and '.' (no path separators, not starting with '.' or '-')"
         )
     if len(name) > MAX_NAME:

@@ -116,7 +116,7 @@ def write(tmp_path, text, name="mine.toml"):
         ("[presets.a]\naliases = ['..']\n", "alias name '..' is not a simple name"),
         (
             "[presets.'-rf']\n",
-            "preset name '-rf' is not a simple name; use letters, digits, '_', '-' and '.' (no path "
+            "preset name '-rf' is not a simple name; use ASCII letters, digits, '_', '-' and '.' (no path "
             "separators, not starting with '.' or '-')",
         ),
         (
