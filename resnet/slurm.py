@@ -31,6 +31,7 @@ from resnet.files import PROJECT_ROOT, read_json, write_json
 from resnet.launch import environment
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
+from resnet.slurm_queue import still_queued
 from resnet.states import ExitCode, RunState, state_after_exit
 
 SIGNAL_DELAY_S = 120  # warn a task this long before its time limit, so it can requeue itself
@@ -215,7 +216,7 @@ def already_queued(specs: list[RunSpec], runs_dir: Path) -> tuple[list[RunSpec],
     still lists is not queued twice; the sweep waits for that task instead. One squeue for them all."""
     recorded = [(spec, recorded_job(spec)) for spec in specs]
     ids = [job_id for _, job_id in recorded if job_id]
-    queued = _still_queued(ids) if ids and shutil.which("squeue") else set()
+    queued = still_queued(ids) if ids and shutil.which("squeue") else set()
     folder = Path(runs_dir) / ".submitit" / "%j"
     return (
         [spec for spec, job_id in recorded if job_id not in queued],
@@ -237,53 +238,3 @@ def describe_submission(
     launch = launch or options.launch()
     lines += [f"  task {i}: {spec.label}: {shlex.join(spec.command(launch))}" for i, spec in enumerate(specs)]
     return "\n".join(lines)
-
-
-# Slurm's job states after which a task will not run again (squeue's long names)
-ENDED_STATES = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "BOOT_FAIL", "DEADLINE"}
-ENDED_STATES |= {"OUT_OF_MEMORY", "PREEMPTED", "SPECIAL_EXIT", "REVOKED"}
-
-
-def _still_queued(job_ids: list[str]) -> set[str]:
-    """The tasks among `job_ids` that Slurm may still run, from one squeue (-r: a line per array task). All
-    states are asked for: squeue's default view hides a task for a moment while it is being requeued. A
-    job id Slurm no longer knows has ended (a list leaves it out; a single one is an 'Invalid job id');
-    without squeue, or while the controller does not answer, every task may still run."""
-    ids = sorted(set(job_ids))
-    if not ids or not shutil.which("squeue"):
-        return set(ids)
-    command = ["squeue", "-h", "-t", "all", "-r", "-j", ",".join(ids), "-o", "%i %T"]
-    out = subprocess.run(command, capture_output=True, text=True)
-    if out.returncode != 0:
-        return set() if "Invalid job id" in out.stderr else set(ids)  # else a passing hiccup: keep waiting
-    states: dict[str, set[str]] = {}
-    for line in out.stdout.splitlines():
-        job_id, _, state = line.strip().partition(" ")
-        states.setdefault(job_id, set()).add(state)
-    return {job_id for job_id in ids if states.get(job_id, ENDED_STATES) - ENDED_STATES}
-
-
-def wait_for(jobs, specs: list[RunSpec], poll_s: float = 5.0, echo=print) -> list[RunSpec]:
-    """Wait until every task ended; returns the specs whose run did not finish.
-
-    Without Slurm accounting (sacct) submitit only sees results it wrote itself, so a task killed from
-    outside is detected by its absence from squeue.
-    """
-    pending = dict(zip(jobs, specs, strict=True))
-    while pending:
-        queued = _still_queued([job.job_id for job in pending if isinstance(job, SlurmJob)])
-        for job, spec in list(pending.items()):
-            if job.done() or (isinstance(job, SlurmJob) and job.job_id not in queued):
-                pending.pop(job)
-                state = spec.state()
-                if not state.finished and state != RunState.FAILED:  # the task died before it could say why
-                    record_failure(
-                        spec,
-                        None,
-                        f"Slurm task {job.job_id} ended without finishing the run; see {job.paths.stderr}",
-                    )
-                    state = RunState.FAILED
-                echo(f"{spec.label}: {state} (Slurm task {job.job_id})")
-        if pending:
-            time.sleep(poll_s)
-    return [spec for spec in specs if not spec.state().finished]

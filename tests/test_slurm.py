@@ -10,7 +10,8 @@ import pytest
 from resnet.plan import Selection, make_plan
 from resnet.presets import load_suite
 from resnet.run_spec import LaunchOptions
-from resnet.slurm import SlurmOptions, SlurmTrainTask, submit_sweep, wait_for
+from resnet.slurm import SlurmOptions, SlurmTrainTask, submit_sweep
+from resnet.slurm_queue import wait_for
 from resnet.states import RunState
 from resnet.train import train
 from tests.conftest import run_cli, sweep_main, wait_for_epochs
@@ -146,6 +147,39 @@ def test_sbatch_refusing_the_array_is_one_line_with_what_it_said(tmp_path, suite
         "configured here and that --partition, --time, --gpus-per-run, --cpus-per-run and --mem-gb fit "
         "this cluster\n"
     )
+
+
+def test_waiting_reads_squeue_names_a_request_slurm_never_grants_and_records_a_task_gone(
+    tmp_path, suite_file, monkeypatch
+):
+    """squeue alone says when a task ended (submitit's check asks sacct, which a cluster without accounting
+    refuses aloud on every poll); a task pending for good (asking for 1000 CPUs) is named once, with the fix;
+    one that leaves the queue without finishing its run is recorded as failed."""
+    from submitit.slurm.slurm import SlurmJob
+
+    bin_dir, polls = tmp_path / "bin", tmp_path / "polls"
+    fake_tool(  # two polls list the tasks, the third none: they ended
+        bin_dir,
+        "squeue",
+        f'echo . >> "{polls}"\nif [ $(wc -l < "{polls}") -lt 3 ]; then\n'
+        "echo '7_0 PENDING PartitionConfig'; echo '7_1 PENDING PartitionConfig'; echo '8_0 RUNNING None'\nfi",
+    )
+    fake_tool(bin_dir, "sacct", "echo 'Slurm accounting storage is disabled' >&2; exit 1")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    specs = specs_for(suite_file, tmp_path / "runs", ["base", "cosine"], seeds=(0, 1))[:3]
+    jobs = [SlurmJob(tmp_path / "submitit" / "%j", job_id) for job_id in ("7_0", "7_1", "8_0")]
+    said: list[str] = []
+    assert wait_for(jobs, specs, poll_s=0.01, echo=said.append) == specs  # none finished its run
+    assert said[0] == (
+        "Slurm holds 2 task(s) pending for good (PartitionConfig: more than this cluster grants such a job); "
+        "scancel 7, then submit again with less (--cpus-per-run, --gpus-per-run, --mem-gb, --time) or "
+        "another --partition"
+    )
+    tasks = zip(specs, jobs, strict=True)
+    assert said[1:] == [f"{spec.label}: failed (Slurm task {job.job_id})" for spec, job in tasks]
+    assert polls.read_text().count(".") == 3  # one squeue per poll for every task, never sacct
+    failure = json.loads((specs[2].run_dir / "failure.json").read_text())
+    assert failure["reason"].startswith("Slurm task 8_0 ended without finishing the run; see ")
 
 
 def test_a_task_requeues_itself_with_the_same_run():

@@ -21,8 +21,8 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         describe_submission,
         record_submission,
         submit_sweep,
-        wait_for,
     )
+    from resnet.slurm_queue import wait_for
 
     try:
         options = SlurmOptions.from_args(args)

@@ -1,0 +1,109 @@
+"""What Slurm's queue says about a sweep's tasks: which may still run, which wait for a request the
+cluster will never grant, and the wait for them all (`run_ablations.py --launcher slurm --wait`).
+
+The queue is read with squeue, one call per poll for every task. submitit's own check asks sacct, which
+a cluster without accounting refuses, aloud, on every poll; it is the fallback only where squeue is
+missing or does not answer. No torch import here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+from submitit.slurm.slurm import SlurmJob
+
+from resnet.failure import record_failure
+from resnet.run_spec import RunSpec
+from resnet.states import RunState
+
+# Slurm's job states after which a task will not run again (squeue's long names)
+ENDED_STATES = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "BOOT_FAIL", "DEADLINE"}
+ENDED_STATES |= {"OUT_OF_MEMORY", "PREEMPTED", "SPECIAL_EXIT", "REVOKED"}
+# pending reasons that ask more than the partition, account or QOS allows: the task waits for good
+NEVER_STARTS = {"PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints"}
+NEVER_STARTS |= {"InvalidAccount", "InvalidQOS", "AccountNotAllowed", "QOSNotAllowed"}
+NEVER_STARTS_PREFIXES = ("QOSMax", "AssocMax")
+
+Tasks = dict[str, set[tuple[str, str]]]  # task id -> its (state, reason) lines
+
+
+def squeue(job_ids: list[str]) -> Tasks | None:
+    """Each task's (state, reason), from one squeue (-r: a line per array task; all states: the default
+    view hides a task for a moment while it is requeued). A task Slurm no longer knows is absent (a single
+    one is an 'Invalid job id'). None without squeue or while the controller does not answer."""
+    ids = sorted(set(job_ids))
+    if not ids or not shutil.which("squeue"):
+        return None
+    command = ["squeue", "-h", "-t", "all", "-r", "-j", ",".join(ids), "-o", "%i %T %r"]
+    out = subprocess.run(command, capture_output=True, text=True)
+    if out.returncode != 0:
+        return {} if "Invalid job id" in out.stderr else None  # else a passing hiccup: ask again later
+    tasks: Tasks = {}
+    for line in out.stdout.splitlines():
+        job_id, state, reason = (line.strip().split(" ", 2) + ["", ""])[:3]
+        tasks.setdefault(job_id, set()).add((state, reason))
+    return tasks
+
+
+def still_queued(job_ids: list[str]) -> set[str]:
+    """The tasks among `job_ids` that Slurm may still run; all of them when the queue cannot be read."""
+    tasks = squeue(job_ids)
+    if tasks is None:
+        return set(job_ids)
+    return {job_id for job_id in set(job_ids) if _states(tasks, job_id) - ENDED_STATES}
+
+
+def _states(tasks: Tasks, job_id: str) -> set[str]:
+    return {state for state, _ in tasks.get(job_id, set())}
+
+
+def _ended(job, tasks: Tasks | None) -> bool:
+    if isinstance(job, SlurmJob) and tasks is not None:
+        return not _states(tasks, job.job_id) - ENDED_STATES
+    return job.done()
+
+
+def wait_for(jobs, specs: list[RunSpec], poll_s: float = 5.0, echo=print) -> list[RunSpec]:
+    """Wait until every task ended; returns the specs whose run did not finish. A task that ended without
+    finishing its run (killed from outside, say) is recorded as failed, and tasks pending for a reason
+    that never passes are named once per reason."""
+    pending = dict(zip(jobs, specs, strict=True))
+    told: set[str] = set()
+    while pending:
+        tasks = squeue([job.job_id for job in pending if isinstance(job, SlurmJob)])
+        for job, spec in list(pending.items()):
+            if not _ended(job, tasks):
+                continue
+            pending.pop(job)
+            state = spec.state()
+            if not state.finished and state != RunState.FAILED:  # the task died before it could say why
+                record_failure(
+                    spec,
+                    None,
+                    f"Slurm task {job.job_id} ended without finishing the run; see {job.paths.stderr}",
+                )
+                state = RunState.FAILED
+            echo(f"{spec.label}: {state} (Slurm task {job.job_id})")
+        _say_never_starting(tasks or {}, told, echo)
+        if pending:
+            time.sleep(poll_s)
+    return [spec for spec in specs if not spec.state().finished]
+
+
+def _say_never_starting(tasks: Tasks, told: set[str], echo) -> None:
+    stuck: dict[str, list[str]] = {}
+    for job_id, lines in sorted(tasks.items()):
+        for state, reason in lines:
+            if state == "PENDING" and (reason in NEVER_STARTS or reason.startswith(NEVER_STARTS_PREFIXES)):
+                stuck.setdefault(reason, []).append(job_id)
+    for reason, ids in stuck.items():
+        if reason not in told:
+            told.add(reason)
+            arrays = " ".join(sorted({job_id.split("_")[0] for job_id in ids}))
+            echo(
+                f"Slurm holds {len(ids)} task(s) pending for good ({reason}: more than this cluster grants "
+                f"such a job); scancel {arrays}, then submit again with less (--cpus-per-run, "
+                "--gpus-per-run, --mem-gb, --time) or another --partition"
+            )
