@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Iterable
 
 from submitit.slurm.slurm import SlurmJob
 
@@ -53,6 +54,11 @@ def still_queued(job_ids: list[str]) -> set[str]:
     if tasks is None:
         return set(job_ids)
     return {job_id for job_id in set(job_ids) if _states(tasks, job_id) - ENDED_STATES}
+
+
+def arrays(task_ids: Iterable[str]) -> list[str]:
+    """The job arrays these tasks belong to ('123' of task '123_4')."""
+    return sorted({task_id.split("_")[0] for task_id in task_ids})
 
 
 def _states(tasks: Tasks, job_id: str) -> set[str]:
@@ -101,9 +107,8 @@ def _say_never_starting(tasks: Tasks, told: set[str], echo) -> None:
     for reason, ids in stuck.items():
         if reason not in told:
             told.add(reason)
-            arrays = " ".join(sorted({job_id.split("_")[0] for job_id in ids}))
             echo(
                 f"Slurm holds {len(ids)} task(s) pending for good ({reason}: more than this cluster grants "
-                f"such a job); scancel {arrays}, then submit again with less (--cpus-per-run, "
+                f"such a job); scancel {' '.join(arrays(ids))}, then submit again with less (--cpus-per-run, "
                 "--gpus-per-run, --mem-gb, --time) or another --partition"
             )

@@ -81,8 +81,9 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
 
 
 def array_ids(jobs: list) -> list[str]:
-    """The job arrays these tasks belong to ('123' of task '123_4')."""
-    return sorted({job.job_id.split("_")[0] for job in jobs})
+    from resnet.slurm_queue import arrays
+
+    return arrays(job.job_id for job in jobs)
 
 
 def say_awaiting(plan: Plan, when: str) -> None:
