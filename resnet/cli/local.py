@@ -103,9 +103,9 @@ def print_dry_run(plan: Plan, args: argparse.Namespace, slots: list, template: L
 
 def warn_if_cpu_busy(threads: int) -> None:
     """CPU training threads meet at a barrier after every operation: when other processes hold the cores
-    they need, each barrier waits for the scheduler, and a run trains several times slower (measured on 2
-    cores: two runs of 2 threads each at 1/5 (ResNet-20) to 1/40 (ResNet-8) of one run alone). Measured
-    before this sweep starts anything of its own."""
+    they need, each barrier waits for the scheduler, and a run trains several times slower (two runs of 2
+    threads on 2 cores: 3-22x slower each, benchmarks/README.md). Measured before this sweep starts
+    anything of its own."""
     busy, cpus = busy_cpus(), os.cpu_count() or 1
     if busy is not None and busy - (cpus - threads) >= BUSY_CPUS_TO_WARN:
         log.warning(

@@ -1,0 +1,12 @@
+#!/bin/bash
+# two CPU runs of 2 threads at once on a 2-core machine, against one alone; images/s from summary.json
+T="$(dirname "$0")/../train_cifar.py"
+ips() { python -c "import json,sys; print(round(json.load(open(sys.argv[1]+'/summary.json'))['images_per_sec']))" $1; }
+for model in resnet8 resnet20; do
+  A="--dataset synthetic --model $model --epochs 2 --batch-size 64 --threads 2 --device cpu"
+  for rep in 1 2 3; do
+    python $T $A --run-dir r-$model-solo-$rep > /dev/null 2>&1
+    python $T $A --run-dir r-$model-a-$rep > /dev/null 2>&1 & python $T $A --run-dir r-$model-b-$rep > /dev/null 2>&1; wait
+    echo "$model rep $rep: alone $(ips r-$model-solo-$rep) img/s; two at once $(ips r-$model-a-$rep) and $(ips r-$model-b-$rep) img/s"
+  done
+done
