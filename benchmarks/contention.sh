@@ -1,6 +1,7 @@
 #!/bin/bash
 # two CPU runs of 2 threads at once on a 2-core machine, against one alone; images/s from summary.json
-T="$(dirname "$0")/../train_cifar.py"
+T="$(cd "$(dirname "$0")/.." && pwd)/train_cifar.py"
+cd "$(mktemp -d)"  # the run dirs go to a scratch dir
 ips() { python -c "import json,sys; print(round(json.load(open(sys.argv[1]+'/summary.json'))['images_per_sec']))" $1; }
 for model in resnet8 resnet20; do
   A="--dataset synthetic --model $model --epochs 2 --batch-size 64 --threads 2 --device cpu"
