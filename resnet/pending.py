@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shlex
 
+from resnet.files import read_json
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.slots import Slot
@@ -16,7 +17,10 @@ def skip_reason(spec: RunSpec, state: RunState, retry_failed: bool) -> str | Non
     if state.finished:
         return f"already {state}; summary.json verified"
     if state == RunState.FAILED and not retry_failed:
-        return f"failed before (see {RunDir(spec.run_dir).failure_file}); pass --retry-failed to run it again"
+        failure = RunDir(spec.run_dir).failure_file
+        reason = (read_json(failure) or {}).get("reason")
+        said = f": {reason} ({failure.name})" if isinstance(reason, str) and reason else f" (see {failure})"
+        return f"failed before{said}; pass --retry-failed to run it again"
     if state == RunState.CONFLICT:
         return RunDir(spec.run_dir).conflict(spec.config)
     return None

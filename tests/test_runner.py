@@ -336,10 +336,17 @@ def test_a_failing_run_is_recorded_while_others_finish_on_two_slots(tmp_path, su
     base, broken = state["base"], state["broken"]
     assert base.started < broken.ended and broken.started < base.ended  # the two slots overlapped in time
     again = {
-        s.spec.arm.name: s.state
+        s.spec.arm.name: s
         for s in sweep(launcher, suite_file, tmp_path / "runs", ["base", "broken", "cosine"])
     }
-    assert again == {"base": RunState.COMPLETED, "broken": RunState.FAILED, "cosine": RunState.COMPLETED}
+    assert {name: s.state for name, s in again.items()} == {
+        "base": RunState.COMPLETED,
+        "broken": RunState.FAILED,
+        "cosine": RunState.COMPLETED,
+    }
+    assert again["broken"].note == (  # why, without opening failure.json
+        f"failed before: {failure['reason']} (failure.json); pass --retry-failed to run it again"
+    )
     assert sessions(tmp_path / "runs" / "tiny" / "base" / "seed0") == 1
     mask = os.umask(0o022)
     os.umask(mask)
