@@ -103,15 +103,15 @@ def print_dry_run(plan: Plan, args: argparse.Namespace, slots: list, template: L
 
 def warn_if_cpu_busy(threads: int) -> None:
     """CPU training threads meet at a barrier after every operation: when other processes hold the cores
-    they need, each barrier waits for the scheduler, and a run trains several times slower (two runs of 2
-    threads on 2 cores: 3-22x slower each, benchmarks/README.md). Measured before this sweep starts
-    anything of its own."""
+    they need, each barrier waits for the scheduler, and a run trains slower, often several times (2
+    cores, a run of 2 threads: 1.7x beside half a busy core, 7-12x beside a whole one, 3-22x beside another
+    such run; benchmarks/README.md). Measured before this sweep starts anything of its own."""
     busy, cpus = busy_cpus(), os.cpu_count() or 1
     if busy is not None and busy - (cpus - threads) >= BUSY_CPUS_TO_WARN:
         log.warning(
             "the CPU is busy: other processes keep about %.1f of its %d CPUs busy and this sweep's runs use "
-            "%d threads; threads that compete for cores train several times slower (and record slower "
-            "speeds): let the other work finish first, e.g. an earlier sweep (see top)",
+            "%d threads; training whose threads compete for cores slows down sharply, often several times "
+            "over (and records those speeds): let the other work finish first, e.g. an earlier sweep (top)",
             busy,
             cpus,
             threads,
