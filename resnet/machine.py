@@ -22,11 +22,49 @@ def cpu_model() -> str:
 
 
 def usable_cpus() -> int:
-    """The CPUs this process may run on (taskset, cgroups, a Slurm allocation), not all the machine has."""
+    """The CPUs this process may run on (taskset, a cpuset, a Slurm allocation), not all the machine has,
+    and no more than a CPU quota grants (docker --cpus, a Kubernetes limit: whole CPUs, at least one)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    return min(cpus, max(1, int(quota))) if quota is not None else cpus
+
+
+def cgroup_cpu_quota(
+    membership: Path = Path("/proc/self/cgroup"), mount: Path = Path("/sys/fs/cgroup")
+) -> float | None:
+    """The CPUs a cgroup's CPU quota grants this process, the tightest from its cgroup up to the root
+    (cgroup v2's cpu.max, v1's cpu.cfs_quota_us); None without one. Threads past it are throttled
+    together: in a 1-CPU quota here, a ResNet-20 run of 2 threads trained at 477 img/s, of 1 at 600."""
+    try:
+        entries = [line.split(":", 2) for line in membership.read_text().splitlines()]
+    except OSError:
+        return None
+    quotas = []
+    for entry in entries:
+        if len(entry) != 3 or (entry[1] and "cpu" not in entry[1].split(",")):
+            continue
+        root = mount / entry[1]  # v2: the unified root; v1: the cpu controller's mount
+        node = root / entry[2].lstrip("/")
+        for directory in (node, *node.parents):
+            quotas += _quota(directory)
+            if directory == root:
+                break
+    return min(quotas) if quotas else None
+
+
+def _quota(directory: Path) -> list[float]:
+    try:
+        if (directory / "cpu.max").is_file():  # v2: "max 100000" or "200000 100000"
+            quota, period = (directory / "cpu.max").read_text().split()[:2]
+        else:
+            quota = (directory / "cpu.cfs_quota_us").read_text().strip()  # -1: none
+            period = (directory / "cpu.cfs_period_us").read_text().strip()
+        return [int(quota) / int(period)] if quota not in ("max", "-1") and int(period) > 0 else []
+    except (OSError, ValueError):
+        return []
 
 
 def busy_cpus(seconds: float = 0.2) -> float | None:

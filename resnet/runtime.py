@@ -37,6 +37,8 @@ class Runtime:
         """The device (validated: one line when it is not here), bf16 where it pays, and the thread count,
         which is applied: CPU numbers depend on it, so a resumed run must use the one it started with."""
         resolved = check_device(device)
+        if threads is None and torch.get_num_threads() > usable_cpus():  # a CPU quota torch does not see
+            threads = usable_cpus()
         if threads is not None:
             check_threads(threads)
             torch.set_num_threads(threads)

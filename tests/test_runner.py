@@ -156,6 +156,53 @@ def test_more_cpu_jobs_than_cores_get_a_notice(monkeypatch, caplog):
     ]
 
 
+def test_a_cpu_quota_caps_the_threads_of_a_sweep_and_of_a_run(tmp_path, monkeypatch):
+    """docker --cpus 1.5 or a Kubernetes limit: affinity still shows every core, and threads past the
+    quota are throttled together. cgroup v2 and v1 files as the kernel writes them; the tightest quota from
+    the process's cgroup up to the root counts."""
+    from resnet.machine import cgroup_cpu_quota
+
+    def files(root, tree: dict):
+        for path, text in tree.items():
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text(text)
+
+    v2, membership = tmp_path / "v2", tmp_path / "cgroup"
+    files(
+        v2, {"cpu.max": "max 100000\n", "pod/cpu.max": "400000 100000\n", "pod/c1/cpu.max": "150000 100000\n"}
+    )
+    membership.write_text("0::/pod/c1\n")
+    assert cgroup_cpu_quota(membership, v2) == 1.5
+    membership.write_text("0::/\n")  # a container's own namespace: its limit is at the root
+    assert cgroup_cpu_quota(membership, v2) is None
+    v1 = tmp_path / "v1"
+    files(
+        v1,
+        {
+            "cpu,cpuacct/docker/a/cpu.cfs_quota_us": "200000",
+            "cpu,cpuacct/docker/a/cpu.cfs_period_us": "100000",
+        },
+    )
+    files(v1, {"cpu,cpuacct/cpu.cfs_quota_us": "-1", "cpu,cpuacct/cpu.cfs_period_us": "100000"})
+    membership.write_text("12:memory:/docker/a\n4:cpu,cpuacct:/docker/a\n")
+    assert cgroup_cpu_quota(membership, v1) == 2.0
+    assert cgroup_cpu_quota(tmp_path / "no-such-file", v1) is None  # not Linux
+    import torch
+
+    import resnet.machine
+    from resnet.config import TrainConfig
+    from resnet.runtime import Runtime
+
+    monkeypatch.setattr(resnet.machine, "cgroup_cpu_quota", lambda: 1.5)
+    assert resnet.machine.usable_cpus() == 1  # whole CPUs: a second thread would be throttled
+    assert [s.threads for s in make_slots("cpu")] == [1]  # a sweep's runs
+    threads = torch.get_num_threads()  # 2 here: torch counts the cores, not the quota
+    try:
+        assert Runtime.resolve(TrainConfig(dataset="synthetic"), "cpu").threads == 1  # a run on its own
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_gpu_slots_and_gpus_that_are_not_here(monkeypatch):
     import resnet.slots as runner
 

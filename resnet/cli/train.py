@@ -73,7 +73,9 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     )
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     p.add_argument(
-        "--threads", type=int, help="CPU threads (default: as recorded when resuming, else torch's)"
+        "--threads",
+        type=int,
+        help="CPU threads (default: as recorded when resuming, else torch's, at most the usable CPUs)",
     )
     p.add_argument("--list-models", action="store_true", help="print the model zoo with params and FLOPs")
     add_verbosity(p)
