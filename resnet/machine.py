@@ -67,22 +67,27 @@ def _quota(directory: Path) -> list[float]:
         return []
 
 
-def busy_cpus(seconds: float = 0.2) -> float | None:
-    """How many CPUs are busy now, machine-wide (/proc/stat over `seconds`, while this process sleeps);
-    None where that is not known (not Linux)."""
+def busy_cpus(seconds: float = 0.15, windows: int = 2) -> float | None:
+    """How many CPUs are busy now, machine-wide, while this process sleeps: the least over `windows`
+    consecutive windows of /proc/stat, so that a process that merely exits or starts does not count as
+    load. None where that is not known (not Linux)."""
 
     def ticks() -> tuple[int, int]:  # (all, idle + iowait), summed over the CPUs
         values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
         return sum(values), values[3] + values[4]
 
+    busy = []
     try:
-        total, idle = ticks()
-        time.sleep(seconds)
-        total_after, idle_after = ticks()
+        before = ticks()
+        for _ in range(windows):
+            time.sleep(seconds)
+            after = ticks()
+            elapsed, idle = after[0] - before[0], after[1] - before[1]
+            busy.append((elapsed - idle) / elapsed * (os.cpu_count() or 1) if elapsed > 0 else 0.0)
+            before = after
     except (OSError, ValueError, IndexError):
         return None
-    elapsed = total_after - total
-    return (elapsed - (idle_after - idle)) / elapsed * (os.cpu_count() or 1) if elapsed > 0 else None
+    return min(busy)
 
 
 def gpu_name(index: str = "0") -> str | None:
