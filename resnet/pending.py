@@ -5,9 +5,12 @@ the exact commands a local dry run prints for them. No torch import here."""
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
+from resnet.config import TrainConfig
+from resnet.errors import ConfigError
 from resnet.files import read_json
-from resnet.run_dir import RunDir
+from resnet.run_dir import RunDir, find_run_dirs
 from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.slots import Slot
 from resnet.states import RunState
@@ -34,6 +37,28 @@ def skip_reasons(specs: list[RunSpec], retry_failed: bool) -> list[tuple[RunSpec
 def to_run(specs: list[RunSpec], retry_failed: bool) -> list[RunSpec]:
     """The runs a sweep (local or Slurm) would start: not finished, not failed before unless retried."""
     return [spec for spec, skip in skip_reasons(specs, retry_failed) if skip is None]
+
+
+def finished_elsewhere(specs: list[RunSpec], suite_dir: Path) -> dict[Path, Path]:
+    """Runs a sweep would train whose config and seed already finished in another directory of the suite
+    (a preset renamed since, a run dir moved): planned run dir -> that directory. The report counts such a
+    run for its arm, so training the planned one costs a run for nothing. The recorded configs are read,
+    then only the matches verified."""
+    todo = {spec.config.short_hash(): spec for spec in specs if spec.state() == RunState.PENDING}
+    if not todo or not suite_dir.is_dir():
+        return {}
+    planned, found = {spec.run_dir for spec in specs}, {}
+    for path in find_run_dirs(suite_dir):
+        record = read_json(RunDir(path).config_file)
+        try:
+            spec = todo.get(TrainConfig.from_dict(record["config"]).short_hash()) if record else None
+        except (ConfigError, KeyError, TypeError):
+            continue
+        if spec is None or path in planned or spec.run_dir in found:
+            continue
+        if RunDir(path).verified_state(spec.config)[0].finished:
+            found[spec.run_dir] = path
+    return found
 
 
 def launch_options(slot: Slot, template: LaunchOptions) -> LaunchOptions:

@@ -130,6 +130,28 @@ def test_dry_run_prints_exact_commands_with_devices_and_skips(tmp_path, suite_fi
     assert again[9].startswith("# still to train: 7 runs, about ")  # what is left of a sweep begun before
 
 
+def test_a_run_finished_under_a_renamed_preset_is_named_before_it_trains_again(tmp_path, suite_file):
+    """Renaming a preset plans its runs in new directories: the finished ones under the old name would
+    be trained again for nothing (the table counts one). The sweep says where they are and how to keep
+    them; moved as it says, nothing trains again."""
+    args = [*common(tmp_path, suite_file), "--config", "base", "cosine"]
+    assert sweep_main(*args)[0] == 0
+    suite_file.write_text(suite_file.read_text().replace("[presets.cosine]", "[presets.cos]"))
+    runs = tmp_path / "runs" / "tiny"
+    code, out, err = sweep_main(*args[:-1], "cos", "--dry-run")
+    assert code == 0 and f"--run-dir {runs / 'cos' / 'seed0'}" in out
+    move = f"mkdir -p {runs / 'cos'} && mv {runs / 'cosine' / 'seed0'} {runs / 'cos' / 'seed0'}"
+    assert err == (
+        f"notice: {runs / 'cos' / 'seed0'} trains again, though the same config and seed finished in "
+        f"{runs / 'cosine' / 'seed0'} (a preset renamed since?); to keep that run instead of training it "
+        f"again, move it there first: {move}\n"
+    )
+    subprocess.run(move, shell=True, check=True)
+    code, out, err = sweep_main(*args[:-1], "cos")
+    assert code == 0 and err == "" and sessions(runs / "cos" / "seed0") == 1  # kept, not trained again
+    assert "| cos | **" in (tmp_path / "results" / "tiny.md").read_text()
+
+
 def test_more_cpu_jobs_than_cores_get_a_notice(monkeypatch, caplog):
     import resnet.slots
 
