@@ -44,7 +44,7 @@ def finished_elsewhere(specs: list[RunSpec], suite_dir: Path) -> dict[Path, Path
     (a preset renamed since, a run dir moved): planned run dir -> that directory. The report counts such a
     run for its arm, so training the planned one costs a run for nothing. The recorded configs are read,
     then only the matches verified."""
-    todo = {spec.config.short_hash(): spec for spec in specs if spec.state() == RunState.PENDING}
+    todo = {spec.config.short_hash(): spec for spec in specs if not RunDir(spec.run_dir).holds_run()}
     if not todo or not suite_dir.is_dir():
         return {}
     planned, found = {spec.run_dir for spec in specs}, {}

@@ -213,6 +213,10 @@ class RunDir:
     def progress(self) -> dict:
         return read_json(self.progress_file) or {}
 
+    def holds_run(self) -> bool:
+        """Whether a run ever started here (what find_run_dirs looks for), without reading its state."""
+        return any((self.path / name).exists() for name in RUN_FILES)
+
     def is_locked(self) -> bool:
         """Whether a live process trains here now."""
         return is_held(self.lock_file)
