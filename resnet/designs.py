@@ -85,7 +85,8 @@ class Design:
             try:
                 config = apply_overrides(start.to_dict(), dict(combo))
             except ConfigError as exc:
-                raise PresetError(f"{where}: design arm '{_arm_name(combo)}': {exc}") from None
+                typed = ",".join(f"{field}={_as_typed(value)}" for field, value in combo)
+                raise PresetError(f"{where}: design arm '{typed}': {exc}") from None
             canonical = tuple((field, config.to_dict()[field]) for field, _ in combo)
             excluded = self._excluding(canonical)
             if excluded:
@@ -149,6 +150,11 @@ def _same_value(a: Any, b: Any) -> bool:
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return list(a) == list(b)
     return bool(a == b)
+
+
+def _as_typed(value: Any) -> str:
+    """A value as --grid takes it (a list's items joined by '+'), not yet canonical: '1/3+2/3'."""
+    return "+".join(map(str, value)) if isinstance(value, (list, tuple)) else format_value(value)
 
 
 def _arm_name(combo) -> str:

@@ -103,6 +103,9 @@ def test_an_invalid_combination_is_named_before_anything_runs():
         match=r"design arm 'model=resnet18,dropout=0.3': invalid config: .*resnet18 has no dropout",
     ):
         design.arms(TrainConfig(), "--grid")
+    design = parse_grid(["milestones=0.5+0.75,1/2+1/0"])  # named as typed: not '1+2+1+0', a list of four
+    with pytest.raises(PresetError, match=r"design arm 'milestones=1/2\+1/0': invalid config: milestones"):
+        design.arms(TrainConfig(), "--grid")
     design = parse_grid(["lr=0.1,0.10"])
     with pytest.raises(PresetError, match="design arms 'lr=0.1' and 'lr=0.1' are the same config"):
         design.arms(TrainConfig(), "--grid")
