@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
@@ -127,6 +128,9 @@ class TrainConfig(BaseModel):
     @field_validator("data_dir")
     @classmethod
     def _usable_path(cls, path: str) -> str:
+        """'~/datasets' in a suite file is the home directory's, as on a command line: no shell expands a
+        TOML value, and a literal ~ directory would receive the download."""
+        path = os.path.expanduser(path)
         if (problem := path_too_long(path)) is not None:
             raise ValueError(problem)
         return path

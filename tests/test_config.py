@@ -53,6 +53,14 @@ def test_json_round_trip_is_exact_and_hash_is_stable():
     assert TrainConfig.from_dict(c.compact()) == c
 
 
+def test_a_data_dir_under_home_is_the_home_directorys(tmp_path, monkeypatch):
+    """`data_dir = "~/datasets"` in a suite file: no shell expands it, and a literal ~ directory in the
+    project would receive the 170 MB download."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert TrainConfig(data_dir="~/datasets").data_dir == str(tmp_path / "datasets")
+    assert TrainConfig(data_dir="data/~x").data_dir == "data/~x"  # a ~ inside a name is a name
+
+
 def test_identity_is_what_differs_from_the_defaults():
     c = TrainConfig(lr=0.05, epochs=10, data_dir="/elsewhere", seed=3)
     assert c.identity() == {"lr": 0.05, "epochs": 10, "seed": 3}
