@@ -81,8 +81,10 @@ def write_atomic(path: Path | str, data: str | bytes) -> None:
     try:
         write_synced(tmp, data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # name the file being written, not its temp name
+            exc.filename, exc.filename2 = str(path), None
         raise
 
 

@@ -265,7 +265,8 @@ def test_a_full_disk_while_the_report_is_written_is_one_line_naming_where(tmp_pa
         "--suite-file", suite_file, "--runs-dir", tmp_path / "runs", "--results-dir", results, "--report",
     )  # fmt: skip
     assert code == 2 and out == ""
-    assert err.startswith(f"error: cannot write the report: no space left on device ({results}); fix that")
+    where = results / "tiny.md"  # the file being written, not its temp name
+    assert err.startswith(f"error: cannot write the report: no space left on device ({where}); fix that")
     assert "the same command with --report writes it, training nothing" in err and err.count("\n") == 1
     assert [p.name for p in results.iterdir()] == []  # no temp file left behind
 
