@@ -7,8 +7,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from resnet.config import TrainConfig
-from resnet.errors import ConfigError
+from resnet.errors import RunDirError
 from resnet.files import read_json
 from resnet.run_dir import RunDir, find_run_dirs
 from resnet.run_spec import LaunchOptions, RunSpec
@@ -49,11 +48,11 @@ def finished_elsewhere(specs: list[RunSpec], suite_dir: Path) -> dict[Path, Path
         return {}
     planned, found = {spec.run_dir for spec in specs}, {}
     for path in find_run_dirs(suite_dir):
-        record = read_json(RunDir(path).config_file)
         try:
-            spec = todo.get(TrainConfig.from_dict(record["config"]).short_hash()) if record else None
-        except (ConfigError, KeyError, TypeError):
+            config = RunDir(path).recorded_config()
+        except RunDirError:  # the report lists it as skipped
             continue
+        spec = todo.get(config.short_hash()) if config else None
         if spec is None or path in planned or spec.run_dir in found:
             continue
         if RunDir(path).verified_state(spec.config)[0].finished:
