@@ -26,6 +26,11 @@ def _pyplot() -> Any:
     return plt
 
 
+def palette(lines: int) -> Any:
+    """tab10 for up to 10 lines, tab20 for up to 20 (MAX_CURVES); past that its colours come round again."""
+    return _pyplot().get_cmap("tab10" if lines <= 10 else "tab20")
+
+
 def save(fig: Any, stem: Path) -> list[Path]:
     """stem.pdf and stem.png, each written atomically. The PDF embeds TrueType fonts (matplotlib's default
     Type 3 fonts are refused by IEEE's and ACM's PDF checks) and no creation date, so the same runs give
@@ -65,7 +70,7 @@ def plot_curves(cells: list[ArmRuns], stem: Path, title: str, baseline: str | No
     split = "val" if not curves.empty and "val_acc" in curves and curves["val_acc"].notna().any() else "test"
     cells, note = curve_arms(cells, curves, split, baseline)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
-    colours = plt.get_cmap("tab10" if len(cells) <= 10 else "tab20")
+    colours = palette(len(cells))
     if curves.empty:
         axes[0].text(0.5, 0.5, "no completed run yet", ha="center", transform=axes[0].transAxes)
     for i, cell in enumerate(cells if not curves.empty else []):
@@ -227,7 +232,7 @@ def interaction_figure(
     half-width or None for n = 1, which draws no bar)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
-    colours = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
+    colours = palette(len(series))
     for i, (label, points) in enumerate(series.items()):
         xs = [p[0] for p in points if p[1] is not None]
         ys = [p[1] for p in points if p[1] is not None]
