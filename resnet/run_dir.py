@@ -249,22 +249,24 @@ RUN_ENTRIES = frozenset(
 )
 
 
-def find_run_dirs(root: Path, broken_links: list[Path] | None = None) -> Iterator[Path]:
+def find_run_dirs(root: Path, missed: list[Path] | None = None) -> Iterator[Path]:
     """Every directory under `root` that holds a run. Symlinked directories are followed (runs moved to
     another disk), each real directory searched once (a link back into the tree ends there, and no web of
     links multiplies the search), except a link to a directory that holds `root`, such as / or ../..:
-    that would search the whole disk. Links that lead nowhere (a disk not mounted) go to `broken_links`:
-    runs may be behind them."""
+    that would search the whole disk. What could not be searched goes to `missed`, as runs may be behind
+    it: links that lead nowhere (a disk not mounted) and directories this user may not list (a
+    colleague's, on a shared runs dir)."""
     top = os.path.realpath(root)
     searched: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+    unlisted = (lambda error: missed.append(Path(error.filename))) if missed is not None else None
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=unlisted):
         if any(name in filenames for name in RUN_FILES):
             yield Path(dirpath)  # each time it is reached: the report names a run linked in twice
             dirnames[:] = []  # a run's own subdirectories hold no runs
             continue
-        if broken_links is not None:
+        if missed is not None:
             links = (Path(dirpath, name) for name in filenames)
-            broken_links += [link for link in links if link.is_symlink() and not link.exists()]
+            missed += [link for link in links if link.is_symlink() and not link.exists()]
         real = os.path.realpath(dirpath)
         if real in searched:
             dirnames[:] = []

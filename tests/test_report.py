@@ -478,6 +478,45 @@ def test_arms_not_directories_a_cell_holds_one_config_each_seed_once(tmp_path):
     assert "/seed?`: its config.json holds no config table (nothing says what it trained)" in md
 
 
+def test_runs_this_user_may_not_read_are_named_never_pending_nor_unverified(tmp_path, monkeypatch):
+    """A shared runs dir holds a colleague's run dirs: one this user may not list read as 'pending' (its
+    run unseen), one whose metrics.jsonl it may not read as 'unverified'. Permissions are simulated: as
+    root (the tests' user) nothing is refused."""
+    suite = find_suite("ablations")
+    runs = tmp_path / "runs"
+    for arm in ("baseline", "cosine", "no_schedule"):
+        write_run(runs, "ablations", arm, suite.config(arm, seed=0, epochs=2), finals=(50.0, 60.0))
+    closed_dir = runs / "ablations" / "cosine" / "seed0"
+    closed_file = runs / "ablations" / "no_schedule" / "seed0" / "metrics.jsonl"
+    real_scandir, real_listdir, real_access = os.scandir, os.listdir, os.access
+
+    def refuse(real):
+        def call(path, *args):
+            if str(path) == str(closed_dir) or str(path) == str(closed_file):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path, *args)
+
+        return call
+
+    monkeypatch.setattr(os, "scandir", refuse(real_scandir))
+    monkeypatch.setattr(os, "listdir", refuse(real_listdir))
+    monkeypatch.setattr(
+        os, "access", lambda path, mode: str(path) != str(closed_file) and real_access(path, mode)
+    )
+    plan = make_plan(
+        suite, Selection(("baseline", "cosine", "no_schedule"), None, (("epochs", 2),), (0,)), runs
+    )
+    collected = collect(plan)
+    cells = {cell.arm.name: cell for cell in collected.arms}
+    assert [len(cells[a].runs) for a in ("baseline", "cosine", "no_schedule")] == [1, 0, 0]
+    assert cells["cosine"].pending == [] and cells["cosine"].conflicts == [0]  # not known, so not pending
+    assert cells["no_schedule"].pending == [] and cells["no_schedule"].conflicts == [0]
+    assert dict(collected.skipped) == {
+        closed_dir: "it cannot be listed (permission denied): runs in it are not counted",
+        closed_file.parent: "metrics.jsonl cannot be read by this user (permission denied)",
+    }
+
+
 def test_runs_behind_symlinks_count_once_and_a_loop_ends(tmp_path):
     """An arm's directory moved to another disk and linked back is read; a seed linked to another arm's run
     is that run once, and its planned seed a conflict; a link back up the tree does not loop, a link

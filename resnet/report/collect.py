@@ -161,6 +161,10 @@ def read_run(path: Path) -> RunRecord | str:
         config = TrainConfig.from_dict(source["config"])
     except ConfigError as exc:
         return f"its config is not valid here ({exc})"
+    files = (run.summary_file, run.metrics_file)
+    closed = [f.name for f in files if f.exists() and not os.access(f, os.R_OK)]
+    if closed:  # a colleague's run on a shared runs dir: it would pass for an unverified one
+        return f"{' and '.join(closed)} cannot be read by this user (permission denied)"
     state, summary = run.verified_state(config)
     record = {k: v for k, v in (record or {}).items() if isinstance(v, RECORD_SHAPES.get(k, object))}
     return RunRecord(path, config, state, summary, record, failure)
@@ -181,13 +185,18 @@ class Found:
     paths: set[Path]
     by_arm: dict[str, list[RunRecord]]
     skipped: list[tuple[Path, str]]
+    missed: list[Path] = field(default_factory=list)  # not searched: a run planned in one is not pending
+
+    def unknown(self, path: Path) -> bool:
+        """Whether `path` lies in a directory that could not be searched: what it holds is not known."""
+        return any(m == path or m in path.parents for m in self.missed)
 
 
 def find_runs(plan: Plan) -> Found:
     root = plan.runs_dir / plan.suite.name
-    broken: list[Path] = []
-    found = Found(set(find_run_dirs(root, broken)) if root.is_dir() else set(), {}, [])
-    found.skipped += [(link, _leads_nowhere(link)) for link in sorted(broken)]
+    missed: list[Path] = []
+    found = Found(set(find_run_dirs(root, missed)) if root.is_dir() else set(), {}, [], sorted(set(missed)))
+    found.skipped += [(path, _not_searched(path)) for path in found.missed]
     for path in sorted(found.paths):
         run = read_run(path)
         if isinstance(run, str):
@@ -215,6 +224,17 @@ def with_presets_on_disk(plan: Plan, found: Found) -> Plan:
     arms = sorted(plan.arms + extra, key=lambda arm: order.get(arm.name, len(order)))
     baseline = plan.suite.baseline if any(arm.name == plan.suite.baseline for arm in arms) else plan.baseline
     return replace(plan, arms=arms, baseline=baseline)
+
+
+def _not_searched(path: Path) -> str:
+    if path.is_symlink() and not path.exists():
+        return _leads_nowhere(path)
+    why = "it could not be listed while the report read the runs dir"
+    try:
+        os.listdir(path)
+    except OSError as exc:
+        why = f"it cannot be listed ({(exc.strerror or type(exc).__name__).lower()})"
+    return f"{why}: runs in it are not counted"
 
 
 def _leads_nowhere(link: Path) -> str:
@@ -246,8 +266,10 @@ def collect(plan: Plan, found: Found | None = None) -> Collected:
             claimed.update(r.path for r in runs)
             duplicates.update((r.path, _duplicate(r.path, runs[0].path, arm, seed)) for r in runs[1:])
         missing = [s for s in seeds if s not in by_seed]
-        cell.pending = [s for s in missing if plan.run_dir(arm, s) not in found.paths]
-        cell.conflicts = [s for s in missing if plan.run_dir(arm, s) in found.paths]  # a sweep refuses them
+        known = [s for s in missing if not found.unknown(plan.run_dir(arm, s))]
+        cell.pending = [s for s in known if plan.run_dir(arm, s) not in found.paths]
+        # a sweep refuses these: their dir holds another config, or cannot be read
+        cell.conflicts = [s for s in missing if s not in cell.pending]
         return cell
 
     duplicates: set[tuple[Path, str]] = set()
