@@ -29,9 +29,10 @@ from resnet.errors import SubmissionError
 from resnet.failure import record_failure
 from resnet.files import PROJECT_ROOT, read_json, write_json
 from resnet.launch import environment
+from resnet.machine import command_output
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
-from resnet.slurm_queue import still_queued
+from resnet.slurm_queue import arrays, still_queued
 from resnet.states import ExitCode, RunState, state_after_exit
 
 SIGNAL_DELAY_S = 120  # warn a task this long before its time limit, so it can requeue itself
@@ -164,7 +165,9 @@ def submit_sweep(
     cluster: str = "slurm",
     launch: LaunchOptions | None = None,
 ):
-    """Submit one array (one task per run) and return submitit's jobs, in the order of specs.
+    """Submit the runs as job arrays of one task per run, each no longer than Slurm's MaxArraySize allows
+    (1001 tasks by default: a sweep of more was refused whole), and return submitit's jobs in the order of
+    specs. All or nothing: when sbatch refuses an array, those already submitted are cancelled.
 
     cluster="local" runs the tasks as local processes (submitit's local executor, for tests). Never
     chosen by default: without Slurm a sweep meant for it must not quietly train on this machine.
@@ -176,23 +179,51 @@ def submit_sweep(
             "here; submit from a cluster's login node, or leave out --launcher slurm to train on this machine"
         )
     executor = submitit.AutoExecutor(folder=Path(runs_dir) / ".submitit" / "%j", cluster=cluster)
-    parameters = options.executor_parameters(f"resnet-{specs[0].suite}", len(specs))
-    if executor.cluster != "slurm":
-        parameters = {k: v for k, v in parameters.items() if not k.startswith("slurm_")}
-    executor.update_parameters(**parameters)
+    task = SlurmTrainTask(os.getcwd(), launch or options.launch())
     # Tasks unpickle resnet.* objects, so they must import this checkout even when it is not pip-installed;
     # sbatch (and the local executor) pass the submitting environment on.
     python_path = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
-    try:
-        # submitit also prints sbatch's complaint raw to stderr; the error below says it in one line
-        with environment({"PYTHONPATH": python_path}), contextlib.redirect_stderr(io.StringIO()):
-            return executor.map_array(SlurmTrainTask(os.getcwd(), launch or options.launch()), specs)
-    except submitit.core.utils.FailedJobError as exc:
-        said = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        raise SubmissionError(
-            f"sbatch refused the job array: {said}; check that Slurm is configured here and that "
-            f"--partition, --time, --gpus-per-run, --cpus-per-run and --mem-gb fit this cluster"
-        ) from None
+    jobs: list = []
+    for part in job_arrays(specs, max_array_size() if executor.cluster == "slurm" else None):
+        parameters = options.executor_parameters(f"resnet-{specs[0].suite}", len(part))
+        if executor.cluster != "slurm":
+            parameters = {k: v for k, v in parameters.items() if not k.startswith("slurm_")}
+        executor.update_parameters(**parameters)
+        try:
+            # submitit also prints sbatch's complaint raw to stderr; the error below says it in one line
+            with environment({"PYTHONPATH": python_path}), contextlib.redirect_stderr(io.StringIO()):
+                jobs += executor.map_array(task, part)
+        except submitit.core.utils.FailedJobError as exc:
+            said = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            cancelled = _cancel(jobs)
+            raise SubmissionError(
+                f"sbatch refused the job array: {said}; check that Slurm is configured here and that "
+                "--partition, --time, --gpus-per-run, --cpus-per-run and --mem-gb fit this cluster"
+                + cancelled
+            ) from None
+    return jobs
+
+
+def max_array_size() -> int | None:
+    """Slurm's MaxArraySize (an array's task indexes run 0 to it, less one); None when scontrol cannot say."""
+    config = command_output(["scontrol", "show", "config"]) or ""
+    match = re.search(r"^MaxArraySize\s*=\s*(\d+)", config, re.M)
+    return int(match.group(1)) if match and int(match.group(1)) > 0 else None
+
+
+def job_arrays(specs: list[RunSpec], limit: int | None) -> list[list[RunSpec]]:
+    """The runs in arrays of at most `limit` tasks (None: one array)."""
+    size = limit or len(specs) or 1
+    return [specs[i : i + size] for i in range(0, len(specs), size)]
+
+
+def _cancel(jobs: list) -> str:
+    """scancel the arrays already submitted; the words that say so (or nothing)."""
+    ids = arrays(job.job_id for job in jobs if isinstance(job, SlurmJob))
+    if not ids:
+        return ""
+    subprocess.run(["scancel", *ids], capture_output=True)
+    return f" (the {len(ids)} array(s) submitted before it, job {', '.join(ids)}, were cancelled)"
 
 
 def record_submission(jobs, specs: list[RunSpec]) -> None:
@@ -229,10 +260,11 @@ def describe_submission(
 ) -> str:
     if not specs:
         return "nothing to submit: every run is finished (or failed; --retry-failed runs those again)"
-    name = f"resnet-{specs[0].suite}"
+    name, parts = f"resnet-{specs[0].suite}", job_arrays(specs, max_array_size())
+    arrays_words = "1 Slurm job array" if len(parts) == 1 else f"{len(parts)} Slurm job arrays (MaxArraySize)"
     lines = [
-        f"would submit 1 Slurm job array of {len(specs)} tasks (one run each) through submitit:",
-        "  sbatch " + " ".join(options.sbatch_flags(name, len(specs))),
+        f"would submit {arrays_words} of {len(specs)} tasks (one run each) through submitit:",
+        *("  sbatch " + " ".join(options.sbatch_flags(name, len(part))) for part in parts),
         f"  submitit folder: {Path(runs_dir) / '.submitit'}; a task requeues itself on timeout or preemption",
     ]
     launch = launch or options.launch()

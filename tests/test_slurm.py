@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from resnet.errors import SubmissionError
 from resnet.plan import Selection, make_plan
 from resnet.presets import load_suite
 from resnet.run_spec import LaunchOptions
@@ -180,6 +181,42 @@ def test_waiting_reads_squeue_names_a_request_slurm_never_grants_and_records_a_t
     assert polls.read_text().count(".") == 3  # one squeue per poll for every task, never sacct
     failure = json.loads((specs[2].run_dir / "failure.json").read_text())
     assert failure["reason"].startswith("Slurm task 8_0 ended without finishing the run; see ")
+
+
+def test_a_sweep_past_maxarraysize_goes_in_several_arrays_all_or_nothing(tmp_path, suite_file, monkeypatch):
+    """Slurm refuses an array past MaxArraySize (1001 tasks by default) whole: the runs go in arrays that
+    fit. When sbatch refuses a later one, the arrays already submitted are cancelled, so that nothing
+    runs unrecorded and a rerun does not queue those runs twice."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    fake_tool(bin_dir, "scontrol", "echo 'MaxArraySize            = 2'")
+    fake_tool(bin_dir, "srun", "exit 1")
+    fake_tool(bin_dir, "scancel", f'echo "scancel $*" >> "{calls}"')
+    fake_tool(  # the first two arrays are taken, the third refused
+        bin_dir,
+        "sbatch",
+        f'echo "sbatch $*" >> "{calls}"\nn=$(grep -c sbatch "{calls}")\n'
+        'if [ "$n" -le 2 ]; then echo "Submitted batch job 4$n"\n'
+        'else echo "sbatch: error: QOS limit" >&2; exit 1; fi',
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    specs = specs_for(suite_file, tmp_path / "runs", ["base", "cosine"], seeds=(0, 1, 2))  # 6 runs
+    options = SlurmOptions(gpus_per_run=0, cpus_per_run=1, time="00:10:00")
+    with pytest.raises(SubmissionError) as refused:
+        submit_sweep(specs[:5], options, tmp_path / "runs")  # arrays of 2, 2 and 1
+    assert str(refused.value).endswith(
+        "fit this cluster (the 2 array(s) submitted before it, job 41, 42, were cancelled)"
+    )
+    assert "sbatch: error: QOS limit" in str(refused.value)
+    sbatch = [line for line in calls.read_text().splitlines() if line.startswith("sbatch")]
+    assert len(sbatch) == 3 and calls.read_text().splitlines()[-1] == "scancel 41 42"
+    calls.unlink()
+    jobs = submit_sweep(specs[:4], options, tmp_path / "runs")  # two arrays, both taken
+    assert [job.job_id for job in jobs] == ["41_0", "41_1", "42_0", "42_1"]
+    from resnet.slurm import describe_submission
+
+    described = describe_submission(specs, options, tmp_path / "runs").splitlines()
+    assert described[0].startswith("would submit 3 Slurm job arrays (MaxArraySize) of 6 tasks")
+    assert [line.split("--array=")[1].split()[0] for line in described[1:4]] == ["0-1%2"] * 3
 
 
 def test_a_task_requeues_itself_with_the_same_run():
