@@ -1,4 +1,5 @@
-"""Cluster sweeps: the same runs as a Slurm job array through submitit, one run per array task.
+"""Cluster sweeps: the same runs as Slurm job arrays through submitit, one run per array task (several
+arrays when there are more runs than MaxArraySize allows in one).
 
 Each task runs exactly the command a local sweep would (train_cifar.py ... --resume) in the same run
 directory on the shared filesystem, so the skip/resume rules, logs and the report are the same. On a

@@ -1,4 +1,4 @@
-"""The Slurm launcher of run_ablations.py: one job array through submitit, the same plan and run dirs."""
+"""The Slurm launcher of run_ablations.py: job arrays through submitit, the same plan and run dirs."""
 
 from __future__ import annotations
 
