@@ -36,13 +36,13 @@ class Runtime:
     def resolve(cls, config: TrainConfig, device: str | None = None, threads: int | None = None) -> Runtime:
         """The device (validated: one line when it is not here), bf16 where it pays, and the thread count,
         which is applied: CPU numbers depend on it, so a resumed run must use the one it started with."""
-        resolved = check_device(device)
-        if threads is None and torch.get_num_threads() > usable_cpus():  # a CPU quota torch does not see
-            threads = usable_cpus()
+        resolved, cpus = check_device(device), usable_cpus()
+        if threads is None and torch.get_num_threads() > cpus:  # a CPU quota torch does not see
+            threads = cpus
         if threads is not None:
             check_threads(threads)
             torch.set_num_threads(threads)
-            warn_oversubscribed(threads)
+            warn_oversubscribed(threads, cpus)
         amp = bf16_is_fast(resolved) if config.amp is None else config.amp
         if config.compile and resolved.type == "cpu":
             check_cpp_compiler()
@@ -82,8 +82,7 @@ def check_threads(threads: int) -> None:
         )
 
 
-def warn_oversubscribed(threads: int) -> None:
-    cpus = usable_cpus()
+def warn_oversubscribed(threads: int, cpus: int) -> None:
     if threads > cpus:
         log.warning(
             "warning: %d threads on %d usable CPUs: oversubscribed, so slower (far over, many times slower); "
