@@ -35,17 +35,15 @@ class RunLock:
             ) from None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = self.path.read_text(errors="replace").strip() or "another process"
+        except OSError as exc:
             os.close(self.fd)
             self.fd = None
-            raise RunLocked(
-                f"{self.path.parent} is being trained by {holder}; not starting it twice"
-            ) from None
-        except OSError as exc:  # ENOLCK, EOPNOTSUPP: a filesystem without locks (some NFS mounts)
-            os.close(self.fd)
-            self.fd = None
-            raise RunDirError(
+            if isinstance(exc, BlockingIOError):
+                holder = self.path.read_text(errors="replace").strip() or "another process"
+                raise RunLocked(
+                    f"{self.path.parent} is being trained by {holder}; not starting it twice"
+                ) from None
+            raise RunDirError(  # ENOLCK, EOPNOTSUPP: a filesystem without locks (some NFS mounts)
                 f"cannot lock {self.path}: {describe_os_error(exc)}; put the runs dir on a filesystem with "
                 "file locks (a local disk; an NFS mount with its lock service)"
             ) from None
