@@ -45,11 +45,9 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
             jobs = submit_sweep(pending, options, args.runs_dir, launch=launch)
             record_submission(jobs, pending)
             ids = array_ids(jobs)
-            what = (
-                f"a Slurm job array of {len(jobs)} runs: job"
-                if len(ids) == 1
-                else (f"{len(ids)} Slurm job arrays of {len(jobs)} runs in all (Slurm's MaxArraySize): jobs")
-            )
+            what = f"a Slurm job array of {len(jobs)} runs: job"
+            if len(ids) > 1:
+                what = f"{len(ids)} Slurm job arrays of {len(jobs)} runs in all (Slurm's MaxArraySize): jobs"
             print(
                 f"submitted {what} {', '.join(ids)}; logs in {args.runs_dir / '.submitit'}; "
                 "`run_ablations.py --report` writes the table when they finish",

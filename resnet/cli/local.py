@@ -40,9 +40,9 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
 
     launcher = Launcher()
     pending = to_run(plan.specs, args.retry_failed)
-    if pending and slots[0].device == "cpu":
-        warn_if_cpu_busy(sum(slot.threads for slot in slots))
     if pending:
+        if slots[0].device == "cpu":  # measured before the server's torch import loads the CPU itself
+            warn_if_cpu_busy(sum(slot.threads for slot in slots))
         launcher.start_server()  # its torch import overlaps the report's imports
     threading.Thread(target=_import_report, daemon=True).start()  # ready when the runs are done
     piloted: set = set()
