@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from resnet.plan import Plan
 from resnet.report.analysis import ArmStats
 from resnet.report.protocol import mixed_protocols, second_cell, selected_on_val, selection_tag
-from resnet.report.render import delta_mark, fmt_cell, fmt_delta, fmt_p, params_of
+from resnet.report.render import delta_interval, delta_mark, fmt_cell, fmt_delta, fmt_p, params_of
 
 
 def tex_cell(cell, bold: bool = False, with_n: bool = True) -> str:
@@ -90,7 +90,7 @@ def tex_delta(row: ArmStats) -> str:
     test, mark = row.vs_baseline, delta_mark(row)
     if test is None or not mark:
         return latex_escape(fmt_delta(row))
-    text = latex_escape(f"{test.diff:+.2f} [{test.low:+.2f}, {test.high:+.2f}]")
+    text = latex_escape(delta_interval(test))
     return text + (r"$^\mathrm{W}$" if mark == "welch" else f"$_{{n={test.n}}}$")
 
 

@@ -11,6 +11,7 @@ from resnet.plan import Plan
 from resnet.report.analysis import ArmStats, Cell
 from resnet.report.collect import Collected
 from resnet.report.protocol import headers, second_cell, selection_tag
+from resnet.stats import Comparison
 
 INTERVAL_WORDS = {
     "ci95": "mean ± 95% CI half-width (t-interval over seeds)",
@@ -48,6 +49,11 @@ def delta_mark(row: ArmStats) -> str:
     return "shared" if test.n < max(row.headline.n, row.baseline_n) else ""
 
 
+def delta_interval(test: Comparison) -> str:
+    """'+1.17 [-0.77, +3.11]': a tested Δ and its 95% interval, as every table writes it."""
+    return f"{test.diff:+.2f} [{test.low:+.2f}, {test.high:+.2f}]"
+
+
 def fmt_delta(row: ArmStats) -> str:
     test = row.vs_baseline
     if test is None:
@@ -55,7 +61,7 @@ def fmt_delta(row: ArmStats) -> str:
     if test.low is None or test.high is None:
         return f"{test.diff:+.2f} (n={test.n}, no test)"
     mark = {"welch": " (Welch)", "shared": f" ({test.n} shared seeds)"}.get(delta_mark(row), "")
-    return f"{test.diff:+.2f} [{test.low:+.2f}, {test.high:+.2f}]{mark}"
+    return delta_interval(test) + mark
 
 
 def fmt_reference(row: ArmStats) -> str:
