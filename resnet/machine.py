@@ -37,7 +37,8 @@ def cgroup_cpu_quota(
 ) -> float | None:
     """The CPUs a cgroup's CPU quota grants this process, the tightest from its cgroup up to the root
     (cgroup v2's cpu.max, v1's cpu.cfs_quota_us); None without one. Threads past it are throttled
-    together: in a 1-CPU quota here, a ResNet-20 run of 2 threads trained at 477 img/s, of 1 at 600."""
+    together: in a 1-CPU quota here, a ResNet-20 run of 2 threads trained at 535-541 img/s, of 1 at
+    641-648 (benchmarks/cpu_quota.sh)."""
     try:
         entries = [line.split(":", 2) for line in membership.read_text().splitlines()]
     except OSError:
