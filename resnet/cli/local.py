@@ -104,7 +104,7 @@ def print_dry_run(plan: Plan, args: argparse.Namespace, slots: list, template: L
 def warn_if_cpu_busy(threads: int) -> None:
     """CPU training threads meet at a barrier after every operation: when other processes hold the cores
     they need, each barrier waits for the scheduler, and a run trains slower, often several times (2
-    cores, a run of 2 threads: 1.7x beside half a busy core, 7-12x beside a whole one, 3-22x beside another
+    cores, a run of 2 threads: 1.8x beside half a busy core, 8-12x beside a whole one, 5-43x beside another
     such run; benchmarks/README.md). Measured before this sweep starts anything of its own."""
     busy, cpus = busy_cpus(), os.cpu_count() or 1
     if busy is not None and busy - (cpus - threads) >= BUSY_CPUS_TO_WARN:
