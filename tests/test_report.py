@@ -18,7 +18,7 @@ from resnet.report import figure_title, write_report
 from resnet.report.collect import collect
 from resnet.report.console import print_table
 from resnet.report.design import main_effects
-from resnet.report.render import provenance
+from resnet.report.provenance import provenance
 from resnet.stats import compare, half_width, holm, paired, resolvable_difference
 from resnet.summary import summarize
 from tests.conftest import TOO_DEEP, sweep_main

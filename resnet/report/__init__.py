@@ -26,16 +26,18 @@ from resnet.report.design import interaction_series
 from resnet.report.figures import plot_curves, plot_forest, plot_interaction
 from resnet.report.latex import latex_tables
 from resnet.report.protocol import headers, protocol_words
-from resnet.report.render import (
-    INTERVAL_WORDS,
+from resnet.report.provenance import (
     dataset_words,
     files_official,
-    fmt_cell,
-    main_table,
-    markdown_table,
     official_files,
     provenance,
     provenance_warnings,
+)
+from resnet.report.render import (
+    INTERVAL_WORDS,
+    fmt_cell,
+    main_table,
+    markdown_table,
     reference_notes,
     section_table,
     sections,

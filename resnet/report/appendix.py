@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from resnet.config import TrainConfig, format_value
 from resnet.plan import Plan, presets_by_arm
-from resnet.report.collect import Collected, closest_arm
+from resnet.report.collect import Collected
 from resnet.report.design import interactions, main_effects
 from resnet.report.render import markdown_table
+from resnet.run_spec import Arm
 from resnet.summary import selection
 
 
@@ -131,3 +134,12 @@ def others_section(plan: Plan, collected: Collected) -> list[str]:
 def _where(config: TrainConfig) -> str:
     """Which epoch a run's own accuracy is from (resnet.summary.headline): these runs have no common table."""
     return "@ best val epoch" if selection(config) == "val" else "final"
+
+
+def closest_arm(
+    config: TrainConfig, arms: list[Arm], directory: str = ""
+) -> tuple[Arm | None, dict[str, Any]]:
+    """The arm a foreign config is closest to (fewest differing fields; on a tie, the arm whose name is the
+    run's directory, as it was when it trained), and those fields."""
+    ranked = sorted(arms, key=lambda arm: (len(config.changed_fields(arm.config)), arm.name != directory))
+    return (ranked[0], config.changed_fields(ranked[0].config)) if ranked else (None, {})

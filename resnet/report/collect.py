@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from resnet.config import TrainConfig
 from resnet.errors import ConfigError
@@ -295,12 +294,3 @@ def _duplicate(path: Path, counted: Path, arm: Arm, seed: int) -> str:
     if os.path.realpath(path) == os.path.realpath(counted):
         return f"the run in {counted} again, through a symlink (counted once)"
     return f"a second run of {arm.name} seed {seed} (counted once: {counted})"
-
-
-def closest_arm(
-    config: TrainConfig, arms: list[Arm], directory: str = ""
-) -> tuple[Arm | None, dict[str, Any]]:
-    """The arm a foreign config is closest to (fewest differing fields; on a tie, the arm whose name is the
-    run's directory, as it was when it trained), and those fields."""
-    ranked = sorted(arms, key=lambda arm: (len(config.changed_fields(arm.config)), arm.name != directory))
-    return (ranked[0], config.changed_fields(ranked[0].config)) if ranked else (None, {})
