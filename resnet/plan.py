@@ -18,8 +18,7 @@ from typing import Any
 
 from resnet.config import TrainConfig, format_value
 from resnet.designs import Design, Tune, parse_design
-from resnet.errors import ConfigError, PresetError, UserError
-from resnet.files import DamagedFile, describe_os_error, load_json, write_json
+from resnet.errors import ConfigError, PresetError
 from resnet.presets import SWEEP_RECORD, Suite, design_start
 from resnet.run_dir import RunDir
 from resnet.run_spec import Arm, RunSpec
@@ -271,38 +270,3 @@ def select_tuned(plan: Plan, candidates: list[Arm], tune: Tune) -> tuple[Arm | N
     if max(mean for _, mean in ranks) == float("-inf"):
         return None, f"every {tune.param} value diverged in tuning"
     return candidates[ranks.index(max(ranks))], ""
-
-
-# --- the sweep record: what `--report` plans when it is not told ----------------------------------------
-def record_sweep(runs_dir: Path, suite: Suite, selection: Selection) -> None:
-    path = Path(runs_dir) / suite.name / SWEEP_RECORD
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(
-        path, {"suite": suite.name, "suite_file": str(suite.path.resolve()), "selection": selection.to_dict()}
-    )
-
-
-@dataclass(frozen=True)
-class SweepRecord:
-    """What runs/<suite>/sweep.json says; `problem` says why it cannot be used ("" when it can, or when
-    there is none)."""
-
-    suite_file: Path | None = None
-    selection: Selection | None = None
-    problem: str = ""
-
-
-def recorded_sweep(runs_dir: Path, suite_name: str) -> SweepRecord:
-    path = Path(runs_dir) / suite_name / SWEEP_RECORD
-    if not path.exists():
-        return SweepRecord()
-    try:
-        data = load_json(path)
-        suite_file = data.get("suite_file")
-        if not isinstance(suite_file, (str, type(None))):
-            raise TypeError("suite_file")
-        return SweepRecord(Path(suite_file) if suite_file else None, Selection.from_dict(data["selection"]))
-    except (OSError, DamagedFile, UserError) as exc:
-        return SweepRecord(problem=describe_os_error(exc) if isinstance(exc, OSError) else str(exc))
-    except (KeyError, TypeError, AttributeError, ValueError):
-        return SweepRecord(problem="it is not a sweep record this version can read")

@@ -44,7 +44,7 @@ DEFAULT_SUITE = "ablations"
 PRESET_KEYS = ("description", "aliases", "reference")
 TOP_LEVEL_KEYS = ("description", "baseline", "base", "presets", "design", "tune", "extends")
 SIMPLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-SWEEP_RECORD = "sweep.json"  # runs/<suite>/sweep.json: what the last sweep there ran (resnet.plan)
+SWEEP_RECORD = "sweep.json"  # runs/<suite>/sweep.json: what the last sweep there ran (resnet.sweep_record)
 
 
 @dataclass(frozen=True)

@@ -272,8 +272,9 @@ def test_a_full_disk_while_the_report_is_written_is_one_line_naming_where(tmp_pa
 
 
 def test_report_tables_the_recorded_sweep_and_says_when_it_cannot(tmp_path, suite_file):
-    from resnet.plan import Selection, record_sweep, recorded_sweep
+    from resnet.plan import Selection
     from resnet.presets import load_suite
+    from resnet.sweep_record import record_sweep, recorded_sweep
 
     suite, runs = load_suite(suite_file), tmp_path / "runs"
     report = ["--report", "--suite-file", suite_file, "--runs-dir", runs, "--results-dir", tmp_path / "out"]

@@ -12,7 +12,7 @@ from rich.console import Console
 from scipy import stats as scipy_stats
 
 from resnet.files import write_json
-from resnet.plan import Selection, make_plan, record_sweep
+from resnet.plan import Selection, make_plan
 from resnet.presets import find_suite, load_suite
 from resnet.report import figure_title, write_report
 from resnet.report.collect import collect
@@ -21,6 +21,7 @@ from resnet.report.design import main_effects
 from resnet.report.provenance import provenance
 from resnet.stats import compare, half_width, holm, paired, resolvable_difference
 from resnet.summary import summarize
+from resnet.sweep_record import record_sweep
 from tests.conftest import TOO_DEEP, sweep_main
 
 T975_DF1, T975_DF2, T80_DF2 = 12.706205, 4.302653, 1.060660  # t quantiles from a table

@@ -25,13 +25,14 @@ from resnet.errors import DeviceError
 from resnet.launch import Launcher
 from resnet.machine import busy_cpus, usable_cpus
 from resnet.pilot import run_pilot
-from resnet.plan import Selection, make_plan, record_sweep
+from resnet.plan import Selection, make_plan
 from resnet.presets import load_suite
 from resnet.run_dir import RunDir
 from resnet.run_lock import RunLock
 from resnet.runner import LocalSweep
 from resnet.slots import make_slots
 from resnet.states import RunState
+from resnet.sweep_record import record_sweep
 from tests.conftest import (
     ROOT,
     alive,

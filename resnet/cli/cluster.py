@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 from resnet.cli.common import fail
 from resnet.pending import to_run
-from resnet.plan import Plan, make_plan, record_sweep
+from resnet.plan import Plan, make_plan
 from resnet.states import ExitCode
+from resnet.sweep_record import record_sweep
 
 
 def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argparse.Namespace], int]) -> int:

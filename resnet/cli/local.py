@@ -16,12 +16,13 @@ from resnet.cost import TimeLeft
 from resnet.display import SweepDisplay
 from resnet.machine import busy_cpus
 from resnet.pending import dry_run_lines, skip_reasons, to_run
-from resnet.plan import Plan, make_plan, record_sweep
+from resnet.plan import Plan, make_plan
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.runner import LocalSweep, RunStatus
 from resnet.slots import make_slots
 from resnet.states import ExitCode, RunState
+from resnet.sweep_record import record_sweep
 
 BUSY_CPUS_TO_WARN = 0.75
 log = logging.getLogger("resnet.cli")  # information (-q hides it); states, tally and results are printed

@@ -12,10 +12,11 @@ from pathlib import Path
 from resnet.cli.common import ensure_writable, fail, on_stop_signals, raise_interrupt
 from resnet.errors import ConfigError, UserError
 from resnet.files import describe_os_error
-from resnet.plan import Plan, Selection, make_plan, recorded_sweep
+from resnet.plan import Plan, Selection, make_plan
 from resnet.presets import SWEEP_RECORD, Suite, find_suite, load_suite, suite_files
 from resnet.run_dir import STANDALONE_RUNS
 from resnet.states import ExitCode
+from resnet.sweep_record import recorded_sweep
 
 log = logging.getLogger("resnet.cli")
 
