@@ -315,6 +315,21 @@ def test_a_sweep_started_with_its_standard_streams_closed_runs_and_writes_its_ta
     assert "completed: test acc" in log  # the run's own output still goes to its log
 
 
+def test_output_to_a_full_disk_stops_the_output_not_the_sweep(tmp_path, suite_file):
+    """`run_ablations.py ... > sweep.log` on a disk that fills up (here /dev/full: every write is ENOSPC):
+    the first log line raised, the sweep ended in a traceback and wrote no table. Now the output stops,
+    stderr says so once, and the sweep trains and writes its table."""
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    command = (
+        f"{sys.executable} run_ablations.py --suite-file {suite_file} --config base --no-pilot "
+        f"--runs-dir {runs} --results-dir {results} > /dev/full"
+    )
+    done = subprocess.run(command, shell=True, cwd=ROOT, timeout=120, capture_output=True, text=True)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.count("warning: output to /dev/full stopped: no space left on device") == 1
+    assert (results / "tiny.md").exists() and (runs / "tiny" / "base" / "seed0" / "summary.json").exists()
+
+
 def test_a_path_too_long_for_the_file_system_is_one_line(tmp_path):
     """A name over 255 bytes made every later exists() raise ENAMETOOLONG: a traceback before anything ran."""
     code, out, err = sweep_main("--all", "--dry-run", "--runs-dir", tmp_path / ("a" * 300))

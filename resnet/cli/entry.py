@@ -2,8 +2,9 @@
 hang-up) while the command is still importing, its first half second, ends it as one a moment later would
 (`interrupted`, status 130), not with a traceback from whatever module was loading nor silently; and
 output goes out whatever the terminal's encoding: a character it lacks (Δ, ±, — on a Latin-1 or ASCII
-terminal; a non-UTF-8 path echoed back) prints as '?', not as a UnicodeEncodeError. (A sweep's runs write
-their train.log the same way: resnet.child.)"""
+terminal; a non-UTF-8 path echoed back) prints as '?', not as a UnicodeEncodeError, and output that
+cannot go out (a reader gone, a full disk) is dropped, not fatal: OutputThatMayGo. (A sweep's runs write
+their train.log with the same encoding rule: resnet.child.)"""
 
 from __future__ import annotations
 
@@ -19,11 +20,14 @@ from typing import Any
 
 from resnet.states import ExitCode  # small, so its own import is no window worth closing
 
+FILE_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # where `> file` output stops for good
+
 
 class OutputThatMayGo:
-    """sys.stdout or sys.stderr, for a reader that may go away: `| head` (EPIPE) or a terminal that hung
-    up (EIO). The output then goes to /dev/null and the command carries on: a sweep's runs finish and its
-    table is written, a run trains on; nothing can be said to a reader who left."""
+    """sys.stdout or sys.stderr, for a reader that may go away: `| head` (EPIPE), a terminal that hung up
+    (EIO), or a file on a disk that filled up (`> sweep.log`: ENOSPC, EDQUOT, EFBIG). The output then goes
+    to /dev/null and the command carries on: a sweep's runs finish and its table is written, a run trains
+    on. Nothing can be said to a reader who left; a full file is named once on the other stream."""
 
     def __init__(self, stream: io.TextIOWrapper):
         self._stream = stream
@@ -38,17 +42,38 @@ class OutputThatMayGo:
         try:
             return action()
         except OSError as exc:
-            if exc.errno not in (errno.EPIPE, errno.EIO):
+            if exc.errno not in (errno.EPIPE, errno.EIO, *FILE_FULL):
                 raise
+            fd = self._stream.fileno()
+            where = _target(fd)
             devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._stream.fileno())
+            os.dup2(devnull, fd)
             os.close(devnull)
             with contextlib.suppress(OSError):
                 self._stream.flush()  # what was buffered for the reader goes nowhere too
+            if exc.errno in FILE_FULL:
+                _say_on(
+                    2 if fd == 1 else 1,
+                    f"warning: output to {where} stopped: {os.strerror(exc.errno).lower()}; the rest of it "
+                    "is dropped, and the command carries on (its files are written as usual)",
+                )
             return otherwise
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def _target(fd: int) -> str:
+    """What descriptor `fd` writes to, for a message: its path where Linux says, else its name."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return "standard output" if fd == 1 else "standard error"
+
+
+def _say_on(fd: int, line: str) -> None:
+    with contextlib.suppress(OSError):
+        os.write(fd, (line + "\n").encode(errors="replace"))
 
 
 def _standard_streams() -> None:
