@@ -198,11 +198,23 @@ def submit_sweep(
             said = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
             cancelled = _cancel(jobs)
             raise SubmissionError(
-                f"sbatch refused the job array: {said}; check that Slurm is configured here and that "
-                "--partition, --time, --gpus-per-run, --cpus-per-run and --mem-gb fit this cluster"
-                + cancelled
+                f"sbatch refused the job array: {said}; {_fix(said, options)}{cancelled}"
             ) from None
     return jobs
+
+
+def _fix(said: str, options: SlurmOptions) -> str:
+    """What to change, after sbatch's own words. A GPU request on a cluster with no GPUs (gres) is the
+    refusal a first sweep most often meets, since --gpus-per-run defaults to 1."""
+    if "gres" in said.lower() and options.gpus_per_run:
+        return (
+            f"--gpus-per-run {options.gpus_per_run} asks for GPUs this cluster (or --partition) does not "
+            "have: choose a GPU partition, or --gpus-per-run 0 to train on CPUs"
+        )
+    return (
+        "check that Slurm is configured here and that --partition, --time, --gpus-per-run, --cpus-per-run "
+        "and --mem-gb fit this cluster"
+    )
 
 
 def max_array_size() -> int | None:

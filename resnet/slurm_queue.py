@@ -98,6 +98,12 @@ def wait_for(jobs, specs: list[RunSpec], poll_s: float = 5.0, echo=print) -> lis
     return [spec for spec in specs if not spec.state().finished]
 
 
+def say_if_never_starting(job_ids: list[str], echo=print) -> None:
+    """One look at the queue, for a sweep that does not wait: Slurm gives a task asking for more than the
+    cluster grants its reason at submission, so the submitter hears it now, not after hours of 'queued'."""
+    _say_never_starting(squeue(job_ids) or {}, set(), echo)
+
+
 def _say_never_starting(tasks: Tasks, told: set[str], echo) -> None:
     stuck: dict[str, list[str]] = {}
     for job_id, lines in sorted(tasks.items()):
@@ -108,7 +114,7 @@ def _say_never_starting(tasks: Tasks, told: set[str], echo) -> None:
         if reason not in told:
             told.add(reason)
             echo(
-                f"Slurm holds {len(ids)} task(s) pending for good ({reason}: more than this cluster grants "
-                f"such a job); scancel {' '.join(arrays(ids))}, then submit again with less (--cpus-per-run, "
-                "--gpus-per-run, --mem-gb, --time) or another --partition"
+                f"Slurm holds {len(ids)} task{'s' * (len(ids) != 1)} pending for good ({reason}: more than "
+                f"this cluster grants such a job); scancel {' '.join(arrays(ids))}, then submit again with "
+                "less (--cpus-per-run, --gpus-per-run, --mem-gb, --time) or another --partition"
             )

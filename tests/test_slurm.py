@@ -150,6 +150,41 @@ def test_sbatch_refusing_the_array_is_one_line_with_what_it_said(tmp_path, suite
     )
 
 
+def test_a_submission_slurm_will_never_start_is_named_at_once(tmp_path, suite_file, monkeypatch):
+    """sbatch takes an array that asks for more than any node has (--cpus-per-run 64 on a 2-CPU node of
+    a real slurmctld) and squeue gives its reason at once: without --wait the submitter heard only
+    'submitted', and the task sat pending for good."""
+    bin_dir = tmp_path / "bin"
+    fake_tool(bin_dir, "sbatch", "echo 'Submitted batch job 51'")
+    fake_tool(bin_dir, "srun", "exit 1")
+    fake_tool(bin_dir, "squeue", "echo '51_0 PENDING PartitionConfig'")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    code, out, err = slurm_sweep(tmp_path, suite_file, "--cpus-per-run", "64")
+    assert code == 0 and err == "", err
+    assert out.splitlines()[1] == (
+        "Slurm holds 1 task pending for good (PartitionConfig: more than this cluster grants such a job); "
+        "scancel 51, then submit again with less (--cpus-per-run, --gpus-per-run, --mem-gb, --time) or "
+        "another --partition"
+    )
+
+
+def test_a_gpu_request_on_a_cluster_without_gpus_says_how_to_train_on_cpus(tmp_path, suite_file, monkeypatch):
+    """What sbatch says (here a real slurmctld without GPUs, word for word) when --gpus-per-run keeps its
+    default of 1: the fix is named, not left among five flags to check."""
+    bin_dir = tmp_path / "bin"
+    fake_tool(
+        bin_dir, "sbatch", "echo 'sbatch: error: Invalid generic resource (gres) specification' >&2\nexit 1"
+    )
+    fake_tool(bin_dir, "srun", "exit 1")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    code, out, err = slurm_sweep(tmp_path, suite_file, "--gpus-per-run", "1")
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.endswith(
+        "specification; --gpus-per-run 1 asks for GPUs this cluster (or --partition) does not have: choose "
+        "a GPU partition, or --gpus-per-run 0 to train on CPUs\n"
+    )
+
+
 def test_waiting_reads_squeue_names_a_request_slurm_never_grants_and_records_a_task_gone(
     tmp_path, suite_file, monkeypatch
 ):
@@ -172,7 +207,7 @@ def test_waiting_reads_squeue_names_a_request_slurm_never_grants_and_records_a_t
     said: list[str] = []
     assert wait_for(jobs, specs, poll_s=0.01, echo=said.append) == specs  # none finished its run
     assert said[0] == (
-        "Slurm holds 2 task(s) pending for good (PartitionConfig: more than this cluster grants such a job); "
+        "Slurm holds 2 tasks pending for good (PartitionConfig: more than this cluster grants such a job); "
         "scancel 7, then submit again with less (--cpus-per-run, --gpus-per-run, --mem-gb, --time) or "
         "another --partition"
     )
@@ -310,7 +345,7 @@ def test_a_tuned_sweep_with_wait_submits_the_final_runs_once_tuning_chose(tmp_pa
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     submitted = [line for line in result.stdout.splitlines() if line.startswith("submitted")]
-    assert len(submitted) == 2 and "array of 2 runs" in submitted[0] and "array of 1 runs" in submitted[1]
+    assert len(submitted) == 2 and "array of 2 runs" in submitted[0] and "array of 1 run:" in submitted[1]
     table = (tmp_path / "results" / "tuned.md").read_text()
     assert "selected by tuning" in table and "(n=2)" in table and "## Tuning: lr per arm" in table
 
@@ -323,13 +358,12 @@ def test_a_rerun_never_queues_a_run_twice_and_wait_waits_for_the_earlier_task(tm
         "--runs-dir", tmp_path / "runs", "--results-dir", tmp_path / "results",
     )  # fmt: skip
     first = run_cli(*command, env=slurm.env, timeout=120)
-    assert first.returncode == 0 and "submitted a Slurm job array of 1 runs" in first.stdout, first.stderr
+    assert first.returncode == 0 and "submitted a Slurm job array of 1 run:" in first.stdout, first.stderr
     job = json.loads((tmp_path / "runs" / "tiny" / "long" / "seed0" / "slurm-job.json").read_text())["job_id"]
     again = run_cli(*command, env=slurm.env, timeout=120)  # while that task is queued or training
     assert again.returncode == 0 and "job array" not in again.stdout, again.stdout
-    assert (
-        f"1 runs are still queued or running on Slurm from an earlier submission (job {job.split('_')[0]})"
-        in (again.stdout)
+    assert f"1 run still queued or running on Slurm from an earlier submission (job {job.split('_')[0]})" in (
+        again.stdout
     )
     waited = run_cli(*command, "--wait", env=slurm.env, timeout=300)
     assert waited.returncode == 0 and "job array" not in waited.stdout, waited.stdout + waited.stderr

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 from resnet.cli.common import fail
+from resnet.cli.listing import plural
 from resnet.pending import to_run
 from resnet.plan import Plan, make_plan
 from resnet.states import ExitCode
@@ -23,7 +24,7 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         record_submission,
         submit_sweep,
     )
-    from resnet.slurm_queue import wait_for
+    from resnet.slurm_queue import say_if_never_starting, wait_for
 
     try:
         options = SlurmOptions.from_args(args)
@@ -46,7 +47,7 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
             jobs = submit_sweep(pending, options, args.runs_dir, launch=launch)
             record_submission(jobs, pending)
             ids = array_ids(jobs)
-            what = f"a Slurm job array of {len(jobs)} runs: job"
+            what = f"a Slurm job array of {plural(len(jobs), 'run')}: job"
             if len(ids) > 1:
                 what = f"{len(ids)} Slurm job arrays of {len(jobs)} runs in all (Slurm's MaxArraySize): jobs"
             print(
@@ -61,6 +62,7 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
             print("nothing to submit: every run is finished (or failed; --retry-failed runs those again)")
         if not args.wait:
             if pending or queued:
+                say_if_never_starting([job.job_id for job in jobs + [job for _, job in queued]])
                 say_awaiting(plan, "tuning: once these finish,")
             return ExitCode.OK if pending or queued else report(plan, args)
         jobs += [job for _, job in queued]
@@ -101,7 +103,7 @@ def say_awaiting(plan: Plan, when: str) -> None:
 def say_queued(queued: list) -> None:
     if queued:
         print(
-            f"{len(queued)} runs are still queued or running on Slurm from an earlier submission (job "
+            f"{plural(len(queued), 'run')} still queued or running on Slurm from an earlier submission (job "
             f"{', '.join(array_ids([job for _, job in queued]))}): not submitted again",
             flush=True,
         )
