@@ -38,7 +38,7 @@ class Selection:
     def to_dict(self) -> dict[str, Any]:
         design = self.design and {
             "kind": self.design.kind,
-            "factors": {k: list(v) for k, v in self.design.factors},
+            "factors": [[k, list(v)] for k, v in self.design.factors],  # pairs: JSON's keys are sorted
             "exclude": [dict(rule) for rule in self.design.exclude],
             **({"from": self.design.start} if self.design.start else {}),
         }
@@ -55,7 +55,7 @@ class Selection:
     def from_dict(cls, data: dict[str, Any]) -> Selection:
         from resnet.designs import parse_tune
 
-        design = parse_design(data["design"], SWEEP_RECORD) if data.get("design") else None
+        design = parse_design(_ordered_factors(data["design"]), SWEEP_RECORD) if data.get("design") else None
         tune = parse_tune(data["tune"], SWEEP_RECORD) if data.get("tune") else None
         presets, seeds, overrides = data.get("presets"), data.get("seeds", [0]), data.get("overrides", {})
         if not (presets is None or (isinstance(presets, list) and all(isinstance(p, str) for p in presets))):
@@ -71,6 +71,13 @@ class Selection:
             tuple(seeds),
             tune,
         )
+
+
+def _ordered_factors(design: dict[str, Any]) -> dict[str, Any]:
+    """A recorded design with its factors in the order the sweep gave them, which names its arms and their
+    run dirs (a record written before 2026-11-27 holds them sorted by name, as JSON's keys are)."""
+    factors = design.get("factors")
+    return {**design, "factors": dict(factors)} if isinstance(factors, list) else design
 
 
 @dataclass

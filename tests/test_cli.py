@@ -272,6 +272,7 @@ def test_a_full_disk_while_the_report_is_written_is_one_line_naming_where(tmp_pa
 
 
 def test_report_tables_the_recorded_sweep_and_says_when_it_cannot(tmp_path, suite_file):
+    from resnet.designs import parse_design
     from resnet.plan import Selection
     from resnet.presets import load_suite
     from resnet.sweep_record import record_sweep, recorded_sweep
@@ -282,6 +283,11 @@ def test_report_tables_the_recorded_sweep_and_says_when_it_cannot(tmp_path, suit
     code, _, err = sweep_main(*report)
     table = (tmp_path / "out" / "tiny.md").read_text()
     assert code == 0 and err == "" and "| cosine |" in table and "| base |" not in table  # as recorded
+    # a design's factors keep the order they were given in, which names the arms and their run dirs:
+    # recorded as a JSON object they came back sorted, and `--report` named every arm otherwise
+    grid = parse_design({"factors": {"lr": [0.05, 0.1], "epochs": [1, 2], "cutout": [0, 8]}}, "--grid")
+    record_sweep(runs, suite, Selection(design=grid, overrides=(("epochs", 1),)))
+    assert recorded_sweep(runs, "tiny").selection == Selection(design=grid, overrides=(("epochs", 1),))
     record = runs / "tiny" / "sweep.json"
     for content, why in (
         (b"\xff\xfe", "is not UTF-8 text"),
