@@ -9,6 +9,7 @@ from pathlib import Path
 
 from resnet.errors import RunDirError
 from resnet.files import read_json
+from resnet.plan import Plan
 from resnet.run_dir import RunDir, find_run_dirs
 from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.slots import Slot
@@ -17,7 +18,8 @@ from resnet.states import RunState
 
 def skip_reason(spec: RunSpec, state: RunState, retry_failed: bool) -> str | None:
     if state.finished:
-        return f"already {state}; summary.json verified"
+        where = f" as {spec.run_dir}" if spec.elsewhere else ""
+        return f"already {state}{where}; summary.json verified"
     if state == RunState.FAILED and not retry_failed:
         failure = RunDir(spec.run_dir).failure_file
         reason = (read_json(failure) or {}).get("reason")
@@ -38,11 +40,22 @@ def to_run(specs: list[RunSpec], retry_failed: bool) -> list[RunSpec]:
     return [spec for spec, skip in skip_reasons(specs, retry_failed) if skip is None]
 
 
+def adopt_finished_elsewhere(plan: Plan) -> dict[Path, Path]:
+    """The plan's final runs whose config and seed already finished in another directory of the suite (a
+    preset renamed, a grid reordered or extended since, a run dir moved) become the plan's runs there
+    (Plan.adopted): the report counts such a run for its arm wherever it lies, so training it again would
+    cost a run for nothing and add a duplicate. Tuning runs stay where tuning reads them. Returns planned
+    run dir -> where it finished."""
+    plan.adopted = {}
+    tuning = {spec.run_dir for spec in plan.specs if spec.arm.tuning is not None}
+    found = finished_elsewhere(plan.specs, plan.runs_dir / plan.suite.name)
+    plan.adopted = {planned: there for planned, there in found.items() if planned not in tuning}
+    return plan.adopted
+
+
 def finished_elsewhere(specs: list[RunSpec], suite_dir: Path) -> dict[Path, Path]:
-    """Runs a sweep would train whose config and seed already finished in another directory of the suite
-    (a preset renamed since, a run dir moved): planned run dir -> that directory. The report counts such a
-    run for its arm, so training the planned one costs a run for nothing. The recorded configs are read,
-    then only the matches verified."""
+    """Runs a sweep would train whose config and seed already finished in another directory of the suite:
+    planned run dir -> that directory. The recorded configs are read, then only the matches verified."""
     todo = {spec.config.short_hash(): spec for spec in specs if not RunDir(spec.run_dir).holds_run()}
     if not todo or not suite_dir.is_dir():
         return {}

@@ -92,6 +92,9 @@ class Plan:
     awaiting: dict[str, str] = field(default_factory=dict)
     # preset -> the arm it equals under the sweep's overrides (trained once, under that arm's name)
     merged: dict[str, str] = field(default_factory=dict)
+    # planned run dir -> another dir of the suite where that run (config and seed) finished: its spec's
+    # run dir, so that it is not trained again (resnet.pending.adopt_finished_elsewhere)
+    adopted: dict[Path, Path] = field(default_factory=dict)
 
     @property
     def overrides_words(self) -> str:
@@ -109,7 +112,8 @@ class Plan:
         return self.runs_dir / self.suite.name / path / f"seed{seed}"
 
     def spec(self, arm: Arm, seed: int) -> RunSpec:
-        return RunSpec(self.suite.name, arm, seed, self.run_dir(arm, seed))
+        planned = self.run_dir(arm, seed)
+        return RunSpec(self.suite.name, arm, seed, self.adopted.get(planned, planned))
 
     @property
     def specs(self) -> list[RunSpec]:

@@ -70,6 +70,11 @@ class RunSpec:
     def label(self) -> str:
         return f"{self.suite}/{self.arm.path}/seed{self.seed}"
 
+    @property
+    def elsewhere(self) -> bool:
+        """Whether the run lies in another arm's directory, where it finished (Plan.adopted)."""
+        return not self.run_dir.as_posix().endswith(f"/{self.arm.path}/seed{self.seed}")
+
     def state(self) -> RunState:
         return RunDir(self.run_dir).state(self.config)
 

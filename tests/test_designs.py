@@ -292,6 +292,27 @@ def finish_tuning_run(spec, val_acc):
     )
 
 
+def test_a_grid_reordered_or_extended_counts_the_runs_it_has_and_trains_only_new_ones(tmp_path):
+    """Arm names follow the grid's factor order, so a reordered grid (or one with a factor added at its
+    default) plans new run dirs for configs that already finished: those count where they are."""
+    from resnet.pending import adopt_finished_elsewhere, to_run
+
+    suite, runs = suite_with(tmp_path), tmp_path / "runs"
+    first = make_plan(suite, Selection((), parse_grid(["lr=0.05,0.2", "cutout=0,8"]), (), (0, 1)), runs)
+    for spec in first.specs:
+        finish_tuning_run(spec, 50.0)
+    reordered = make_plan(suite, Selection((), parse_grid(["cutout=0,8", "lr=0.05,0.2"]), (), (0, 1)), runs)
+    assert {a.name for a in reordered.arms}.isdisjoint(a.name for a in first.arms)  # other dirs
+    assert len(adopt_finished_elsewhere(reordered)) == 8 and to_run(reordered.specs, False) == []
+    assert {spec.run_dir for spec in reordered.specs} == {spec.run_dir for spec in first.specs}
+    extended = make_plan(
+        suite, Selection((), parse_grid(["lr=0.05,0.2", "cutout=0,8", "flip=true,false"]), (), (0, 1)), runs
+    )
+    adopt_finished_elsewhere(extended)
+    assert len(extended.specs) == 16 and len(to_run(extended.specs, False)) == 8  # flip=false only
+    assert all("flip=false" in str(spec.run_dir) for spec in to_run(extended.specs, False))
+
+
 def test_tuning_picks_per_arm_the_value_with_the_best_mean_validation_accuracy(tmp_path):
     suite = suite_with(
         tmp_path, '[presets.cosine]\nlr_schedule = "cosine"\n[tune]\nlr = [0.05, 0.1, 0.2]\nseeds = [0, 1]\n'

@@ -131,26 +131,31 @@ def test_dry_run_prints_exact_commands_with_devices_and_skips(tmp_path, suite_fi
     assert again[9].startswith("# still to train: 7 runs, about ")  # what is left of a sweep begun before
 
 
-def test_a_run_finished_under_a_renamed_preset_is_named_before_it_trains_again(tmp_path, suite_file):
-    """Renaming a preset plans its runs in new directories: the finished ones under the old name would
-    be trained again for nothing (the table counts one). The sweep says where they are and how to keep
-    them; moved as it says, nothing trains again."""
-    args = [*common(tmp_path, suite_file), "--config", "base", "cosine"]
+def test_a_run_finished_under_another_name_counts_there_and_is_not_trained_again(tmp_path, suite_file):
+    """Renaming a preset (or reordering a grid) plans its runs in new directories: the finished ones under
+    the old name were trained again for nothing (the table counts one, by config). They now count where
+    they are: the sweep says so in one line, trains nothing, and the table has them in the renamed row."""
+    args = [*common(tmp_path, suite_file), "--config", "base", "cosine", "--seeds", "0", "1"]
     assert sweep_main(*args)[0] == 0
     suite_file.write_text(suite_file.read_text().replace("[presets.cosine]", "[presets.cos]"))
     runs = tmp_path / "runs" / "tiny"
-    code, out, err = sweep_main(*args[:-1], "cos", "--dry-run")
-    assert code == 0 and f"--run-dir {runs / 'cos' / 'seed0'}" in out
-    move = f"mkdir -p {runs / 'cos'} && mv {runs / 'cosine' / 'seed0'} {runs / 'cos' / 'seed0'}"
+    renamed = [*args[:-4], "cos", "--seeds", "0", "1", "2"]
+    code, out, err = sweep_main(*renamed, "--dry-run")
+    assert f"# skip tiny/cos/seed0: already completed as {runs / 'cosine' / 'seed0'}; summary.json" in out
+    trains = [line.split("--run-dir ")[1].split()[0] for line in out.splitlines() if "--run-dir" in line]
+    assert trains == [str(runs / "base" / "seed2"), str(runs / "cos" / "seed2")]  # the new seed only
     assert err == (
-        f"notice: {runs / 'cos' / 'seed0'} trains again, though the same config and seed finished in "
-        f"{runs / 'cosine' / 'seed0'} (a preset renamed since?); to keep that run instead of training it "
-        f"again, move it there first: {move}\n"
+        f"notice: 2 runs of this plan finished under other directories of the suite (e.g. "
+        f"{runs / 'cos' / 'seed0'} as {runs / 'cosine' / 'seed0'}), with the same config and seed (a preset "
+        "renamed, a grid reordered or extended since?): counted there, not trained again\n"
     )
-    subprocess.run(move, shell=True, check=True)
-    code, out, err = sweep_main(*args[:-1], "cos")
-    assert code == 0 and err == "" and sessions(runs / "cos" / "seed0") == 1  # kept, not trained again
-    assert "| cos | **" in (tmp_path / "results" / "tiny.md").read_text()
+    code, out, err = sweep_main(*renamed)
+    assert code == 0 and err.startswith("notice: 2 runs of this plan finished"), err
+    assert "sweep: 6 completed" in out and f"completed as {runs / 'cosine' / 'seed1'}; summary" in out
+    assert not (runs / "cos" / "seed0").exists() and sessions(runs / "cosine" / "seed0") == 1
+    table = (tmp_path / "results" / "tiny.md").read_text()
+    assert "| cos | **" in table and "(n=3)" in table.split("| cos |")[1].split("\n")[0]
+    assert "second run" not in table  # nothing trained twice
 
 
 def test_more_cpu_jobs_than_cores_get_a_notice(monkeypatch, caplog):

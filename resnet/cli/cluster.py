@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from resnet.cli.common import fail
 from resnet.cli.listing import plural
-from resnet.pending import to_run
+from resnet.pending import adopt_finished_elsewhere, to_run
 from resnet.plan import Plan, make_plan
 from resnet.states import ExitCode
 from resnet.sweep_record import record_sweep
@@ -79,6 +79,7 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         if not plan.awaiting:
             break
         chosen = make_plan(plan.suite, plan.selection, args.runs_dir)
+        adopt_finished_elsewhere(chosen)
         if chosen.awaiting == plan.awaiting:
             break  # tuning could not finish (failed or diverged runs): the report says which
         plan = chosen

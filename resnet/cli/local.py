@@ -15,7 +15,7 @@ from resnet.cli.listing import cost_lines
 from resnet.cost import TimeLeft
 from resnet.display import SweepDisplay
 from resnet.machine import busy_cpus
-from resnet.pending import dry_run_lines, skip_reasons, to_run
+from resnet.pending import adopt_finished_elsewhere, dry_run_lines, skip_reasons, to_run
 from resnet.plan import Plan, make_plan
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
@@ -70,6 +70,7 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         if sweep.interrupted or sweep.abort_reason or not plan.awaiting:
             break
         next_plan = make_plan(plan.suite, plan.selection, args.runs_dir)
+        adopt_finished_elsewhere(next_plan)
         if next_plan.awaiting == plan.awaiting:
             break  # tuning could not finish (failed runs): the report says which
         plan = next_plan

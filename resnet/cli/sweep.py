@@ -159,7 +159,7 @@ def sweep_main(argv: list[str] | None = None) -> int:
         ensure_writable(args.results_dir, "--results-dir")
         ensure_writable(args.runs_dir, "--runs-dir")
     refuse_conflicts(plan)
-    say_finished_elsewhere(plan)
+    adopt_finished(plan)
     if args.launcher == "slurm":
         from resnet.cli.cluster import run_slurm
 
@@ -255,25 +255,23 @@ def refuse_conflicts(plan: Plan) -> None:
         fail(f"{conflicts[0]}{more}")
 
 
-def say_finished_elsewhere(plan: Plan) -> None:
-    """A run about to train whose config and seed finished under another directory (a renamed preset)
-    would cost a run for nothing: say where it is and how to keep it."""
-    from resnet.pending import finished_elsewhere
+def adopt_finished(plan: Plan) -> None:
+    """Runs of the plan that finished under other directories of the suite count there: say so once."""
+    from resnet.pending import adopt_finished_elsewhere
 
-    found = finished_elsewhere(plan.specs, plan.runs_dir / plan.suite.name)
+    found = adopt_finished_elsewhere(plan)
     if found:
         planned, there = next(iter(found.items()))
-        more = f" (and {len(found) - 1} more runs like it)" if len(found) > 1 else ""
+        which = (
+            f"{planned} finished as {there}"
+            if len(found) == 1
+            else f"{len(found)} runs of this plan finished under other directories of the suite (e.g. "
+            f"{planned} as {there})"
+        )
         log.warning(
-            "notice: %s trains again, though the same config and seed finished in %s%s (a preset renamed "
-            "since?); to keep that run instead of training it again, move it there first: mkdir -p %s && "
-            "mv %s %s",
-            planned,
-            there,
-            more,
-            planned.parent,
-            there,
-            planned,
+            "notice: %s, with the same config and seed (a preset renamed, a grid reordered or extended "
+            "since?): counted there, not trained again",
+            which,
         )
 
 
