@@ -15,6 +15,7 @@ from resnet.files import write_json
 from resnet.plan import Selection, make_plan
 from resnet.presets import find_suite, load_suite
 from resnet.report import figure_title, write_report
+from resnet.report.appendix import averaged_over
 from resnet.report.collect import collect
 from resnet.report.console import print_table
 from resnet.report.design import main_effects
@@ -853,8 +854,10 @@ def test_main_effects_and_interactions_of_a_factorial_design_by_hand(tmp_path):
     paths = write_report(plan, tmp_path / "results").paths
     md = (tmp_path / "results" / "grid.md").read_text()
     assert "## Factorial design: main effects" in md and "| lr_schedule | cosine | 2 | 76.75 ± " in md
-    assert "## Interaction: lr_schedule × norm" in md and "| multistep | 81.00 (n=2) | 71.00 (n=2) |" in md
+    assert "## Interaction: lr_schedule × norm\n" in md and "| multistep | 81.00 (n=2) | 71.00 (n=2) |" in md
     assert {"grid-interaction.png", "grid-interaction.pdf"} <= {p.name for p in paths}
+    # with a third factor, what each pair's table and plot average over is said
+    assert averaged_over(["lr", "norm", "cutout", "flip"], "lr", "cutout") == " (mean over norm, flip)"
     compact = (tmp_path / "results" / "grid-compact.tex").read_text()  # one column: the names wrap
     assert "\\begin{tabular}{p{0.3\\columnwidth}rrr}" in compact
     assert (

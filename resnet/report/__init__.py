@@ -20,7 +20,7 @@ from resnet.config import DATASETS, format_value
 from resnet.files import write_atomic
 from resnet.plan import Plan
 from resnet.report.analysis import ArmStats, analyse, finding, tested_comparisons
-from resnet.report.appendix import design_section, factor_names, others_section, tuning_section
+from resnet.report.appendix import averaged_over, design_section, factor_names, others_section, tuning_section
 from resnet.report.collect import Collected, collect, compared_key, find_runs, with_presets_on_disk
 from resnet.report.design import interaction_series
 from resnet.report.figures import plot_curves, plot_forest, plot_interaction
@@ -99,7 +99,7 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
             interaction_series(collected.arms, factors[0], factors[1]),
             factors[0],
             results_dir / f"{plan.suite.name}-interaction",
-            title,
+            f"{title}\n{factors[0]} × {factors[1]}{averaged_over(factors, factors[0], factors[1])}",
             first + " (%)",
         )
     remove_stale_figures(results_dir, plan.suite.name, paths)

@@ -20,6 +20,12 @@ def factor_names(plan: Plan) -> list[str]:
     return design.factor_names if design and design.kind == "factorial" else []
 
 
+def averaged_over(factors: list[str], a: str, b: str) -> str:
+    """What an interaction of a and b leaves out of sight: the design's other factors, averaged."""
+    others = [f for f in factors if f not in (a, b)]
+    return f" (mean over {', '.join(others)})" if others else ""
+
+
 def design_section(plan: Plan, collected: Collected) -> list[str]:
     factors = factor_names(plan)
     if not factors:
@@ -60,7 +66,7 @@ def design_section(plan: Plan, collected: Collected) -> list[str]:
                 for row in table["rows"]
             ]
         )
-        out += ["", f"## Interaction: {a} × {b}", "", markdown_table(frame)]
+        out += ["", f"## Interaction: {a} × {b}{averaged_over(factors, a, b)}", "", markdown_table(frame)]
     return out
 
 
