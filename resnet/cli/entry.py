@@ -55,7 +55,7 @@ class OutputThatMayGo:
                 _say_on(
                     2 if fd == 1 else 1,
                     f"warning: output to {where} stopped: {os.strerror(exc.errno).lower()}; the rest of it "
-                    "is dropped, and the command carries on (its files are written as usual)",
+                    "is dropped (the command's own files are written as usual)",
                 )
             return otherwise
 
