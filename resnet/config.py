@@ -182,8 +182,8 @@ class TrainConfig(BaseModel):
         if self.batch_size > trainable:
             held = f" ({self.val_size} held out for validation)" if self.val_size else ""
             raise ValueError(
-                f"batch_size {self.batch_size} is larger than the {trainable} training images of "
-                f"{self.dataset}{held}"
+                f"batch_size {self.batch_size} is larger than the {trainable} training "
+                f"image{'s' * (trainable != 1)} of {self.dataset}{held}"
             )
         return self
 
