@@ -6,18 +6,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from resnet.errors import UserError
+from resnet.errors import RunDirError, UserError
 from resnet.files import DamagedFile, describe_os_error, load_json, write_json
 from resnet.plan import Selection
 from resnet.presets import SWEEP_RECORD, Suite
 
 
 def record_sweep(runs_dir: Path, suite: Suite, selection: Selection) -> None:
+    """Written before anything trains: a runs dir that cannot take it (full, or the name taken by a
+    directory) stops the sweep in one line now, not after the training."""
     path = Path(runs_dir) / suite.name / SWEEP_RECORD
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(
-        path, {"suite": suite.name, "suite_file": str(suite.path.resolve()), "selection": selection.to_dict()}
-    )
+    record = {"suite": suite.name, "suite_file": str(suite.path.resolve()), "selection": selection.to_dict()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, record)
+    except OSError as exc:
+        raise RunDirError(
+            f"cannot write the sweep record: {describe_os_error(exc, path)}; fix that (or choose another "
+            "--runs-dir) and run the same command again"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -321,6 +321,21 @@ def test_a_sweep_started_with_its_standard_streams_closed_runs_and_writes_its_ta
     assert "completed: test acc" in log  # the run's own output still goes to its log
 
 
+def test_a_sweep_record_that_cannot_be_written_is_one_line_before_anything_trains(tmp_path, suite_file):
+    """runs/<suite>/sweep.json is written first; a runs dir on a full disk (or the name taken by a
+    directory, as here) ended the sweep in a traceback."""
+    runs = tmp_path / "runs"
+    (runs / "tiny" / "sweep.json").mkdir(parents=True)
+    code, _, err = sweep_main(
+        "--suite-file", suite_file, "--config", "base", "--runs-dir", runs, "--results-dir", tmp_path / "out"
+    )  # fmt: skip
+    assert code == 2 and err == (
+        f"error: cannot write the sweep record: is a directory, not a file ({runs / 'tiny' / 'sweep.json'}); "
+        "fix that (or choose another --runs-dir) and run the same command again\n"
+    )
+    assert not (runs / "tiny" / "base").exists()  # nothing trained
+
+
 def test_output_to_a_full_disk_stops_the_output_not_the_sweep(tmp_path, suite_file):
     """`run_ablations.py ... > sweep.log` on a disk that fills up (here /dev/full: every write is ENOSPC):
     the first log line raised, the sweep ended in a traceback and wrote no table. Now the output stops,
