@@ -26,13 +26,14 @@ from resnet.pending import launch_options, skip_reason
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.slots import Slot
-from resnet.states import RunState, describe_exit, state_after_exit
+from resnet.states import LOST_STATUS, RunState, describe_exit, state_after_exit
 from resnet.summary import finite
 
 POLL_SECONDS = 0.5
 STOP_GRACE_SECONDS = 30
 SAME_FAILURES_TO_STOP = 3
 WAITING_NOTE = "another process is training it; waiting for it"
+LOST_NOTE = "resuming it once it stopped"
 STOPPED_NOTE = "stopped by a signal from outside this sweep; kill -CONT {pid} continues it"
 
 
@@ -210,10 +211,14 @@ class LocalSweep:
                 continue
             code = status.child.poll()
             status.child, status.exit_code, status.ended = None, code, time.monotonic()
-            state = state_after_exit(code, status.spec.state(), stopped=self.stop_level > 0)
+            on_disk = status.spec.state()
+            state = state_after_exit(code, on_disk, stopped=self.stop_level > 0)
             assert status.slot is not None
             freed.append(status.slot)
-            if state == RunState.FAILED:
+            if code == LOST_STATUS and not on_disk.finished and not self.stop_level:
+                # it stops as its parent died, and may still be checkpointing: wait, then resume it here
+                status.state, status.note = RunState.RUNNING, f"{describe_exit(code)}; {LOST_NOTE}"
+            elif state == RunState.FAILED:
                 self._failed(status, code)
             elif state == RunState.RUNNING:
                 status.state, status.note = state, WAITING_NOTE

@@ -825,6 +825,25 @@ def test_kill_9_of_the_runner_leaves_no_process_behind_and_a_rerun_finishes(tmp_
     )
 
 
+def test_a_run_whose_fork_server_is_killed_is_resumed_not_failed(tmp_path, suite_file):
+    """kill -9 of the sweep's fork server (the parent of its runs): the run checkpoints and stops, as on
+    any death of its parent, but its exit status dies with the server (multiprocessing says 255). It was
+    marked failed, its last log line for a reason, and the next sweep skipped it. Now the sweep waits for
+    it to stop and resumes it, with a fresh server."""
+    runner = start_sweep(
+        tmp_path, suite_file, "--config", "long", "--epochs", "6", stdout=subprocess.PIPE, text=True
+    )
+    run_dir = tmp_path / "runs" / "tiny" / "long" / "seed0"
+    wait_for_epochs(run_dir / "metrics.jsonl", 1, runner)
+    servers = [p for p in descendants(runner.pid) if b"forkserver" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    os.kill(min(servers, key=lambda pid: parent_of(pid) != runner.pid), signal.SIGKILL)  # the server itself
+    out, _ = runner.communicate(timeout=120)
+    assert runner.returncode == 0 and "sweep: 1 completed" in out, out
+    lost = "exit status lost: the sweep's fork server was killed; resuming it once it stopped"
+    assert lost in out, out
+    assert not (run_dir / "failure.json").exists() and sessions(run_dir) == 2  # stopped, then resumed
+
+
 def test_editing_the_suite_mid_sweep_does_not_change_what_trains(tmp_path, suite_file):
     first = tmp_path / "runs" / "tiny" / "base" / "seed0" / "config.json"
 
