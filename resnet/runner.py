@@ -218,6 +218,7 @@ class LocalSweep:
             if code == LOST_STATUS and not on_disk.finished and not self.stop_level:
                 # it stops as its parent died, and may still be checkpointing: wait, then resume it here
                 status.state, status.note = RunState.RUNNING, f"{describe_exit(code)}; {LOST_NOTE}"
+                self.display.message(f"{status.spec.label}: {status.note}")
             elif state == RunState.FAILED:
                 self._failed(status, code)
             elif state == RunState.RUNNING:
