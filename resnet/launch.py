@@ -42,6 +42,12 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
+# What multiprocessing reports for a child whose fork server died before it (killed from outside): the
+# run itself then stops as on any death of its parent, and only its own files say how far it got. A
+# process started otherwise (a Slurm task's subprocess) has its own status, never this stand-in.
+LOST_STATUS = 255
+
+
 class Child:
     def __init__(self, process: BaseProcess):
         self.process = process

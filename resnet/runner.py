@@ -21,19 +21,19 @@ from dataclasses import dataclass, field
 from resnet.display import SweepDisplay
 from resnet.failure import record_failure
 from resnet.files import describe_os_error
-from resnet.launch import Child, Launcher, stop_this_process
+from resnet.launch import LOST_STATUS, Child, Launcher, stop_this_process
 from resnet.pending import launch_options, skip_reason
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.slots import Slot
-from resnet.states import LOST_STATUS, RunState, describe_exit, state_after_exit
+from resnet.states import RunState, describe_exit, state_after_exit
 from resnet.summary import finite
 
 POLL_SECONDS = 0.5
 STOP_GRACE_SECONDS = 30
 SAME_FAILURES_TO_STOP = 3
 WAITING_NOTE = "another process is training it; waiting for it"
-LOST_NOTE = "resuming it once it stopped"
+LOST_NOTE = "exit status lost: the sweep's fork server was killed; resuming it once it stopped"
 STOPPED_NOTE = "stopped by a signal from outside this sweep; kill -CONT {pid} continues it"
 
 
@@ -217,7 +217,7 @@ class LocalSweep:
             freed.append(status.slot)
             if code == LOST_STATUS and not on_disk.finished and not self.stop_level:
                 # it stops as its parent died, and may still be checkpointing: wait, then resume it here
-                status.state, status.note = RunState.RUNNING, f"{describe_exit(code)}; {LOST_NOTE}"
+                status.state, status.note = RunState.RUNNING, LOST_NOTE
                 self.display.message(f"{status.spec.label}: {status.note}")
             elif state == RunState.FAILED:
                 self._failed(status, code)

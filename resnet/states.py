@@ -38,9 +38,6 @@ class ExitCode(IntEnum):
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-# What multiprocessing reports for a run whose fork server died before it (killed from outside): the run
-# itself then stops as on any stop, and only its own files say how far it got. No run exits with it.
-LOST_STATUS = 255
 
 
 def state_after_exit(code: int | None, on_disk: RunState, stopped: bool = False) -> RunState:
@@ -59,6 +56,4 @@ def state_after_exit(code: int | None, on_disk: RunState, stopped: bool = False)
 def describe_exit(code: int | None) -> str:
     if code is None:
         return "no exit status"
-    if code == LOST_STATUS:
-        return "exit status lost: the sweep's fork server was killed"
     return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit {code}"
