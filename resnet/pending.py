@@ -47,8 +47,9 @@ def adopt_finished_elsewhere(plan: Plan) -> dict[Path, Path]:
     cost a run for nothing and add a duplicate. Tuning runs stay where tuning reads them. Returns planned
     run dir -> where it finished."""
     plan.adopted = {}
-    tuning = {spec.run_dir for spec in plan.specs if spec.arm.tuning is not None}
-    found = finished_elsewhere(plan.specs, plan.runs_dir / plan.suite.name)
+    specs = plan.specs  # the planned dirs themselves (nothing adopted)
+    tuning = {spec.run_dir for spec in specs if spec.arm.tuning is not None}
+    found = finished_elsewhere(specs, plan.runs_dir / plan.suite.name)
     plan.adopted = {planned: there for planned, there in found.items() if planned not in tuning}
     return plan.adopted
 
