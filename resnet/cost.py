@@ -126,12 +126,11 @@ class TimeLeft:
         total, untimed = len(etas) + len(queued), len(etas) + len(queued) - len(running) - len(timed)
         if untimed == total:
             return ""
-        left = format_seconds(makespan(timed, self.slots, running))
-        return (
-            f"at least {left} left ({untimed} of {total} runs not timed yet)"
-            if untimed
-            else f"about {left} left"
-        )
+        seconds = makespan(timed, self.slots, running)
+        left, not_timed = format_seconds(seconds), f"{untimed} of {total} runs not timed yet"
+        if not untimed:
+            return f"about {left} left"
+        return f"at least {left} left ({not_timed})" if seconds >= 1 else not_timed  # not "at least 0s"
 
     def _eta(self, status: Any, info: dict) -> float | None:
         """A running run's own ETA, or, in its first steps, its model's time here less what it did."""

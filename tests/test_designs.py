@@ -472,7 +472,7 @@ def test_an_interrupted_run_times_a_plan_by_its_steady_unpaused_epochs(tmp_path)
 def test_the_sweeps_time_left_hands_queued_runs_to_the_slot_that_frees_first(tmp_path, monkeypatch):
     """Two slots: one run 10 s from its end, one in its first steps (a quarter done, its model 4 s a run
     here); two queued runs of 4 s each go to whichever slot frees first, so the last ends at 11 s. A run
-    of a model never timed here makes it a lower bound, said so."""
+    of a model never timed here makes it a lower bound, said so (unless it rounds to nothing)."""
     import io
     from types import SimpleNamespace
 
@@ -496,6 +496,8 @@ def test_the_sweeps_time_left_hands_queued_runs_to_the_slot_that_frees_first(tmp
     assert time_left.words(running + queued + [row(RunState.QUEUED, untimed)]) == (
         "at least 0m11s left (1 of 5 runs not timed yet)"
     )
+    ending = [row(RunState.RUNNING, config, eta=0.2), row(RunState.QUEUED, untimed)]
+    assert time_left.words(ending) == "1 of 2 runs not timed yet"  # a bound of 0 s says nothing
     run_dir = tmp_path / "runs" / "x" / "seed0"  # a run ends: 4 epochs of 1,024 images in 8 s
     run_dir.mkdir(parents=True)
     write_json(run_dir / "config.json", {"config": config.to_dict()})
