@@ -31,6 +31,7 @@ from pydantic import (
 from resnet.errors import ConfigError
 from resnet.files import path_too_long
 from resnet.models.registry import MODELS, unknown_name_message
+from resnet.words import plural
 
 
 @dataclass(frozen=True)
@@ -182,8 +183,8 @@ class TrainConfig(BaseModel):
         if self.batch_size > trainable:
             held = f" ({self.val_size} held out for validation)" if self.val_size else ""
             raise ValueError(
-                f"batch_size {self.batch_size} is larger than the {trainable} training "
-                f"image{'s' * (trainable != 1)} of {self.dataset}{held}"
+                f"batch_size {self.batch_size} is larger than the {plural(trainable, 'training image')} "
+                f"of {self.dataset}{held}"
             )
         return self
 

@@ -17,10 +17,10 @@ from resnet.config import DATASETS, TrainConfig
 from resnet.files import read_json
 from resnet.machine import device_name
 from resnet.models.table import MODEL_STATS
-from resnet.progress import format_seconds
 from resnet.run_dir import RunDir, find_run_dirs
 from resnet.states import RunState
 from resnet.summary import finite, steady_epochs
+from resnet.words import format_seconds
 
 
 def train_images(config: TrainConfig) -> int:

@@ -18,8 +18,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
-from resnet.progress import format_seconds
 from resnet.states import RunState
+from resnet.words import format_seconds
 
 if TYPE_CHECKING:
     from resnet.cost import TimeLeft

@@ -19,6 +19,7 @@ from typing import Any
 
 from resnet.files import write_json
 from resnet.run_dir import RunDir
+from resnet.words import format_seconds
 
 log = logging.getLogger("resnet.train")
 FILE_EVERY_S = 2.0
@@ -33,14 +34,6 @@ def continues() -> int:
 def _count_continue(signum: int, frame: object) -> None:
     global _continues
     _continues += 1
-
-
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 class Progress:

@@ -28,6 +28,7 @@ from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.slots import Slot
 from resnet.states import RunState, describe_exit, state_after_exit
 from resnet.summary import finite
+from resnet.words import plural
 
 POLL_SECONDS = 0.5
 STOP_GRACE_SECONDS = 30
@@ -282,7 +283,7 @@ class LocalSweep:
         children = self._children()
         for child in children:
             child.signal(signal.SIGSTOP)
-        runs = f"{len(children)} run{'s' * (len(children) != 1)}"
+        runs = plural(len(children), "run")
         paused_at = time.monotonic()
         with self.display.paused(f"paused: this sweep and its {runs} stopped; fg or bg continues them"):
             stop_this_process()

@@ -18,6 +18,7 @@ from resnet.config import TrainConfig
 from resnet.errors import DeviceError
 from resnet.machine import cpu_model, usable_cpus
 from resnet.versions import git_commit, package_version
+from resnet.words import plural
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def environment(runtime: Runtime) -> dict[str, Any]:
     described = (
         f"cuda:{device.index or 0} ({device_name(device)})"
         if device.type == "cuda"
-        else f"cpu ({cpu_model()}, {runtime.threads} thread{'s' * (runtime.threads != 1)})"
+        else f"cpu ({cpu_model()}, {plural(runtime.threads, 'thread')})"
     )
     return {
         "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

@@ -18,6 +18,7 @@ from submitit.slurm.slurm import SlurmJob
 from resnet.failure import record_failure
 from resnet.run_spec import RunSpec
 from resnet.states import RunState
+from resnet.words import plural
 
 # Slurm's job states after which a task will not run again (squeue's long names)
 ENDED_STATES = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "BOOT_FAIL", "DEADLINE"}
@@ -114,7 +115,7 @@ def _say_never_starting(tasks: Tasks, told: set[str], echo) -> None:
         if reason not in told:
             told.add(reason)
             echo(
-                f"Slurm holds {len(ids)} task{'s' * (len(ids) != 1)} pending for good ({reason}: more than "
+                f"Slurm holds {plural(len(ids), 'task')} pending for good ({reason}: more than "
                 f"this cluster grants such a job); scancel {' '.join(arrays(ids))}, then submit again with "
                 "less (--cpus-per-run, --gpus-per-run, --mem-gb, --time) or another --partition"
             )

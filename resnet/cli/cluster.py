@@ -7,11 +7,11 @@ import sys
 from collections.abc import Callable
 
 from resnet.cli.common import fail
-from resnet.cli.listing import plural
 from resnet.pending import adopt_finished_elsewhere, to_run
 from resnet.plan import Plan, make_plan
 from resnet.states import ExitCode
 from resnet.sweep_record import record_sweep
+from resnet.words import plural
 
 
 def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argparse.Namespace], int]) -> int:

@@ -11,8 +11,8 @@ from resnet.errors import UserError
 from resnet.machine import device_name
 from resnet.plan import Plan, Selection, make_plan
 from resnet.presets import Suite, load_suite, suite_files
-from resnet.progress import format_seconds
 from resnet.slots import visible_gpus
+from resnet.words import format_seconds, plural
 
 if TYPE_CHECKING:
     from resnet.run_spec import RunSpec
@@ -46,10 +46,6 @@ def print_suites() -> None:
         arms = len(make_plan(suite, Selection(design=suite.design), Path("runs")).arms)
         table.add_row(name, str(len(suite.presets)), str(design or ""), str(arms), suite.description)
     _console().print(table)
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'s' * (count != 1)}"
 
 
 def cost_lines(

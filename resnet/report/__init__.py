@@ -42,6 +42,7 @@ from resnet.report.render import (
     section_table,
     sections,
 )
+from resnet.words import plural
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +211,7 @@ def render_markdown(
             f"Δ: the paired mean difference to `{plan.baseline}` over shared seeds (their number marked "
             f"when a cell holds more) with its 95% t-interval and paired t-test p (Welch's test, marked, "
             f"when seeds are not shared). p Holm: "
-            f"Holm–Bonferroni over {tested} tested comparison{'s' * (tested != 1)} of this table (one "
+            f"Holm–Bonferroni over {plural(tested, 'tested comparison')} of this table (one "
             f"with n = 1 has no test, nor has one whose paired differences are all equal: no spread to "
             f"test against). P(>{plan.baseline}): the fraction of paired seeds where the arm beat "
             f"the baseline (ties count half; Welch: the chance that a seed of the arm beats one of the "

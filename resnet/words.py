@@ -1,0 +1,18 @@
+"""How numbers read in messages and tables: counts with their nouns, durations. Standard library only,
+so every module may use it."""
+
+from __future__ import annotations
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 run', '3 runs' (nouns with a plain -s plural only)."""
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+def format_seconds(seconds: float | None) -> str:
+    """'0m07s', '12m30s', '3h05m'; '' for an unknown duration."""
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
