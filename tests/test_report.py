@@ -1090,6 +1090,31 @@ def test_the_forest_plot_never_draws_a_difference_past_100_points():
     assert ax.get_ylim()[1] >= top_row_label + 0.3  # its label stays inside the frame
 
 
+def test_the_forest_plot_marks_a_published_difference_only_where_the_table_compares_references():
+    """Runs of an overridden config (--epochs 1, say) are not compared with the paper: no marker either."""
+    from types import SimpleNamespace
+
+    from resnet.report.figures import forest_figure
+    from resnet.stats import Comparison
+
+    def arm(name, comparison, published, comparable):
+        reference = SimpleNamespace(final=published, best=None)
+        return SimpleNamespace(
+            name=name, vs_baseline=comparison, reference=reference, reference_comparable=comparable
+        )
+
+    def markers(comparable):
+        rows = [
+            arm("base", None, 91.25, comparable),
+            arm("deep", Comparison("paired", -1.0, 3, -2.0, 0.5), 92.49, comparable),
+        ]
+        ax = forest_figure(rows, "base", "t").axes[0]
+        return [list(line.get_xdata()) for line in ax.lines if line.get_marker() == "D"]
+
+    assert markers(True) == [[pytest.approx(1.24)]]  # 92.49 - 91.25
+    assert markers(False) == []
+
+
 def test_the_curves_of_a_large_design_show_the_baseline_and_the_best_arms_and_say_so(tmp_path):
     """Past 20 arms lines would share colours: the baseline and the 19 best (by the plotted accuracy)."""
     from resnet.report.figures import MAX_CURVES, curve_arms, curves_frame

@@ -206,7 +206,10 @@ def forest_figure(rows: list[ArmStats], baseline: str | None, title: str) -> Any
 
 
 def _published_delta(row: ArmStats, base: ArmStats | None) -> float | None:
+    """None where the table does not compare either arm with its reference (runs of an overridden config)."""
     if base is None or row.reference is None or base.reference is None:
+        return None
+    if not (row.reference_comparable and base.reference_comparable):
         return None
     for key in ("final", "best"):
         a, b = getattr(row.reference, key), getattr(base.reference, key)
