@@ -1115,6 +1115,22 @@ def test_the_forest_plot_marks_a_published_difference_only_where_the_table_compa
     assert markers(False) == []
 
 
+def test_the_curves_of_a_one_epoch_smoke_run_have_an_epoch_axis_of_whole_epochs(tmp_path, monkeypatch):
+    """matplotlib's integer locator gives up on a range as short as one point (0.95 to 1.05)."""
+    from resnet.report.figures import plot_curves
+
+    path = tmp_path / "one.toml"
+    path.write_text('[base]\nmodel = "resnet8"\ndataset = "synthetic"\nepochs = 1\n[presets.base]\n')
+    suite = load_suite(path)
+    plan = make_plan(suite, Selection(("base",), None, (), (0,)), tmp_path / "runs")
+    write_run(tmp_path / "runs", "one", "base", suite.config("base"), finals=(50.0,))
+    figures = []
+    monkeypatch.setattr("resnet.report.figures.save", lambda fig, stem: figures.append(fig) or [])
+    plot_curves(collect(plan).arms, tmp_path / "one-curves", "t")
+    for ax in figures[0].axes:
+        assert list(ax.get_xticks()) == [1] and ax.get_xlim() == (0.5, 1.5)
+
+
 def test_the_curves_of_a_large_design_show_the_baseline_and_the_best_arms_and_say_so(tmp_path):
     """Past 20 arms lines would share colours: the baseline and the 19 best (by the plotted accuracy)."""
     from resnet.report.figures import MAX_CURVES, curve_arms, curves_frame

@@ -104,9 +104,13 @@ def plot_curves(cells: list[ArmRuns], stem: Path, title: str, baseline: str | No
     # half a second of every report
     axes[1].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axes[1].yaxis.set_minor_formatter(FuncFormatter(_two_and_five))
+    epochs = sorted(curves["epoch"].unique()) if not curves.empty else []
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if 0 < len(epochs) <= 2:  # MaxNLocator gives up on integers for a range this short (0.95 to 1.05)
+            ax.set_xticks(epochs)
+            ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
     if not curves.empty:
         axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False)
     fig.suptitle(f"{title}\n{note}" if note else title)
