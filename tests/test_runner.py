@@ -501,6 +501,11 @@ def test_a_run_held_by_another_process_is_waited_for_not_skipped(tmp_path, suite
 LONGER = ("--epochs", "40")
 
 
+def answer_hangups() -> None:
+    """In a child before exec: SIGHUP as a terminal's sweep has it, though these tests run under nohup."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def test_hangup_then_ctrl_c_stop_everything_at_once_and_cleanly(tmp_path, suite_file):
     """Started as `cmd &` from a script would be, with SIGINT ignored. A SIGHUP (the terminal closed) stops
     the sweep as SIGTERM would: every run checkpoints; a second signal stops the runs at once; the report is
@@ -514,7 +519,7 @@ def test_hangup_then_ctrl_c_stop_everything_at_once_and_cleanly(tmp_path, suite_
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        preexec_fn=lambda: (answer_hangups(), signal.signal(signal.SIGINT, signal.SIG_IGN)),
     )
     run_dir = tmp_path / "runs" / "tiny" / "long" / "seed0"
     wait_for_epochs(run_dir / "metrics.jsonl", 1, runner)
@@ -540,6 +545,7 @@ def test_a_closed_terminal_stops_the_sweep_cleanly_though_nothing_can_be_written
     pid, terminal = pty.fork()  # the sweep leads a session whose controlling terminal is this pty
     if pid == 0:
         os.chdir(ROOT)
+        answer_hangups()
         os.execv(sys.executable, [*command, "--config", "long", *LONGER])
     try:
         run_dir = tmp_path / "runs" / "tiny" / "long" / "seed0"
@@ -682,7 +688,11 @@ def test_a_run_signalled_before_it_made_its_process_group_still_gets_the_signal(
 
     from resnet.launch import Child
 
-    process = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
+    def sleep_until_terminated():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not as inherited: the tests may run with it ignored
+        time.sleep(30)
+
+    process = multiprocessing.get_context("fork").Process(target=sleep_until_terminated)
     process.start()  # it never makes a group of its own: killpg(pid) finds no such group
     child = Child(process)
     child.signal(signal.SIGTERM)
