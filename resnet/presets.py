@@ -96,16 +96,22 @@ class Suite:
         return self.preset(name).config.changed_fields(reference)
 
 
+def shown_name(name: Any) -> str:
+    """A name as a message quotes it: a long one cut, so that the message stays one readable line."""
+    text = str(name)
+    return text if len(text) <= MAX_NAME else f"{text[:20]}..."
+
+
 def check_name(kind: str, name: Any, where: str) -> str:
     if not isinstance(name, str) or not SIMPLE_NAME.fullmatch(name):
         raise PresetError(
-            f"{where}: {kind} name {name!r} is not a simple name; use ASCII letters, digits, '_', '-' "
-            "and '.' (no path separators, not starting with '.' or '-')"
+            f"{where}: {kind} name {shown_name(repr(name))} is not a simple name; use ASCII letters, digits, "
+            "'_', '-' and '.' (no path separators, not starting with '.' or '-')"
         )
     if len(name) > MAX_NAME:
         raise PresetError(
-            f"{where}: {kind} name {name[:20]}... has {len(name)} characters; at most {MAX_NAME} (it names a "
-            "directory)"
+            f"{where}: {kind} name {shown_name(name)} has {len(name)} characters; at most {MAX_NAME} (it "
+            "names a directory)"
         )
     if name == SWEEP_RECORD:
         raise PresetError(f"{where}: {kind} name {name!r} is the sweep's own record file; choose another")
@@ -218,7 +224,7 @@ def _load_presets(path: Path, entries: Any, base_config: TrainConfig) -> dict[st
     presets: dict[str, Preset] = {}
     taken: dict[str, str] = {}  # every name and alias -> the preset that owns it
     for preset_name, entry in entries.items():
-        where = f"{path} [presets.{preset_name}]"
+        where = f"{path} [presets.{shown_name(preset_name)}]"
         check_name("preset", preset_name, where)
         expect(entry, dict, where, "a preset")
         expect(entry.get("description", ""), str, where, "description")

@@ -113,6 +113,10 @@ def write(tmp_path, text, name="mine.toml"):
         ("description = 'empty'\n", "defines no presets and no design"),
         ("[presets.'../../../escaped']\n", "preset name '../../../escaped' is not a simple name"),
         ("[presets.'a/b']\n", "preset name 'a/b' is not a simple name"),
+        (
+            f"[presets.{'a' * 300}]\n",
+            f"[presets.{'a' * 20}...]: preset name {'a' * 20}... has 300 characters",
+        ),
         ("[presets.a]\naliases = ['..']\n", "alias name '..' is not a simple name"),
         (
             "[presets.'-rf']\n",
