@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from resnet.cli.common import fail
 from resnet.pending import adopt_finished_elsewhere, to_run
@@ -12,6 +14,10 @@ from resnet.plan import Plan, make_plan
 from resnet.states import ExitCode
 from resnet.sweep_record import record_sweep
 from resnet.words import plural
+
+if TYPE_CHECKING:
+    from resnet.run_spec import LaunchOptions, RunSpec
+    from resnet.slurm import SlurmOptions
 
 
 def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argparse.Namespace], int]) -> int:
@@ -21,8 +27,6 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         SlurmOptions,
         already_queued,
         describe_submission,
-        record_submission,
-        submit_sweep,
     )
     from resnet.slurm_queue import say_if_never_starting, wait_for
 
@@ -44,17 +48,7 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         say_queued(queued)
         jobs = []
         if pending:
-            jobs = submit_sweep(pending, options, args.runs_dir, launch=launch)
-            record_submission(jobs, pending)
-            ids = array_ids(jobs)
-            what = f"a Slurm job array of {plural(len(jobs), 'run')}: job"
-            if len(ids) > 1:
-                what = f"{len(ids)} Slurm job arrays of {len(jobs)} runs in all (Slurm's MaxArraySize): jobs"
-            print(
-                f"submitted {what} {', '.join(ids)}; logs in {args.runs_dir / '.submitit'}; "
-                "`run_ablations.py --report` writes the table when they finish",
-                flush=True,
-            )
+            jobs = submit(pending, options, args.runs_dir, launch)
         elif plan.awaiting and not queued:
             why = "; ".join(f"{name}: {reason}" for name, reason in plan.awaiting.items())
             print(f"nothing to submit, and tuning cannot choose ({why}); --retry-failed reruns failed runs")
@@ -85,6 +79,24 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         plan = chosen
     code = report(plan, args)
     return code if code != ExitCode.OK else (ExitCode.FAILED if failed else ExitCode.OK)
+
+
+def submit(pending: list[RunSpec], options: SlurmOptions, runs_dir: Path, launch: LaunchOptions) -> list:
+    """Submit these runs as Slurm job arrays, record each run's task, and say so."""
+    from resnet.slurm import record_submission, submit_sweep
+
+    jobs = submit_sweep(pending, options, runs_dir, launch=launch)
+    record_submission(jobs, pending)
+    ids = array_ids(jobs)
+    what = f"a Slurm job array of {plural(len(jobs), 'run')}: job"
+    if len(ids) > 1:
+        what = f"{len(ids)} Slurm job arrays of {len(jobs)} runs in all (Slurm's MaxArraySize): jobs"
+    print(
+        f"submitted {what} {', '.join(ids)}; logs in {runs_dir / '.submitit'}; "
+        "`run_ablations.py --report` writes the table when they finish",
+        flush=True,
+    )
+    return jobs
 
 
 def array_ids(jobs: list) -> list[str]:
