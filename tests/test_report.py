@@ -645,6 +645,32 @@ def test_mixed_provenance_is_flagged(tmp_path):
         )
 
 
+def test_the_terminal_table_breaks_a_design_arms_name_between_factors_only_when_it_must():
+    import pandas as pd
+
+    names = ["baseline", "lr_schedule=multistep,norm=none"]
+    table = pd.DataFrame(
+        {
+            "Experiment": names,
+            "Test acc": ["97.85 ± 7.45 (n=2)", "29.49 ± 91.82 (n=2)"],
+            "Δ vs baseline [95% CI]": ["", "-68.36 [-167.63, +30.91]"],
+            "p Holm": ["—", "0.145"],
+        }
+    )
+
+    def shown(width):
+        terminal = Console(file=io.StringIO(), width=width)
+        print_table(table, "t", ["", ""], console=terminal)
+        return terminal.file.getvalue()
+
+    assert "lr_schedule=multistep,norm=none" in shown(200)  # room enough: the name as it is
+    narrow = shown(80).splitlines()
+    at = next(i for i, line in enumerate(narrow) if "lr_schedule=" in line)
+    assert narrow[at].split()[0] == "lr_schedule=multistep,"  # not cut inside a factor
+    assert narrow[at + 1].split()[0] == "norm=none"
+    assert "0.145" in narrow[at]  # and every column still shown
+
+
 def test_a_run_resumed_on_another_machine_is_mixed_provenance(tmp_path):
     """Its last session alone would say one device and one precision: every session is read."""
     suite = find_suite("ablations")

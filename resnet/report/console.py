@@ -16,6 +16,27 @@ HEADLINE_COLUMNS = 2  # Experiment and the headline cell; then Δ and p Holm whe
 BOLD = re.compile(r"\*\*(.+?)\*\*")
 
 
+MAX_NAME_WIDTH = 40  # past this an arm name's lines fold, so that the numbers keep room on 80 columns
+
+
+def arm_lines(name: str) -> str:
+    """A design arm's name ('lr_schedule=cosine,norm=none') one factor a line, so that a narrow terminal
+    breaks it between factors, not inside one; joined again, the lines are the name."""
+    return name.replace(",", ",\n")
+
+
+def headline_view(table: pd.DataFrame, names: list[str]) -> Table:
+    """The headline columns, the title above (as wide as the screen, not the table)."""
+    view = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    widest = max((len(line) for name in names for line in name.splitlines()), default=0)
+    for i, column in enumerate(table.columns):
+        width = min(widest, MAX_NAME_WIDTH) if i == 0 else None
+        view.add_column(column, justify="left" if i == 0 else "right", overflow="fold", min_width=width)
+    for name, (_, row) in zip(names, table.iterrows(), strict=True):
+        view.add_row(styled(name), *(styled(str(value)) for value in row.iloc[1:]))
+    return view
+
+
 def styled(text: str) -> str:
     """Markdown bold as rich markup; everything else shown as it is."""
     return BOLD.sub(lambda m: f"[bold]{m.group(1)}[/bold]", escape(text))
@@ -34,12 +55,11 @@ def print_table(
     `warnings`: the report's own (mixed provenance), each in one line."""
     columns = list(table.columns[:HEADLINE_COLUMNS])
     columns += [c for c in table.columns if c.startswith("Δ vs ") or c == "p Holm"]
-    view = Table(box=box.SIMPLE_HEAD, pad_edge=False)  # the title above, as wide as the screen, not the table
-    for i, column in enumerate(columns):
-        view.add_column(column, justify="left" if i == 0 else "right", overflow="fold")
-    for _, row in table[columns].iterrows():
-        view.add_row(*(styled(str(value)) for value in row))
     console = console or Console()
+    view = headline_view(table[columns], [str(name) for name in table[columns[0]]])
+    unbounded = console.options.update(max_width=10**6)  # measure() says no more than the screen's width
+    if console.measure(view, options=unbounded).maximum > console.width:  # a design arm's factor a line
+        view = headline_view(table[columns], [arm_lines(str(name)) for name in table[columns[0]]])
     console.print(title, markup=False)
     console.print(view)
     missing = [f"{name} {runs}" for name, runs in zip(table[columns[0]], outside, strict=True) if runs]
