@@ -1089,6 +1089,25 @@ def test_the_interaction_plot_draws_no_bar_for_a_single_seed():
     plt.close("all")
 
 
+def test_the_interaction_plot_ends_an_interval_past_0_or_100_at_the_axis_with_an_arrow():
+    """Accuracy lies in [0, 100]: a t-interval over two seeds that reaches past it (30 ± 90) is drawn to
+    the edge of the possible, and the axis stays there (it ran down to -60)."""
+    import matplotlib.pyplot as plt
+
+    from resnet.report.figures import interaction_figure
+
+    series = {"norm=none": [("multistep", 30.0, 90.0), ("cosine", 50.0, 10.0)]}
+    ax = interaction_figure(series, "lr_schedule", "t", "acc (%)").axes[0]
+    assert ax.get_ylim() == (0.0, 100)
+    arrows = sorted(
+        (line.get_marker(), line.get_ydata()[0]) for line in ax.lines if line.get_marker() in "v^"
+    )
+    assert arrows == [("^", 100.0), ("v", 0.0)]  # the first point's two ends; the second's are inside
+    low, high = [list(line.get_ydata()) for line in ax.lines if line.get_marker() == "_"]
+    assert low == [0.0, 40.0] and high == [100.0, 60.0]
+    plt.close("all")
+
+
 def test_the_forest_plot_never_draws_a_difference_past_100_points():
     """A t-interval over two seeds can reach past ±100 points, which no difference of two accuracies can:
     it is drawn to the edge with an arrow (no cap: it does not end there), and the axis stays within what

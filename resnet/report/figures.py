@@ -244,10 +244,20 @@ def interaction_figure(
         xs = [p[0] for p in points if p[1] is not None]
         ys = [p[1] for p in points if p[1] is not None]
         errs = [math.nan if p[2] is None else p[2] for p in points if p[1] is not None]  # n = 1: no bar
+        # an interval past 0 or 100 (a t-interval over 2-3 seeds can reach it) ends at the axis with an
+        # arrow that says it goes on; the table gives its ends
+        below = [min(err, y) for y, err in zip(ys, errs, strict=True)]
+        above = [min(err, 100 - y) for y, err in zip(ys, errs, strict=True)]
         bars = any(not math.isnan(err) for err in errs)
         style = {"color": colours(i % 20), "ls": ("-", "--", ":")[i // 20 % 3]}  # past 20: another style
-        ax.errorbar(xs, ys, yerr=errs if bars else None, marker="o", capsize=4, label=label, **style)
-    ax.set(xlabel=factor, ylabel=ylabel, title=title, ylim=(None, 100))
+        yerr = [below, above] if bars else None
+        ax.errorbar(xs, ys, yerr=yerr, marker="o", capsize=4, label=label, **style)
+        for x, y, err in zip(xs, ys, errs, strict=True):
+            for edge, arrow, cut in ((0.0, "v", y - err < 0), (100.0, "^", y + err > 100)):
+                if cut:
+                    ax.plot(x, edge, arrow, color=style["color"], ms=7, clip_on=False)
+    bottom = ax.get_ylim()[0]
+    ax.set(xlabel=factor, ylabel=ylabel, title=title, ylim=(max(bottom, 0.0), 100))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # off the data
     return fig
