@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 HEADLINE_COLUMNS = 2  # Experiment and the headline cell; then Δ and p Holm when there is a baseline
-BOLD = re.compile(r"\*\*(.+?)\*\*")
+BOLD = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)  # DOTALL: a design arm's name may span lines
 
 
 MAX_NAME_WIDTH = 40  # past this an arm name's lines fold, so that the numbers keep room on 80 columns
