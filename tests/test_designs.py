@@ -346,6 +346,14 @@ def test_tuning_picks_per_arm_the_value_with_the_best_mean_validation_accuracy(t
     assert [s.label for s in plan.specs[12:]] == ["des/base/seed2", "des/cosine/seed2"]
 
 
+def test_the_tuning_section_says_when_final_seeds_are_tuning_seeds():
+    from resnet.report.appendix import shared_seeds_note
+
+    assert shared_seeds_note((100,), (0, 1, 2)) == ""  # disjoint: no final run was a tuning run
+    assert shared_seeds_note((0, 1), (1, 2, 0)).startswith(" Final seeds 1, 0 also tuned:")
+    assert shared_seeds_note((0,), (0, 7)).endswith("(e.g. --tune-seeds 107).")
+
+
 def test_the_run_count_of_a_tuned_plan_counts_each_training_once(tmp_path):
     from resnet.cli.listing import cost_lines
 

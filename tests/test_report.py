@@ -915,6 +915,7 @@ def test_the_tuning_table_holds_tuning_seeds_only_and_the_arm_its_final_runs(tmp
     # seed 1 at lr 0.2 is a final run: it enters the arm's cell, not the tuning comparison made on seed 0
     assert "| base | 0.05 | 60.00 (n=1) |  |" in md and "| base | 0.2 | 70.00 (n=1) | ✓ |" in md
     assert "Each value on seed 0;" in md and "lr = 0.2 selected by tuning" in md
+    assert "Final seed 0 also tuned:" in md and "tune on others (e.g. --tune-seeds 101)" in md
     csv = pd.read_csv(tmp_path / "results" / "tun.csv")
     assert sorted(zip(csv.role, csv.seed, strict=True)) == [
         ("main", 0),

@@ -82,7 +82,7 @@ def tuning_section(plan: Plan, collected: Collected) -> list[str]:
         f"Each value on seed{'s' * (len(tune.seeds) > 1)} {', '.join(map(str, tune.seeds))}; selected: the "
         "best mean validation accuracy (best epoch; on a tie, the value listed first), where a value that "
         "diverged on a tuning seed ranks below every value that did not. The final runs use the selected "
-        "value.",
+        "value." + shared_seeds_note(tune.seeds, plan.selection.seeds),
         "",
     ]
     rows = []
@@ -103,6 +103,20 @@ def tuning_section(plan: Plan, collected: Collected) -> list[str]:
                 }
             )
     return out + [markdown_table(pd.DataFrame(rows))]
+
+
+def shared_seeds_note(tuning: tuple[int, ...], final: tuple[int, ...]) -> str:
+    """Where a tuning seed is also a final seed, its final run is the tuning run that won on validation:
+    the test accuracy chose nothing, but it shares that run's luck."""
+    both = [seed for seed in final if seed in tuning]
+    if not both:
+        return ""
+    return (
+        f" Final seed{'s' * (len(both) > 1)} {', '.join(map(str, both))} also tuned: there the final run is "
+        "the tuning run whose validation accuracy won, and its test accuracy, though it chose nothing, "
+        "shares that run's luck (slightly optimistic). For final seeds no selection touched, tune on "
+        f"others (e.g. --tune-seeds {max(final) + 100})."
+    )
 
 
 def others_section(plan: Plan, collected: Collected) -> list[str]:
