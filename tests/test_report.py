@@ -140,6 +140,22 @@ def test_equal_image_count_differences_are_no_spread_whatever_the_float_rounding
     assert almost.p is not None and almost.se == pytest.approx(math.sqrt(1 / 300) / math.sqrt(3))
 
 
+def test_a_delta_the_same_on_every_seed_shows_no_zero_width_interval(tmp_path):
+    """A coarse test set can make every seed differ by the same amount: [+2.00, +2.00] would read as a
+    certain effect from two seeds, so the cell says there is no spread, and the finding that nothing was
+    tested."""
+    suite, runs = find_suite("ablations"), tmp_path / "runs"
+    for arm, values in {"baseline": (90.0, 91.0), "cosine": (92.0, 93.0)}.items():
+        for seed, final in enumerate(values):
+            write_run(runs, "ablations", arm, suite.config(arm, seed=seed, epochs=2), finals=(50.0, final))
+    selection = Selection(("baseline", "cosine"), None, (("epochs", 2),), (0, 1))
+    write_report(make_plan(suite, selection, runs), tmp_path / "results")
+    md = (tmp_path / "results" / "ablations.md").read_text()
+    assert "| +2.00 (no spread) | — |" in md and "[+2.00, +2.00]" not in md
+    assert "`cosine`: +2.00 points vs `baseline` (paired over 2 seeds, each the same difference): no " in md
+    assert "+2.00 (no spread) & ---" in (tmp_path / "results" / "ablations.tex").read_text()
+
+
 def test_a_delta_over_fewer_seeds_than_a_cell_says_how_many_it_shares(tmp_path):
     """Seeds added to one arm (--config cosine --seeds 3 4): Δ pairs the 3 seeds both ran, which is not
     the difference of the cells' means over 5 and 3 seeds, so the Δ cell says so."""

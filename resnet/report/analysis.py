@@ -165,9 +165,11 @@ def _effect_sentence(row: ArmStats, baseline: str, comparisons: int) -> str:
             "a test needs at least two seeds per arm."
         )
     kind = f"paired over {test.n} seeds" if test.kind == "paired" else "Welch, seeds not shared"
+    if test.se is None:
+        return f"`{row.name}`: {effect} ({kind}, each the same difference): no spread to test against."
     interval = f"95% CI [{test.low:+.2f}, {test.high:+.2f}], {kind}"
     if row.p_holm is None:
-        return f"`{row.name}`: {effect} ({interval}); no spread to test against."
+        return f"`{row.name}`: {effect} ({interval}); not tested."
     if row.p_holm < ALPHA:
         verdict = f"{'better' if test.diff > 0 else 'worse'} than `{baseline}` at α = 0.05"
     else:
