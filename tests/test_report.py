@@ -154,6 +154,14 @@ def test_a_delta_the_same_on_every_seed_shows_no_zero_width_interval(tmp_path):
     assert "| +2.00 (no spread) | — |" in md and "[+2.00, +2.00]" not in md
     assert "`cosine`: +2.00 points vs `baseline` (paired over 2 seeds, each the same difference): no " in md
     assert "+2.00 (no spread) & ---" in (tmp_path / "results" / "ablations.tex").read_text()
+    from resnet.report.analysis import analyse
+    from resnet.report.figures import forest_figure
+
+    plan = make_plan(suite, selection, runs)
+    (cosine,) = [row for row in analyse(plan, collect(plan).arms, "ci95", set()) if row.name == "cosine"]
+    ax = forest_figure([cosine], "baseline", "t").axes[0]
+    assert [text.get_text() for text in ax.texts] == ["+2.00 (no spread)"]  # a point, no bar, no caps
+    assert not [line for line in ax.lines if line.get_marker() == "|"]
 
 
 def test_a_delta_over_fewer_seeds_than_a_cell_says_how_many_it_shares(tmp_path):

@@ -163,7 +163,8 @@ def forest_figure(rows: list[ArmStats], baseline: str | None, title: str) -> Any
             why = "no completed run" if row.headline.mean is None else f"no completed {baseline} run"
             ax.text(0, yi, f"  not compared: {why}", va="center", fontsize=8, color="grey")
             continue
-        if test.low is not None and test.high is not None:
+        if test.low is not None and test.high is not None and test.low < test.high:
+            note = ""
             low, high = max(test.low, -POSSIBLE_DELTA), min(test.high, POSSIBLE_DELTA)
             ax.errorbar(
                 test.diff,
@@ -175,11 +176,11 @@ def forest_figure(rows: list[ArmStats], baseline: str | None, title: str) -> Any
             for end, cut, arrow in ((low, test.low < low, "<"), (high, test.high > high, ">")):
                 # a cap where the interval ends, an arrow where it was cut at the edge and goes on
                 ax.plot(end, yi, arrow if cut else "|", color="#1f4e79", ms=7 if cut else 9, mew=1.5)
-        else:
-            ax.plot(test.diff, yi, "o", color="#1f4e79", mfc="white")  # n = 1: a point, no bar
-        label = f"{test.diff:+.2f}" + ("" if test.low is not None else f" (n={test.n})")
+        else:  # n = 1, or every seed the same difference: a point, no bar
+            ax.plot(test.diff, yi, "o", color="#1f4e79", mfc="white")
+            note = " (no spread)" if test.low is not None else f" (n={test.n})"
         ax.annotate(
-            label,
+            f"{test.diff:+.2f}{note}",
             (test.diff, yi),
             textcoords="offset points",
             xytext=(0, 7),
