@@ -62,6 +62,11 @@ class Comparison:
     se: float | None = None  # of the difference; None without spread
     df: float | None = None
 
+    @property
+    def no_spread(self) -> bool:
+        """Every seed gave the same difference: its interval has zero width and there is nothing to test."""
+        return self.low is not None and self.low == self.high
+
 
 def resolvable_difference(test: Comparison, comparisons: int) -> float | None:
     """The smallest true difference `test` detects with 80% power when the table corrects for

@@ -135,9 +135,10 @@ def test_equal_image_count_differences_are_no_spread_whatever_the_float_rounding
     noisy, exact = paired(better, worse), paired([81.5, 86.5, 99.5], [60.75, 65.75, 78.75])
     for result in (noisy, exact):
         assert (result.diff, result.low, result.high) == (20.75 if result is exact else 20.7,) * 3
-        assert (result.p, result.se, result.p_superior) == (None, None, 1.0)
+        assert (result.p, result.se, result.p_superior) == (None, None, 1.0) and result.no_spread
     almost = paired([81.8, 86.6, 99.5], worse)  # one seed one image more: a real spread, a real test
     assert almost.p is not None and almost.se == pytest.approx(math.sqrt(1 / 300) / math.sqrt(3))
+    assert not almost.no_spread
 
 
 def test_a_delta_the_same_on_every_seed_shows_no_zero_width_interval(tmp_path):

@@ -163,7 +163,7 @@ def forest_figure(rows: list[ArmStats], baseline: str | None, title: str) -> Any
             why = "no completed run" if row.headline.mean is None else f"no completed {baseline} run"
             ax.text(0, yi, f"  not compared: {why}", va="center", fontsize=8, color="grey")
             continue
-        if test.low is not None and test.high is not None and test.low < test.high:
+        if test.low is not None and test.high is not None and not test.no_spread:
             note = ""
             low, high = max(test.low, -POSSIBLE_DELTA), min(test.high, POSSIBLE_DELTA)
             ax.errorbar(

@@ -51,7 +51,7 @@ def delta_mark(row: ArmStats) -> str:
 def delta_interval(test: Comparison) -> str:
     """'+1.17 [-0.77, +3.11]': a tested Δ and its 95% interval, as every table writes it; '+0.78 (no
     spread)' when every seed gave the same difference, whose zero-width interval would read as certainty."""
-    if test.se is None:
+    if test.no_spread:
         return f"{test.diff:+.2f} (no spread)"
     return f"{test.diff:+.2f} [{test.low:+.2f}, {test.high:+.2f}]"
 
