@@ -8,6 +8,7 @@ missing or does not answer. No torch import here.
 
 from __future__ import annotations
 
+import pickle
 import shutil
 import subprocess
 import time
@@ -72,10 +73,22 @@ def _ended(job, tasks: Tasks | None) -> bool:
     return job.done()
 
 
+def _returned(job) -> bool:
+    """Whether the task's own code returned (submitit pickled its result): then it recorded what became of
+    its run itself, e.g. a run stopped by scancel is interrupted, with a checkpoint, not failed."""
+    try:
+        outcome, _ = pickle.loads(job.paths.result_pickle.read_bytes())
+    except Exception:  # no result (killed, node lost) or a torn one: it said nothing
+        return False
+    return outcome == "success"
+
+
 def wait_for(jobs, specs: list[RunSpec], poll_s: float = 5.0, echo=print) -> list[RunSpec]:
-    """Wait until every task ended; returns the specs whose run did not finish. A task that ended without
-    finishing its run (killed from outside, say) is recorded as failed, and tasks pending for a reason
-    that never passes are named once per reason."""
+    """Wait until every task ended, saying what became of each run; returns the specs whose run did not
+    finish. A task that started and ended without finishing its run or saying why (killed from outside,
+    say) is recorded as failed; one stopped by scancel is interrupted and one cancelled before it started
+    is still to run: the next sweep resumes or submits them. Tasks pending for a reason that never passes
+    are named once per reason."""
     pending = dict(zip(jobs, specs, strict=True))
     told: set[str] = set()
     while pending:
@@ -85,14 +98,18 @@ def wait_for(jobs, specs: list[RunSpec], poll_s: float = 5.0, echo=print) -> lis
                 continue
             pending.pop(job)
             state = spec.state()
-            if not state.finished and state != RunState.FAILED:  # the task died before it could say why
-                record_failure(
+            if state == RunState.PENDING and not job.paths.stderr.exists():  # cancelled while queued
+                echo(f"{spec.label}: never started (Slurm task {job.job_id}); the next sweep submits it")
+                continue
+            if not state.finished and state != RunState.FAILED and not _returned(job):
+                record_failure(  # the task died before it could say why
                     spec,
                     None,
                     f"Slurm task {job.job_id} ended without finishing the run; see {job.paths.stderr}",
                 )
                 state = RunState.FAILED
-            echo(f"{spec.label}: {state} (Slurm task {job.job_id})")
+            resumes = "; the next sweep resumes it" if state == RunState.INTERRUPTED else ""
+            echo(f"{spec.label}: {state} (Slurm task {job.job_id}){resumes}")
         _say_never_starting(tasks or {}, told, echo)
         if pending:
             time.sleep(poll_s)

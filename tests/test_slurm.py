@@ -190,7 +190,8 @@ def test_waiting_reads_squeue_names_a_request_slurm_never_grants_and_records_a_t
 ):
     """squeue alone says when a task ended (submitit's check asks sacct, which a cluster without accounting
     refuses aloud on every poll); a task pending for good (asking for 1000 CPUs) is named once, with the fix;
-    one that leaves the queue without finishing its run is recorded as failed."""
+    one that ran and left the queue without finishing its run is recorded as failed; ones cancelled while
+    pending stay to run (no failure.json: the next sweep submits them)."""
     from submitit.slurm.slurm import SlurmJob
 
     bin_dir, polls = tmp_path / "bin", tmp_path / "polls"
@@ -204,6 +205,8 @@ def test_waiting_reads_squeue_names_a_request_slurm_never_grants_and_records_a_t
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     specs = specs_for(suite_file, tmp_path / "runs", ["base", "cosine"], seeds=(0, 1))[:3]
     jobs = [SlurmJob(tmp_path / "submitit" / "%j", job_id) for job_id in ("7_0", "7_1", "8_0")]
+    jobs[2].paths.stderr.parent.mkdir(parents=True)
+    jobs[2].paths.stderr.write_text("slurmstepd: error: *** JOB 8 ON node CANCELLED ***\n")  # 8_0 ran
     said: list[str] = []
     assert wait_for(jobs, specs, poll_s=0.01, echo=said.append) == specs  # none finished its run
     assert said[0] == (
@@ -211,11 +214,40 @@ def test_waiting_reads_squeue_names_a_request_slurm_never_grants_and_records_a_t
         "scancel 7, then submit again with less (--cpus-per-run, --gpus-per-run, --mem-gb, --time) or "
         "another --partition"
     )
-    tasks = zip(specs, jobs, strict=True)
-    assert said[1:] == [f"{spec.label}: failed (Slurm task {job.job_id})" for spec, job in tasks]
+    assert said[1:] == [  # the two that never ran are still to run; the one that ran and vanished failed
+        f"{specs[0].label}: never started (Slurm task 7_0); the next sweep submits it",
+        f"{specs[1].label}: never started (Slurm task 7_1); the next sweep submits it",
+        f"{specs[2].label}: failed (Slurm task 8_0)",
+    ]
     assert polls.read_text().count(".") == 3  # one squeue per poll for every task, never sacct
     failure = json.loads((specs[2].run_dir / "failure.json").read_text())
     assert failure["reason"].startswith("Slurm task 8_0 ended without finishing the run; see ")
+    assert not (specs[0].run_dir / "failure.json").exists()
+
+
+def test_a_task_that_returned_interrupted_is_not_recorded_as_failed(tmp_path, suite_file, monkeypatch):
+    """scancel stops a task's trainer with SIGTERM: it checkpoints and the task returns 'interrupted'. That
+    run resumes on the next sweep; only a task that never returned (killed, node lost) is a failure."""
+    from submitit.core.utils import cloudpickle_dump
+    from submitit.slurm.slurm import SlurmJob
+
+    bin_dir = tmp_path / "bin"
+    fake_tool(bin_dir, "squeue", "exit 0")  # both tasks have left the queue
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    specs = specs_for(suite_file, tmp_path / "runs", ["base"], seeds=(0, 1))
+    jobs = [SlurmJob(tmp_path / "submitit" / "%j", job_id) for job_id in ("9_0", "9_1")]
+    for spec in specs:  # each stopped mid-run: metrics written, no summary
+        spec.run_dir.mkdir(parents=True)
+        (spec.run_dir / "metrics.jsonl").write_text("")
+    jobs[0].paths.result_pickle.parent.mkdir(parents=True, exist_ok=True)
+    cloudpickle_dump(("success", "interrupted"), jobs[0].paths.result_pickle)
+    said: list[str] = []
+    assert wait_for(jobs, specs, poll_s=0.01, echo=said.append) == specs  # none finished its run
+    assert said == [
+        f"{specs[0].label}: interrupted (Slurm task 9_0); the next sweep resumes it",
+        f"{specs[1].label}: failed (Slurm task 9_1)",
+    ]
+    assert not (specs[0].run_dir / "failure.json").exists() and (specs[1].run_dir / "failure.json").exists()
 
 
 def test_a_sweep_past_maxarraysize_goes_in_several_arrays_all_or_nothing(tmp_path, suite_file, monkeypatch):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from resnet.cli.common import fail
 from resnet.pending import adopt_finished_elsewhere, to_run
 from resnet.plan import Plan, make_plan
-from resnet.states import ExitCode
+from resnet.states import ExitCode, RunState
 from resnet.sweep_record import record_sweep
 from resnet.words import plural
 
@@ -42,7 +42,7 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         say_awaiting(plan, "then, once tuning finished,")
         return ExitCode.OK
     record_sweep(args.runs_dir, plan.suite, plan.selection)
-    failed = []
+    waited: list[RunSpec] = []
     while True:
         pending, queued = already_queued(to_run(plan.specs, args.retry_failed), args.runs_dir)
         say_queued(queued)
@@ -60,8 +60,11 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
                 say_awaiting(plan, "tuning: once these finish,")
             return ExitCode.OK if pending or queued else report(plan, args)
         jobs += [job for _, job in queued]
+        specs = pending + [spec for spec, _ in queued]
+        waited += specs
         try:
-            failed += wait_for(jobs, pending + [spec for spec, _ in queued]) if jobs else []
+            if jobs:
+                wait_for(jobs, specs)
         except KeyboardInterrupt:  # only the waiting stops: the array is Slurm's now
             print(
                 f"stopped waiting; the Slurm tasks keep running (squeue --me; scancel "
@@ -78,7 +81,24 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
             break  # tuning could not finish (failed or diverged runs): the report says which
         plan = chosen
     code = report(plan, args)
-    return code if code != ExitCode.OK else (ExitCode.FAILED if failed else ExitCode.OK)
+    return code if code != ExitCode.OK else _exit_code(waited)
+
+
+def _exit_code(waited: list[RunSpec]) -> ExitCode:
+    """As a local sweep's: 1 when a run failed or diverged, 130 when one was stopped (scancel) or never
+    started and the same command goes on with it."""
+    states = [spec.state() for spec in waited]
+    if RunState.FAILED in states or RunState.DIVERGED in states:
+        return ExitCode.FAILED
+    stopped = sum(not state.finished for state in states)
+    if stopped:
+        print(
+            f"{plural(stopped, 'run')} stopped before finishing (scancel, say); the same command goes on "
+            "with them",
+            file=sys.stderr,
+        )
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK
 
 
 def submit(pending: list[RunSpec], options: SlurmOptions, runs_dir: Path, launch: LaunchOptions) -> list:
