@@ -225,10 +225,9 @@ def render_markdown(
     notes = reference_notes(rows)
     if notes:
         out += [""] + notes
-    if plan.baseline:
-        out += ["", "## Findings", ""] + [
-            f"- {finding(row, plan.baseline, tested)}" for row in rows if row.name != plan.baseline
-        ]
+    compared = [row for row in rows if row.name != plan.baseline]
+    if plan.baseline and compared:  # a suite of the baseline alone has nothing to find
+        out += ["", "## Findings", ""] + [f"- {finding(row, plan.baseline, tested)}" for row in compared]
     base = next((row for row in rows if row.name == plan.baseline), None)
     for title, members in sections(plan, rows).items():
         assert base is not None
