@@ -165,6 +165,15 @@ def test_a_delta_the_same_on_every_seed_shows_no_zero_width_interval(tmp_path):
     assert not [line for line in ax.lines if line.get_marker() == "|"]
 
 
+def test_a_table_of_the_baseline_alone_has_no_empty_findings(tmp_path):
+    suite, runs = find_suite("ablations"), tmp_path / "runs"
+    write_run(runs, "ablations", "baseline", suite.config("baseline", seed=0, epochs=2), finals=(50.0, 90.0))
+    selection = Selection(("baseline",), None, (("epochs", 2),), (0,))
+    write_report(make_plan(suite, selection, runs), tmp_path / "results")
+    md = (tmp_path / "results" / "ablations.md").read_text()
+    assert "| baseline | **90.00 (n=1)** |" in md and "## Findings" not in md
+
+
 def test_a_delta_over_fewer_seeds_than_a_cell_says_how_many_it_shares(tmp_path):
     """Seeds added to one arm (--config cosine --seeds 3 4): Δ pairs the 3 seeds both ran, which is not
     the difference of the cells' means over 5 and 3 seeds, so the Δ cell says so."""
