@@ -162,7 +162,8 @@ def test_ctrl_c_while_the_command_still_imports_is_the_usual_one_line(monkeypatc
 
 def test_sigterm_while_the_command_still_imports_is_the_same_one_line():
     """Before the command sets its own handlers, SIGTERM (and a hang-up) end it as Ctrl-C does; by default
-    Python dies of it silently (status 143). A Python that stays in its imports stands in for torch's."""
+    Python dies of it silently (status 143). A Python that stays in its imports stands in for torch's
+    (hanging there: a second signal ends it at once)."""
     slow = "import sys, time; sys.argv = ['run_ablations.py']; from resnet.cli import entry; "
     slow += "import importlib; importlib.import_module = lambda name: print('importing', flush=True) or "
     slow += "time.sleep(30); sys.exit(entry.sweep())"
@@ -170,7 +171,10 @@ def test_sigterm_while_the_command_still_imports_is_the_same_one_line():
         [sys.executable, "-c", slow], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert command.stdout.readline() == "importing\n"
-    command.terminate()
+    command.terminate()  # held until the imports are done (test_a_stop_signal_during_imports_is_held...)
+    with pytest.raises(subprocess.TimeoutExpired):
+        command.wait(timeout=0.5)
+    command.terminate()  # again: an import that hangs must not hold the command for good
     _, err = command.communicate(timeout=30)
     assert command.returncode == 130 and err == "\ninterrupted\n", err
 
@@ -212,6 +216,28 @@ def test_ctrl_c_while_the_report_is_written_is_one_line_and_no_half_file(tmp_pat
     assert code == 130 and "results:" not in out
     assert err == "interrupted while writing the report; `run_ablations.py --report` writes it again\n"
     assert (tmp_path / "results" / "tiny.md").read_text() == "# an earlier table\n"
+
+
+def test_a_stop_signal_during_imports_is_held_until_they_are_done():
+    """A KeyboardInterrupt raised inside a C extension's import can come out as an ImportError that torch
+    swallows (it then trains on without numpy); the signal waits for the imports, then stops the command."""
+    script = (
+        "import os, signal, sys, time\n"
+        "from resnet.cli.common import main_wrapper, on_stop_signals, raise_interrupt, stop_signals_held\n"
+        "def main(argv):\n"
+        "    on_stop_signals(raise_interrupt)\n"
+        "    with stop_signals_held():\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        time.sleep(0.2)  # the imports go on\n"
+        "        print('imported', flush=True)\n"
+        "    print('trained', flush=True)\n"
+        "    return 0\n"
+        "sys.exit(main_wrapper(main))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (result.stdout, result.stderr, result.returncode) == ("imported\n", "\ninterrupted\n", 130)
 
 
 def test_ctrl_c_after_the_work_is_done_ends_the_process_without_a_traceback():

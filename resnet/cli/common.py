@@ -7,6 +7,7 @@ when another process holds the run). Ctrl-C exits 130. A closed pipe (`| head`) 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
 import math
@@ -14,7 +15,7 @@ import os
 import resource
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -214,6 +215,41 @@ def silence_a_closed_terminal() -> None:
 
 def _started_ignoring(sig: int) -> bool:
     return sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN
+
+
+@contextlib.contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Around imports of C extensions (numpy, torch, pandas): a KeyboardInterrupt raised inside one can
+    come out as an ImportError that a library's `except ImportError` swallows (torch then imports without
+    numpy, the run trains on as if never stopped and crashes at its end). A stop signal meanwhile is held
+    and given, once the imports are done, to the handler that was in place; a second one (an import that
+    hangs) gives them both to it at once."""
+    held: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS if not _started_ignoring(sig)}
+
+    def deliver() -> None:
+        while held:
+            signum = held.pop(0)
+            handler = previous[signal.Signals(signum)]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:  # what the signal does by default: SIGTERM ends the process
+                signal.signal(signum, handler)
+                signal.raise_signal(signum)
+
+    def hold(signum: int, frame: object) -> None:
+        held.append(signum)
+        if len(held) > 1:
+            deliver()
+
+    for sig in previous:
+        signal.signal(sig, hold)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        deliver()
 
 
 def raise_interrupt(signum: int) -> None:

@@ -113,11 +113,12 @@ def _run(module: str) -> int:
             file=sys.stderr,
         )
         return ExitCode.BAD_INPUT
-    from resnet.cli.common import on_stop_signals, raise_interrupt
+    from resnet.cli.common import on_stop_signals, raise_interrupt, stop_signals_held
 
     on_stop_signals(raise_interrupt)  # SIGTERM or a hang-up before the command's own handlers: as Ctrl-C
     try:
-        main = importlib.import_module(module).main
+        with stop_signals_held():
+            main = importlib.import_module(module).main
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED

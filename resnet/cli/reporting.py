@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from resnet.cli.common import ensure_writable, fail, on_stop_signals, raise_interrupt
+from resnet.cli.common import ensure_writable, fail, on_stop_signals, raise_interrupt, stop_signals_held
 from resnet.errors import ConfigError, UserError
 from resnet.files import describe_os_error
 from resnet.plan import Plan, Selection, make_plan
@@ -118,7 +118,8 @@ def report(plan: Plan, args: argparse.Namespace) -> int:
     on_stop_signals(raise_interrupt)
     ensure_writable(args.results_dir, "--results-dir")
     try:
-        from resnet.report import write_report  # seconds (pandas, matplotlib) when not imported yet
+        with stop_signals_held():
+            from resnet.report import write_report  # seconds (pandas, matplotlib) when not imported yet
 
         written = write_report(plan, args.results_dir, args.interval)
     except KeyboardInterrupt:

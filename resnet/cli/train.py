@@ -17,6 +17,7 @@ from resnet.cli.common import (
     raise_interrupt,
     refuse_inside_a_run,
     setup_logging,
+    stop_signals_held,
     utf8_path,
 )
 from resnet.cli.config_flags import add_config_arguments, config_overrides
@@ -133,8 +134,9 @@ def train_main(argv: list[str] | None = None) -> int:
         )
     run_dir = args.run_dir or default_run_dir(config, label)
     refuse_inside_a_run(Path(run_dir).absolute().parent, f"--run-dir {run_dir}")  # it may be a run itself
-    from resnet.runtime import check_device, check_threads
-    from resnet.train import Interrupted, StopRequest, train
+    with stop_signals_held():
+        from resnet.runtime import check_device, check_threads
+        from resnet.train import Interrupted, StopRequest, train
 
     check_device(args.device)  # before the run dir is touched
     if threads is not None:
@@ -174,7 +176,8 @@ def train_main(argv: list[str] | None = None) -> int:
 
 
 def _evaluate(args: argparse.Namespace, overrides: dict) -> int:
-    from resnet.evaluate import evaluate_checkpoint
+    with stop_signals_held():
+        from resnet.evaluate import evaluate_checkpoint
 
     unexpected = set(overrides) - {"model", "data_dir"}
     if unexpected or args.config:
