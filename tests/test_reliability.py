@@ -123,6 +123,18 @@ def test_kill_9_between_mid_epoch_checkpoints_then_resume_equals_uninterrupted(t
     assert len(json.loads((run_dir / "config.json").read_text())["sessions"]) == 2
 
 
+def test_stopped_before_the_first_checkpoint_it_never_promises_one(tmp_path, monkeypatch):
+    import resnet.train
+
+    def stopped_at_once(*args, **kwargs):
+        raise KeyboardInterrupt("SIGINT")  # a second Ctrl-C before the first step
+
+    monkeypatch.setattr(resnet.train, "train", stopped_at_once)
+    code, _, err = train_main(*ARGS, "--run-dir", tmp_path / "run")
+    assert code == 130 and "keeps a checkpoint" not in err
+    assert err.endswith("before the first checkpoint, so nothing was trained to keep; run the same command\n")
+
+
 def test_ctrl_c_mid_epoch_checkpoints_there_and_resumes_bit_for_bit(tmp_path, uninterrupted):
     # mid-epoch checkpoints only on request: the one written on Ctrl-C
     run_dir, returncode, err = signalled_in_epoch_2(tmp_path, signal.SIGINT)

@@ -165,11 +165,11 @@ def train_main(argv: list[str] | None = None) -> int:
         )
     except (Interrupted, KeyboardInterrupt) as exc:
         where = f" ({exc})" if str(exc) else ""
-        print(
-            f"interrupted{where}: {run_dir} keeps a checkpoint; continue with "
-            f"train_cifar.py --resume --run-dir {run_dir}",
-            file=sys.stderr,
-        )
+        if RunDir(run_dir).has_checkpoint():
+            then = f"{run_dir} keeps a checkpoint; continue with train_cifar.py --resume --run-dir {run_dir}"
+        else:  # stopped before its first checkpoint
+            then = "stopped before the first checkpoint, so nothing was trained to keep; run the same command"
+        print(f"interrupted{where}: {then}", file=sys.stderr)
         return ExitCode.INTERRUPTED
     log.info("TensorBoard: tensorboard --logdir %s", RunDir(run_dir).tensorboard_dir)
     return ExitCode.OK if summary["status"] == RunState.COMPLETED else ExitCode.FAILED
