@@ -6,6 +6,7 @@ import re
 import resource
 import subprocess
 import sys
+import textwrap
 import time
 import tomllib
 from importlib import metadata
@@ -221,42 +222,41 @@ def test_ctrl_c_while_the_report_is_written_is_one_line_and_no_half_file(tmp_pat
 def test_a_stop_signal_during_imports_is_held_until_they_are_done():
     """A KeyboardInterrupt raised inside a C extension's import can come out as an ImportError that torch
     swallows (it then trains on without numpy); the signal waits for the imports, then stops the command."""
-    script = (
-        "import os, signal, sys, time\n"
-        "from resnet.cli.common import main_wrapper, on_stop_signals, raise_interrupt, stop_signals_held\n"
-        "def main(argv):\n"
-        "    on_stop_signals(raise_interrupt)\n"
-        "    with stop_signals_held():\n"
-        "        os.kill(os.getpid(), signal.SIGTERM)\n"
-        "        time.sleep(0.2)  # the imports go on\n"
-        "        print('imported', flush=True)\n"
-        "    print('trained', flush=True)\n"
-        "    return 0\n"
-        "sys.exit(main_wrapper(main))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    result = in_a_command(
+        "with stop_signals_held():\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(0.2)  # the imports go on\n"
+        "    print('imported', flush=True)\n"
+        "print('trained', flush=True)\n"
     )
     assert (result.stdout, result.stderr, result.returncode) == ("imported\n", "\ninterrupted\n", 130)
 
 
 def test_ctrl_c_after_the_work_is_done_ends_the_process_without_a_traceback():
     # the signal arrives during interpreter shutdown (an atexit handler stands in for the forkserver's)
-    script = (
-        "import atexit, os, signal, sys, time\n"
-        "from resnet.cli.common import main_wrapper, on_stop_signals, raise_interrupt\n"
-        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(2)))\n"
-        "def main(argv):\n"
-        "    on_stop_signals(raise_interrupt)\n"
-        "    print('done', flush=True)\n"
-        "    return 0\n"
-        "sys.exit(main_wrapper(main))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    result = in_a_command(
+        "print('done', flush=True)\n",
+        before="atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(2)))\n",
     )
     assert result.stdout == "done\n" and result.stderr == ""
     assert result.returncode == -2  # ended by the signal itself, as a shell expects of Ctrl-C
+
+
+def in_a_command(body: str, before: str = "") -> subprocess.CompletedProcess:
+    """`body` inside a command's main as both CLIs run it (main_wrapper; Ctrl-C, SIGTERM and SIGHUP raise
+    KeyboardInterrupt), in a Python of its own: signal handlers are the whole process's."""
+    script = (
+        "import atexit, os, signal, sys, time\n"
+        "from resnet.cli.common import main_wrapper, on_stop_signals, raise_interrupt, stop_signals_held\n"
+        f"{before}"
+        "def main(argv):\n"
+        "    on_stop_signals(raise_interrupt)\n"
+        f"{textwrap.indent(body, '    ')}"
+        "    return 0\n"
+        "sys.exit(main_wrapper(main))\n"
+    )
+    command = [sys.executable, "-c", script]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 def test_report_from_a_mistyped_runs_dir_leaves_the_table_alone(tmp_path, suite_file):
