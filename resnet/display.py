@@ -23,7 +23,7 @@ from resnet.words import format_seconds
 
 if TYPE_CHECKING:
     from resnet.cost import TimeLeft
-    from resnet.runner import RunStatus
+    from resnet.run_status import RunStatus
 
 LINE_EVERY_S = 30.0
 NOTHING_ON_DISK = (RunState.PENDING, RunState.QUEUED, RunState.CONFLICT)  # no progress to read

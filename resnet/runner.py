@@ -16,7 +16,6 @@ import multiprocessing.connection
 import shlex
 import signal
 import time
-from dataclasses import dataclass, field
 
 from resnet.display import SweepDisplay
 from resnet.failure import record_failure
@@ -25,9 +24,9 @@ from resnet.launch import LOST_STATUS, Child, Launcher, stop_this_process
 from resnet.pending import launch_options, skip_reason
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
+from resnet.run_status import RunStatus
 from resnet.slots import Slot
 from resnet.states import RunState, describe_exit, state_after_exit
-from resnet.summary import finite
 from resnet.words import plural
 
 POLL_SECONDS = 0.5
@@ -36,35 +35,6 @@ SAME_FAILURES_TO_STOP = 3
 WAITING_NOTE = "another process is training it; waiting for it"
 LOST_NOTE = "exit status lost: the sweep's fork server was killed; resuming it once it stopped"
 STOPPED_NOTE = "stopped by a signal from outside this sweep; kill -CONT {pid} continues it"
-
-
-@dataclass
-class RunStatus:
-    spec: RunSpec
-    state: RunState = RunState.QUEUED
-    slot: Slot | None = None
-    exit_code: int | None = None
-    note: str = ""
-    started: float | None = None
-    ended: float | None = None
-    child: Child | None = field(default=None, repr=False)
-
-    def progress(self) -> dict:
-        """Epochs done (fractional), the last accuracy, images/s and ETA, from what the run wrote."""
-        run = RunDir(self.spec.run_dir)
-        metrics = run.metrics()
-        last = metrics[-1] if metrics else {}
-        info = {
-            "epochs": float(len(metrics)),
-            "acc": last.get("val_acc", last.get("test_acc")),
-            "split": "val" if "val_acc" in last else "test",
-        }
-        if self.state == RunState.RUNNING:
-            now = {k: v for k, v in run.progress().items() if finite(v)}  # numbers only: never crash the view
-            if now.get("steps") and "epoch" in now and "step" in now:
-                info["epochs"] = now["epoch"] - 1 + now["step"] / now["steps"]
-            info.update(ips=now.get("images_per_sec"), eta=now.get("eta_seconds"))
-        return info
 
 
 class LocalSweep:

@@ -1074,7 +1074,7 @@ def test_the_live_table_fits_a_small_terminal_with_the_running_runs_in_it(tmp_pa
     from rich.console import Console
 
     from resnet.display import sweep_table
-    from resnet.runner import RunStatus
+    from resnet.run_status import RunStatus
     from resnet.slots import Slot
 
     specs = plan_for(suite_file, tmp_path / "runs", ["base", "cosine", "long"], seeds=range(8)).specs
@@ -1097,7 +1097,7 @@ def test_the_live_table_fits_a_small_terminal_with_the_running_runs_in_it(tmp_pa
 
 
 def test_the_live_view_trusts_only_numbers_in_a_runs_progress_file(tmp_path, suite_file):
-    from resnet.runner import RunStatus
+    from resnet.run_status import RunStatus
 
     spec = plan_for(suite_file, tmp_path / "runs", ["base"]).specs[0]
     spec.run_dir.mkdir(parents=True)
@@ -1115,7 +1115,7 @@ def test_the_live_view_trusts_only_numbers_in_a_runs_progress_file(tmp_path, sui
 
 def test_plain_lines_say_each_state_change_and_progress_at_most_every_30_s(tmp_path, suite_file, monkeypatch):
     import resnet.display
-    from resnet.runner import RunStatus
+    from resnet.run_status import RunStatus
 
     clock = [1000.0]
     monkeypatch.setattr(resnet.display.time, "monotonic", lambda: clock[0])

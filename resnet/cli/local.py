@@ -19,7 +19,8 @@ from resnet.pending import adopt_finished_elsewhere, dry_run_lines, skip_reasons
 from resnet.plan import Plan, make_plan
 from resnet.run_dir import RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
-from resnet.runner import LocalSweep, RunStatus
+from resnet.run_status import RunStatus
+from resnet.runner import LocalSweep
 from resnet.slots import make_slots
 from resnet.states import ExitCode, RunState
 from resnet.sweep_record import record_sweep
