@@ -28,8 +28,11 @@ def parse_reference(data: Any, where: str) -> Reference:
             f'{where}: reference must be a table like {{ final = 94.0, source = "...", protocol = "..." }}'
         )
     data = dict(data)
+    named = {"best": "best", "final": "final"}  # how the TOML spelled each, for the messages
     if "value" in data:  # the short form: one published number, compared with the final accuracy
-        data.setdefault("final", data.pop("value"))
+        if "final" in data:
+            raise PresetError(f"{where}: reference gives both value and final (the same number); keep one")
+        data["final"], named["final"] = data.pop("value"), "value"
     unknown = set(data) - {"best", "final", "source", "protocol", "best_selected_on"}
     if unknown:
         raise PresetError(
@@ -54,6 +57,8 @@ def parse_reference(data: Any, where: str) -> Reference:
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100
         ):
-            raise PresetError(f"{where}: reference {key} must be a test accuracy in % (0-100), got {value!r}")
+            raise PresetError(
+                f"{where}: reference {named[key]} must be a test accuracy in % (0-100), got {value!r}"
+            )
     best, final = (None if v is None else float(v) for v in numbers.values())
     return Reference(data["source"], data["protocol"], best, final, selected_on)

@@ -137,6 +137,14 @@ def write(tmp_path, text, name="mine.toml"):
             "[presets.a]\nreference = { source = 's', protocol = 'p' }\n",
             "reference needs best = ACCURACY or final",
         ),
+        (  # the short form's message names the key the file has
+            "[presets.a]\nreference = { value = '94', source = 's', protocol = 'p' }\n",
+            "reference value must be a test accuracy in % (0-100), got '94'",
+        ),
+        (  # not one of them silently dropped
+            "[presets.a]\nreference = { value = 94, final = 93, source = 's', protocol = 'p' }\n",
+            "reference gives both value and final (the same number); keep one",
+        ),
         (
             "[presets.a]\nreference = { finale = 1, source = 's', protocol = 'p' }\n",
             "unknown reference keys ['finale']",
