@@ -226,6 +226,7 @@ def stop_signals_held() -> Iterator[None]:
     hangs) gives them both to it at once."""
     held: list[int] = []
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS if not _started_ignoring(sig)}
+    previous = {sig: handler for sig, handler in previous.items() if handler is not None}  # None: C's own
 
     def deliver() -> None:
         while held:
