@@ -174,6 +174,24 @@ def test_a_table_of_the_baseline_alone_has_no_empty_findings(tmp_path):
     assert "| baseline | **90.00 (n=1)** |" in md and "## Findings" not in md
 
 
+def test_welch_without_spread_and_an_arm_without_a_baseline_say_so(tmp_path):
+    """Unshared seeds whose every run has the same accuracy: Welch has no spread either (no p, no zero-width
+    interval). Without a completed baseline run an arm is not compared at all."""
+    suite, runs = find_suite("ablations"), tmp_path / "runs"
+    for arm, seeds, final in (("baseline", (0, 1), 90.0), ("cosine", (2, 3), 92.0)):
+        for seed in seeds:
+            write_run(runs, "ablations", arm, suite.config(arm, seed=seed, epochs=2), finals=(50.0, final))
+    selection = Selection(("baseline", "cosine"), None, (("epochs", 2),), (0, 1, 2, 3))
+    write_report(make_plan(suite, selection, runs), tmp_path / "results")
+    md = (tmp_path / "results" / "ablations.md").read_text()
+    assert "| +2.00 (no spread) (Welch) | — | — |" in md
+    assert "(Welch, seeds not shared, every run of each arm the same): no spread to test against." in md
+    shutil.rmtree(runs / "ablations" / "baseline")
+    write_report(make_plan(suite, selection, runs), tmp_path / "results")
+    md = (tmp_path / "results" / "ablations.md").read_text()
+    assert "- `cosine`: not compared with `baseline` (no completed baseline run)." in md
+
+
 def test_a_delta_over_fewer_seeds_than_a_cell_says_how_many_it_shares(tmp_path):
     """Seeds added to one arm (--config cosine --seeds 3 4): Δ pairs the 3 seeds both ran, which is not
     the difference of the cells' means over 5 and 3 seeds, so the Δ cell says so."""

@@ -166,7 +166,8 @@ def _effect_sentence(row: ArmStats, baseline: str, comparisons: int) -> str:
         )
     kind = f"paired over {test.n} seeds" if test.kind == "paired" else "Welch, seeds not shared"
     if test.no_spread or row.p_holm is None:  # only a comparison without spread has no p
-        return f"`{row.name}`: {effect} ({kind}, each the same difference): no spread to test against."
+        same = "each the same difference" if test.kind == "paired" else "every run of each arm the same"
+        return f"`{row.name}`: {effect} ({kind}, {same}): no spread to test against."
     interval = f"95% CI [{test.low:+.2f}, {test.high:+.2f}], {kind}"
     if row.p_holm < ALPHA:
         verdict = f"{'better' if test.diff > 0 else 'worse'} than `{baseline}` at α = 0.05"
