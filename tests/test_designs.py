@@ -88,12 +88,22 @@ def test_factorial_zip_and_one_at_a_time_arms():
             {"factors": {"lr": [0.1]}, "from": ["a"]},
             "[design] from must be a preset name in quotes, got ['a']",
         ),
+        (5, "[design] must be a table with kind and factors"),
+        ({"kind": "factorial"}, "[design] needs factors = { field = [values], ... }"),
+        ({"factors": {"lr": [0.1]}, "exclude": {"lr": 0.1}}, "exclude must be a list of tables like"),
+        ({"factors": {"lr": [0.1]}, "exclude": [{}]}, "exclude must be a list of tables like"),
     ],
 )
 def test_bad_designs_are_one_line(data, message):
     with pytest.raises(PresetError) as err:
         parse_design(data, "suite.toml")
     assert message in str(err.value) and str(err.value).startswith("suite.toml: ")
+
+
+def test_an_exclude_list_that_removes_every_arm_is_one_line():
+    design = parse_design({"factors": {"lr": [0.05, 0.1]}, "exclude": [{"lr": 0.05}, {"lr": 0.1}]}, "s")
+    with pytest.raises(PresetError, match="^here: the design's exclude list removes every arm$"):
+        names(design)
 
 
 def test_an_invalid_combination_is_named_before_anything_runs():
@@ -163,6 +173,8 @@ def test_tune_spec():
         parse_tune({"lr": [0.1, 0.2], "momentum": [0.8, 0.9]}, "here")
     with pytest.raises(PresetError, match="needs a list of at least two values"):
         parse_tune({"lr": [0.1]}, "here")
+    with pytest.raises(PresetError, match=r"here: tune must be a table like \{ lr = \[0.05, 0.1, 0.2\]"):
+        parse_tune([0.1, 0.2], "here")
     with pytest.raises(PresetError, match=r"here: tune seeds list a seed twice \(\[0, 0\]\); list each once"):
         parse_tune({"lr": [0.1, 0.2], "seeds": [0, 0]}, "here")
     with pytest.raises(PresetError, match="tune seeds must be a list of seeds like"):
