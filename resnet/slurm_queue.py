@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from submitit.slurm.slurm import SlurmJob
 
@@ -76,44 +77,61 @@ def _ended(job, tasks: Tasks | None) -> bool:
 def _returned(job) -> bool:
     """Whether the task's own code returned (submitit pickled its result): then it recorded what became of
     its run itself, e.g. a run stopped by scancel is interrupted, with a checkpoint, not failed."""
+    if not _of_this_task(job.paths.result_pickle, job):
+        return False
     try:
         outcome, _ = pickle.loads(job.paths.result_pickle.read_bytes())
-    except Exception:  # no result (killed, node lost) or a torn one: it said nothing
+    except Exception:  # a torn result: it said nothing
         return False
     return outcome == "success"
 
 
+def _of_this_task(path: Path, job) -> bool:
+    """Whether `path` exists and was written for this task, not left by an earlier job of the same id (a
+    cluster whose job ids started again): no older than the task's submission."""
+    try:
+        written = path.stat().st_mtime
+    except OSError:
+        return False
+    try:
+        return written >= job.paths.submitted_pickle.stat().st_mtime - 1  # 1 s: coarse file clocks
+    except OSError:
+        return True
+
+
 def wait_for(jobs, specs: list[RunSpec], poll_s: float = 5.0, echo=print) -> list[RunSpec]:
-    """Wait until every task ended, saying what became of each run; returns the specs whose run did not
-    finish. A task that started and ended without finishing its run or saying why (killed from outside,
-    say) is recorded as failed; one stopped by scancel is interrupted and one cancelled before it started
-    is still to run: the next sweep resumes or submits them. Tasks pending for a reason that never passes
-    are named once per reason."""
+    """Wait until every task ended, saying what became of each run (_say_ended); returns the specs whose
+    run did not finish. Tasks pending for a reason that never passes are named once per reason."""
     pending = dict(zip(jobs, specs, strict=True))
     told: set[str] = set()
     while pending:
         tasks = squeue([job.job_id for job in pending if isinstance(job, SlurmJob)])
         for job, spec in list(pending.items()):
-            if not _ended(job, tasks):
-                continue
-            pending.pop(job)
-            state = spec.state()
-            if state == RunState.PENDING and not job.paths.stderr.exists():  # cancelled while queued
-                echo(f"{spec.label}: never started (Slurm task {job.job_id}); the next sweep submits it")
-                continue
-            if not state.finished and state != RunState.FAILED and not _returned(job):
-                record_failure(  # the task died before it could say why
-                    spec,
-                    None,
-                    f"Slurm task {job.job_id} ended without finishing the run; see {job.paths.stderr}",
-                )
-                state = RunState.FAILED
-            resumes = "; the next sweep resumes it" if state == RunState.INTERRUPTED else ""
-            echo(f"{spec.label}: {state} (Slurm task {job.job_id}){resumes}")
+            if _ended(job, tasks):
+                pending.pop(job)
+                _say_ended(job, spec, "CANCELLED" in _states(tasks or {}, job.job_id), echo)
         _say_never_starting(tasks or {}, told, echo)
         if pending:
             time.sleep(poll_s)
     return [spec for spec in specs if not spec.state().finished]
+
+
+def _say_ended(job, spec: RunSpec, cancelled: bool, echo) -> None:
+    """A failure is recorded only for a task that started and ended without finishing its run or saying
+    why (killed from outside, a node lost): not for one cancelled (scancel stops a run as Ctrl-C does) nor
+    one whose own code returned (it recorded what became of the run). An interrupted run, or one that
+    never started, is for the next sweep to resume or submit."""
+    state, task = spec.state(), f"Slurm task {job.job_id}"
+    started = _of_this_task(job.paths.stderr, job)
+    if not (state.finished or state == RunState.FAILED or cancelled or not started or _returned(job)):
+        record_failure(spec, None, f"{task} ended without finishing the run; see {job.paths.stderr}")
+        state = RunState.FAILED
+    if state == RunState.PENDING:
+        echo(f"{spec.label}: never started ({task}); the next sweep submits it")
+    elif state == RunState.INTERRUPTED:
+        echo(f"{spec.label}: interrupted ({task}); the next sweep resumes it")
+    else:
+        echo(f"{spec.label}: {state} ({task})")
 
 
 def say_if_never_starting(job_ids: list[str], echo=print) -> None:

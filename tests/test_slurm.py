@@ -225,29 +225,65 @@ def test_waiting_reads_squeue_names_a_request_slurm_never_grants_and_records_a_t
     assert not (specs[0].run_dir / "failure.json").exists()
 
 
-def test_a_task_that_returned_interrupted_is_not_recorded_as_failed(tmp_path, suite_file, monkeypatch):
-    """scancel stops a task's trainer with SIGTERM: it checkpoints and the task returns 'interrupted'. That
-    run resumes on the next sweep; only a task that never returned (killed, node lost) is a failure."""
+def test_a_run_stopped_by_scancel_is_not_recorded_as_failed(tmp_path, suite_file, monkeypatch):
+    """scancel stops a task's trainer with SIGTERM: it checkpoints and the task returns 'interrupted' (9_0),
+    or Slurm, which lists the task CANCELLED, kills it first (9_2, 9_3: before it trained). Those runs
+    are the next sweep's to resume or submit; only a task that started and ended without a word, not
+    cancelled (killed, a node lost: 9_1), is a failure."""
     from submitit.core.utils import cloudpickle_dump
     from submitit.slurm.slurm import SlurmJob
 
     bin_dir = tmp_path / "bin"
-    fake_tool(bin_dir, "squeue", "exit 0")  # both tasks have left the queue
+    ended = ("9_1 FAILED", "9_2 CANCELLED", "9_3 CANCELLED")  # as squeue -t all lists them a while
+    fake_tool(bin_dir, "squeue", "; ".join(f"echo '{task} None'" for task in ended))
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    specs = specs_for(suite_file, tmp_path / "runs", ["base"], seeds=(0, 1))
-    jobs = [SlurmJob(tmp_path / "submitit" / "%j", job_id) for job_id in ("9_0", "9_1")]
-    for spec in specs:  # each stopped mid-run: metrics written, no summary
+    specs = specs_for(suite_file, tmp_path / "runs", ["base"], seeds=(0, 1, 2, 3))
+    jobs = [SlurmJob(tmp_path / "submitit" / "%j", f"9_{seed}") for seed in range(4)]
+    for spec in specs[:3]:  # stopped mid-run: metrics written, no summary
         spec.run_dir.mkdir(parents=True)
         (spec.run_dir / "metrics.jsonl").write_text("")
-    jobs[0].paths.result_pickle.parent.mkdir(parents=True, exist_ok=True)
+    for job in jobs:  # each ran
+        job.paths.stderr.parent.mkdir(parents=True)
+        job.paths.stderr.write_text("")
     cloudpickle_dump(("success", "interrupted"), jobs[0].paths.result_pickle)
     said: list[str] = []
     assert wait_for(jobs, specs, poll_s=0.01, echo=said.append) == specs  # none finished its run
     assert said == [
         f"{specs[0].label}: interrupted (Slurm task 9_0); the next sweep resumes it",
         f"{specs[1].label}: failed (Slurm task 9_1)",
+        f"{specs[2].label}: interrupted (Slurm task 9_2); the next sweep resumes it",
+        f"{specs[3].label}: never started (Slurm task 9_3); the next sweep submits it",
     ]
-    assert not (specs[0].run_dir / "failure.json").exists() and (specs[1].run_dir / "failure.json").exists()
+    assert [(spec.run_dir / "failure.json").exists() for spec in specs] == [False, True, False, False]
+
+
+def test_files_an_earlier_job_of_the_same_id_left_say_nothing_of_this_task(tmp_path, suite_file, monkeypatch):
+    """A cluster whose job ids started again: task 9_0's folder still holds the log and the result of the
+    first 9_0. Older than this submission, they neither start nor finish the new task."""
+    from submitit.core.utils import cloudpickle_dump
+    from submitit.slurm.slurm import SlurmJob
+
+    bin_dir = tmp_path / "bin"
+    fake_tool(bin_dir, "squeue", "exit 0")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    specs = specs_for(suite_file, tmp_path / "runs", ["base"], seeds=(0, 1))
+    jobs = [SlurmJob(tmp_path / "submitit" / "%j", job_id) for job_id in ("9_0", "9_1")]
+    specs[1].run_dir.mkdir(parents=True)
+    (specs[1].run_dir / "metrics.jsonl").write_text("")  # 9_1 started and was killed: no result of its own
+    for job in jobs:
+        job.paths.stderr.parent.mkdir(parents=True)
+        job.paths.stderr.write_text("the first job's log\n")
+        cloudpickle_dump(("success", "completed"), job.paths.result_pickle)
+        for old in (job.paths.stderr, job.paths.result_pickle):
+            os.utime(old, (time.time() - 3600, time.time() - 3600))
+        job.paths.submitted_pickle.write_bytes(b"")  # this submission: now
+    jobs[1].paths.stderr.write_text("the first job's log\nthis one's, cut short\n")  # 9_1 did start
+    said: list[str] = []
+    wait_for(jobs, specs, poll_s=0.01, echo=said.append)
+    assert said == [
+        f"{specs[0].label}: never started (Slurm task 9_0); the next sweep submits it",
+        f"{specs[1].label}: failed (Slurm task 9_1)",
+    ]
 
 
 def test_a_sweep_past_maxarraysize_goes_in_several_arrays_all_or_nothing(tmp_path, suite_file, monkeypatch):
