@@ -978,6 +978,31 @@ def test_the_tuning_table_holds_tuning_seeds_only_and_the_arm_its_final_runs(tmp
     assert "## Other configurations" not in md
 
 
+def test_a_tuning_run_on_a_seed_of_its_own_never_joins_the_arms_cell(tmp_path):
+    """Tuned on seed 100, final seeds 0 and 1: the winning tuning run has the arm's config, but its seed is
+    no final seed, and it won on validation; it stays in the tuning table (n = 2 in the cell, not 3)."""
+    path = tmp_path / "tun.toml"
+    path.write_text(
+        '[base]\nmodel = "resnet8"\ndataset = "synthetic"\nval_size = 128\n'
+        "[presets.base]\n[tune]\nlr = [0.05, 0.2]\nseeds = [100]\n"
+    )
+    suite = load_suite(path)
+    runs = tmp_path / "runs"
+    selection = Selection(None, None, (), (0, 1), suite.tune)
+    for spec, val in zip(make_plan(suite, selection, runs).specs, (60.0, 70.0), strict=True):
+        write_run(runs, "tun", "", spec.config, finals=(50.0, 99.0), val=(50.0, val), path=spec.run_dir)
+    plan = make_plan(suite, selection, runs)
+    assert plan.arms[0].tuned == ("lr", 0.2)
+    for final, acc in zip([s for s in plan.specs if s.seed in (0, 1)], (80.0, 82.0), strict=True):
+        write_run(runs, "tun", "", final.config, finals=(50.0, acc), val=(50.0, acc), path=final.run_dir)
+    write_report(plan, tmp_path / "results")
+    md = (tmp_path / "results" / "tun.md").read_text()
+    assert "| base | **81.00 ± 12.71 (n=2)** |" in md and "Final seed" not in md
+    csv = pd.read_csv(tmp_path / "results" / "tun.csv")
+    roles = sorted(zip(csv.role, csv.seed, strict=True))
+    assert roles == [("main", 0), ("main", 1), ("tune", 100), ("tune", 100)]
+
+
 def test_an_arm_whose_every_tuning_value_diverged_says_why_it_has_no_final_runs(tmp_path):
     path = tmp_path / "tun.toml"
     path.write_text(

@@ -250,13 +250,15 @@ def collect(plan: Plan, found: Found | None = None) -> Collected:
     by_arm = found.by_arm
     claimed: set[Path] = set()
 
-    def claim(arm: Arm, seeds: tuple[int, ...], planned_only: bool = False) -> ArmRuns:
-        """The arm's runs (of its planned seeds only, if asked), each seed once (the planned directory
-        first), and its planned seeds not on disk."""
+    def claim(
+        arm: Arm, seeds: tuple[int, ...], planned_only: bool = False, leave: frozenset[int] = frozenset()
+    ) -> ArmRuns:
+        """The arm's runs (of its planned seeds only, if asked; never of the seeds to `leave`), each seed
+        once (the planned directory first), and its planned seeds not on disk."""
         cell = ArmRuns(arm)
         by_seed: dict[int, list[RunRecord]] = {}
         for run in by_arm.get(arm.config.arm_hash(), []):
-            if not planned_only or run.seed in seeds:
+            if (not planned_only or run.seed in seeds) and run.seed not in leave:
                 by_seed.setdefault(run.seed, []).append(run)
         for seed, runs in sorted(by_seed.items()):
             canonical = plan.run_dir(arm, seed)
@@ -277,12 +279,15 @@ def collect(plan: Plan, found: Found | None = None) -> Collected:
         name: [claim(t, tune_seeds, planned_only=True) for t in candidates]
         for name, candidates in plan.tuning.items()
     }
+    # A tuning run of the selected value has the arm's config, but it won on validation: it is a final run
+    # only where its seed is a final seed too (the tuning section says so), never an extra seed of the cell.
+    selection_only = frozenset(tune_seeds) - set(plan.selection.seeds)
     selected = selected_presets(plan)
     arms = []
     for arm in plan.arms:
         planned = selected is None or arm.name in selected
         seeds = plan.selection.seeds if planned and arm.name not in plan.awaiting else ()
-        arms.append(claim(arm, seeds))
+        arms.append(claim(arm, seeds, leave=selection_only if arm.name in plan.tuning else frozenset()))
         arms[-1].planned, arms[-1].awaiting = planned, plan.awaiting.get(arm.name, "")
     others = sorted(
         (r for runs in by_arm.values() for r in runs if r.path not in claimed), key=lambda r: str(r.path)
