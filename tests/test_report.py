@@ -947,11 +947,13 @@ def test_main_effects_and_interactions_of_a_factorial_design_by_hand(tmp_path):
         assert b"/Type3" not in data and b"CIDFontType2" in data and b"CreationDate" not in data, pdf.name
 
 
-def test_the_tuning_table_holds_tuning_seeds_only_and_the_arm_its_final_runs(tmp_path):
+def tuned_on(tmp_path, tune_seed: int):
+    """Suite `tun`, lr tuned over 0.05 and 0.2 on `tune_seed` (val 60 and 70: 0.2 wins), final seeds 0 and
+    1; its tuning runs written. Returns the plan, whose final runs are to write."""
     path = tmp_path / "tun.toml"
     path.write_text(
         '[base]\nmodel = "resnet8"\ndataset = "synthetic"\nval_size = 128\n'
-        "[presets.base]\n[tune]\nlr = [0.05, 0.2]\nseeds = [0]\n"
+        f"[presets.base]\n[tune]\nlr = [0.05, 0.2]\nseeds = [{tune_seed}]\n"
     )
     suite = load_suite(path)
     runs = tmp_path / "runs"
@@ -959,7 +961,12 @@ def test_the_tuning_table_holds_tuning_seeds_only_and_the_arm_its_final_runs(tmp
     for spec, val in zip(make_plan(suite, selection, runs).specs, (60.0, 70.0), strict=True):
         write_run(runs, "tun", "", spec.config, finals=(50.0, val + 5), val=(50.0, val), path=spec.run_dir)
     plan = make_plan(suite, selection, runs)
-    assert plan.arms[0].tuned == ("lr", 0.2)  # 70 > 60 on seed 0
+    assert plan.arms[0].tuned == ("lr", 0.2)  # 70 > 60
+    return plan
+
+
+def test_the_tuning_table_holds_tuning_seeds_only_and_the_arm_its_final_runs(tmp_path):
+    plan, runs = tuned_on(tmp_path, 0), tmp_path / "runs"
     (final,) = [s for s in plan.specs if s.seed == 1]
     write_run(runs, "tun", "", final.config, finals=(50.0, 99.0), val=(50.0, 99.0), path=final.run_dir)
     write_report(plan, tmp_path / "results")
@@ -981,18 +988,7 @@ def test_the_tuning_table_holds_tuning_seeds_only_and_the_arm_its_final_runs(tmp
 def test_a_tuning_run_on_a_seed_of_its_own_never_joins_the_arms_cell(tmp_path):
     """Tuned on seed 100, final seeds 0 and 1: the winning tuning run has the arm's config, but its seed is
     no final seed, and it won on validation; it stays in the tuning table (n = 2 in the cell, not 3)."""
-    path = tmp_path / "tun.toml"
-    path.write_text(
-        '[base]\nmodel = "resnet8"\ndataset = "synthetic"\nval_size = 128\n'
-        "[presets.base]\n[tune]\nlr = [0.05, 0.2]\nseeds = [100]\n"
-    )
-    suite = load_suite(path)
-    runs = tmp_path / "runs"
-    selection = Selection(None, None, (), (0, 1), suite.tune)
-    for spec, val in zip(make_plan(suite, selection, runs).specs, (60.0, 70.0), strict=True):
-        write_run(runs, "tun", "", spec.config, finals=(50.0, 99.0), val=(50.0, val), path=spec.run_dir)
-    plan = make_plan(suite, selection, runs)
-    assert plan.arms[0].tuned == ("lr", 0.2)
+    plan, runs = tuned_on(tmp_path, 100), tmp_path / "runs"
     for final, acc in zip([s for s in plan.specs if s.seed in (0, 1)], (80.0, 82.0), strict=True):
         write_run(runs, "tun", "", final.config, finals=(50.0, acc), val=(50.0, acc), path=final.run_dir)
     write_report(plan, tmp_path / "results")
