@@ -9,6 +9,11 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' * (count != 1)}"
 
 
+def listed(noun: str, items: tuple[int, ...] | list[int]) -> str:
+    """'seed 0', 'seeds 0, 1' (nouns with a plain -s plural only)."""
+    return f"{noun}{'s' * (len(items) != 1)} {', '.join(map(str, items))}"
+
+
 def format_seconds(seconds: float | None) -> str:
     """'0m07s', '12m30s', '3h05m'; '' for an unknown duration."""
     if seconds is None:

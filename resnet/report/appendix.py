@@ -13,6 +13,7 @@ from resnet.report.design import interactions, main_effects
 from resnet.report.render import markdown_table
 from resnet.run_spec import Arm
 from resnet.summary import selection
+from resnet.words import listed
 
 
 def factor_names(plan: Plan) -> list[str]:
@@ -79,7 +80,7 @@ def tuning_section(plan: Plan, collected: Collected) -> list[str]:
         "",
         f"## Tuning: {tune.param} per arm",
         "",
-        f"Each value on seed{'s' * (len(tune.seeds) > 1)} {', '.join(map(str, tune.seeds))}; selected: the "
+        f"Each value on {listed('seed', tune.seeds)}; selected: the "
         "best mean validation accuracy (best epoch; on a tie, the value listed first), where a value that "
         "diverged on a tuning seed ranks below every value that did not. The final runs use the selected "
         "value." + shared_seeds_note(tune.seeds, plan.selection.seeds),
@@ -112,7 +113,7 @@ def shared_seeds_note(tuning: tuple[int, ...], final: tuple[int, ...]) -> str:
     if not both:
         return ""
     return (
-        f" Final seed{'s' * (len(both) > 1)} {', '.join(map(str, both))} also tuned: there the final run is "
+        f" Final {listed('seed', both)} also tuned: there the final run is "
         "the tuning run whose validation accuracy won, and its test accuracy, though it chose nothing, "
         "shares that run's luck (slightly optimistic). For final seeds no selection touched, tune on "
         f"others (e.g. --tune-seeds {max(final) + 100})."
