@@ -238,7 +238,8 @@ RUN_FILES = _names(
     "model_file",
 )
 STANDALONE_RUNS = "train"  # runs/train/<name>-<dataset>-<hash>/: train_cifar.py's runs, outside any suite
-NOT_RUNS = {".submitit", *_names("tensorboard_dir", "kept_checkpoints_dir")}  # never runs themselves
+SUBMITIT_DIR = ".submitit"  # in a runs dir: the Slurm launcher's task logs and results (submitit's folder)
+NOT_RUNS = {SUBMITIT_DIR, *_names("tensorboard_dir", "kept_checkpoints_dir")}  # never runs themselves
 # Everything else a run (or the runner, before it starts) may leave; unverified-<time>/ and hidden files
 # (.lock, temp files, .DS_Store, NFS's .nfs*) aside.
 RUN_ENTRIES = frozenset(

@@ -31,7 +31,7 @@ from resnet.failure import record_failure
 from resnet.files import PROJECT_ROOT, read_json, write_json
 from resnet.launch import environment
 from resnet.machine import command_output
-from resnet.run_dir import RunDir
+from resnet.run_dir import SUBMITIT_DIR, RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.slurm_queue import arrays, still_queued
 from resnet.states import ExitCode, RunState, state_after_exit
@@ -179,7 +179,7 @@ def submit_sweep(
             f"--launcher slurm needs Slurm's sbatch and srun, and there is no {' or '.join(missing)} on PATH "
             "here; submit from a cluster's login node, or leave out --launcher slurm to train on this machine"
         )
-    executor = submitit.AutoExecutor(folder=Path(runs_dir) / ".submitit" / "%j", cluster=cluster)
+    executor = submitit.AutoExecutor(folder=Path(runs_dir) / SUBMITIT_DIR / "%j", cluster=cluster)
     task = SlurmTrainTask(os.getcwd(), launch or options.launch())
     # Tasks unpickle resnet.* objects, so they must import this checkout even when it is not pip-installed;
     # sbatch (and the local executor) pass the submitting environment on.
@@ -261,7 +261,7 @@ def already_queued(specs: list[RunSpec], runs_dir: Path) -> tuple[list[RunSpec],
     recorded = [(spec, recorded_job(spec)) for spec in specs]
     ids = [job_id for _, job_id in recorded if job_id]
     queued = still_queued(ids) if ids and shutil.which("squeue") else set()
-    folder = Path(runs_dir) / ".submitit" / "%j"
+    folder = Path(runs_dir) / SUBMITIT_DIR / "%j"
     return (
         [spec for spec, job_id in recorded if job_id not in queued],
         [(spec, SlurmJob(folder, job_id)) for spec, job_id in recorded if job_id in queued],
@@ -278,7 +278,8 @@ def describe_submission(
     lines = [
         f"would submit {arrays_words} of {len(specs)} tasks (one run each) through submitit:",
         *("  sbatch " + " ".join(options.sbatch_flags(name, len(part))) for part in parts),
-        f"  submitit folder: {Path(runs_dir) / '.submitit'}; a task requeues itself on timeout or preemption",
+        f"  submitit folder: {Path(runs_dir) / SUBMITIT_DIR}; a task requeues itself on timeout or "
+        "preemption",
     ]
     launch = launch or options.launch()
     lines += [f"  task {i}: {spec.label}: {shlex.join(spec.command(launch))}" for i, spec in enumerate(specs)]

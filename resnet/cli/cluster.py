@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from resnet.cli.common import fail
 from resnet.pending import adopt_finished_elsewhere, to_run
 from resnet.plan import Plan, make_plan
+from resnet.run_dir import SUBMITIT_DIR
 from resnet.states import ExitCode, RunState
 from resnet.sweep_record import record_sweep
 from resnet.words import plural
@@ -112,7 +113,7 @@ def submit(pending: list[RunSpec], options: SlurmOptions, runs_dir: Path, launch
     if len(ids) > 1:
         what = f"{len(ids)} Slurm job arrays of {len(jobs)} runs in all (Slurm's MaxArraySize): jobs"
     print(
-        f"submitted {what} {', '.join(ids)}; logs in {runs_dir / '.submitit'}; "
+        f"submitted {what} {', '.join(ids)}; logs in {runs_dir / SUBMITIT_DIR}; "
         "`run_ablations.py --report` writes the table when they finish",
         flush=True,
     )
