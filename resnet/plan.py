@@ -214,7 +214,7 @@ def _apply_tuning(plan: Plan, tune: Tune) -> None:
     design = plan.selection.design
     if design is not None and tune.param in design.factor_names:
         raise PresetError(
-            f"{plan.suite.name}: [tune] {tune.param} is also a factor of the design, whose arms tuning would "
+            f"{plan.suite.name}: tuned {tune.param} is also a factor of the design, whose arms tuning would "
             f"make alike; tune another parameter, or drop {tune.param} from the factors"
         )
     final = []
@@ -229,7 +229,7 @@ def _apply_tuning(plan: Plan, tune: Tune) -> None:
             config = _overridden(arm.config, {tune.param: value}, f"{plan.suite.name}:{arm.name} tune")
             if any(c.config == config for c in candidates):
                 raise PresetError(
-                    f"{plan.suite.name} [tune]: {tune.param} lists the same value twice ({value!r}); "
+                    f"{plan.suite.name}: tuned {tune.param} lists the same value twice ({value!r}); "
                     "list each once"
                 )
             candidates.append(
@@ -244,7 +244,7 @@ def _apply_tuning(plan: Plan, tune: Tune) -> None:
         if alike is not None:
             raise PresetError(
                 f"{plan.suite.name}: arms '{alike}' and '{arm.name}' differ only in {tune.param}, which "
-                "[tune] selects, so tuned they are one arm; drop one of them, or tune another parameter"
+                "tuning selects, so tuned they are one arm; drop one of them, or tune another parameter"
             )
         plan.tuning[arm.name] = candidates
         chosen, why = select_tuned(plan, candidates, tune)

@@ -388,7 +388,7 @@ def test_the_run_count_of_a_tuned_plan_counts_each_training_once(tmp_path):
 def test_tuning_refuses_a_value_listed_twice(tmp_path):
     suite = suite_with(tmp_path, "val_size = 128\n[tune]\nlr = [0.1, 0.05, 0.10]\n")
     with pytest.raises(
-        PresetError, match=r"des \[tune\]: lr lists the same value twice \(0.1\); list each once"
+        PresetError, match=r"des: tuned lr lists the same value twice \(0.1\); list each once"
     ):
         make_plan(suite, Selection(None, None, (), (0,), suite.tune), tmp_path / "runs")
 
@@ -396,7 +396,7 @@ def test_tuning_refuses_a_value_listed_twice(tmp_path):
 def test_tuning_a_factor_of_the_design_is_refused(tmp_path):
     suite = suite_with(tmp_path, "val_size = 128\n[tune]\nlr = [0.1, 0.3]\n")
     grid = parse_grid(["lr=0.05,0.2", "norm=batch,none"])
-    with pytest.raises(PresetError, match="des: \\[tune\\] lr is also a factor of the design"):
+    with pytest.raises(PresetError, match="des: tuned lr is also a factor of the design"):
         make_plan(suite, Selection((), grid, (), (0,), suite.tune), tmp_path / "runs")
 
 
@@ -404,9 +404,7 @@ def test_tuning_two_arms_that_differ_only_in_the_tuned_value_is_refused(tmp_path
     suite = suite_with(
         tmp_path, "val_size = 128\n[presets.slow]\nval_size = 128\nlr = 0.05\n[tune]\nlr = [0.1, 0.3]\n"
     )
-    with pytest.raises(
-        PresetError, match="arms 'base' and 'slow' differ only in lr, which \\[tune\\] selects"
-    ):
+    with pytest.raises(PresetError, match="arms 'base' and 'slow' differ only in lr, which tuning selects"):
         make_plan(suite, Selection(None, None, (), (0,), suite.tune), tmp_path / "runs")
 
 
