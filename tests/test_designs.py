@@ -194,7 +194,7 @@ def test_tune_from_the_command_line_replaces_the_suites(tmp_path):
     assert "des/base/tune-momentum=0.8/seed1" in out and "des/base/tune-momentum=0.95/seed1" in out
     assert "tune-lr" not in out  # the suite's [tune] is replaced, not added to
     code, out, _ = sweep_main(*args[:-1], "--list", "--tune", "momentum=0.8,0.95")
-    assert code == 0 and "tune: momentum in 0.8, 0.95 per arm on seeds 0" in out
+    assert code == 0 and "tune: momentum in 0.8, 0.95 per arm on seed 0," in out
     for bad, message in (
         (("--tune", "lr"), "--tune takes FIELD=VALUE,VALUE,...; got 'lr'"),
         (("--tune-seeds", "1"), "--tune-seeds goes with --tune"),

@@ -12,7 +12,7 @@ from resnet.machine import device_name
 from resnet.plan import Plan, Selection, make_plan
 from resnet.presets import Suite, load_suite, suite_files
 from resnet.slots import visible_gpus
-from resnet.words import format_seconds, plural
+from resnet.words import format_seconds, listed, plural
 
 if TYPE_CHECKING:
     from resnet.run_spec import RunSpec
@@ -157,8 +157,8 @@ def _print_costs(console, suite: Suite, plan: Plan, runs_dir: Path) -> None:
     tune = plan.selection.tune  # the suite's [tune], or --tune
     if tune:
         console.print(
-            f"tune: {tune.param} in {', '.join(map(format_value, tune.values))} per arm on seeds "
-            f"{', '.join(map(str, tune.seeds))}, selected on validation accuracy"
+            f"tune: {tune.param} in {', '.join(map(format_value, tune.values))} per arm on "
+            f"{listed('seed', tune.seeds)}, selected on validation accuracy"
         )
     gpus = visible_gpus()
     for line in cost_lines(plan, runs_dir, f"cuda:{gpus[0]}" if gpus else "cpu"):
