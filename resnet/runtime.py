@@ -109,7 +109,8 @@ def check_device(device: str | None) -> torch.device:
             )
         if (resolved.index or 0) >= count:
             raise DeviceError(
-                f"device {device} does not exist: {count} CUDA GPU(s) visible (cuda:0..cuda:{count - 1})"
+                f"device {device} does not exist: {plural(count, 'CUDA GPU')} visible "
+                f"({'cuda:0' if count == 1 else f'cuda:0..cuda:{count - 1}'})"
             )
     return resolved
 

@@ -236,7 +236,9 @@ def _cancel(jobs: list) -> str:
     if not ids:
         return ""
     subprocess.run(["scancel", *ids], capture_output=True)
-    return f" (the {len(ids)} array(s) submitted before it, job {', '.join(ids)}, were cancelled)"
+    if len(ids) == 1:
+        return f" (the array submitted before it, job {ids[0]}, was cancelled)"
+    return f" (the {len(ids)} arrays submitted before it, jobs {', '.join(ids)}, were cancelled)"
 
 
 def record_submission(jobs, specs: list[RunSpec]) -> None:

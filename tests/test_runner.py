@@ -397,7 +397,7 @@ def test_quiet_keeps_each_state_change_the_tally_and_the_results_only(tmp_path, 
     code, out, _ = sweep_main(*common(tmp_path, suite_file), "--config", "base", "cosine", "-q")
     assert code == 0 and " sweep: about " not in out  # base's run times cosine's, but -q leaves it out
     code, out, _ = sweep_main(*common(tmp_path, suite_file), "--config", "base")  # not quiet: what and where
-    assert out.startswith("1 runs of suite 'tiny' (0 to run) on 1 slot(s): cpu;")
+    assert out.startswith("1 run of suite 'tiny' (0 to run) on 1 slot: cpu;")
 
 
 def test_a_failing_run_is_recorded_while_others_finish_on_two_slots(tmp_path, suite_file, launcher):

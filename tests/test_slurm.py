@@ -307,7 +307,7 @@ def test_a_sweep_past_maxarraysize_goes_in_several_arrays_all_or_nothing(tmp_pat
     with pytest.raises(SubmissionError) as refused:
         submit_sweep(specs[:5], options, tmp_path / "runs")  # arrays of 2, 2 and 1
     assert str(refused.value).endswith(
-        "fit this cluster (the 2 array(s) submitted before it, job 41, 42, were cancelled)"
+        "fit this cluster (the 2 arrays submitted before it, jobs 41, 42, were cancelled)"
     )
     assert "sbatch: error: QOS limit" in str(refused.value)
     sbatch = [line for line in calls.read_text().splitlines() if line.startswith("sbatch")]

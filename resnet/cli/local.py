@@ -24,6 +24,7 @@ from resnet.runner import LocalSweep
 from resnet.slots import make_slots
 from resnet.states import ExitCode, RunState
 from resnet.sweep_record import record_sweep
+from resnet.words import plural
 
 BUSY_CPUS_TO_WARN = 0.75
 log = logging.getLogger("resnet.cli")  # information (-q hides it); states, tally and results are printed
@@ -52,11 +53,11 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
     while True:
         specs = plan.specs
         log.info(
-            "%d runs of suite '%s' (%d to run) on %d slot(s): %s; logs in each run dir's train.log",
-            len(specs),
+            "%s of suite '%s' (%d to run) on %s: %s; logs in each run dir's train.log",
+            plural(len(specs), "run"),
             plan.suite.name,
             len(pending),
-            len(slots),
+            plural(len(slots), "slot"),
             ", ".join(sorted({s.device for s in slots})),
         )
         pilot(pending, slots, launcher, piloted, args)
@@ -153,9 +154,8 @@ def pilot(pending: list[RunSpec], slots, launcher, piloted: set, args: argparse.
         return
     settings = len({pilot_key(s.config) for s in new})
     log.info(
-        "pilot: the data, then one training step of each of %d distinct model/batch setting(s) on %s, "
-        "before anything trains",
-        settings,
+        "pilot: the data, then one training step of each of %s on %s, before anything trains",
+        plural(settings, "distinct model/batch setting"),
         slots[0].device,
     )
     from resnet.errors import DatasetError, DeviceError
