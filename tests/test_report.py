@@ -5,6 +5,7 @@ import json
 import math
 import os
 import shutil
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -18,7 +19,7 @@ from resnet.report import figure_title, write_report
 from resnet.report.appendix import averaged_over
 from resnet.report.collect import collect
 from resnet.report.console import print_table
-from resnet.report.design import main_effects
+from resnet.report.design import balanced, main_effects
 from resnet.report.provenance import provenance
 from resnet.stats import compare, half_width, holm, paired, resolvable_difference
 from resnet.summary import summarize
@@ -945,6 +946,57 @@ def test_main_effects_and_interactions_of_a_factorial_design_by_hand(tmp_path):
     for pdf in (p for p in paths if p.suffix == ".pdf"):  # fonts a publisher's PDF check accepts
         data = pdf.read_bytes()
         assert b"/Type3" not in data and b"CIDFontType2" in data and b"CreationDate" not in data, pdf.name
+
+
+def test_an_excluded_combination_leaves_every_level_averaging_the_same_others(tmp_path):
+    """lr_schedule=none has no norm=none arm: averaging norm=none into the other schedules would charge
+    them BatchNorm's absence (and norm=batch with lr_schedule=none its schedule)."""
+    path = tmp_path / "grid.toml"
+    path.write_text(
+        '[base]\nmodel = "resnet8"\ndataset = "synthetic"\n[design]\n'
+        'factors = { lr_schedule = ["multistep", "cosine", "none"], norm = ["batch", "none"] }\n'
+        'exclude = [{ lr_schedule = "none", norm = "none" }]\n'
+    )
+    suite, runs = load_suite(path), tmp_path / "runs"
+    plan = make_plan(suite, Selection((), suite.design, (), (0, 1)), runs)
+    values = {
+        ("multistep", "batch"): (80.0, 82.0),
+        ("multistep", "none"): (70.0, 72.0),
+        ("cosine", "batch"): (90.0, 91.0),
+        ("cosine", "none"): (60.0, 66.0),
+        ("none", "batch"): (50.0, 54.0),
+    }
+    for arm in plan.arms:
+        factors = dict(arm.factors)
+        for seed, acc in enumerate(values[(factors["lr_schedule"], factors["norm"])]):
+            write_run(runs, "grid", arm.name, arm.config.with_overrides(seed=seed), finals=(40.0, acc))
+    effects = {
+        (r["factor"], r["level"]): r for r in main_effects(collect(plan).arms, ["lr_schedule", "norm"])
+    }
+    # the schedules over norm=batch only: multistep 81, cosine 90.5 (+10, +9), none 52 (-30, -28)
+    assert effects[("lr_schedule", "multistep")]["mean"] == pytest.approx(81.0)
+    assert effects[("lr_schedule", "cosine")]["effect"] == pytest.approx(9.5)
+    assert effects[("lr_schedule", "none")]["mean"] == pytest.approx(52.0)
+    assert effects[("lr_schedule", "none")]["effect"] == pytest.approx(-29.0)
+    # norm over multistep and cosine only: batch (80 + 90) / 2, (82 + 91) / 2 -> 85.75, not 73.67 with
+    # none's 50 and 54 in it; none 67, effect -18.75
+    assert effects[("norm", "batch")]["mean"] == pytest.approx(85.75)
+    assert effects[("norm", "none")]["effect"] == pytest.approx(-18.75)
+    write_report(plan, tmp_path / "results")
+    md = (tmp_path / "results" / "grid.md").read_text()
+    assert "left out: for `lr_schedule`, norm=none; for `norm`, lr_schedule=none." in md
+    assert "| none | 52.00 (n=2) | — |" in md and "Left out of every cell" not in md  # two factors: none
+
+
+def test_an_interaction_averages_a_third_factor_over_what_every_pair_of_levels_has():
+    def cell(a, b, c):
+        return SimpleNamespace(arm=SimpleNamespace(factors=(("a", a), ("b", b), ("c", c))))
+
+    full = [cell(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)]
+    without = [x for x in full if dict(x.arm.factors) != {"a": 1, "b": 1, "c": 1}]
+    kept, left_out = balanced(without, ("a", "b"))
+    assert left_out == ["c=1"] and all(dict(x.arm.factors)["c"] == 0 for x in kept) and len(kept) == 4
+    assert balanced(without, ("a", "c"))[1] == ["b=1"] and balanced(full, ("a", "b")) == (full, [])
 
 
 def tuned_on(tmp_path, tune_seed: int):

@@ -9,7 +9,7 @@ import pandas as pd
 from resnet.config import TrainConfig, format_value
 from resnet.plan import Plan, presets_by_arm
 from resnet.report.collect import Collected
-from resnet.report.design import interactions, main_effects
+from resnet.report.design import balanced, interactions, main_effects
 from resnet.report.render import markdown_table
 from resnet.run_spec import Arm
 from resnet.summary import selection
@@ -56,6 +56,15 @@ def design_section(plan: Plan, collected: Collected) -> list[str]:
         ]
     )
     out.append(markdown_table(effects))
+    left_out = {f: balanced(collected.arms, (f,))[1] for f in factors}
+    if any(left_out.values()):
+        out += [
+            "",
+            "The design excludes some combinations, so each factor's levels average only the combinations "
+            "of the other factors found at every level (else a level would carry their effects); left out: "
+            + "; ".join(f"for `{f}`, {' and '.join(gone)}" for f, gone in left_out.items() if gone)
+            + ".",
+        ]
     for table in interactions(collected.arms, factors):
         a, b = table["factors"]
         frame = pd.DataFrame(
@@ -68,6 +77,11 @@ def design_section(plan: Plan, collected: Collected) -> list[str]:
             ]
         )
         out += ["", f"## Interaction: {a} × {b}{averaged_over(factors, a, b)}", "", markdown_table(frame)]
+        if table["left_out"]:
+            out += [
+                "",
+                f"Left out of every cell, as a pair of levels lacks them: {' and '.join(table['left_out'])}.",
+            ]
     return out
 
 

@@ -5,6 +5,11 @@ for each seed with a completed run in every arm at that level, the mean over tho
 factors averaged out); then the mean over seeds with its 95% t-interval. The effect of a level is the
 same, per seed, minus the factor's first level. An interaction cell is the mean of the arms at that pair
 of levels, over seeds.
+
+Every level averages the same combinations of the other factors: with an `exclude`, a level that lacks
+one (lr_schedule=none without norm=none) would otherwise be compared with levels that average it in, and
+its mean and effect would carry that other factor's effect. So only the combinations found at every level
+(at every pair of levels, for an interaction) enter; the report names those left out (`balanced`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,24 @@ def _at(cells: list[ArmRuns], **levels: Any) -> list[ArmRuns]:
     return [c for c in cells if all(dict(c.arm.factors).get(f) == v for f, v in levels.items())]
 
 
+def _others(cell: ArmRuns, fixed: tuple[str, ...]) -> tuple[str, ...]:
+    """The levels of the factors not in `fixed`: 'norm=none'."""
+    return tuple(f"{f}={format_value(v)}" for f, v in cell.arm.factors if f not in fixed)
+
+
+def balanced(cells: list[ArmRuns], fixed: tuple[str, ...]) -> tuple[list[ArmRuns], list[str]]:
+    """The design's cells whose other factors take a combination found at every level (pair of levels)
+    of `fixed`, and the combinations left out, as 'norm=none'."""
+    design = [c for c in cells if all(f in dict(c.arm.factors) for f in fixed)]
+    found: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+    for cell in design:
+        levels = tuple(format_value(dict(cell.arm.factors)[f]) for f in fixed)
+        found.setdefault(levels, set()).add(_others(cell, fixed))
+    common = set.intersection(*found.values()) if found else set()
+    left_out = set().union(*found.values()) - common
+    return [c for c in design if _others(c, fixed) in common], [", ".join(o) for o in sorted(left_out)]
+
+
 def _per_seed(cells: list[ArmRuns], compared: str) -> dict[int, float]:
     """Seed -> mean over `cells` of the `compared` accuracy, for the seeds every cell completed."""
     values = [cell.values(compared) for cell in cells]
@@ -44,9 +67,10 @@ def main_effects(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any
     rows, compared = [], compared_key(cells)
     for factor in factors:
         levels = _levels(cells, factor)
-        first = _per_seed(_at(cells, **{factor: levels[0]}), compared) if levels else {}
+        kept, _ = balanced(cells, (factor,))
+        first = _per_seed(_at(kept, **{factor: levels[0]}), compared) if levels else {}
         for level in levels:
-            per_seed = _per_seed(_at(cells, **{factor: level}), compared)
+            per_seed = _per_seed(_at(kept, **{factor: level}), compared)
             shared = sorted(set(per_seed) & set(first))
             effect = [per_seed[s] - first[s] for s in shared]
             rows.append(
@@ -67,16 +91,16 @@ def interactions(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any
     """For each pair of factors, the mean accuracy at each pair of levels (other factors averaged)."""
     tables, compared = [], compared_key(cells)
     for a, b in itertools.combinations(factors, 2):
-        rows = []
+        rows, (kept, left_out) = [], balanced(cells, (a, b))
         for level_a in _levels(cells, a):
             row: dict[str, Any] = {a: format_value(level_a)}
             for level_b in _levels(cells, b):
-                per_seed = _per_seed(_at(cells, **{a: level_a, b: level_b}), compared)
+                per_seed = _per_seed(_at(kept, **{a: level_a, b: level_b}), compared)
                 row[f"{b}={format_value(level_b)}"] = (
                     (mean(list(per_seed.values())), len(per_seed)) if per_seed else None
                 )
             rows.append(row)
-        tables.append({"factors": (a, b), "rows": rows})
+        tables.append({"factors": (a, b), "rows": rows, "left_out": left_out})
     return tables
 
 
@@ -84,11 +108,11 @@ def interaction_series(
     cells: list[ArmRuns], a: str, b: str
 ) -> dict[str, list[tuple[str, float | None, float | None]]]:
     """For the plot: per level of b, the (level of a, mean, 95% half-width) points."""
-    series, compared = {}, compared_key(cells)
+    (kept, _), series, compared = balanced(cells, (a, b)), {}, compared_key(cells)
     for level_b in _levels(cells, b):
         points = []
         for level_a in _levels(cells, a):
-            per_seed = _per_seed(_at(cells, **{a: level_a, b: level_b}), compared)
+            per_seed = _per_seed(_at(kept, **{a: level_a, b: level_b}), compared)
             values = list(per_seed.values())
             points.append((format_value(level_a), mean(values) if values else None, half_width(values)))
         series[f"{b}={format_value(level_b)}"] = points
