@@ -823,6 +823,8 @@ def test_validation_protocol_reports_test_at_the_val_selected_epoch(tmp_path):
     md = (tmp_path / "results" / "ablations_val.md").read_text()
     assert "| Experiment | Test acc @ best val epoch | Final test acc |" in md
     assert "| baseline | **85.00 (n=1)** | 88.00 (n=1) |" in md
+    assert "over the tested comparisons of this table (none here: one with" in md  # not "over 0", "0.05/m"
+    assert "α/m = 0.05/m, m tested (Holm" in md
     assert "best epoch is chosen on a held-out validation split (5,000 training images" in md
     tex = (tmp_path / "results" / "ablations_val-compact.tex").read_text()
     assert "(val-sel.)" in tex

@@ -207,19 +207,23 @@ def render_markdown(
     ]
     if plan.baseline:
         tested = tested_comparisons(rows)
+        holm_over = (
+            f"{plural(tested, 'tested comparison')} of this table ("
+            if tested
+            else "the tested comparisons of this table (none here: "
+        )
         out.append(
-            f"Δ: the paired mean difference to `{plan.baseline}` over shared seeds (their number marked "
-            f"when a cell holds more) with its 95% t-interval and paired t-test p (Welch's test, marked, "
-            f"when seeds are not shared). p Holm: "
-            f"Holm–Bonferroni over {plural(tested, 'tested comparison')} of this table (one "
-            f"with n = 1 has no test, nor has one whose paired differences are all equal: no spread to "
-            f"test against). P(>{plan.baseline}): the fraction of paired seeds where the arm beat "
-            f"the baseline (ties count half; Welch: the chance that a seed of the arm beats one of the "
-            f"baseline's). Resolvable Δ: the smallest true difference these seeds would detect with 80% "
-            f"power at the table's corrected level, α/m = 0.05/{tested or 'm'} (Holm resolves every p "
-            f"below it), (t(1 − α/2m) + t₀.₈₀) × SE: a 'no effect' below it means too few seeds. "
-            f"**Bold**: not significantly worse than the best arm (Holm-adjusted, α = 0.05); with n = 1 "
-            f"nothing is resolvable, so every arm is bold."
+            f"Δ: the paired mean difference to `{plan.baseline}` over shared seeds (their number marked when"
+            f" a cell holds more) with its 95% t-interval and paired t-test p (Welch's test, marked, when "
+            f"seeds are not shared). p Holm: Holm–Bonferroni over {holm_over}one with n = 1 has no test, nor"
+            f" has one whose paired differences are all equal: no spread to test against). "
+            f"P(>{plan.baseline}): the fraction of paired seeds where the arm beat the baseline (ties count "
+            f"half; Welch: the chance that a seed of the arm beats one of the baseline's). Resolvable Δ: the"
+            f" smallest true difference these seeds would detect with 80% power at the table's corrected "
+            f"level, α/m = 0.05/{tested or 'm, m tested'} (Holm resolves every p below it), (t(1 − α/2m) + "
+            f"t₀.₈₀) × SE: a 'no effect' below it means too few seeds. **Bold**: not significantly worse "
+            f"than the best arm (Holm-adjusted, α = 0.05); with n = 1 nothing is resolvable, so every arm is"
+            f" bold."
         )
     out += ["", markdown_table(table)]
     notes = reference_notes(rows)
