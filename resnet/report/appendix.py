@@ -38,33 +38,8 @@ def design_section(plan: Plan, collected: Collected) -> list[str]:
         "Per level: the mean over the other factors, blocked by seed, with its 95% t-interval; the "
         "effect is the per-seed difference to the factor's first level.",
         "",
+        *_main_effects(collected, factors),
     ]
-    effects = pd.DataFrame(
-        [
-            {
-                "Factor": r["factor"],
-                "Level": r["level"],
-                "n": r["n"],
-                "Mean": "—"
-                if r["mean"] is None
-                else f"{r['mean']:.2f}" + (f" ± {r['half']:.2f}" if r["half"] else ""),
-                "Effect vs first level": ""
-                if r["effect"] is None
-                else f"{r['effect']:+.2f}" + (f" ± {r['effect_half']:.2f}" if r["effect_half"] else ""),
-            }
-            for r in main_effects(collected.arms, factors)
-        ]
-    )
-    out.append(markdown_table(effects))
-    left_out = {f: balanced(collected.arms, (f,))[1] for f in factors}
-    if any(left_out.values()):
-        out += [
-            "",
-            "The design excludes some combinations, so each factor's levels average only the combinations "
-            "of the other factors found at every level (else a level would carry their effects); left out: "
-            + "; ".join(f"for `{f}`, {' and '.join(gone)}" for f, gone in left_out.items() if gone)
-            + ".",
-        ]
     for table in interactions(collected.arms, factors):
         a, b = table["factors"]
         frame = pd.DataFrame(
@@ -83,6 +58,38 @@ def design_section(plan: Plan, collected: Collected) -> list[str]:
                 f"Left out of every cell, as a pair of levels lacks them: {' and '.join(table['left_out'])}.",
             ]
     return out
+
+
+def _main_effects(collected: Collected, factors: list[str]) -> list[str]:
+    effects = pd.DataFrame(
+        [
+            {
+                "Factor": r["factor"],
+                "Level": r["level"],
+                "n": r["n"],
+                "Mean": _plus_minus(r["mean"], r["half"], "{:.2f}", "—"),
+                "Effect vs first level": _plus_minus(r["effect"], r["effect_half"], "{:+.2f}", ""),
+            }
+            for r in main_effects(collected.arms, factors)
+        ]
+    )
+    out = [markdown_table(effects)]
+    left_out = {f: balanced(collected.arms, (f,))[1] for f in factors}
+    if any(left_out.values()):
+        out += [
+            "",
+            "The design excludes some combinations, so each factor's levels average only the combinations "
+            "of the other factors found at every level (else a level would carry their effects); left out: "
+            + "; ".join(f"for `{f}`, {' and '.join(gone)}" for f, gone in left_out.items() if gone)
+            + ".",
+        ]
+    return out
+
+
+def _plus_minus(value: float | None, half: float | None, form: str, missing: str) -> str:
+    if value is None:
+        return missing
+    return form.format(value) + (f" ± {half:.2f}" if half else "")
 
 
 def tuning_section(plan: Plan, collected: Collected) -> list[str]:
