@@ -192,6 +192,11 @@ def _with_parent(data: dict[str, Any], path: Path, seen: tuple[Path, ...] = ()) 
 
 def load_suite(path: str | Path) -> Suite:
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():  # a directory: read_toml says so
+        raise PresetError(
+            f"suite file {path} is not a file on disk (a pipe, such as <(...), or a device): its file name "
+            "names the suite's runs and results (runs/NAME/, results/NAME.md); save it as NAME.toml"
+        )
     name = check_name("suite", path.stem, str(path))
     data = _with_parent(read_toml(path, "suite file"), path)
     base = data.get("base", {})

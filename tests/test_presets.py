@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -209,7 +210,15 @@ def test_suite_files_that_are_not_text_or_not_files(tmp_path):
         load_suite(folder)
     with pytest.raises(PresetError, match="suite file .*nothing.toml does not exist"):
         load_suite(tmp_path / "nothing.toml")
-    with pytest.raises(PresetError, match="suite file /dev/zero is over 1 MiB; a suite file is a small TOML"):
+    huge = tmp_path / "huge.toml"
+    huge.write_bytes(b"# " + b"x" * 2**20)
+    with pytest.raises(PresetError, match="huge.toml is over 1 MiB; a suite file is a small TOML"):
+        load_suite(huge)
+    pipe = tmp_path / "pipe.toml"  # as <(cat x.toml) gives: its name, '63', would name the runs dir
+    os.mkfifo(pipe)
+    with pytest.raises(PresetError, match="pipe.toml is not a file on disk .* save it as NAME.toml"):
+        load_suite(pipe)
+    with pytest.raises(PresetError, match="suite file /dev/zero is not a file on disk"):
         load_suite(Path("/dev/zero"))  # endless: read whole, it would fill the memory
 
 
