@@ -42,6 +42,7 @@ def test_quiet_and_verbose(tmp_path):
     assert code == 0 and out == "" and "notice: dataset 'synthetic'" in err  # warnings still show
     code, out, _ = train_main(*args, "--run-dir", tmp_path / "run")
     assert code == 0 and "already holds this finished run" in out
+    assert "run: defaults and --model, --dataset, --epochs, --batch-size (config " in out  # what it trains
     code, out, _ = train_main(*args, "--run-dir", tmp_path / "run", "-v")
     assert code == 0 and "already holds this finished run" in out
 

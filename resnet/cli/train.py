@@ -102,7 +102,8 @@ def resolve(args: argparse.Namespace, overrides: dict) -> Resolved:
             return resolve_config(str(run.config_file), **overrides)
         if not overrides and not run.has_checkpoint():
             fail(f"nothing to resume in {args.run_dir}: it holds no run; drop --resume to start one there")
-    return Resolved(TrainConfig.from_dict(overrides), "defaults")
+    flags = ", ".join(f"--{name.replace('_', '-')}" for name in overrides if name != "seed")
+    return Resolved(TrainConfig.from_dict(overrides), f"defaults and {flags}" if flags else "defaults")
 
 
 def train_main(argv: list[str] | None = None) -> int:
