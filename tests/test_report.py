@@ -987,7 +987,7 @@ def test_an_excluded_combination_leaves_every_level_averaging_the_same_others(tm
     write_report(plan, tmp_path / "results")
     md = (tmp_path / "results" / "grid.md").read_text()
     assert "left out: for `lr_schedule`, norm=none; for `norm`, lr_schedule=none." in md
-    assert "| none | 52.00 (n=2) | — |" in md and "Left out of every cell" not in md  # two factors: none
+    assert "| none | 52.00 (n=2) | — |" in md and "## Interaction: lr_schedule × norm\n" in md  # no other
 
 
 def test_an_interaction_averages_a_third_factor_over_what_every_pair_of_levels_has():
@@ -999,6 +999,7 @@ def test_an_interaction_averages_a_third_factor_over_what_every_pair_of_levels_h
     kept, left_out = balanced(without, ("a", "b"))
     assert left_out == ["c=1"] and all(dict(x.arm.factors)["c"] == 0 for x in kept) and len(kept) == 4
     assert balanced(without, ("a", "c"))[1] == ["b=1"] and balanced(full, ("a", "b")) == (full, [])
+    assert averaged_over(["a", "b", "c"], "a", "b", left_out) == " (mean over c; without c=1)"  # the titles
 
 
 def tuned_on(tmp_path, tune_seed: int):

@@ -21,10 +21,12 @@ def factor_names(plan: Plan) -> list[str]:
     return design.factor_names if design and design.kind == "factorial" else []
 
 
-def averaged_over(factors: list[str], a: str, b: str) -> str:
-    """What an interaction of a and b leaves out of sight: the design's other factors, averaged."""
+def averaged_over(factors: list[str], a: str, b: str, left_out: list[str] | None = None) -> str:
+    """What an interaction of a and b leaves out of sight: the design's other factors, averaged, less the
+    combinations of them that some pair of levels lacks (design.balanced)."""
     others = [f for f in factors if f not in (a, b)]
-    return f" (mean over {', '.join(others)})" if others else ""
+    without = f"; without {' and '.join(left_out)}" if left_out else ""
+    return f" (mean over {', '.join(others)}{without})" if others else ""
 
 
 def design_section(plan: Plan, collected: Collected) -> list[str]:
@@ -51,12 +53,8 @@ def design_section(plan: Plan, collected: Collected) -> list[str]:
                 for row in table["rows"]
             ]
         )
-        out += ["", f"## Interaction: {a} × {b}{averaged_over(factors, a, b)}", "", markdown_table(frame)]
-        if table["left_out"]:
-            out += [
-                "",
-                f"Left out of every cell, as a pair of levels lacks them: {' and '.join(table['left_out'])}.",
-            ]
+        heading = f"## Interaction: {a} × {b}{averaged_over(factors, a, b, table['left_out'])}"
+        out += ["", heading, "", markdown_table(frame)]
     return out
 
 
