@@ -990,6 +990,28 @@ def test_an_excluded_combination_leaves_every_level_averaging_the_same_others(tm
     assert "| none | 52.00 (n=2) | — |" in md and "## Interaction: lr_schedule × norm\n" in md  # no other
 
 
+def test_a_main_effect_the_same_on_every_seed_has_no_spread_from_float_noise(tmp_path):
+    """Cosine adds 4.8 points on both seeds, but the per-seed means subtract to 4.799999999999997 and
+    4.799999999999983: left so, the effect would get a "± 0.00" interval from rounding noise alone."""
+    suite = factorial_suite(tmp_path)
+    runs = tmp_path / "runs"
+    plan = make_plan(suite, Selection((), suite.design, (), (0, 1)), runs)
+    values = {
+        ("multistep", "batch"): (81.8, 86.5),
+        ("multistep", "none"): (61.1, 65.8),
+        ("cosine", "batch"): (86.6, 91.3),
+        ("cosine", "none"): (65.9, 70.6),
+    }
+    for arm in plan.arms:
+        factors = dict(arm.factors)
+        for seed, acc in enumerate(values[(factors["lr_schedule"], factors["norm"])]):
+            write_run(runs, "grid", arm.name, arm.config.with_overrides(seed=seed), finals=(50.0, acc))
+    cosine = next(
+        r for r in main_effects(collect(plan).arms, ["lr_schedule", "norm"]) if r["level"] == "cosine"
+    )
+    assert cosine["effect"] == 4.8 and not cosine["effect_half"]
+
+
 def test_an_interaction_averages_a_third_factor_over_what_every_pair_of_levels_has():
     def cell(a, b, c):
         return SimpleNamespace(arm=SimpleNamespace(factors=(("a", a), ("b", b), ("c", c))))
