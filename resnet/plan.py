@@ -23,6 +23,7 @@ from resnet.presets import SWEEP_RECORD, Suite, design_start
 from resnet.run_dir import RunDir
 from resnet.run_spec import Arm, RunSpec
 from resnet.states import RunState
+from resnet.summary import noiseless
 
 
 @dataclass(frozen=True)
@@ -277,7 +278,8 @@ def select_tuned(plan: Plan, candidates: list[Arm], tune: Tune) -> tuple[Arm | N
         scores, states = tuning_scores(plan, candidate, tune)
         if not all(state.finished for state in states):
             return None, "tuning runs not finished"
-        ranks.append((len(scores) == len(states), statistics.fmean(scores) if scores else float("-inf")))
+        mean = noiseless(statistics.fmean(scores)) if scores else float("-inf")  # a tie stays one
+        ranks.append((len(scores) == len(states), mean))
     if max(mean for _, mean in ranks) == float("-inf"):
         return None, f"every {tune.param} value diverged in tuning"
     return candidates[ranks.index(max(ranks))], ""

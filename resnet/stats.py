@@ -27,14 +27,10 @@ from dataclasses import dataclass
 
 from scipy import stats
 
+from resnet.summary import noiseless
+
 ALPHA = 0.05
 POWER = 0.80
-# Accuracies are counts over a test set (100 * correct / total), so two runs that differ by the same number
-# of images differ by the same amount, but float subtraction leaves noise near 1e-14 (81.8 - 61.1 and
-# 86.6 - 65.9 are not the same float). Left in, that noise is a "spread" of 1e-15 and a paired t-test with
-# p = 1e-32, where exactly equal differences get no test at all. Differences are rounded to this many
-# decimals first: far below any real difference (100 / total for any test set under 1e9 images).
-DIFF_DECIMALS = 9
 
 
 def mean(values: list[float]) -> float:
@@ -90,7 +86,7 @@ def compare(a: dict[int, float], b: dict[int, float]) -> Comparison | None:
 
 
 def paired(a: list[float], b: list[float]) -> Comparison:
-    diffs = [round(x - y, DIFF_DECIMALS) for x, y in zip(a, b, strict=True)]
+    diffs = [noiseless(x - y) for x, y in zip(a, b, strict=True)]
     n, d = len(diffs), mean(diffs)
     se = statistics.stdev(diffs) / math.sqrt(n)
     superior = (sum(x > 0 for x in diffs) + 0.5 * sum(x == 0 for x in diffs)) / n

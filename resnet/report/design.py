@@ -19,7 +19,8 @@ from typing import Any
 
 from resnet.config import format_value
 from resnet.report.collect import ArmRuns, compared_key
-from resnet.stats import DIFF_DECIMALS, half_width, mean
+from resnet.stats import half_width, mean
+from resnet.summary import noiseless
 
 
 def _levels(cells: list[ArmRuns], factor: str) -> list[Any]:
@@ -72,7 +73,7 @@ def main_effects(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any
         for level in levels:
             per_seed = _per_seed(_at(kept, **{factor: level}), compared)
             shared = sorted(set(per_seed) & set(first))
-            effect = [round(per_seed[s] - first[s], DIFF_DECIMALS) + 0.0 for s in shared]  # stats: noise
+            effect = [noiseless(per_seed[s] - first[s]) for s in shared]
             rows.append(
                 {
                     "factor": factor,
