@@ -894,32 +894,33 @@ def test_arms_of_two_protocols_are_compared_on_the_final_test_accuracy_which_no_
     assert list(arms["values"]) == ["88.0000 90.0000", "89.0000 93.0000"]
 
 
-def factorial_suite(tmp_path):
+def factorial_runs(tmp_path, values, schedules=("multistep", "cosine"), exclude=""):
+    """Suite `grid`, lr_schedule × norm over seeds 0 and 1, its runs written with the final test
+    accuracies `values[(schedule, norm)]` per seed. Returns the plan and its main effects by (factor,
+    level)."""
     path = tmp_path / "grid.toml"
     path.write_text(
         '[base]\nmodel = "resnet8"\ndataset = "synthetic"\n[design]\n'
-        'factors = { lr_schedule = ["multistep", "cosine"], norm = ["batch", "none"] }\n'
+        f'factors = {{ lr_schedule = {json.dumps(list(schedules))}, norm = ["batch", "none"] }}\n{exclude}'
     )
-    return load_suite(path)
+    suite, runs = load_suite(path), tmp_path / "runs"
+    plan = make_plan(suite, Selection((), suite.design, (), (0, 1)), runs)
+    for arm in plan.arms:
+        factors = dict(arm.factors)
+        for seed, acc in enumerate(values[(factors["lr_schedule"], factors["norm"])]):
+            write_run(runs, "grid", arm.name, arm.config.with_overrides(seed=seed), finals=(40.0, acc))
+    effects = main_effects(collect(plan).arms, ["lr_schedule", "norm"])
+    return plan, {(r["factor"], r["level"]): r for r in effects}
 
 
 def test_main_effects_and_interactions_of_a_factorial_design_by_hand(tmp_path):
-    suite = factorial_suite(tmp_path)
-    runs = tmp_path / "runs"
-    plan = make_plan(suite, Selection((), suite.design, (), (0, 1)), runs)
     values = {
         ("multistep", "batch"): (80.0, 82.0),
         ("multistep", "none"): (70.0, 72.0),
         ("cosine", "batch"): (90.0, 91.0),
         ("cosine", "none"): (60.0, 66.0),
     }
-    for arm in plan.arms:
-        factors = dict(arm.factors)
-        for seed, acc in enumerate(values[(factors["lr_schedule"], factors["norm"])]):
-            write_run(runs, "grid", arm.name, arm.config.with_overrides(seed=seed), finals=(50.0, acc))
-    effects = {
-        (r["factor"], r["level"]): r for r in main_effects(collect(plan).arms, ["lr_schedule", "norm"])
-    }
+    plan, effects = factorial_runs(tmp_path, values)
     # multistep: per seed (80 + 70) / 2 = 75 and (82 + 72) / 2 = 77 -> 76 +- t(0.975, 1) * sd(75, 77) /
     # sqrt(2)
     assert effects[("lr_schedule", "multistep")]["mean"] == pytest.approx(76.0)
@@ -953,14 +954,6 @@ def test_main_effects_and_interactions_of_a_factorial_design_by_hand(tmp_path):
 def test_an_excluded_combination_leaves_every_level_averaging_the_same_others(tmp_path):
     """lr_schedule=none has no norm=none arm: averaging norm=none into the other schedules would charge
     them BatchNorm's absence (and norm=batch with lr_schedule=none its schedule)."""
-    path = tmp_path / "grid.toml"
-    path.write_text(
-        '[base]\nmodel = "resnet8"\ndataset = "synthetic"\n[design]\n'
-        'factors = { lr_schedule = ["multistep", "cosine", "none"], norm = ["batch", "none"] }\n'
-        'exclude = [{ lr_schedule = "none", norm = "none" }]\n'
-    )
-    suite, runs = load_suite(path), tmp_path / "runs"
-    plan = make_plan(suite, Selection((), suite.design, (), (0, 1)), runs)
     values = {
         ("multistep", "batch"): (80.0, 82.0),
         ("multistep", "none"): (70.0, 72.0),
@@ -968,13 +961,8 @@ def test_an_excluded_combination_leaves_every_level_averaging_the_same_others(tm
         ("cosine", "none"): (60.0, 66.0),
         ("none", "batch"): (50.0, 54.0),
     }
-    for arm in plan.arms:
-        factors = dict(arm.factors)
-        for seed, acc in enumerate(values[(factors["lr_schedule"], factors["norm"])]):
-            write_run(runs, "grid", arm.name, arm.config.with_overrides(seed=seed), finals=(40.0, acc))
-    effects = {
-        (r["factor"], r["level"]): r for r in main_effects(collect(plan).arms, ["lr_schedule", "norm"])
-    }
+    exclude = 'exclude = [{ lr_schedule = "none", norm = "none" }]\n'
+    plan, effects = factorial_runs(tmp_path, values, ("multistep", "cosine", "none"), exclude)
     # the schedules over norm=batch only: multistep 81, cosine 90.5 (+10, +9), none 52 (-30, -28)
     assert effects[("lr_schedule", "multistep")]["mean"] == pytest.approx(81.0)
     assert effects[("lr_schedule", "cosine")]["effect"] == pytest.approx(9.5)
@@ -993,22 +981,13 @@ def test_an_excluded_combination_leaves_every_level_averaging_the_same_others(tm
 def test_a_main_effect_the_same_on_every_seed_has_no_spread_from_float_noise(tmp_path):
     """Cosine adds 4.8 points on both seeds, but the per-seed means subtract to 4.799999999999997 and
     4.799999999999983: left so, the effect would get a "± 0.00" interval from rounding noise alone."""
-    suite = factorial_suite(tmp_path)
-    runs = tmp_path / "runs"
-    plan = make_plan(suite, Selection((), suite.design, (), (0, 1)), runs)
     values = {
         ("multistep", "batch"): (81.8, 86.5),
         ("multistep", "none"): (61.1, 65.8),
         ("cosine", "batch"): (86.6, 91.3),
         ("cosine", "none"): (65.9, 70.6),
     }
-    for arm in plan.arms:
-        factors = dict(arm.factors)
-        for seed, acc in enumerate(values[(factors["lr_schedule"], factors["norm"])]):
-            write_run(runs, "grid", arm.name, arm.config.with_overrides(seed=seed), finals=(50.0, acc))
-    cosine = next(
-        r for r in main_effects(collect(plan).arms, ["lr_schedule", "norm"]) if r["level"] == "cosine"
-    )
+    cosine = factorial_runs(tmp_path, values)[1][("lr_schedule", "cosine")]
     assert cosine["effect"] == 4.8 and not cosine["effect_half"]
 
 
