@@ -938,6 +938,9 @@ def test_main_effects_and_interactions_of_a_factorial_design_by_hand(tmp_path):
     assert "## Factorial design: main effects" in md and "| lr_schedule | cosine | 2 | 76.75 ± " in md
     assert "## Interaction: lr_schedule × norm\n" in md and "| multistep | 81.00 (n=2) | 71.00 (n=2) |" in md
     assert {"grid-interaction.png", "grid-interaction.pdf"} <= {p.name for p in paths}
+    arms = pd.read_csv(tmp_path / "results" / "grid-arms.csv")  # levels as columns, for a groupby
+    assert list(arms.columns[:3]) == ["arm", "factor.lr_schedule", "factor.norm"]
+    assert list(arms["factor.norm"]) == ["batch", "none"] * 2
     # with a third factor, what each pair's table and plot average over is said
     assert averaged_over(["lr", "norm", "cutout", "flip"], "lr", "cutout") == " (mean over norm, flip)"
     compact = (tmp_path / "results" / "grid-compact.tex").read_text()  # one column: the names wrap

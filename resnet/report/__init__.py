@@ -271,11 +271,13 @@ ARMS_CSV_SPREAD = {"ci95": "ci95_half_width", "std": "std"}  # the column says w
 
 def arms_frame(rows: list[ArmStats], interval: str) -> pd.DataFrame:
     out, compared = [], compared_key([row.cell for row in rows])  # what values and mean hold
+    factors = list(dict.fromkeys(name for row in rows for name, _ in row.cell.arm.factors))  # a design's
     for row in rows:
-        test = row.vs_baseline
+        test, levels = row.vs_baseline, dict(row.cell.arm.factors)
         out.append(
             {
                 "arm": row.name,
+                **{f"factor.{f}": format_value(levels[f]) if f in levels else None for f in factors},
                 "selection": row.selection,
                 "compared": compared,
                 "n": row.headline.n,
