@@ -200,6 +200,7 @@ def main_arms(suite: Suite, selection: Selection) -> tuple[list[Arm], dict[str, 
 
 
 def make_plan(suite: Suite, selection: Selection, runs_dir: Path) -> Plan:
+    _refuse_overridden_factors(selection)
     arms, merged = main_arms(suite, selection)
     names = [a.name for a in arms]
     baseline = (
@@ -209,6 +210,21 @@ def make_plan(suite: Suite, selection: Selection, runs_dir: Path) -> Plan:
     if selection.tune:
         _apply_tuning(plan, selection.tune)
     return plan
+
+
+def _refuse_overridden_factors(selection: Selection) -> None:
+    """`--lr 0.3` with `--grid lr=0.1,0.2` (or lr tuned): the factor's values win, so the arms they set
+    would not train at 0.3 while the table's header said the runs override lr=0.3."""
+    design = selection.design.factor_names if selection.design else ()
+    tuned = (selection.tune.param,) if selection.tune else ()
+    for name, value in selection.overrides:
+        flag = f"--{name.replace('_', '-')}"
+        if name in design or name in tuned:
+            by = "the design's factor" if name in design else "tuning"
+            raise PresetError(
+                f"{flag} {format_value(value)} and {by} both set {name}; {by} would win in every arm it "
+                f"makes, so drop {flag} (or vary another parameter)"
+            )
 
 
 def _apply_tuning(plan: Plan, tune: Tune) -> None:
