@@ -12,6 +12,7 @@ import pytest
 from rich.console import Console
 from scipy import stats as scipy_stats
 
+from resnet.config import TrainConfig
 from resnet.files import write_json
 from resnet.plan import Selection, make_plan
 from resnet.presets import find_suite, load_suite
@@ -20,6 +21,7 @@ from resnet.report.appendix import averaged_over
 from resnet.report.collect import collect
 from resnet.report.console import print_table
 from resnet.report.design import balanced, main_effects
+from resnet.report.protocol import protocol_words
 from resnet.report.provenance import provenance
 from resnet.stats import compare, half_width, holm, paired, resolvable_difference
 from resnet.summary import summarize
@@ -992,6 +994,16 @@ def test_a_main_effect_the_same_on_every_seed_has_no_spread_from_float_noise(tmp
     }
     cosine = factorial_runs(tmp_path, values)[1][("lr_schedule", "cosine")]
     assert cosine["effect"] == 4.8 and not cosine["effect_half"]
+
+
+def test_the_protocol_says_the_split_is_shared_only_when_every_arm_holds_out_the_same_images():
+    def row(val_size, val_split_seed=0):
+        config = TrainConfig(dataset="synthetic", val_size=val_size, val_split_seed=val_split_seed)
+        return SimpleNamespace(cell=SimpleNamespace(arm=SimpleNamespace(config=config)), selection="val")
+
+    assert "(128 training images, stratified, the same for every run)" in protocol_words([row(128), row(128)])
+    for arms in ([row(64), row(128)], [row(128), row(128, 1)]):  # a --grid val_size or val_split_seed
+        assert "stratified, the same for every run of an arm; arms differ)" in protocol_words(arms)
 
 
 def test_an_interaction_averages_a_third_factor_over_what_every_pair_of_levels_has():

@@ -41,10 +41,13 @@ def selection_tag(row: ArmStats, rows: list[ArmStats]) -> str:
 
 def protocol_words(rows: list[ArmStats]) -> str:
     sizes = ", ".join(f"{s:,}" for s in sorted({row.cell.arm.config.val_size for row in rows} - {0}))
+    configs = [row.cell.arm.config for row in rows]
+    splits = {(c.val_size, c.val_split_seed) for c in configs if c.val_size}
+    same = "the same for every run" if len(splits) == 1 else "the same for every run of an arm; arms differ"
     if selected_on_val(rows):
         return (
             f"Each run's best epoch is chosen on a held-out validation split ({sizes} training images, "
-            f"stratified, the same for every run); accuracies are test accuracy at that epoch."
+            f"stratified, {same}); accuracies are test accuracy at that epoch."
         )
     if mixed_protocols(rows):
         return (
