@@ -829,7 +829,7 @@ def test_validation_protocol_reports_test_at_the_val_selected_epoch(tmp_path):
     assert "α/m = 0.05/m, m tested (Holm" in md
     assert "best epoch is chosen on a held-out validation split (5,000 training images" in md
     tex = (tmp_path / "results" / "ablations_val-compact.tex").read_text()
-    assert "(val-sel.)" in tex
+    assert "(val-sel.)" in tex and "n = 1 seed per arm." in tex
 
 
 def test_a_published_best_is_compared_only_with_a_best_selected_the_same_way(tmp_path):

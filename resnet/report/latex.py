@@ -9,6 +9,7 @@ from resnet.plan import Plan
 from resnet.report.analysis import ArmStats
 from resnet.report.protocol import mixed_protocols, second_cell, selected_on_val, selection_tag
 from resnet.report.render import delta_interval, delta_mark, fmt_cell, fmt_delta, fmt_p, params_of
+from resnet.words import plural
 
 
 def tex_cell(cell, bold: bool = False, with_n: bool = True) -> str:
@@ -202,7 +203,7 @@ def latex_tables(
     )
     counts = {row.headline.n for row in rows if row.headline.mean is not None}
     with_n = len(counts) != 1
-    notes = [] if with_n else [f"n = {counts.pop()} seeds per arm."]
+    notes = [] if with_n else [f"n = {plural(counts.pop(), 'seed')} per arm."]
     keys = [k for k in ("best", "final") if any(getattr(r.reference, k, None) is not None for r in rows)]
     full_notes = [published_words(rows, keys)] if keys else []  # the compact table has no such column
     columns = {  # the arm's setting columns; one the same in every row goes to the caption instead
