@@ -14,6 +14,7 @@ from typing import Any
 from resnet.config import TrainConfig
 from resnet.files import strict
 from resnet.states import RunState
+from resnet.words import plural
 
 # Accuracies are counts over a test set (100 * correct / total), so two runs that differ by the same number
 # of images differ by the same amount, but float arithmetic leaves noise near 1e-14 (81.8 - 61.1 and
@@ -145,7 +146,10 @@ def verify(summary: dict | None, config: TrainConfig, history: list[dict]) -> st
     if summary.get("config_hash") != config.short_hash():
         return f"summary.json belongs to config {summary.get('config_hash')}, not {config.short_hash()}"
     if summary.get("epochs_completed") != len(history) or not history:
-        return f"summary.json says {summary.get('epochs_completed')} epochs, metrics.jsonl has {len(history)}"
+        return (
+            f"summary.json says epochs_completed {summary.get('epochs_completed')}, but metrics.jsonl holds "
+            f"{plural(len(history), 'epoch')}"
+        )
     if complete_history(config, history) != summary["status"]:  # 'completed' after 3 of 100 epochs
         return f"summary.json says {summary['status']} after {len(history)} of {config.epochs} epochs"
     if summary.get("final_test_acc") != history[-1].get("test_acc"):

@@ -311,7 +311,7 @@ def test_a_finished_run_that_cannot_be_verified_starts_over_and_keeps_its_files(
         again = train(config, run_dir, resume=True)
     kept = list(run_dir.glob("unverified-*"))
     assert len(kept) == 1 and f"the unverifiable files are kept in {kept[0]}" in caplog.text
-    assert "cannot count as finished (summary.json says 1 epochs, metrics.jsonl has 0)" in caplog.text
+    assert "(summary.json says epochs_completed 1, but metrics.jsonl holds 0 epochs)" in caplog.text
     assert read_json(kept[0] / "summary.json") == first and (kept[0] / "model.pt").read_bytes() == old_model
     assert again["final_test_acc"] == first["final_test_acc"]  # same config and seed: same numbers
     assert RunDir(run_dir).state(config) == RunState.COMPLETED

@@ -92,7 +92,7 @@ def cost_lines(
         lines.append(
             f"about {format_seconds(sum(timed))} of training on {name} (one slot{on_slots}), from earlier "
             f"runs of the same models here"
-            + (f"; {untimed} runs of models never run here are not included" if untimed else "")
+            + (f"; {plural(untimed, 'run')} of models never run here not included" if untimed else "")
         )
     elif configs:
         lines.append(f"wall time: no earlier run of these models on {name} to time them by")

@@ -25,6 +25,7 @@ from resnet.config import TrainConfig
 from resnet.resolve import Resolved, config_from_json, resolve_config
 from resnet.run_dir import STANDALONE_RUNS, RunDir
 from resnet.states import ExitCode, RunState
+from resnet.words import plural
 
 log = logging.getLogger("resnet.cli")
 
@@ -190,7 +191,7 @@ def _evaluate(args: argparse.Namespace, overrides: dict) -> int:
     result = evaluate_checkpoint(path, overrides.get("model"), overrides.get("data_dir"), args.device)
     where = f"epoch {result['epoch']}"
     if result["step"]:
-        where += f" and {result['step']} steps of epoch {result['epoch'] + 1}"
+        where += f" and {plural(result['step'], 'step')} of epoch {result['epoch'] + 1}"
     print(
         f"{path}: {result['model']} after {where}: "
         f"test acc {result['test_acc']:.2f}%, test loss {result['test_loss']:.4f}"
