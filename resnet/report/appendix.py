@@ -9,7 +9,7 @@ import pandas as pd
 from resnet.config import TrainConfig, format_value
 from resnet.plan import Plan, presets_by_arm
 from resnet.report.collect import Collected
-from resnet.report.design import balanced, interactions, main_effects
+from resnet.report.design import interactions, main_effects
 from resnet.report.render import markdown_table
 from resnet.run_spec import Arm
 from resnet.summary import selection
@@ -59,6 +59,7 @@ def design_section(plan: Plan, collected: Collected) -> list[str]:
 
 
 def _main_effects(collected: Collected, factors: list[str]) -> list[str]:
+    rows = main_effects(collected.arms, factors)
     effects = pd.DataFrame(
         [
             {
@@ -68,11 +69,11 @@ def _main_effects(collected: Collected, factors: list[str]) -> list[str]:
                 "Mean": _plus_minus(r["mean"], r["half"], "{:.2f}", "—"),
                 "Effect vs first level": _plus_minus(r["effect"], r["effect_half"], "{:+.2f}", ""),
             }
-            for r in main_effects(collected.arms, factors)
+            for r in rows
         ]
     )
     out = [markdown_table(effects)]
-    left_out = {f: balanced(collected.arms, (f,))[1] for f in factors}
+    left_out = {r["factor"]: r["left_out"] for r in rows}
     if any(left_out.values()):
         out += [
             "",

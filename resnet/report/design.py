@@ -68,7 +68,7 @@ def main_effects(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any
     rows, compared = [], compared_key(cells)
     for factor in factors:
         levels = _levels(cells, factor)
-        kept, _ = balanced(cells, (factor,))
+        kept, left_out = balanced(cells, (factor,))
         first = _per_seed(_at(kept, **{factor: levels[0]}), compared) if levels else {}
         for level in levels:
             per_seed = _per_seed(_at(kept, **{factor: level}), compared)
@@ -83,6 +83,7 @@ def main_effects(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any
                     "half": half_width(list(per_seed.values())),
                     "effect": mean(effect) if effect and level != levels[0] else None,
                     "effect_half": half_width(effect) if level != levels[0] else None,
+                    "left_out": left_out,  # the other factors' combinations some level lacks
                 }
             )
     return rows
