@@ -221,9 +221,10 @@ def _refuse_overridden_factors(selection: Selection) -> None:
         flag = f"--{name.replace('_', '-')}"
         if name in design or name in tuned:
             by = "the design's factor" if name in design else "tuning"
+            source = "" if name in design else " (the suite's [tune], or --tune)"
             raise PresetError(
-                f"{flag} {format_value(value)} and {by} both set {name}; {by} would win in every arm it "
-                f"makes, so drop {flag} (or vary another parameter)"
+                f"{flag} {format_value(value)} and {by}{source} both set {name}; {by} wins in every arm, "
+                f"so drop {flag} (or vary another parameter)"
             )
 
 

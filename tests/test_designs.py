@@ -199,7 +199,7 @@ def test_tune_from_the_command_line_replaces_the_suites(tmp_path):
         (("--tune", "lr"), "--tune takes FIELD=VALUE,VALUE,...; got 'lr'"),
         (("--tune-seeds", "1"), "--tune-seeds goes with --tune"),
         (("--tune", "lr=0.1,0.10"), "lr lists the same value twice"),
-        (("--lr", "0.3"), "--lr 0.3 and tuning both set lr; tuning would win in every arm it makes, so drop"),
+        (("--lr", "0.3"), "--lr 0.3 and tuning (the suite's [tune], or --tune) both set lr; tuning wins"),
     ):
         code, _, err = sweep_main(*args, *bad)
         assert code == 2 and message in err and err.count("\n") == 1, err
@@ -212,8 +212,8 @@ def test_an_override_of_a_factor_is_refused_as_the_table_would_claim_it(tmp_path
     args = ("--suite-file", suite.path, "--runs-dir", tmp_path / "runs", "--dry-run")
     code, _, err = sweep_main(*args, "--grid", "lr=0.1,0.2", "norm=batch,none", "--lr", "0.3")
     assert code == 2 and err == (
-        "error: --lr 0.3 and the design's factor both set lr; the design's factor would win in every arm it "
-        "makes, so drop --lr (or vary another parameter)\n"
+        "error: --lr 0.3 and the design's factor both set lr; the design's factor wins in every arm, so drop "
+        "--lr (or vary another parameter)\n"
     )
     code, _, err = sweep_main(*args, "--grid", "norm=batch,none", "--no-batchnorm")
     assert code == 2 and "error: --norm none and the design's factor both set norm;" in err
