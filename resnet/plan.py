@@ -96,6 +96,8 @@ class Plan:
     # planned run dir -> another dir of the suite where that run (config and seed) finished: its spec's
     # run dir, so that it is not trained again (resnet.pending.adopt_finished_elsewhere)
     adopted: dict[Path, Path] = field(default_factory=dict)
+    # a design's factor -> its levels as the design lists them (the table may hold them in another order)
+    levels: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def overrides_words(self) -> str:
@@ -166,17 +168,21 @@ def presets_by_arm(suite: Suite, overrides: dict[str, Any]) -> dict[str, Arm]:
     return arms
 
 
-def main_arms(suite: Suite, selection: Selection) -> tuple[list[Arm], dict[str, str]]:
+def main_arms(suite: Suite, selection: Selection) -> tuple[list[Arm], dict[str, str], dict[str, list[Any]]]:
     """The selected presets, then the design's arms; an arm whose config equals an earlier one merges into
-    it. Also which presets merged into which arm (two presets that overrides made one config)."""
+    it. Also which presets merged into which arm (two presets that overrides made one config), and the
+    design's levels in its order."""
     overrides = dict(selection.overrides)
     names = list(suite.presets) if selection.presets is None else list(selection.presets)
     arms = [_preset_arm(suite, name, overrides) for name in names]
-    design = selection.design
+    design, levels = selection.design, dict[str, list[Any]]()
     if design is not None:
         presets = presets_by_arm(suite, overrides)
         start = _overridden(design_start(suite, design), overrides, f"{suite.name} design")
         for cell in design.arms(start, f"{suite.name} design"):
+            for name, value in cell.factors:
+                if value not in levels.setdefault(name, []):
+                    levels[name].append(value)
             config = cell.config.with_overrides(seed=0)
             same = presets.get(config.arm_hash())
             arms.append(
@@ -196,17 +202,17 @@ def main_arms(suite: Suite, selection: Selection) -> tuple[list[Arm], dict[str, 
             )
         else:
             merged[key] = replace(merged[key], factors=arm.factors)
-    return list(merged.values()), merges
+    return list(merged.values()), merges, levels
 
 
 def make_plan(suite: Suite, selection: Selection, runs_dir: Path) -> Plan:
     _refuse_overridden_factors(selection)
-    arms, merged = main_arms(suite, selection)
+    arms, merged, levels = main_arms(suite, selection)
     names = [a.name for a in arms]
     baseline = (
         suite.baseline if suite.baseline in names else (names[0] if selection.design and names else None)
     )
-    plan = Plan(suite, selection, Path(runs_dir), arms, baseline, merged=merged)
+    plan = Plan(suite, selection, Path(runs_dir), arms, baseline, merged=merged, levels=levels)
     if selection.tune:
         _apply_tuning(plan, selection.tune)
     return plan

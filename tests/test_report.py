@@ -911,7 +911,7 @@ def factorial_runs(tmp_path, values, schedules=("multistep", "cosine"), exclude=
         factors = dict(arm.factors)
         for seed, acc in enumerate(values[(factors["lr_schedule"], factors["norm"])]):
             write_run(runs, "grid", arm.name, arm.config.with_overrides(seed=seed), finals=(40.0, acc))
-    effects = main_effects(collect(plan).arms, ["lr_schedule", "norm"])
+    effects = main_effects(collect(plan).arms, plan.levels)
     return plan, {(r["factor"], r["level"]): r for r in effects}
 
 
@@ -1004,6 +1004,29 @@ def test_the_protocol_says_the_split_is_shared_only_when_every_arm_holds_out_the
     assert "(128 training images, stratified, the same for every run)" in protocol_words([row(128), row(128)])
     for arms in ([row(64), row(128)], [row(128), row(128, 1)]):  # a --grid val_size or val_split_seed
         assert "stratified, the same for every run of an arm; arms differ)" in protocol_words(arms)
+
+
+def test_a_factors_first_level_is_the_designs_first_though_a_preset_puts_another_first_in_the_table(
+    tmp_path,
+):
+    """`--all` with a design: the preset `cosine` is the design's cell lr_schedule=cosine,norm=batch and
+    sits where the preset does, before the design's first level, none: effects are still against none."""
+    path = tmp_path / "both.toml"
+    path.write_text(
+        '[base]\nmodel = "resnet8"\ndataset = "synthetic"\n[presets.base]\n'
+        '[presets.cosine]\nlr_schedule = "cosine"\n[design]\n'
+        'factors = { lr_schedule = ["none", "cosine"], norm = ["batch", "none"] }\n'
+    )
+    suite, runs = load_suite(path), tmp_path / "runs"
+    plan = make_plan(suite, Selection(None, suite.design, (), (0,)), runs)
+    assert [a.name for a in plan.arms][:2] == ["base", "cosine"] and plan.arms[1].factors
+    assert plan.levels == {"lr_schedule": ["none", "cosine"], "norm": ["batch", "none"]}
+    for arm, acc in zip(plan.arms, (80.0, 90.0, 70.0, 30.0, 40.0), strict=True):
+        write_run(runs, "both", arm.name, arm.config, finals=(20.0, acc))
+    rows = [r for r in main_effects(collect(plan).arms, plan.levels) if r["factor"] == "lr_schedule"]
+    # none: (70 + 30) / 2 = 50, the reference; cosine: (90 + 40) / 2 = 65, +15 against it
+    got = [(r["level"], r["mean"], r["effect"]) for r in rows]
+    assert got == [("none", 50.0, None), ("cosine", 65.0, 15.0)]
 
 
 def test_an_interaction_averages_a_third_factor_over_what_every_pair_of_levels_has():

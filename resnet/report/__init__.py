@@ -20,7 +20,7 @@ from resnet.config import DATASETS, format_value
 from resnet.files import write_atomic
 from resnet.plan import Plan
 from resnet.report.analysis import ArmStats, analyse, finding, tested_comparisons
-from resnet.report.appendix import averaged_over, design_section, factor_names, others_section, tuning_section
+from resnet.report.appendix import averaged_over, design_section, levels_of, others_section, tuning_section
 from resnet.report.collect import Collected, collect, compared_key, find_runs, with_presets_on_disk
 from resnet.report.design import balanced, interaction_series
 from resnet.report.figures import plot_curves, plot_forest, plot_interaction
@@ -93,13 +93,13 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
     paths += plot_curves(collected.arms, results_dir / f"{plan.suite.name}-curves", title, plan.baseline)
     if plan.baseline:
         paths += plot_forest(rows, plan.baseline, results_dir / f"{plan.suite.name}-forest", title)
-    factors = factor_names(plan)
+    factors = levels_of(plan)
     if len(factors) >= 2:
         first, _ = headers(rows)
-        a, b = factors[:2]
+        a, b = list(factors)[:2]
         mean_over = averaged_over(factors, a, b, balanced(collected.arms, (a, b))[1])
         paths += plot_interaction(
-            interaction_series(collected.arms, a, b),
+            interaction_series(collected.arms, a, b, factors),
             a,
             results_dir / f"{plan.suite.name}-interaction",
             f"{title}\n{a} × {b}{mean_over}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -16,12 +17,13 @@ from resnet.summary import selection
 from resnet.words import listed
 
 
-def factor_names(plan: Plan) -> list[str]:
+def levels_of(plan: Plan) -> dict[str, list[Any]]:
+    """A factorial design's factors and their levels, in its order; {} for other designs and none."""
     design = plan.selection.design
-    return design.factor_names if design and design.kind == "factorial" else []
+    return plan.levels if design and design.kind == "factorial" else {}
 
 
-def averaged_over(factors: list[str], a: str, b: str, left_out: list[str] | None = None) -> str:
+def averaged_over(factors: Iterable[str], a: str, b: str, left_out: list[str] | None = None) -> str:
     """What an interaction of a and b leaves out of sight: the design's other factors, averaged, less the
     combinations of them that some pair of levels lacks (design.balanced)."""
     others = [f for f in factors if f not in (a, b)]
@@ -30,7 +32,7 @@ def averaged_over(factors: list[str], a: str, b: str, left_out: list[str] | None
 
 
 def design_section(plan: Plan, collected: Collected) -> list[str]:
-    factors = factor_names(plan)
+    factors = levels_of(plan)
     if not factors:
         return []
     out = [
@@ -38,7 +40,7 @@ def design_section(plan: Plan, collected: Collected) -> list[str]:
         "## Factorial design: main effects",
         "",
         "Per level: the mean over the other factors, blocked by seed, with its 95% t-interval; the "
-        "effect is the per-seed difference to the factor's first level.",
+        "effect is the per-seed difference to the factor's first level, as the design lists them.",
         "",
         *_main_effects(collected, factors),
     ]
@@ -58,7 +60,7 @@ def design_section(plan: Plan, collected: Collected) -> list[str]:
     return out
 
 
-def _main_effects(collected: Collected, factors: list[str]) -> list[str]:
+def _main_effects(collected: Collected, factors: dict[str, list[Any]]) -> list[str]:
     rows = main_effects(collected.arms, factors)
     effects = pd.DataFrame(
         [

@@ -1,10 +1,10 @@
 """Factorial designs: main effects, two-factor interactions and the interaction plot.
 
-Accuracies are the one the table compares (collect.compared_key). A level's mean is blocked by seed:
-for each seed with a completed run in every arm at that level, the mean over those arms (the other
-factors averaged out); then the mean over seeds with its 95% t-interval. The effect of a level is the
-same, per seed, minus the factor's first level. An interaction cell is the mean of the arms at that pair
-of levels, over seeds.
+Accuracies are the one the table compares (collect.compared_key). A level's mean is blocked by seed: for
+each seed with a completed run in every arm at that level, the mean over those arms (the other factors
+averaged out); then the mean over seeds with its 95% t-interval. The effect of a level is the same, per
+seed, minus the factor's first level (first as the design lists them). An interaction cell is the mean of
+the arms at that pair of levels, over seeds.
 
 Every level averages the same combinations of the other factors: with an `exclude`, a level that lacks
 one (lr_schedule=none without norm=none) would otherwise be compared with levels that average it in, and
@@ -22,14 +22,19 @@ from resnet.report.collect import ArmRuns, compared_key
 from resnet.stats import half_width, mean
 from resnet.summary import noiseless
 
+Levels = dict[str, list[Any]]  # a design's factor -> its levels in the design's order (Plan.levels)
 
-def _levels(cells: list[ArmRuns], factor: str) -> list[Any]:
+
+def _levels(cells: list[ArmRuns], factor: str, factors: Levels) -> list[Any]:
+    """The factor's levels the cells hold, in the design's order (the table's may differ: a design arm
+    that is one of the presets sits where the preset does)."""
     levels: list[Any] = []
     for cell in cells:
         value = dict(cell.arm.factors).get(factor)
         if value is not None and value not in levels:
             levels.append(value)
-    return levels
+    order = factors.get(factor, [])
+    return sorted(levels, key=lambda v: next((i for i, o in enumerate(order) if o == v), len(order)))
 
 
 def _at(cells: list[ArmRuns], **levels: Any) -> list[ArmRuns]:
@@ -64,10 +69,10 @@ def _per_seed(cells: list[ArmRuns], compared: str) -> dict[int, float]:
     return {seed: mean([v[seed] for v in values]) for seed in sorted(seeds)}
 
 
-def main_effects(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any]]:
+def main_effects(cells: list[ArmRuns], factors: Levels) -> list[dict[str, Any]]:
     rows, compared = [], compared_key(cells)
     for factor in factors:
-        levels = _levels(cells, factor)
+        levels = _levels(cells, factor, factors)
         kept, left_out = balanced(cells, (factor,))
         first = _per_seed(_at(kept, **{factor: levels[0]}), compared) if levels else {}
         for level in levels:
@@ -89,14 +94,14 @@ def main_effects(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any
     return rows
 
 
-def interactions(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any]]:
+def interactions(cells: list[ArmRuns], factors: Levels) -> list[dict[str, Any]]:
     """For each pair of factors, the mean accuracy at each pair of levels (other factors averaged)."""
     tables, compared = [], compared_key(cells)
     for a, b in itertools.combinations(factors, 2):
         rows, (kept, left_out) = [], balanced(cells, (a, b))
-        for level_a in _levels(cells, a):
+        for level_a in _levels(cells, a, factors):
             row: dict[str, Any] = {a: format_value(level_a)}
-            for level_b in _levels(cells, b):
+            for level_b in _levels(cells, b, factors):
                 per_seed = _per_seed(_at(kept, **{a: level_a, b: level_b}), compared)
                 row[f"{b}={format_value(level_b)}"] = (
                     (mean(list(per_seed.values())), len(per_seed)) if per_seed else None
@@ -107,13 +112,13 @@ def interactions(cells: list[ArmRuns], factors: list[str]) -> list[dict[str, Any
 
 
 def interaction_series(
-    cells: list[ArmRuns], a: str, b: str
+    cells: list[ArmRuns], a: str, b: str, factors: Levels
 ) -> dict[str, list[tuple[str, float | None, float | None]]]:
     """For the plot: per level of b, the (level of a, mean, 95% half-width) points."""
     (kept, _), series, compared = balanced(cells, (a, b)), {}, compared_key(cells)
-    for level_b in _levels(cells, b):
+    for level_b in _levels(cells, b, factors):
         points = []
-        for level_a in _levels(cells, a):
+        for level_a in _levels(cells, a, factors):
             per_seed = _per_seed(_at(kept, **{a: level_a, b: level_b}), compared)
             values = list(per_seed.values())
             points.append((format_value(level_a), mean(values) if values else None, half_width(values)))
