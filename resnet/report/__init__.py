@@ -22,7 +22,7 @@ from resnet.plan import Plan
 from resnet.report.analysis import ArmStats, analyse, finding, tested_comparisons
 from resnet.report.appendix import averaged_over, design_section, levels_of, others_section, tuning_section
 from resnet.report.collect import Collected, collect, compared_key, find_runs, with_presets_on_disk
-from resnet.report.design import balanced, interaction_series
+from resnet.report.design import interaction_series
 from resnet.report.figures import plot_curves, plot_forest, plot_interaction
 from resnet.report.latex import latex_tables
 from resnet.report.protocol import headers, protocol_words
@@ -97,12 +97,12 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
     if len(factors) >= 2:
         first, _ = headers(rows)
         a, b = list(factors)[:2]
-        mean_over = averaged_over(factors, a, b, balanced(collected.arms, (a, b))[1])
+        series, left_out = interaction_series(collected.arms, a, b, factors)
         paths += plot_interaction(
-            interaction_series(collected.arms, a, b, factors),
+            series,
             a,
             results_dir / f"{plan.suite.name}-interaction",
-            f"{title}\n{a} × {b}{mean_over}",
+            f"{title}\n{a} × {b}{averaged_over(factors, a, b, left_out)}",
             first + " (%)",
         )
     remove_stale_figures(results_dir, plan.suite.name, paths)

@@ -28,13 +28,8 @@ Levels = dict[str, list[Any]]  # a design's factor -> its levels in the design's
 def _levels(cells: list[ArmRuns], factor: str, factors: Levels) -> list[Any]:
     """The factor's levels the cells hold, in the design's order (the table's may differ: a design arm
     that is one of the presets sits where the preset does)."""
-    levels: list[Any] = []
-    for cell in cells:
-        value = dict(cell.arm.factors).get(factor)
-        if value is not None and value not in levels:
-            levels.append(value)
-    order = factors.get(factor, [])
-    return sorted(levels, key=lambda v: next((i for i, o in enumerate(order) if o == v), len(order)))
+    held = [dict(cell.arm.factors).get(factor) for cell in cells]
+    return [level for level in factors[factor] if level in held]
 
 
 def _at(cells: list[ArmRuns], **levels: Any) -> list[ArmRuns]:
@@ -113,9 +108,10 @@ def interactions(cells: list[ArmRuns], factors: Levels) -> list[dict[str, Any]]:
 
 def interaction_series(
     cells: list[ArmRuns], a: str, b: str, factors: Levels
-) -> dict[str, list[tuple[str, float | None, float | None]]]:
-    """For the plot: per level of b, the (level of a, mean, 95% half-width) points."""
-    (kept, _), series, compared = balanced(cells, (a, b)), {}, compared_key(cells)
+) -> tuple[dict[str, list[tuple[str, float | None, float | None]]], list[str]]:
+    """For the plot: per level of b, the (level of a, mean, 95% half-width) points; and the other factors'
+    combinations left out (balanced), for its title."""
+    (kept, left_out), series, compared = balanced(cells, (a, b)), {}, compared_key(cells)
     for level_b in _levels(cells, b, factors):
         points = []
         for level_a in _levels(cells, a, factors):
@@ -123,4 +119,4 @@ def interaction_series(
             values = list(per_seed.values())
             points.append((format_value(level_a), mean(values) if values else None, half_width(values)))
         series[f"{b}={format_value(level_b)}"] = points
-    return series
+    return series, left_out
