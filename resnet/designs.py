@@ -1,4 +1,4 @@
-"""Sweep designs beyond named presets: factorial grids, zipped factors, one-at-a-time, per-arm tuning.
+"""Sweep designs beyond named presets: factorial grids, zipped factors, one-at-a-time.
 
     [design]
     kind = "factorial"              # every combination; "zip": the i-th value of every factor together;
@@ -7,15 +7,11 @@
     exclude = [{ norm = "none", lr_schedule = "none" }]
     from = "cosine"                 # optional: vary this preset instead of the suite's [base]
 
-    [tune]                          # optional: per arm, pick the value with the best validation accuracy
-    lr = [0.05, 0.1, 0.2]
-    seeds = [0]
-
 Arms are named from their factor values ("lr_schedule=cosine,norm=none"), so a name always says what
 the arm is; an arm equal to one of the suite's presets takes the preset's name (resnet/plan.py). The
 table compares with the suite's baseline when it is an arm, else with the design's first arm (every
 factor at its first level; the start config for one_at_a_time). Every arm is validated before anything
-runs. No torch import here.
+runs. A suite may also tune a parameter per arm: resnet/tuning.py. No torch import here.
 """
 
 from __future__ import annotations
@@ -35,8 +31,6 @@ MAX_NAME = 100  # characters of a suite's, preset's or arm's directory name (fil
 
 KINDS = ("factorial", "zip", "one_at_a_time")
 NOT_FACTORS = frozenset({"seed", "data_dir", "num_classes"})
-# tuning compares validation accuracies, which only compare when measured on the same images
-NOT_TUNABLE = frozenset({"dataset", "val_size", "val_split_seed"})
 MAX_ARMS = 10_000  # ten factors of ten levels are 10^10 arms: a typo, not a sweep; refused before expanding
 
 
@@ -136,14 +130,12 @@ class Design:
         ]
 
 
-@dataclass(frozen=True)
-class Tune:
-    """Per-arm tuning of one nuisance parameter: every value on `seeds`, best mean validation accuracy
-    wins."""
-
-    param: str
-    values: tuple[Any, ...]
-    seeds: tuple[int, ...] = (0,)
+def overridden(config: TrainConfig, overrides: dict[str, Any], where: str) -> TrainConfig:
+    """`config` with these overrides, as an arm (seed 0); a value it refuses is one line naming `where`."""
+    try:
+        return config.with_overrides(**overrides, seed=0)
+    except ConfigError as exc:
+        raise PresetError(f"{where}: {exc}") from None
 
 
 def _same_value(a: Any, b: Any) -> bool:
@@ -166,7 +158,7 @@ def _arm_name(combo) -> str:
     return name
 
 
-def _check_factor(name: str, where: str) -> None:
+def check_factor(name: str, where: str) -> None:
     fields = [f for f in TrainConfig.model_fields if f not in NOT_FACTORS]
     if name == "seed":
         raise PresetError(
@@ -193,7 +185,7 @@ def parse_design(data: Any, where: str) -> Design:
         raise PresetError(f"{where}: [design] needs factors = {{ field = [values], ... }}")
     parsed = []
     for name, values in factors.items():
-        _check_factor(name, where)
+        check_factor(name, where)
         if not isinstance(values, list) or not values:
             raise PresetError(f"{where}: factor '{name}' needs a non-empty list of values, got {values!r}")
         parsed.append((name, tuple(values)))
@@ -219,7 +211,7 @@ def parse_design(data: Any, where: str) -> Design:
 LIST_FIELDS = {n for n, f in TrainConfig.model_fields.items() if typing.get_origin(f.annotation) is tuple}
 
 
-def _field_values(item: str, usage: str) -> tuple[str, list[Any]]:
+def field_values(item: str, usage: str) -> tuple[str, list[Any]]:
     """'lr=0.05,0.1' -> ('lr', ['0.05', '0.1']): a command line's FIELD=V1,V2,...; a list field's items join
     with '+'. The values stay text: TrainConfig converts them."""
     name, sep, values = item.partition("=")
@@ -233,44 +225,9 @@ def parse_grid(items: list[str], kind: str = "factorial", start: str | None = No
     """`--grid lr_schedule=multistep,cosine norm=batch,none milestones=0.5+0.75,1/3+2/3`."""
     factors: dict[str, list[Any]] = {}
     for item in items:
-        name, values = _field_values(item, "--grid takes FIELD=VALUE,VALUE...")
-        _check_factor(name, "--grid")
+        name, values = field_values(item, "--grid takes FIELD=VALUE,VALUE...")
+        check_factor(name, "--grid")
         if name in factors:  # the later values would silently replace the earlier ones
             raise PresetError(f"--grid: factor '{name}' given twice; list its values once: {name}=V1,V2,...")
         factors[name] = values
     return parse_design({"kind": kind, "factors": factors, **({"from": start} if start else {})}, "--grid")
-
-
-def parse_tune_flag(item: str, seeds: list[int] | None) -> Tune:
-    """`--tune lr=0.05,0.1,0.2 [--tune-seeds 0 1]`: the command line's [tune]."""
-    name, values = _field_values(item, "--tune takes FIELD=VALUE,VALUE,...")
-    return parse_tune({name: values, "seeds": seeds if seeds is not None else [0]}, "--tune")
-
-
-def parse_tune(data: Any, where: str) -> Tune:
-    if not isinstance(data, dict):
-        raise PresetError(f"{where}: tune must be a table like {{ lr = [0.05, 0.1, 0.2], seeds = [0] }}")
-    seeds = data.get("seeds", [0])
-    params = {k: v for k, v in data.items() if k != "seeds"}
-    if len(params) != 1:
-        raise PresetError(
-            f"{where}: tune takes exactly one parameter and seeds, got {sorted(params) or 'none'}"
-        )
-    ((param, values),) = params.items()
-    _check_factor(param, where)
-    if param in NOT_TUNABLE:
-        raise PresetError(
-            f"{where}: tune cannot vary {param}: it changes the images validation accuracy is measured on,"
-            f" so the values would not compare; make it a factor instead (--grid {param}=V1,V2)"
-        )
-    if not isinstance(values, list) or len(values) < 2:
-        raise PresetError(f"{where}: tune {param} needs a list of at least two values, got {values!r}")
-    if not isinstance(seeds, list) or not seeds or not all(_is_seed(s) for s in seeds):
-        raise PresetError(f"{where}: tune seeds must be a list of seeds like [0, 1], got {seeds!r}")
-    if len(set(seeds)) != len(seeds):
-        raise PresetError(f"{where}: tune seeds list a seed twice ({seeds}); list each once")
-    return Tune(param, tuple(values), tuple(seeds))
-
-
-def _is_seed(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

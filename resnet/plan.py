@@ -5,25 +5,22 @@ The runner, the Slurm launcher, dry runs and the report all plan with this one f
 row is labelled with exactly the config that was planned (and trained: the child gets the resolved config
 itself, `--config-json`, and refuses if its hash is not the planned one). An arm is a config without its
 seed; presets, design arms and tuned arms are arms. Tuning runs live beside their arm
-(runs/<suite>/<arm>/tune-lr=0.05/seed0); an arm's final config is known once its tuning runs finished.
-No torch import here.
+(runs/<suite>/<arm>/tune-lr=0.05/seed0); an arm's final config is known once its tuning runs finished
+(resnet/tuning.py). No torch import here.
 """
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from resnet.config import TrainConfig, format_value
-from resnet.designs import Design, Tune, parse_design
-from resnet.errors import ConfigError, PresetError
+from resnet.config import format_value
+from resnet.designs import Design, overridden, parse_design
+from resnet.errors import PresetError
 from resnet.presets import SWEEP_RECORD, Suite, design_start
-from resnet.run_dir import RunDir
 from resnet.run_spec import Arm, RunSpec
-from resnet.states import RunState
-from resnet.summary import noiseless
+from resnet.tuning import Tune, apply_tuning, parse_tune
 
 
 @dataclass(frozen=True)
@@ -54,8 +51,6 @@ class Selection:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Selection:
-        from resnet.designs import parse_tune
-
         design = parse_design(_ordered_factors(data["design"]), SWEEP_RECORD) if data.get("design") else None
         tune = parse_tune(data["tune"], SWEEP_RECORD) if data.get("tune") else None
         presets, seeds, overrides = data.get("presets"), data.get("seeds", [0]), data.get("overrides", {})
@@ -142,16 +137,9 @@ class Plan:
         return tuning + [spec for spec in final if spec.run_dir not in tuned]
 
 
-def _overridden(config: TrainConfig, overrides: dict[str, Any], where: str) -> TrainConfig:
-    try:
-        return config.with_overrides(**overrides, seed=0)
-    except ConfigError as exc:
-        raise PresetError(f"{where}: {exc}") from None
-
-
 def _preset_arm(suite: Suite, name: str, overrides: dict[str, Any]) -> Arm:
     preset = suite.preset(name)
-    config = _overridden(preset.config, overrides, f"{suite.name}:{preset.name}")
+    config = overridden(preset.config, overrides, f"{suite.name}:{preset.name}")
     return Arm(preset.name, config, preset.description, preset.reference)
 
 
@@ -178,7 +166,7 @@ def main_arms(suite: Suite, selection: Selection) -> tuple[list[Arm], dict[str, 
     design, levels = selection.design, dict[str, list[Any]]()
     if design is not None:
         presets = presets_by_arm(suite, overrides)
-        start = _overridden(design_start(suite, design), overrides, f"{suite.name} design")
+        start = overridden(design_start(suite, design), overrides, f"{suite.name} design")
         for cell in design.arms(start, f"{suite.name} design"):
             for name, value in cell.factors:
                 if value not in levels.setdefault(name, []):
@@ -214,7 +202,7 @@ def make_plan(suite: Suite, selection: Selection, runs_dir: Path) -> Plan:
     )
     plan = Plan(suite, selection, Path(runs_dir), arms, baseline, merged=merged, levels=levels)
     if selection.tune:
-        _apply_tuning(plan, selection.tune)
+        apply_tuning(plan, selection.tune)
     return plan
 
 
@@ -224,85 +212,14 @@ def _refuse_overridden_factors(selection: Selection) -> None:
     design = selection.design.factor_names if selection.design else ()
     tuned = (selection.tune.param,) if selection.tune else ()
     for name, value in selection.overrides:
-        flag = f"--{name.replace('_', '-')}"
-        if name in design or name in tuned:
-            by = "the design's factor" if name in design else "tuning"
-            source = "" if name in design else " (the suite's [tune], or --tune)"
-            raise PresetError(
-                f"{flag} {format_value(value)} and {by}{source} both set {name}; {by} wins in every arm, "
-                f"so drop {flag} (or vary another parameter)"
-            )
-
-
-def _apply_tuning(plan: Plan, tune: Tune) -> None:
-    design = plan.selection.design
-    if design is not None and tune.param in design.factor_names:
-        raise PresetError(
-            f"{plan.suite.name}: tuned {tune.param} is also a factor of the design, whose arms tuning would "
-            f"make alike; tune another parameter, or drop {tune.param} from the factors"
-        )
-    final = []
-    for arm in plan.arms:
-        if not arm.config.val_size:
-            raise PresetError(
-                f"tune selects {tune.param} on the validation split, but arm '{arm.name}' has "
-                "val_size = 0; set val_size in the suite's [base] (e.g. val_size = 5000) or pass --val-size"
-            )
-        candidates: list[Arm] = []
-        for value in tune.values:
-            config = _overridden(arm.config, {tune.param: value}, f"{plan.suite.name}:{arm.name} tune")
-            if any(c.config == config for c in candidates):
-                raise PresetError(
-                    f"{plan.suite.name}: tuned {tune.param} lists the same value twice ({value!r}); "
-                    "list each once"
-                )
-            candidates.append(
-                Arm(
-                    f"{arm.name}@{tune.param}={format_value(config.to_dict()[tune.param])}",
-                    config,
-                    tuning=(tune.param, config.to_dict()[tune.param]),
-                    parent=arm.name,
-                )
-            )
-        alike = next((a for a, c in plan.tuning.items() if c[0].config == candidates[0].config), None)
-        if alike is not None:
-            raise PresetError(
-                f"{plan.suite.name}: arms '{alike}' and '{arm.name}' differ only in {tune.param}, which "
-                "tuning selects, so tuned they are one arm; drop one of them, or tune another parameter"
-            )
-        plan.tuning[arm.name] = candidates
-        chosen, why = select_tuned(plan, candidates, tune)
-        if chosen is None:
-            plan.awaiting[arm.name] = why
-            final.append(arm)
+        if name in design:
+            by, source = "the design's factor", ""
+        elif name in tuned:
+            by, source = "tuning", " (the suite's [tune], or --tune)"
         else:
-            final.append(replace(arm, config=chosen.config, tuned=chosen.tuning))
-    plan.arms = final
-
-
-def tuning_scores(plan: Plan, candidate: Arm, tune: Tune) -> tuple[list[float], list[RunState]]:
-    """Best validation accuracies of a tuning arm's finished runs, and the state of each of its runs."""
-    scores, states = [], []
-    for seed in tune.seeds:
-        spec = plan.spec(candidate, seed)
-        state, summary = RunDir(spec.run_dir).verified_state(spec.config)
-        states.append(state)
-        if state == RunState.COMPLETED and summary and summary.get("best_val_acc") is not None:
-            scores.append(summary["best_val_acc"])
-    return scores, states
-
-
-def select_tuned(plan: Plan, candidates: list[Arm], tune: Tune) -> tuple[Arm | None, str]:
-    """The candidate with the best mean validation accuracy (the first listed on ties), once all finished.
-    A value that diverged on a tuning seed ranks below every value that did not: its mean leaves that seed
-    out, which would flatter exactly the unstable values (an lr too high)."""
-    ranks = []
-    for candidate in candidates:
-        scores, states = tuning_scores(plan, candidate, tune)
-        if not all(state.finished for state in states):
-            return None, "tuning runs not finished"
-        mean = noiseless(statistics.fmean(scores)) if scores else float("-inf")  # a tie stays one
-        ranks.append((len(scores) == len(states), mean))
-    if max(mean for _, mean in ranks) == float("-inf"):
-        return None, f"every {tune.param} value diverged in tuning"
-    return candidates[ranks.index(max(ranks))], ""
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        raise PresetError(
+            f"{flag} {format_value(value)} and {by}{source} both set {name}; {by} wins in every arm, "
+            f"so drop {flag} (or vary another parameter)"
+        )

@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from resnet.config import TrainConfig, apply_overrides
-from resnet.designs import MAX_NAME, Design, Tune, parse_design, parse_tune
+from resnet.designs import MAX_NAME, Design, parse_design
 from resnet.errors import ConfigError, PresetError
 from resnet.files import PROJECT_ROOT, describe_os_error
 from resnet.models.registry import unknown_name_message
 from resnet.references import Reference, parse_reference
+from resnet.tuning import Tune, parse_tune
 
 log = logging.getLogger("resnet.presets")
 

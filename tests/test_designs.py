@@ -5,11 +5,12 @@ import json
 import pytest
 
 from resnet.config import TrainConfig
-from resnet.designs import Tune, parse_design, parse_grid, parse_tune, parse_tune_flag
+from resnet.designs import parse_design, parse_grid
 from resnet.errors import PresetError
 from resnet.files import write_json
 from resnet.plan import Selection, make_plan
 from resnet.presets import load_suite
+from resnet.tuning import Tune, parse_tune, parse_tune_flag
 from tests.conftest import sweep_main
 
 BASE = """

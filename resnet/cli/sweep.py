@@ -21,11 +21,12 @@ from resnet.cli.common import (
 )
 from resnet.cli.config_flags import add_config_arguments, config_overrides
 from resnet.cli.reporting import recorded_plan, report, report_everything, report_of_sweep
-from resnet.designs import KINDS, parse_grid, parse_tune_flag
+from resnet.designs import KINDS, parse_grid
 from resnet.plan import Plan, Selection, make_plan
 from resnet.presets import DEFAULT_SUITE, Suite, find_suite, load_suite
 from resnet.run_spec import LaunchOptions
 from resnet.states import ExitCode
+from resnet.tuning import parse_tune_flag
 
 log = logging.getLogger("resnet.cli")
 
