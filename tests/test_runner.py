@@ -10,7 +10,6 @@ import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -814,19 +813,21 @@ def test_kill_9_of_the_runner_leaves_no_process_behind_and_a_rerun_finishes(tmp_
     # killed after epoch 1 of 6: several epochs of slack for the signals (1 of 2 ended before them, on a Xeon)
     sweep_args = ("--config", "long", "--epochs", "6", "--jobs", "2", "--seeds", "0", "1")
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    socket_dirs = set(Path(tempfile.gettempdir()).glob("pymp-*"))  # multiprocessing's, for the forkserver
-    runner = start_sweep(tmp_path, suite_file, *sweep_args, **quiet)
+    temp = tmp_path / "tmp"  # the sweep's own: other processes (pytest -n 2) come and go in /tmp
+    temp.mkdir()
+    environment = {**os.environ, "TMPDIR": str(temp)}
+    runner = start_sweep(tmp_path, suite_file, *sweep_args, env=environment, **quiet)
     run_dir = tmp_path / "runs" / "tiny" / "long" / "seed0"
     wait_for_epochs(run_dir / "metrics.jsonl", 1, runner)
     children = descendants(runner.pid)
     assert len(children) >= 3  # the forkserver and two training processes (and multiprocessing's tracker)
-    assert set(Path(tempfile.gettempdir()).glob("pymp-*")) > socket_dirs
+    assert list(temp.glob("pymp-*"))  # multiprocessing's, for the forkserver's socket
     runner.kill()
     runner.wait()
     wait_until(
         lambda: not any(alive(pid) for pid in children), 30, what="every child of the killed runner to end"
     )
-    assert set(Path(tempfile.gettempdir()).glob("pymp-*")) <= socket_dirs  # nor a directory in /tmp
+    assert not list(temp.glob("pymp-*"))  # nor a directory in the temp dir
     assert "interrupted" in (run_dir / "train.log").read_text()  # it checkpointed on its way out
     code, out, err = sweep_main(*common(tmp_path, suite_file), *sweep_args)
     assert code == 0, err
