@@ -873,11 +873,12 @@ def test_editing_the_suite_mid_sweep_does_not_change_what_trains(tmp_path, suite
     assert "lr = 0.02" in suite_file.read_text()
     record = json.loads((tmp_path / "runs" / "tiny" / "cosine" / "seed0" / "config.json").read_text())
     assert record["config_hash"] == planned and record["config"]["lr"] == 0.1  # the plan, not the edit
-    assert "| cosine | " in (tmp_path / "results" / "tiny.md").read_text()
-    assert f"notice: {suite_file} changed while the sweep ran; this table is of its plan" in err
-    code, _, err = sweep_main(*common(tmp_path, suite_file)[:6], "--report", "--config", "cosine")
-    assert "changed while the sweep ran" not in err
     md = (tmp_path / "results" / "tiny.md").read_text()
+    edited = f"⚠ The suite file {suite_file} changed while this sweep ran: this table is of the sweep's plan"
+    assert "| cosine | " in md and edited in md and edited in " ".join(out.split())
+    code, out, _ = sweep_main(*common(tmp_path, suite_file)[:6], "--report", "--config", "cosine")
+    md = (tmp_path / "results" / "tiny.md").read_text()
+    assert "changed while this sweep ran" not in out + md
     assert (
         code == 0 and "## Other configurations" in md and "`cosine` with lr=0.1" in md
     )  # the edited suite's table

@@ -57,22 +57,6 @@ def report_everything(args: argparse.Namespace, overrides: dict) -> int:
     return status
 
 
-def _say_if_the_suite_changed(suite: Suite) -> None:
-    """A suite edited while its sweep ran: the table is of the plan (what trained, under the names it had
-    then), which a later --report, reading the suite as it is by then, would table differently."""
-    try:
-        now = load_suite(suite.path)
-    except UserError as exc:
-        log.warning("notice: %s cannot be read now (%s); this table is of the sweep's plan", suite.path, exc)
-        return
-    if now != suite:
-        log.warning(
-            "notice: %s changed while the sweep ran; this table is of its plan (what trained); "
-            "`run_ablations.py --report` tables the suite as it is now",
-            suite.path,
-        )
-
-
 def _suite_dirs(runs_dir: Path) -> list[Path]:
     """The runs dirs of suites under `runs_dir` (a sweep's record, or a shipped suite's name); any other
     directory is named as not tabled."""
@@ -104,13 +88,6 @@ def _suite_of(directory: Path, runs_dir: Path) -> Suite:
             f"{runs_dir / suite.name} (a suite's runs dir is named after it: renamed or copied?); skipped"
         )
     return suite
-
-
-def report_of_sweep(plan: Plan, args: argparse.Namespace) -> int:
-    """The table at the end of a sweep (either launcher): as report(), saying first whether the suite
-    changed while the sweep ran (--report reads it anew, so only a sweep can see that)."""
-    _say_if_the_suite_changed(plan.suite)
-    return report(plan, args)
 
 
 def report(plan: Plan, args: argparse.Namespace) -> int:

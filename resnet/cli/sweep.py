@@ -20,7 +20,7 @@ from resnet.cli.common import (
     utf8_path,
 )
 from resnet.cli.config_flags import add_config_arguments, config_overrides
-from resnet.cli.reporting import recorded_plan, report, report_everything, report_of_sweep
+from resnet.cli.reporting import recorded_plan, report, report_everything
 from resnet.designs import KINDS, parse_grid
 from resnet.plan import Plan, Selection, make_plan
 from resnet.presets import DEFAULT_SUITE, Suite, find_suite, load_suite
@@ -164,10 +164,10 @@ def sweep_main(argv: list[str] | None = None) -> int:
     if args.launcher == "slurm":
         from resnet.cli.cluster import run_slurm
 
-        return run_slurm(plan, args, report_of_sweep)
+        return run_slurm(plan, args, report)
     from resnet.cli.local import run_local
 
-    return run_local(plan, args, report_of_sweep)
+    return run_local(plan, args, report)
 
 
 LAUNCHER_FLAGS = {

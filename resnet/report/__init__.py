@@ -32,6 +32,7 @@ from resnet.report.provenance import (
     official_files,
     provenance,
     provenance_warnings,
+    suite_file_warnings,
 )
 from resnet.report.render import (
     INTERVAL_WORDS,
@@ -54,7 +55,8 @@ class Written:
     outside: list[str]  # per row: the arm's runs that are in no cell ('1 failed, 2 pending'), or ''
     title: str  # the suite, the dataset and any override, as on the figures
     aside: str = ""  # what else was found and is in no row ('2 skipped directories'), or ''
-    warnings: list[str] = field(default_factory=list)  # the footer's ⚠ lines (mixed provenance)
+    # ⚠ lines: a suite file edited since the plan read it, the footer's (mixed provenance)
+    warnings: list[str] = field(default_factory=list)
 
 
 def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Written:
@@ -83,7 +85,8 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
         results_dir / f"{plan.suite.name}-compact.tex",
     ]
     table, footer = main_table(plan, rows), provenance(collected)  # each used by the Markdown and beyond
-    write_atomic(paths[0], render_markdown(plan, collected, rows, interval, table, footer))
+    edited = suite_file_warnings(plan)
+    write_atomic(paths[0], render_markdown(plan, collected, rows, interval, table, footer, edited))
     write_atomic(paths[1], runs_frame(collected).to_csv(index=False))
     write_atomic(paths[2], arms_frame(rows, interval).to_csv(index=False))
     full, compact = latex_tables(plan, rows, captions, footer)
@@ -107,7 +110,7 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
         )
     remove_stale_figures(results_dir, plan.suite.name, paths)
     outside = [row.cell.outside() for row in rows]
-    warnings = provenance_warnings(footer)
+    warnings = edited + provenance_warnings(footer)
     return Written(paths, table, outside, title, aside_words(collected), warnings)
 
 
@@ -187,8 +190,9 @@ def render_markdown(
     interval: str,
     table: pd.DataFrame,
     footer: list[str],
+    edited: list[str],
 ) -> str:
-    """`table`: main_table(plan, rows); `footer`: provenance(collected)."""
+    """`table`: main_table(plan, rows); `footer`: provenance(collected); `edited`: suite_file_warnings."""
     suite = plan.suite
     out = [
         f"# Results: suite `{suite.name}`",
@@ -201,6 +205,7 @@ def render_markdown(
             f"**These runs override the suite's presets: {plan.overrides_words}** (descriptions below "
             f"are the presets')."
         )
+    out += [f"**{line}**" for line in edited]
     out += [f"**{line}** (the footer says how)" for line in provenance_warnings(footer)]  # seen first
     out += [
         protocol_words(rows),

@@ -52,7 +52,7 @@ def print_table(
 ) -> None:
     """`outside`: per row, the runs that are in no cell (failed, pending, ...), said in one line below;
     `aside`: what else the runs dir held (other configurations, skipped directories), in one more;
-    `warnings`: the report's own (mixed provenance), each in one line."""
+    `warnings`: the report's own (an edited suite file, mixed provenance), each in one line."""
     columns = list(table.columns[:HEADLINE_COLUMNS])
     columns += [c for c in table.columns if c.startswith("Δ vs ") or c == "p Holm"]
     console = console or Console()

@@ -4,7 +4,9 @@ versions, devices and precision of the runs, and a warning when the arms differ 
 from __future__ import annotations
 
 from resnet.config import DATASETS
+from resnet.errors import UserError
 from resnet.plan import Plan
+from resnet.presets import load_suite
 from resnet.report.collect import Collected
 
 
@@ -100,6 +102,24 @@ def provenance(collected: Collected) -> list[str]:
             "differences between arms may come from that."
         )
     return lines
+
+
+def suite_file_warnings(plan: Plan) -> list[str]:
+    """A suite file edited (or removed) since the plan read it, as a sweep's file can be while it runs: the
+    table is of the plan, what trained under the names the presets had then, which the file no longer
+    says (a later --report reads the file as it is by then, and tables its runs as other configurations)."""
+    path = plan.suite.path
+    try:
+        now = load_suite(path)
+    except UserError as exc:
+        return [f"⚠ The suite file {path} cannot be read now ({exc}): this table is of the sweep's plan."]
+    if now == plan.suite:
+        return []
+    return [
+        f"⚠ The suite file {path} changed while this sweep ran: this table is of the sweep's plan (what "
+        "trained, under the names its presets had then); `run_ablations.py --report` tables the suite as "
+        "it is now."
+    ]
 
 
 def provenance_warnings(footer: list[str]) -> list[str]:
