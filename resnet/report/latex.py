@@ -206,18 +206,8 @@ def latex_tables(
     notes = [] if with_n else [f"n = {plural(counts.pop(), 'seed')} per arm."]
     keys = [k for k in ("best", "final") if any(getattr(r.reference, k, None) is not None for r in rows)]
     full_notes = [published_words(rows, keys)] if keys else []  # the compact table has no such column
-    columns = {  # the arm's setting columns; one the same in every row goes to the caption instead
-        "Model": [latex_escape(row.cell.arm.config.model) for row in rows],
-        "Params": [params_of(row) for row in rows],
-        "Epochs": [str(row.cell.arm.config.epochs) for row in rows],
-    }
-    constant = {name: values[0] for name, values in columns.items() if len(set(values)) == 1}
-    known = {name: value for name, value in constant.items() if value}  # params: none before a run ends
-    if known:
-        notes.append(
-            "Every arm: " + ", ".join(f"{name.lower()} {value}" for name, value in known.items()) + "."
-        )
-    settings = {name: values for name, values in columns.items() if name not in constant}
+    settings, every_arm = _settings(rows)
+    notes += every_arm
     full_header = [
         "Experiment",
         *map(two_lines, (headline, second)),
@@ -238,9 +228,35 @@ def latex_tables(
         ]
         for i, row in enumerate(rows)
     ]
-    compact_header = ["Arm", headline, r"$\Delta$", r"$p_\mathrm{Holm}$"]
+    label, footer = f"tab:{plan.suite.name}", caption_tex(provenance)
+    full_caption = caption_tex([captions[0], *notes, *full_notes])
+    return (
+        latex_table(full_header, full, full_caption, label, compact=False, footer=footer),
+        _compact_table(rows, headline, with_n, caption_tex([captions[1], *notes]), label, footer),
+    )
+
+
+def _settings(rows: list[ArmStats]) -> tuple[dict[str, list[str]], list[str]]:
+    """The arms' setting columns (model, params, epochs) that differ between rows, and a caption note for
+    those the same in every row."""
+    columns = {
+        "Model": [latex_escape(row.cell.arm.config.model) for row in rows],
+        "Params": [params_of(row) for row in rows],
+        "Epochs": [str(row.cell.arm.config.epochs) for row in rows],
+    }
+    constant = {name: values[0] for name, values in columns.items() if len(set(values)) == 1}
+    known = {name: value for name, value in constant.items() if value}  # params: none before a run ends
+    note = ["Every arm: " + ", ".join(f"{name.lower()} {value}" for name, value in known.items()) + "."]
+    settings = {name: values for name, values in columns.items() if name not in constant}
+    return settings, note if known else []
+
+
+def _compact_table(
+    rows: list[ArmStats], headline: str, with_n: bool, caption: str, label: str, footer: str
+) -> str:
+    """The one-column table: arm, headline accuracy, Δ and Holm p; long design arm names wrap."""
     wrap = max((len(row.name) for row in rows), default=0) > WRAP_NAMES_OVER  # a design's 'a=x,b=y,c=z'
-    compact = [
+    body = [
         [
             (r"\raggedright " if wrap else "") + breakable(latex_escape(row.name)),
             tex_cell(row.headline, row.bold, with_n),
@@ -249,23 +265,15 @@ def latex_tables(
         ]
         for row in rows
     ]
-    label, footer = f"tab:{plan.suite.name}", caption_tex(provenance)
-    full_caption, compact_caption = (
-        caption_tex([captions[0], *notes, *full_notes]),
-        caption_tex([captions[1], *notes]),
-    )
-    return (
-        latex_table(full_header, full, full_caption, label, compact=False, footer=footer),
-        latex_table(
-            compact_header,
-            compact,
-            compact_caption,
-            label + "-compact",
-            True,
-            footer,
-            roomy=not with_n,
-            first_column=r"p{0.3\columnwidth}" if wrap else "l",
-        ),
+    return latex_table(
+        ["Arm", headline, r"$\Delta$", r"$p_\mathrm{Holm}$"],
+        body,
+        caption,
+        label + "-compact",
+        True,
+        footer,
+        roomy=not with_n,
+        first_column=r"p{0.3\columnwidth}" if wrap else "l",
     )
 
 
