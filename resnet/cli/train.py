@@ -119,6 +119,13 @@ def train_main(argv: list[str] | None = None) -> int:
         return ExitCode.OK
     if args.evaluate:
         return _evaluate(args, overrides)
+    config, label, threads = _to_train(args, overrides)
+    return _train(args, config, label, threads)
+
+
+def _to_train(args: argparse.Namespace, overrides: dict) -> tuple[TrainConfig, str, int | None]:
+    """The config to train, its label and thread count: refused when it is not what a sweep planned
+    (--expect-hash); a recorded config's threads unless --threads says otherwise (with a notice)."""
     config, label, recorded_threads = resolve(args, overrides)
     if args.expect_hash and config.short_hash() != args.expect_hash:
         fail(
@@ -134,6 +141,12 @@ def train_main(argv: list[str] | None = None) -> int:
             recorded_threads,
             args.threads,
         )
+    return config, label, threads
+
+
+def _train(args: argparse.Namespace, config: TrainConfig, label: str, threads: int | None) -> int:
+    """Train in --run-dir (or the run's default dir); the first Ctrl-C or SIGTERM stops after the current
+    step with a checkpoint, a second at once."""
     run_dir = args.run_dir or default_run_dir(config, label)
     refuse_inside_a_run(Path(run_dir).absolute().parent, f"--run-dir {run_dir}")  # it may be a run itself
     with stop_signals_held():
