@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from resnet.cli.common import fail, on_stop_signals, raise_interrupt
 from resnet.cli.listing import cost_lines
@@ -26,12 +27,15 @@ from resnet.states import ExitCode, RunState
 from resnet.sweep_record import record_sweep
 from resnet.words import plural
 
+if TYPE_CHECKING:
+    from resnet.launch import Launcher
+
 BUSY_CPUS_TO_WARN = 0.75
 log = logging.getLogger("resnet.cli")  # information (-q hides it); states, tally and results are printed
 
 
 def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argparse.Namespace], int]) -> int:
-    from resnet.cli.sweep import launch_template, summarise_states
+    from resnet.cli.sweep import launch_template
 
     slots = make_slots(args.device, args.gpus, args.jobs_per_gpu, args.jobs)
     template = launch_template(args)
@@ -48,6 +52,20 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
             warn_if_cpu_busy(sum(slot.threads for slot in slots))
         launcher.start_server()  # its torch import overlaps the report's imports
     threading.Thread(target=_import_report, daemon=True).start()  # ready when the runs are done
+    statuses, sweep, plan = _sweep_rounds(plan, args, slots, template, launcher, pending)
+    return _finish(plan, args, report, statuses, sweep)
+
+
+def _sweep_rounds(
+    plan: Plan,
+    args: argparse.Namespace,
+    slots: list,
+    template: LaunchOptions,
+    launcher: Launcher,
+    pending: list[RunSpec],
+) -> tuple[list[RunStatus], LocalSweep | None, Plan]:
+    """Run what is left; a tuned sweep goes round again with the final runs tuning chose, until nothing new
+    can be planned. Returns the last round's run statuses, its sweep and the plan it ran."""
     piloted: set = set()
     statuses, sweep = [], None
     while True:
@@ -77,6 +95,19 @@ def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
             break  # tuning could not finish (failed runs): the report says which
         plan = next_plan
         pending = to_run(plan.specs, args.retry_failed)
+    return statuses, sweep, plan
+
+
+def _finish(
+    plan: Plan,
+    args: argparse.Namespace,
+    report: Callable[[Plan, argparse.Namespace], int],
+    statuses: list[RunStatus],
+    sweep: LocalSweep | None,
+) -> int:
+    """Say what became of the runs, write the table, and return the sweep's exit status."""
+    from resnet.cli.sweep import summarise_states
+
     print(f"sweep: {summarise_states(statuses)}", flush=True)
     failed = [s for s in statuses if s.state == RunState.FAILED]
     print_failures(failed)
