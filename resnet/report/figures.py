@@ -15,6 +15,7 @@ import pandas as pd
 from resnet.files import write_atomic
 from resnet.report.analysis import ArmStats
 from resnet.report.collect import ArmRuns
+from resnet.stats import Comparison
 
 
 def _pyplot() -> Any:
@@ -163,32 +164,7 @@ def forest_figure(rows: list[ArmStats], baseline: str | None, title: str) -> Any
             why = "no completed run" if row.headline.mean is None else f"no completed {baseline} run"
             ax.text(0, yi, f"  not compared: {why}", va="center", fontsize=8, color="grey")
             continue
-        if test.low is not None and test.high is not None and not test.no_spread:
-            note = ""
-            low, high = max(test.low, -POSSIBLE_DELTA), min(test.high, POSSIBLE_DELTA)
-            ax.errorbar(
-                test.diff,
-                yi,
-                xerr=[[test.diff - low], [high - test.diff]],
-                fmt="o",
-                color="#1f4e79",
-            )
-            for end, cut, arrow in ((low, test.low < low, "<"), (high, test.high > high, ">")):
-                # a cap where the interval ends, an arrow where it was cut at the edge and goes on
-                ax.plot(end, yi, arrow if cut else "|", color="#1f4e79", ms=7 if cut else 9, mew=1.5)
-        else:  # n = 1, or every seed the same difference: a point, no bar
-            ax.plot(test.diff, yi, "o", color="#1f4e79", mfc="white")
-            note = " (no spread)" if test.low is not None else f" (n={test.n})"
-        ax.annotate(
-            f"{test.diff:+.2f}{note}",
-            (test.diff, yi),
-            textcoords="offset points",
-            xytext=(0, 7),
-            ha="center",
-            fontsize=8,
-            bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.85},  # over lines
-            zorder=3,
-        )
+        _draw_delta(ax, yi, test)
         published = _published_delta(row, base)
         if published is not None:
             ax.plot(
@@ -208,6 +184,37 @@ def forest_figure(rows: list[ArmStats], baseline: str | None, title: str) -> Any
     if not published_label:
         ax.legend(loc="lower right", fontsize=8)
     return fig
+
+
+def _draw_delta(ax: Any, yi: int, test: Comparison) -> None:
+    """One arm's Δ at height yi: its interval, capped, or arrowed where the axis cut it; a hollow point
+    with no bar for n = 1 or no spread; the value written above."""
+    if test.low is not None and test.high is not None and not test.no_spread:
+        note = ""
+        low, high = max(test.low, -POSSIBLE_DELTA), min(test.high, POSSIBLE_DELTA)
+        ax.errorbar(
+            test.diff,
+            yi,
+            xerr=[[test.diff - low], [high - test.diff]],
+            fmt="o",
+            color="#1f4e79",
+        )
+        for end, cut, arrow in ((low, test.low < low, "<"), (high, test.high > high, ">")):
+            # a cap where the interval ends, an arrow where it was cut at the edge and goes on
+            ax.plot(end, yi, arrow if cut else "|", color="#1f4e79", ms=7 if cut else 9, mew=1.5)
+    else:  # n = 1, or every seed the same difference: a point, no bar
+        ax.plot(test.diff, yi, "o", color="#1f4e79", mfc="white")
+        note = " (no spread)" if test.low is not None else f" (n={test.n})"
+    ax.annotate(
+        f"{test.diff:+.2f}{note}",
+        (test.diff, yi),
+        textcoords="offset points",
+        xytext=(0, 7),
+        ha="center",
+        fontsize=8,
+        bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.85},  # over lines
+        zorder=3,
+    )
 
 
 def _published_delta(row: ArmStats, base: ArmStats | None) -> float | None:
