@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from resnet.cli.common import fail
 from resnet.pending import adopt_finished_elsewhere, to_run
@@ -24,11 +24,7 @@ if TYPE_CHECKING:
 def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argparse.Namespace], int]) -> int:
     """Submit what is left to run (not what an earlier submission still has queued); with --wait, wait for
     it, then (a tuned sweep) submit the final runs tuning chose and wait for those, and write the report."""
-    from resnet.slurm import (
-        SlurmOptions,
-        already_queued,
-        describe_submission,
-    )
+    from resnet.slurm import SlurmOptions, already_queued, describe_submission
     from resnet.slurm_queue import say_if_never_starting, wait_for
 
     try:
@@ -45,23 +41,14 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
     record_sweep(args.runs_dir, plan.suite, plan.selection)
     waited: list[RunSpec] = []
     while True:
-        pending, queued = already_queued(to_run(plan.specs, args.retry_failed), args.runs_dir)
-        say_queued(queued)
-        jobs = []
-        if pending:
-            jobs = submit(pending, options, args.runs_dir, launch)
-        elif plan.awaiting and not queued:
-            why = "; ".join(f"{name}: {reason}" for name, reason in plan.awaiting.items())
-            print(f"nothing to submit, and tuning cannot choose ({why}); --retry-failed reruns failed runs")
-        elif not queued:
-            print("nothing to submit: every run is finished (or failed; --retry-failed runs those again)")
+        submitted, queued = _submit_what_is_left(plan, args, options, launch)
+        specs = [spec for spec, _ in submitted + queued]
+        jobs = [job for _, job in submitted + queued]
         if not args.wait:
-            if pending or queued:
-                say_if_never_starting([job.job_id for job in jobs + [job for _, job in queued]])
+            if jobs:
+                say_if_never_starting([job.job_id for job in jobs])
                 say_awaiting(plan, "tuning: once these finish,")
-            return ExitCode.OK if pending or queued else report(plan, args)
-        jobs += [job for _, job in queued]
-        specs = pending + [spec for spec, _ in queued]
+            return ExitCode.OK if jobs else report(plan, args)
         waited += specs
         try:
             if jobs:
@@ -83,6 +70,26 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         plan = chosen
     code = report(plan, args)
     return code if code != ExitCode.OK else _exit_code(waited)
+
+
+def _submit_what_is_left(
+    plan: Plan, args: argparse.Namespace, options: SlurmOptions, launch: LaunchOptions
+) -> tuple[list[tuple[RunSpec, Any]], list[tuple[RunSpec, Any]]]:
+    """Submit the runs neither finished nor queued by an earlier submission; say which are queued already,
+    or why nothing is submitted. Returns (run, Slurm job) pairs: those submitted now, those queued."""
+    from resnet.slurm import already_queued
+
+    pending, queued = already_queued(to_run(plan.specs, args.retry_failed), args.runs_dir)
+    say_queued(queued)
+    if pending:
+        jobs = submit(pending, options, args.runs_dir, launch)
+        return list(zip(pending, jobs, strict=True)), queued
+    if plan.awaiting and not queued:
+        why = "; ".join(f"{name}: {reason}" for name, reason in plan.awaiting.items())
+        print(f"nothing to submit, and tuning cannot choose ({why}); --retry-failed reruns failed runs")
+    elif not queued:
+        print("nothing to submit: every run is finished (or failed; --retry-failed runs those again)")
+    return [], queued
 
 
 def _exit_code(waited: list[RunSpec]) -> ExitCode:
