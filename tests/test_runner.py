@@ -276,8 +276,9 @@ def test_gpus_not_visible_is_one_line_before_anything_starts(tmp_path, suite_fil
 @pytest.mark.parametrize(
     "gpus, message",
     [
-        ("", "'' is not a GPU id"),  # an empty $GPUS must not quietly mean the CPU
-        ("0,,1", "'' is not a GPU id"),
+        ("", "'' has an empty GPU id"),  # an empty $GPUS must not quietly mean the CPU
+        ("0,,1", "'0,,1' has an empty GPU id"),
+        (",", "',' has an empty GPU id"),
         ("abc", "'abc' is not a GPU id"),
         ("-1", "'-1' is not a GPU id"),
         ("0,0", "GPU 0 listed twice"),

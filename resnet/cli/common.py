@@ -98,9 +98,11 @@ def gpu_ids(text: str) -> list[str]:
     ids = [g.strip() for g in text.split(",")]
     odd = [g for g in ids if not (g.isdigit() or g.startswith(("GPU-", "MIG-")))]
     if odd:
-        shown = ", ".join(repr(g) for g in odd)
+        shown = (
+            f"{text!r} has an empty GPU id" if "" in odd else f"{', '.join(map(repr, odd))} is not a GPU id"
+        )
         raise argparse.ArgumentTypeError(
-            f"{shown} is not a GPU id: give indices as nvidia-smi lists them (0,1) or GPU-/MIG- UUIDs; "
+            f"{shown}: give indices as nvidia-smi lists them (0,1) or GPU-/MIG- UUIDs; "
             "--device cpu for no GPU"
         )
     twice = sorted({g for g in ids if ids.count(g) > 1})
