@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -161,12 +162,31 @@ def _start_servers_detached(
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
         with environment(forkserver_environment()):
+            _socket_dir_short_enough()
             forkserver.ensure_running()
     finally:
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for fd in (*saved, devnull):
             os.close(fd)
+
+
+SUN_PATH_MAX = 104  # bytes of a Unix socket's path with its NUL: 108 on Linux, 104 on macOS
+
+
+def _socket_dir_short_enough() -> None:
+    """The forkserver listens on $TMPDIR/pymp-XXXXXXXX/listener-XXXXXXXX, which a long $TMPDIR (a cluster
+    job's, a deep project dir) makes too long for a Unix socket: 'OSError: AF_UNIX path too long'. There its
+    directory goes to /tmp instead, as Python 3.14's multiprocessing does by itself (CPython gh-132124)."""
+    from multiprocessing import util
+
+    if len(os.fsencode(tempfile.gettempdir())) + len("/pymp-XXXXXXXX/listener-XXXXXXXX") < SUN_PATH_MAX:
+        return
+    saved, tempfile.tempdir = tempfile.tempdir, "/tmp"
+    try:
+        util.get_temp_dir()  # made now, under /tmp, and kept for this process's sockets
+    finally:
+        tempfile.tempdir = saved
 
 
 def forkserver_environment() -> dict[str, str]:

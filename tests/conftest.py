@@ -100,6 +100,15 @@ os.environ.update(OFFLINE)
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
+BUSY_NOTICE = "the CPU is busy: "  # resnet.cli.local.warn_if_cpu_busy
+
+
+def user_lines(stderr: str) -> list[str]:
+    """A sweep's stderr lines but its CPU-busy notice, which says what else the machine runs (another test,
+    a build), not what the command did."""
+    return [line for line in stderr.splitlines() if not line.startswith(BUSY_NOTICE)]
+
+
 def run_cli(script: str, *args, cwd: Path = ROOT, timeout: float = 240, env: dict | None = None, **kwargs):
     """Run train_cifar.py / run_ablations.py as a user would; returns the CompletedProcess."""
     return subprocess.run(

@@ -6,10 +6,12 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,6 +41,7 @@ from tests.conftest import (
     parent_of,
     run_cli,
     sweep_main,
+    user_lines,
     wait_for_epochs,
     wait_until,
     write_cifar10,
@@ -814,8 +817,9 @@ def test_kill_9_of_the_runner_leaves_no_process_behind_and_a_rerun_finishes(tmp_
     # killed after epoch 1 of 6: several epochs of slack for the signals (1 of 2 ended before them, on a Xeon)
     sweep_args = ("--config", "long", "--epochs", "6", "--jobs", "2", "--seeds", "0", "1")
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    temp = tmp_path / "tmp"  # the sweep's own: other processes (pytest -n 2) come and go in /tmp
-    temp.mkdir()
+    # the sweep's own temp dir (other processes, pytest -n 2, come and go in /tmp), short enough for the
+    # forkserver's socket to live in it (a longer one is replaced by /tmp: resnet.launch)
+    temp = Path(tempfile.mkdtemp(prefix="k9-"))
     environment = {**os.environ, "TMPDIR": str(temp)}
     runner = start_sweep(tmp_path, suite_file, *sweep_args, env=environment, **quiet)
     run_dir = tmp_path / "runs" / "tiny" / "long" / "seed0"
@@ -829,12 +833,24 @@ def test_kill_9_of_the_runner_leaves_no_process_behind_and_a_rerun_finishes(tmp_
         lambda: not any(alive(pid) for pid in children), 30, what="every child of the killed runner to end"
     )
     assert not list(temp.glob("pymp-*"))  # nor a directory in the temp dir
+    shutil.rmtree(temp)  # what else the runs left there (torch's caches)
     assert "interrupted" in (run_dir / "train.log").read_text()  # it checkpointed on its way out
     code, out, err = sweep_main(*common(tmp_path, suite_file), *sweep_args)
     assert code == 0, err
     assert "2 completed" in out and all(
         sessions(tmp_path / "runs" / "tiny" / "long" / f"seed{s}") == 2 for s in (0, 1)
     )
+
+
+def test_a_sweep_under_a_long_tmpdir_trains(tmp_path, suite_file):
+    """multiprocessing puts the forkserver's socket under $TMPDIR; one of 80 characters made its path too
+    long for a Unix socket, and the sweep died with 'OSError: AF_UNIX path too long' (a traceback)."""
+    temp = tmp_path / ("t" * max(1, 80 - len(str(tmp_path)) - 1))
+    temp.mkdir()
+    result = run_cli(
+        "run_ablations.py", *common(tmp_path, suite_file), "--config", "base", env={"TMPDIR": str(temp)}
+    )
+    assert result.returncode == 0 and "sweep: 1 completed" in result.stdout, result.stderr
 
 
 def test_a_run_whose_fork_server_is_killed_is_resumed_not_failed(tmp_path, suite_file):
@@ -856,27 +872,29 @@ def test_a_run_whose_fork_server_is_killed_is_resumed_not_failed(tmp_path, suite
     assert not (run_dir / "failure.json").exists() and sessions(run_dir) == 2  # stopped, then resumed
 
 
-def test_editing_the_suite_mid_sweep_does_not_change_what_trains(tmp_path, suite_file):
-    first = tmp_path / "runs" / "tiny" / "base" / "seed0" / "config.json"
+def test_editing_the_suite_mid_sweep_does_not_change_what_trains(tmp_path, suite_file, monkeypatch):
+    import resnet.cli.local
 
-    def edit_once_the_first_run_started():  # the second starts only when the first has trained
-        wait_until(first.exists, 60, what="the first run to start")
+    real_pilot = resnet.cli.local.pilot
+
+    def edit_then_pilot(*args):  # planned, nothing trained yet: every run starts after the edit
         suite_file.write_text(
             suite_file.read_text().replace('lr_schedule = "cosine"', 'lr_schedule = "cosine"\nlr = 0.02')
         )
+        real_pilot(*args)
 
-    editor = threading.Thread(target=edit_once_the_first_run_started)
-    editor.start()
+    monkeypatch.setattr(resnet.cli.local, "pilot", edit_then_pilot)
     planned = load_suite(suite_file).config("cosine").short_hash()
     code, out, err = sweep_main(*common(tmp_path, suite_file), "--config", "base", "cosine")
-    editor.join()
     assert code == 0, err
     assert "lr = 0.02" in suite_file.read_text()
     record = json.loads((tmp_path / "runs" / "tiny" / "cosine" / "seed0" / "config.json").read_text())
     assert record["config_hash"] == planned and record["config"]["lr"] == 0.1  # the plan, not the edit
     md = (tmp_path / "results" / "tiny.md").read_text()
     edited = f"⚠ The suite file {suite_file} changed while this sweep ran: this table is of the sweep's plan"
-    assert "| cosine | " in md and edited in md and edited in " ".join(out.split())
+    assert "| cosine | " in md, md
+    assert edited in md, md
+    assert "".join(edited.split()) in "".join(out.split()), out
     code, out, _ = sweep_main(*common(tmp_path, suite_file)[:6], "--report", "--config", "cosine")
     md = (tmp_path / "results" / "tiny.md").read_text()
     assert "changed while this sweep ran" not in out + md
@@ -924,15 +942,17 @@ def test_the_pilot_stops_a_sweep_without_its_data_or_that_cannot_train_before_an
         args = [a for a in common(tmp_path, suite_file) if a != "--no-pilot"]
         result = run_cli("run_ablations.py", *args, "--config", "base", "huge", preexec_fn=small_machine)
         assert result.returncode == 2 and time.monotonic() - start < 90, result.stdout + result.stderr
-        assert result.stderr.count("\n") == 1  # one line
+        assert len(user_lines(result.stderr)) == 1  # one line
         assert not list((tmp_path / "runs").glob("tiny/*/seed0/config.json"))  # nothing trained
         return result.stderr
 
     # offline (conftest), no CIFAR-10 in data_dir: one line from the pilot, not three failed runs
     args = [a for a in common(tmp_path, suite_file) if a != "--no-pilot"]
     code, _, err = sweep_main(*args, "--config", "base", "huge")
-    assert code == 2 and err.count("\n") == 1, err
-    assert err.startswith("error: CIFAR-10 not found in " + str(data_dir / "cifar-10-batches-py"))
+    assert code == 2 and len(user_lines(err)) == 1, err
+    assert user_lines(err)[0].startswith(
+        "error: CIFAR-10 not found in " + str(data_dir / "cifar-10-batches-py")
+    )
     assert not list((tmp_path / "runs").glob("tiny/*/seed0/config.json"))  # nothing trained
     write_cifar10(data_dir)
     error = sweep()
@@ -950,8 +970,9 @@ def test_compile_on_a_cpu_without_a_cpp_compiler_is_one_line_before_anything_tra
     )
     args = [a for a in common(tmp_path, suite_file) if a != "--no-pilot"]
     sweep = run_cli("run_ablations.py", *args, "--config", "base", "--compile", env=no_compiler)
-    assert sweep.returncode == 2 and sweep.stderr.count("\n") == 1, sweep.stderr
-    assert sweep.stderr == "error: pilot: base (resnet8, batch 64) cannot train on cpu: " + message
+    assert sweep.returncode == 2 and user_lines(sweep.stderr) == [
+        "error: pilot: base (resnet8, batch 64) cannot train on cpu: " + message.rstrip("\n")
+    ], sweep.stderr
     assert not list((tmp_path / "runs").rglob("metrics.jsonl"))
     train = ["--model", "resnet8", "--dataset", "synthetic", "--compile", "--device", "cpu"]
     alone = run_cli("train_cifar.py", *train, "--run-dir", tmp_path / "alone", env=no_compiler)
@@ -1000,7 +1021,7 @@ def test_a_sweep_stopped_during_its_pilot_says_so_in_one_line_and_leaves_no_pilo
         wait_until(pilot_started, 60, sweep, "the pilot to start")
         sweep.terminate()
         out, err = sweep.communicate(timeout=60)
-        assert sweep.returncode == 130 and err.strip() == "interrupted", err
+        assert sweep.returncode == 130 and "".join(user_lines(err)) == "interrupted", err
         wait_until(lambda: not any(alive(p) for p in pilots), 10, what="the pilot to end")
     finally:  # a failure here must not leave frozen processes behind
         if sweep.poll() is None:
@@ -1023,8 +1044,10 @@ def test_a_gpu_that_is_not_there_is_a_device_error_not_a_config_to_fix(tmp_path,
     assert resnet.slots.visible_gpus() == ["99"]
     args = [a for a in common(tmp_path, suite_file) if a not in ("--no-pilot", "--device", "cpu")]
     code, _, err = sweep_main(*args, "--config", "base")  # a driver that shows no GPU to torch
-    assert code == 2 and err.count("\n") == 1, err
-    assert err.startswith("error: pilot: cuda:99: device cuda asked for, but no CUDA GPU is visible here")
+    assert code == 2 and len(user_lines(err)) == 1, err
+    assert user_lines(err)[0].startswith(
+        "error: pilot: cuda:99: device cuda asked for, but no CUDA GPU is visible here"
+    )
     assert "fix the config" not in err and "--no-pilot" not in err
 
 
