@@ -58,8 +58,22 @@ def describe_os_error(exc: OSError, path: Path | str | None = None) -> str:
     }
     reason = reasons.get(exc.errno or 0, exc.strerror or type(exc).__name__)
     if exc.errno == errno.EEXIST and exc.filename and os.path.islink(exc.filename):
-        reason = f"{exc.filename} is a symlink to {os.readlink(exc.filename)}, which does not exist"
+        reason = _symlink_words(os.fsdecode(exc.filename))
     return f"{reason} ({where})" if where else reason
+
+
+def _symlink_words(link: str) -> str:
+    """Why a symlink is no directory to write in: where it leads, and what is (or is not) there."""
+    try:
+        os.stat(link)
+        what = "which is not a directory"
+    except OSError as exc:
+        what = (
+            "which leads back to itself (a loop of links)"
+            if exc.errno == errno.ELOOP
+            else "which does not exist"
+        )
+    return f"{link} is a symlink to {os.readlink(link)}, {what}"
 
 
 def write_synced(path: Path | str, data: str | bytes) -> None:

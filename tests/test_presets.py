@@ -287,6 +287,12 @@ def test_sweep_cli_rejects_bad_suites_and_unwritable_dirs_without_touching_disk(
     (tmp_path / "moved").symlink_to(tmp_path / "unmounted")  # a link to a disk that is not there
     code, _, err = sweep_main("--all", "--runs-dir", tmp_path / "moved" / "runs")
     assert code == 2 and f"{tmp_path}/moved is a symlink to {tmp_path}/unmounted, which does not exist" in err
+    (tmp_path / "to-file").symlink_to(blocker)
+    code, _, err = sweep_main("--all", "--results-dir", tmp_path / "to-file", "--runs-dir", tmp_path / "runs")
+    assert code == 2 and f"to-file is a symlink to {blocker}, which is not a directory" in err
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    code, _, err = sweep_main("--all", "--runs-dir", tmp_path / "loop")
+    assert code == 2 and f"loop is a symlink to {tmp_path}/loop, which leads back to itself" in err
     code, _, err = sweep_main("--all", "--runs-dir", str(tmp_path / "r\udcffx"))  # how Python reads the byte
     assert code == 2 and "argument --runs-dir: the path" in err and "r\\xffx is not valid UTF-8" in err
     code, _, err = sweep_main("--config", "cosin", "--runs-dir", tmp_path / "runs")
