@@ -89,20 +89,32 @@ def main_effects(cells: list[ArmRuns], factors: Levels) -> list[dict[str, Any]]:
     return rows
 
 
+def _pair_means(
+    cells: list[ArmRuns], a: str, b: str, factors: Levels
+) -> tuple[dict[tuple[str, str], list[float]], list[str]]:
+    """Per pair of levels of a and b (a's first, in the design's order), the per-seed means over the
+    balanced cells there; and the other factors' combinations left out (balanced)."""
+    (kept, left_out), compared = balanced(cells, (a, b)), compared_key(cells)
+    means = {
+        (format_value(level_a), format_value(level_b)): list(
+            _per_seed(_at(kept, **{a: level_a, b: level_b}), compared).values()
+        )
+        for level_a in _levels(cells, a, factors)
+        for level_b in _levels(cells, b, factors)
+    }
+    return means, left_out
+
+
 def interactions(cells: list[ArmRuns], factors: Levels) -> list[dict[str, Any]]:
     """For each pair of factors, the mean accuracy at each pair of levels (other factors averaged)."""
-    tables, compared = [], compared_key(cells)
+    tables = []
     for a, b in itertools.combinations(factors, 2):
-        rows, (kept, left_out) = [], balanced(cells, (a, b))
-        for level_a in _levels(cells, a, factors):
-            row: dict[str, Any] = {a: format_value(level_a)}
-            for level_b in _levels(cells, b, factors):
-                per_seed = _per_seed(_at(kept, **{a: level_a, b: level_b}), compared)
-                row[f"{b}={format_value(level_b)}"] = (
-                    (mean(list(per_seed.values())), len(per_seed)) if per_seed else None
-                )
-            rows.append(row)
-        tables.append({"factors": (a, b), "rows": rows, "left_out": left_out})
+        means, left_out = _pair_means(cells, a, b, factors)
+        rows: dict[str, dict[str, Any]] = {}
+        for (level_a, level_b), values in means.items():
+            row = rows.setdefault(level_a, {a: level_a})
+            row[f"{b}={level_b}"] = (mean(values), len(values)) if values else None
+        tables.append({"factors": (a, b), "rows": list(rows.values()), "left_out": left_out})
     return tables
 
 
@@ -111,12 +123,9 @@ def interaction_series(
 ) -> tuple[dict[str, list[tuple[str, float | None, float | None]]], list[str]]:
     """For the plot: per level of b, the (level of a, mean, 95% half-width) points; and the other factors'
     combinations left out (balanced), for its title."""
-    (kept, left_out), series, compared = balanced(cells, (a, b)), {}, compared_key(cells)
-    for level_b in _levels(cells, b, factors):
-        points = []
-        for level_a in _levels(cells, a, factors):
-            per_seed = _per_seed(_at(kept, **{a: level_a, b: level_b}), compared)
-            values = list(per_seed.values())
-            points.append((format_value(level_a), mean(values) if values else None, half_width(values)))
-        series[f"{b}={format_value(level_b)}"] = points
+    means, left_out = _pair_means(cells, a, b, factors)
+    series: dict[str, list[tuple[str, float | None, float | None]]] = {}
+    for (level_a, level_b), values in means.items():
+        point = (level_a, mean(values) if values else None, half_width(values))
+        series.setdefault(f"{b}={level_b}", []).append(point)
     return series, left_out
