@@ -20,7 +20,7 @@ from resnet.designs import Design, overridden, parse_design
 from resnet.errors import PresetError
 from resnet.presets import SWEEP_RECORD, Suite, design_start
 from resnet.run_spec import Arm, RunSpec
-from resnet.tuning import Tune, apply_tuning, parse_tune
+from resnet.tuning import Tune, apply_tuning, is_seed, parse_tune
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Selection:
         presets, seeds, overrides = data.get("presets"), data.get("seeds", [0]), data.get("overrides", {})
         if not (presets is None or (isinstance(presets, list) and all(isinstance(p, str) for p in presets))):
             raise TypeError("presets")
-        if not (isinstance(seeds, list) and all(isinstance(s, int) and s >= 0 for s in seeds)):
+        if not (isinstance(seeds, list) and all(is_seed(s) for s in seeds)):
             raise TypeError("seeds")
         if not isinstance(overrides, dict) or "seed" in overrides:  # each run has its own seed
             raise TypeError("overrides")

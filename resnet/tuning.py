@@ -64,14 +64,15 @@ def parse_tune(data: Any, where: str) -> Tune:
         )
     if not isinstance(values, list) or len(values) < 2:
         raise PresetError(f"{where}: tune {param} needs a list of at least two values, got {values!r}")
-    if not isinstance(seeds, list) or not seeds or not all(_is_seed(s) for s in seeds):
+    if not isinstance(seeds, list) or not seeds or not all(is_seed(s) for s in seeds):
         raise PresetError(f"{where}: tune seeds must be a list of seeds like [0, 1], got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise PresetError(f"{where}: tune seeds list a seed twice ({seeds}); list each once")
     return Tune(param, tuple(values), tuple(seeds))
 
 
-def _is_seed(value: Any) -> bool:
+def is_seed(value: Any) -> bool:
+    """A seed as TOML or JSON gives it: a non-negative integer (true is not one)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
