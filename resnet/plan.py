@@ -212,14 +212,14 @@ def _refuse_overridden_factors(selection: Selection) -> None:
     design = selection.design.factor_names if selection.design else ()
     tuned = (selection.tune.param,) if selection.tune else ()
     for name, value in selection.overrides:
+        flag = f"--{name.replace('_', '-')}"
         if name in design:
-            by, source = "the design's factor", ""
+            by, source, fix = "the design's factor", "", "(or vary another parameter)"
         elif name in tuned:
-            by, source = "tuning", " (the suite's [tune], or --tune)"
+            by, source, fix = "tuning", " (the suite's [tune], or --tune)", "(or add --no-tune)"
         else:
             continue
-        flag = f"--{name.replace('_', '-')}"
         raise PresetError(
             f"{flag} {format_value(value)} and {by}{source} both set {name}; {by} wins in every arm, "
-            f"so drop {flag} (or vary another parameter)"
+            f"so drop {flag} {fix}"
         )

@@ -196,11 +196,16 @@ def test_tune_from_the_command_line_replaces_the_suites(tmp_path):
     assert "tune-lr" not in out  # the suite's [tune] is replaced, not added to
     code, out, _ = sweep_main(*args[:-1], "--list", "--tune", "momentum=0.8,0.95")
     assert code == 0 and "tune: momentum in 0.8, 0.95 per arm on seed 0," in out
+    code, out, err = sweep_main(*args, "--no-tune", "--lr", "0.3")  # the suite's [tune] skipped
+    assert code == 0 and "tune-" not in out and '"lr":0.3' in out and "des/base/seed0" in out, err
+    code, out, _ = sweep_main(*args[:-1], "--list", "--no-tune")
+    assert code == 0 and "tune:" not in out
     for bad, message in (
         (("--tune", "lr"), "--tune takes FIELD=VALUE,VALUE,...; got 'lr'"),
         (("--tune-seeds", "1"), "--tune-seeds goes with --tune"),
         (("--tune", "lr=0.1,0.10"), "lr lists the same value twice"),
-        (("--lr", "0.3"), "--lr 0.3 and tuning (the suite's [tune], or --tune) both set lr; tuning wins"),
+        (("--lr", "0.3"), "both set lr; tuning wins in every arm, so drop --lr (or add --no-tune)"),
+        (("--tune", "lr=0.1,0.2", "--no-tune"), "give --tune or --no-tune, not both"),
     ):
         code, _, err = sweep_main(*args, *bad)
         assert code == 2 and message in err and err.count("\n") == 1, err

@@ -120,7 +120,7 @@ def print_suite(suite: Suite, selection: Selection, runs_dir: Path) -> None:
     shown = (
         selection
         if selection.presets is not None or selection.design
-        else Selection(None, suite.design, selection.overrides, selection.seeds, suite.tune)
+        else Selection(None, suite.design, selection.overrides, selection.seeds, selection.tune)
     )
     plan = make_plan(suite, shown, runs_dir)
     title = f"suite '{suite.name}' ({suite.path}): {suite.description}"

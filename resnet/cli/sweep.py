@@ -26,7 +26,7 @@ from resnet.plan import Plan, Selection, make_plan
 from resnet.presets import DEFAULT_SUITE, Suite, find_suite, load_suite
 from resnet.run_spec import LaunchOptions
 from resnet.states import ExitCode
-from resnet.tuning import parse_tune_flag
+from resnet.tuning import Tune, parse_tune_flag
 
 log = logging.getLogger("resnet.cli")
 
@@ -67,6 +67,9 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
         help="select this parameter per arm on the validation split (default: the suite's [tune])",
     )
     what.add_argument("--tune-seeds", type=int, nargs="+", metavar="SEED", help="tuning seeds (default 0)")
+    what.add_argument(
+        "--no-tune", action="store_true", help="skip the suite's [tune]: each arm at its configured value"
+    )
     seeds = what.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, help="one seed (default 0)")
     seeds.add_argument(
@@ -136,7 +139,9 @@ def sweep_main(argv: list[str] | None = None) -> int:
     if args.list:
         from resnet.cli.listing import print_suite
 
-        shown = selection or Selection(overrides=tuple(sorted(overrides.items())), seeds=_seeds(args))
+        shown = selection or Selection(
+            overrides=tuple(sorted(overrides.items())), seeds=_seeds(args), tune=_tune(args, suite)
+        )
         print_suite(suite, shown, args.runs_dir)
         return ExitCode.OK
     if args.report:
@@ -216,10 +221,18 @@ def make_selection(args: argparse.Namespace, suite: Suite, overrides: dict) -> S
         fail(f"--seeds lists a seed twice: {' '.join(map(str, seeds))}")
     if args.all and not suite.presets:
         presets = ()
+    return Selection(presets, design, tuple(sorted(overrides.items())), seeds, _tune(args, suite))
+
+
+def _tune(args: argparse.Namespace, suite: Suite) -> Tune | None:
+    """What tuning the command line asks for: --tune, none (--no-tune), else the suite's [tune]."""
     if args.tune_seeds and not args.tune:
         fail("--tune-seeds goes with --tune FIELD=V1,V2,...")
-    tune = parse_tune_flag(args.tune, args.tune_seeds) if args.tune else suite.tune
-    return Selection(presets, design, tuple(sorted(overrides.items())), seeds, tune)
+    if args.no_tune and args.tune:
+        fail("give --tune or --no-tune, not both")
+    if args.no_tune:
+        return None
+    return parse_tune_flag(args.tune, args.tune_seeds) if args.tune else suite.tune
 
 
 def _load_suite(args: argparse.Namespace) -> Suite:
