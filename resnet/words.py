@@ -15,9 +15,10 @@ def listed(noun: str, items: tuple[int, ...] | list[int]) -> str:
 
 
 def format_seconds(seconds: float | None) -> str:
-    """'0m07s', '12m30s', '3h05m'; '' for an unknown duration."""
+    """'0m07s', '12m30s', '3h05m'; '' for an unknown duration. Rounded, and a positive one to at least a
+    second: 'about 0m00s of training' would read as nothing to do."""
     if seconds is None:
         return ""
-    minutes, secs = divmod(int(seconds), 60)
+    minutes, secs = divmod(max(round(seconds), 1 if seconds > 0 else 0), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

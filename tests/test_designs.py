@@ -559,6 +559,13 @@ def test_the_sweeps_time_left_hands_queued_runs_to_the_slot_that_frees_first(tmp
     assert display.stream.getvalue().count("sweep: about 0m08s left") == 1
 
 
+def test_durations_are_rounded_and_a_positive_one_never_reads_as_zero():
+    from resnet.words import format_seconds
+
+    cases = {0: "0m00s", 0.2: "0m01s", 7.5: "0m08s", 59.6: "1m00s", 750: "12m30s", 11_100: "3h05m"}
+    assert {s: format_seconds(s) for s in cases} == cases and format_seconds(None) == ""
+
+
 def test_a_dry_run_times_the_sweep_on_its_slots(tmp_path, suite_file, monkeypatch):
     """Six 512-image one-epoch runs of 2 s each (timed by an earlier run here): 12 s on one slot, 6 s on
     two, as the sweep hands them out, each to the slot that frees first."""
