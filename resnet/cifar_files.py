@@ -85,7 +85,10 @@ def md5sum(path: Path) -> str:
 
 
 def _fingerprint(root: Path, files) -> list[list]:
-    return [[name, (root / name).stat().st_size, (root / name).stat().st_mtime_ns] for name, _ in files]
+    """What tells a file changed: size and mtime alone miss two batches swapped by `mv` (tar gives every
+    file one mtime), so the inode and its change time too, which no copy or rename keeps."""
+    stats = [(name, (root / name).stat()) for name, _ in files]
+    return [[name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns] for name, st in stats]
 
 
 def decoded(source: CifarSource, root: Path) -> tuple[dict[str, np.ndarray], list[str], str]:

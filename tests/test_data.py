@@ -2,6 +2,7 @@ import concurrent.futures
 import functools
 import hashlib
 import http.server
+import os
 import pickle
 import tarfile
 import threading
@@ -58,6 +59,16 @@ def test_the_decoded_dataset_is_cached_and_refreshed_when_the_files_change(tmp_p
     )
     assert len(first.provenance["files_sha256"]) == 16
     assert edited.provenance["files_sha256"] != first.provenance["files_sha256"]
+    # two batches of one size and one mtime (as tar extracts them) swapped by renames: decoded again
+    one, two = batch.with_name("data_batch_1"), batch
+    for path in (one, two):
+        os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    load_cifar("cifar10", tmp_path, download=False)
+    one.rename(tmp_path / "swap")
+    two.rename(one)
+    (tmp_path / "swap").rename(two)
+    swapped = load_cifar("cifar10", tmp_path, download=False)
+    assert swapped.train_labels[:6].tolist() == [9] * 6 and swapped.train_labels[6:12].tolist() != [9] * 6
 
 
 def test_cifar100_uses_fine_labels_and_its_own_statistics(tmp_path):
