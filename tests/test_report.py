@@ -535,6 +535,18 @@ def test_arms_not_directories_a_cell_holds_one_config_each_seed_once(tmp_path):
     assert "/seed?`: its config.json holds no config table (nothing says what it trained)" in md
 
 
+def test_a_run_of_a_preset_as_written_is_named_so_beside_a_table_of_overrides(tmp_path):
+    """Under `--epochs 2` the preset's own run is another configuration: its row says which, not an
+    empty '`baseline` with'."""
+    suite = find_suite("ablations")
+    runs = tmp_path / "runs"
+    write_run(runs, "ablations", "baseline", suite.config("baseline", seed=0))
+    plan = make_plan(suite, Selection(("baseline",), None, (("epochs", 2),), (0,)), runs)
+    write_report(plan, tmp_path / "results")
+    others = (tmp_path / "results" / "ablations.md").read_text().split("## Other configurations")[1]
+    assert "| `baseline` as the suite defines it (no overrides) | 0 | completed |" in others
+
+
 def test_runs_this_user_may_not_read_are_named_never_pending_nor_unverified(tmp_path, monkeypatch):
     """A shared runs dir holds a colleague's run dirs: one this user may not list read as 'pending' (its
     run unseen), one whose metrics.jsonl it may not read as 'unverified'. Permissions are simulated: as

@@ -157,11 +157,11 @@ def others_section(plan: Plan, collected: Collected) -> list[str]:
     candidates = plan.arms + list(presets_by_arm(plan.suite, {}).values())  # the suite's presets as written
     for run in collected.others:
         arm, changed = closest_arm(run.config, candidates, run.path.parent.name)
-        like = (
-            f"`{arm.name}` with " + ", ".join(f"{k}={format_value(v)}" for k, v in changed.items())
-            if arm
-            else ""
-        )
+        like = ""
+        if arm and not changed:  # the preset as the suite writes it, while this table overrides it
+            like = f"`{arm.name}` as the suite defines it (no overrides)"
+        elif arm:
+            like = f"`{arm.name}` with " + ", ".join(f"{k}={format_value(v)}" for k, v in changed.items())
         rows.append(
             {
                 "Run": str(run.path),
