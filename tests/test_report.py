@@ -245,6 +245,26 @@ def test_the_resolvable_difference_is_at_the_tables_holm_level(tmp_path):
     assert "corrected level, α/m = 0.05/2 (Holm resolves every p below it)" in md
 
 
+def test_a_resolvable_difference_beyond_the_100_point_scale_is_said_so(tmp_path):
+    """Two seeds that disagree: differences +20 and -10, SE 15, so the seeds would resolve only a
+    difference of (t(0.975, 1) + t(0.8, 1)) x 15, about 211 points: the table says '> 100', the finding
+    that not even 100 points are resolvable, and the CSV keeps the number."""
+    suite = find_suite("ablations")
+    runs = tmp_path / "runs"
+    for arm, values in {"baseline": (50.0, 60.0), "cosine": (70.0, 50.0)}.items():
+        for seed, final in enumerate(values):
+            write_run(runs, "ablations", arm, suite.config(arm, seed=seed, epochs=2), finals=(40.0, final))
+    plan = make_plan(suite, Selection(("baseline", "cosine"), None, (("epochs", 2),), (0, 1)), runs)
+    write_report(plan, tmp_path / "results")
+    md = (tmp_path / "results" / "ablations.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| cosine |"))
+    assert "| > 100 |" in row
+    assert "(with n = 2, not even a 100-point difference is resolvable: add seeds)." in md
+    arms = pd.read_csv(tmp_path / "results" / "ablations-arms.csv").set_index("arm")
+    expected = (math.tan(math.pi * 0.475) + math.tan(math.pi * 0.3)) * 15  # t with df = 1 is Cauchy
+    assert arms.loc["cosine", "resolvable"] == pytest.approx(expected) and expected > 211
+
+
 def test_runs_on_official_and_modified_files_are_told_apart(tmp_path):
     """One seed trained on a modified CIFAR-10 copy among verified ones: the header says how many runs,
     and the runs CSV which."""

@@ -173,8 +173,10 @@ def _effect_sentence(row: ArmStats, baseline: str, comparisons: int) -> str:
         verdict = f"{'better' if test.diff > 0 else 'worse'} than `{baseline}` at α = 0.05"
     else:
         holm = f" and Holm over {comparisons} comparisons" if comparisons > 1 else ""
-        verdict = (
-            f"no difference resolved at α = 0.05 (with n = {test.n}{holm}, differences below "
-            f"{row.resolvable:.2f} points are not resolvable)"
+        below = (
+            f"differences below {row.resolvable:.2f} points are not resolvable"
+            if row.resolvable is not None and row.resolvable <= 100
+            else "not even a 100-point difference is resolvable: add seeds"
         )
+        verdict = f"no difference resolved at α = 0.05 (with n = {test.n}{holm}, {below})"
     return f"`{row.name}`: {effect} ({interval}), Holm-adjusted p = {row.p_holm:.3g}: {verdict}."

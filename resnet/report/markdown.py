@@ -82,7 +82,7 @@ def _comparison_words(baseline: str, tested: int) -> str:
         f"half; Welch: the chance that a seed of the arm beats one of the baseline's). Resolvable Δ: the"
         f" smallest true difference these seeds would detect with 80% power at the table's corrected "
         f"level, α/m = 0.05/{tested or 'm, m tested'} (Holm resolves every p below it), (t(1 − α/2m) + "
-        f"t₀.₈₀) × SE: a 'no effect' below it means too few seeds. **Bold**: not significantly worse "
-        f"than the best arm (Holm-adjusted, α = 0.05); with n = 1 nothing is resolvable, so every arm is"
-        f" bold."
+        f"t₀.₈₀) × SE: a 'no effect' below it means too few seeds ('> 100': not even a 100-point one). "
+        "**Bold**: not significantly worse than the best arm (Holm-adjusted, α = 0.05); with n = 1 "
+        "nothing is resolvable, so every arm is bold."
     )

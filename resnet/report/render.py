@@ -124,7 +124,7 @@ def main_table(plan: Plan, rows: list[ArmStats]) -> pd.DataFrame:
         table[f"P(>{plan.baseline})"] = [
             fmt_p(row.vs_baseline.p_superior if row.vs_baseline else None) for row in rows
         ]
-        table["Resolvable Δ"] = [_number(row.resolvable) for row in rows]
+        table["Resolvable Δ"] = [_resolvable(row.resolvable) for row in rows]
     if any(row.reference for row in rows):
         table["Published (vs our 95% CI)"] = [fmt_reference(row) for row in rows]
     table["Model"] = [row.cell.arm.config.model for row in rows]
@@ -135,8 +135,9 @@ def main_table(plan: Plan, rows: list[ArmStats]) -> pd.DataFrame:
     return table
 
 
-def _number(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
+def _resolvable(points: float | None) -> str:
+    """Beyond the 100-point scale (n = 2, say) the number says only that nothing is resolvable."""
+    return "" if points is None else "> 100" if points > 100 else f"{points:.2f}"
 
 
 def _first(row: ArmStats, key: str) -> Any:
