@@ -1289,6 +1289,23 @@ def test_the_interaction_plot_draws_no_bar_for_a_single_seed():
     plt.close("all")
 
 
+def test_the_interaction_plots_lines_stand_apart_so_that_no_bar_hides_another():
+    import matplotlib.pyplot as plt
+
+    from resnet.report.figures import interaction_figure
+
+    series = {
+        "norm=batch": [("multistep", 90.0, 2.0), ("cosine", 91.0, 2.0)],
+        "norm=none": [("multistep", 80.0, 2.0), ("cosine", 82.0, 2.0)],
+    }
+    ax = interaction_figure(series, "lr_schedule", "t", "acc (%)").axes[0]
+    batch, none = [list(line.get_xdata()) for line in ax.lines if line.get_marker() == "o"]
+    assert batch == pytest.approx([-0.04, 0.96]) and none == pytest.approx([0.04, 1.04])  # aside, 0.08 apart
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["multistep", "cosine"]
+    assert list(ax.get_xticks()) == [0, 1]
+    plt.close("all")
+
+
 def test_the_interaction_plot_ends_an_interval_past_0_or_100_at_the_axis_with_an_arrow():
     """Accuracy lies in [0, 100]: a t-interval over two seeds that reaches past it (30 ± 90) is drawn to
     the edge of the possible, and the axis stays there (it ran down to -60)."""

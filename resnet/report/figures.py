@@ -248,8 +248,11 @@ def interaction_figure(
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
     colours = palette(len(series))
+    levels = list(dict.fromkeys(p[0] for points in series.values() for p in points))
+    step = min(0.08, 0.4 / len(series))  # each line a little aside, so that its bars do not hide another's
     for i, (label, points) in enumerate(series.items()):
-        xs = [p[0] for p in points if p[1] is not None]
+        dodge = (i - (len(series) - 1) / 2) * step
+        xs = [levels.index(p[0]) + dodge for p in points if p[1] is not None]
         ys = [p[1] for p in points if p[1] is not None]
         errs = [math.nan if p[2] is None else p[2] for p in points if p[1] is not None]  # n = 1: no bar
         # an interval past 0 or 100 (a t-interval over 2-3 seeds can reach it) ends at the axis with an
@@ -266,6 +269,7 @@ def interaction_figure(
                     ax.plot(x, edge, arrow, color=style["color"], ms=7, clip_on=False)
     bottom = ax.get_ylim()[0]
     ax.set(xlabel=factor, ylabel=ylabel, title=title, ylim=(max(bottom, 0.0), 100))
+    ax.set_xticks(range(len(levels)), levels)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # off the data
     return fig
