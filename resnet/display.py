@@ -29,6 +29,14 @@ LINE_EVERY_S = 30.0
 NOTHING_ON_DISK = (RunState.PENDING, RunState.QUEUED, RunState.CONFLICT)  # no progress to read
 
 
+def verbatim(text: str) -> Any:
+    """`text` for rich as it is: brackets in a failure's reason or a description are no markup ('[b]' was
+    eaten, a '[/x]' raised), and a child's colour codes are styles, not escapes on the terminal."""
+    from rich.text import Text
+
+    return Text.from_ansi(text)
+
+
 class SweepDisplay:
     """Output that can fail (a terminal that hung up: EIO; a reader that went away: EPIPE) turns the view
     off and never the sweep: its runs must still be stopped, or finish, and the table written."""
@@ -88,7 +96,7 @@ class SweepDisplay:
         """A line above the live table; `live_only`: one the plain lines already say in full."""
         if self._live:
             live = self._live
-            self._write(lambda: live.console.print(text, soft_wrap=True))
+            self._write(lambda: live.console.print(verbatim(text), soft_wrap=True))
         elif not live_only:
             self._print(f"{time.strftime('%H:%M:%S')} {text}")
 
@@ -213,7 +221,7 @@ def _build_table(rows: list[tuple[RunStatus, dict[str, Any]]], room: int) -> Any
             "img/s": f"{info['ips']:,.0f}" if info.get("ips") else "",
             "ETA": format_seconds(info.get("eta")) if status.state == RunState.RUNNING else "",
         }
-        table.add_row(*(cells[c] for c in columns), status.note)
+        table.add_row(*(cells[c] for c in columns), verbatim(status.note))
     if rest:
         more = ", ".join(f"{n} {state}" for state, n in sorted(rest.items()))
         table.add_row(f"… {sum(rest.values())} more", "", *[""] * (len(columns) - 2), more)

@@ -1122,6 +1122,31 @@ def test_the_live_table_fits_a_small_terminal_with_the_running_runs_in_it(tmp_pa
     assert "… 17 more" in text and "15 completed, 2 queued" in text  # what did not fit, summed up
 
 
+def test_a_reason_with_brackets_or_colour_codes_is_shown_as_it_is(tmp_path, suite_file):
+    """A failure's reason is a child's text: '[enforce fail at ...]' was eaten as markup, a '[/x]' raised
+    MarkupError in the runner, and a colour code or a clear-screen went to the terminal."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from resnet.display import SweepDisplay, sweep_table
+    from resnet.run_status import RunStatus
+
+    spec = plan_for(suite_file, tmp_path / "runs", ["base"]).specs[0]
+    reason = "RuntimeError: [enforce fail at x.cc:672] in [/tmp/a] \x1b[2J\x1b[31mred\x1b[0m"
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(sweep_table([(RunStatus(spec, RunState.FAILED, note=reason), {})], console))
+    display = SweepDisplay(live=False)
+    display._live = SimpleNamespace(console=console)  # a live view, printing where the test reads
+    display.message(f"failed: {reason}")
+    text = console.file.getvalue()
+    assert text.count("RuntimeError: [enforce fail at x.cc:672] in [/tmp/a] red") == 2 and "\x1b" not in text
+    described = suite_file.read_text().replace('description = "', 'description = "[b] in [/x] ', 1)
+    suite_file.write_text(described)
+    code, out, err = sweep_main("--suite-file", suite_file, "--list")
+    assert code == 0 and "[b] in [/x] " in out, err
+
+
 def test_the_live_view_trusts_only_numbers_in_a_runs_progress_file(tmp_path, suite_file):
     from resnet.run_status import RunStatus
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from resnet.config import format_value
 from resnet.cost import estimate_seconds, format_flops, makespan, recorded_speeds, run_flops
+from resnet.display import verbatim
 from resnet.errors import UserError
 from resnet.machine import device_name
 from resnet.plan import Plan, Selection, make_plan
@@ -19,9 +20,10 @@ if TYPE_CHECKING:
 
 
 def _console():
+    """No markup: what it shows (suite descriptions, paths, errors) is the user's text, brackets and all."""
     from rich.console import Console
 
-    return Console(width=max(120, Console().width))
+    return Console(width=max(120, Console().width), markup=False)
 
 
 def print_suites() -> None:
@@ -36,7 +38,7 @@ def print_suites() -> None:
         try:
             suite = load_suite(path)
         except UserError as exc:
-            table.add_row(name, "", "", "", f"[red]cannot load: {exc}")
+            table.add_row(name, "", "", "", verbatim(f"cannot load: {exc}"), style="red")
             continue
         design = (
             len(make_plan(suite, Selection(presets=(), design=suite.design), Path("runs")).arms)
@@ -44,7 +46,9 @@ def print_suites() -> None:
             else 0
         )
         arms = len(make_plan(suite, Selection(design=suite.design), Path("runs")).arms)
-        table.add_row(name, str(len(suite.presets)), str(design or ""), str(arms), suite.description)
+        table.add_row(
+            name, str(len(suite.presets)), str(design or ""), str(arms), verbatim(suite.description)
+        )
     _console().print(table)
 
 
@@ -131,7 +135,7 @@ def print_suite(suite: Suite, selection: Selection, runs_dir: Path) -> None:
         console.print(arms_table(plan, [name for name, _ in design.factors]))
         _print_costs(console, suite, plan, runs_dir)
         return
-    table = Table(title=title, title_justify="left", caption_justify="left")
+    table = Table(title=verbatim(title), title_justify="left", caption_justify="left")
     for column in ("preset", "changes vs " + (suite.baseline or "base"), "model", "epochs", "description"):
         table.add_column(column)
     arms = {arm.name: arm.config for arm in plan.arms}
@@ -140,7 +144,7 @@ def print_suite(suite: Suite, selection: Selection, runs_dir: Path) -> None:
         label = name + (f" ({', '.join(preset.aliases)})" if preset.aliases else "")
         config = arms.get(plan.merged.get(name, name), preset.config)  # as the overrides make it
         note = f"(here the same config as {plan.merged[name]}: run once) " if name in plan.merged else ""
-        table.add_row(label, changes, config.model, str(config.epochs), note + preset.description)
+        table.add_row(label, changes, config.model, str(config.epochs), verbatim(note + preset.description))
     if suite.presets:
         if plan.overrides_words:
             table.caption = f"overrides: {plan.overrides_words}"
