@@ -54,6 +54,11 @@ class RunDir:
             record = load_json(self.config_file)
         except FileNotFoundError:
             return None
+        except PermissionError:  # a colleague's run on a shared runs dir, say
+            raise RunDirError(
+                f"{self.config_file} cannot be read (permission denied); give this user read access to "
+                f"{self.path}, or move it away"
+            ) from None
         except (OSError, DamagedFile) as exc:
             raise RunDirError(f"{self.config_file} cannot be read ({exc}); move {self.path} away") from None
         try:

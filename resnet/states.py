@@ -20,6 +20,7 @@ class RunState(StrEnum):
     INTERRUPTED = "interrupted"  # started and stopped; resumes from its last checkpoint
     UNVERIFIED = "unverified"  # has a summary.json that does not verify: the next run repairs or retrains it
     CONFLICT = "conflict"  # the directory holds a run of another config
+    UNREADABLE = "unreadable"  # the directory (or one above it) cannot be read: what it holds is unknown
 
     def __str__(self) -> str:
         return self.value

@@ -181,7 +181,7 @@ def test_sigterm_while_the_command_still_imports_is_the_same_one_line():
     assert command.returncode == 130 and err == "\ninterrupted\n", err
 
 
-def test_a_damaged_run_file_in_a_planned_run_is_one_line(tmp_path, suite_file):
+def test_a_damaged_run_file_in_a_planned_run_is_one_line(tmp_path, suite_file, monkeypatch):
     run_dir = tmp_path / "runs" / "tiny" / "base" / "seed0"
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_bytes(b"\x89\xff binary \x00")
@@ -199,6 +199,17 @@ def test_a_damaged_run_file_in_a_planned_run_is_one_line(tmp_path, suite_file):
     assert code == 2 and err.count("\n") == 1
     assert (
         f"{run_dir / 'config.json'} cannot be read ({run_dir / 'config.json'} is not UTF-8 text); move" in err
+    )
+
+    # another user's run on a shared runs dir (simulated: the tests run as root, whom nothing refuses)
+    def refused(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("resnet.run_dir.load_json", refused)
+    code, _, err = sweep_main("--suite-file", suite_file, "--config", "base", "--runs-dir", tmp_path / "runs")
+    assert code == 2 and err == (
+        f"error: {run_dir / 'config.json'} cannot be read (permission denied); give this user read access to "
+        f"{run_dir}, or move it away\n"
     )
 
 

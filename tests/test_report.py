@@ -598,8 +598,9 @@ def test_runs_this_user_may_not_read_are_named_never_pending_nor_unverified(tmp_
     collected = collect(plan)
     cells = {cell.arm.name: cell for cell in collected.arms}
     assert [len(cells[a].runs) for a in ("baseline", "cosine", "no_schedule")] == [1, 0, 0]
-    assert cells["cosine"].pending == [] and cells["cosine"].conflicts == [0]  # not known, so not pending
-    assert cells["no_schedule"].pending == [] and cells["no_schedule"].conflicts == [0]
+    for arm in ("cosine", "no_schedule"):  # not known, so neither pending nor another config's
+        assert (cells[arm].pending, cells[arm].conflicts, cells[arm].unreadable) == ([], [], [0])
+    assert cells["cosine"].outside() == "1 unreadable"
     assert dict(collected.skipped) == {
         closed_dir: "it cannot be listed (permission denied): runs in it are not counted",
         closed_file.parent: "metrics.jsonl cannot be read by this user (permission denied)",

@@ -79,6 +79,7 @@ class ArmRuns:
     runs: list[RunRecord] = field(default_factory=list)  # one per seed
     pending: list[int] = field(default_factory=list)  # planned seeds with nothing on disk
     conflicts: list[int] = field(default_factory=list)  # planned seeds whose directory holds another run
+    unreadable: list[int] = field(default_factory=list)  # planned seeds in a directory that cannot be read
     planned: bool = True  # False: a preset this sweep did not select, tabled because its runs are here
     awaiting: str = ""  # a tuned arm whose final runs cannot start yet: why
 
@@ -110,6 +111,8 @@ class ArmRuns:
             counts[str(RunState.PENDING)] = len(self.pending)
         if self.conflicts:
             counts[str(RunState.CONFLICT)] = len(self.conflicts)
+        if self.unreadable:
+            counts[str(RunState.UNREADABLE)] = len(self.unreadable)
         return ", ".join(f"{n} {state}" for state, n in counts.items())
 
 
@@ -190,6 +193,10 @@ class Found:
         """Whether `path` lies in a directory that could not be searched: what it holds is not known."""
         return any(m == path or m in path.parents for m in self.missed)
 
+    def unreadable(self, path: Path) -> bool:
+        """Whether the run in `path` could not be read (or searched for): it is there, but not known."""
+        return self.unknown(path) or any(skipped == path for skipped, _ in self.skipped)
+
 
 def find_runs(plan: Plan) -> Found:
     root = plan.runs_dir / plan.suite.name
@@ -267,10 +274,10 @@ def collect(plan: Plan, found: Found | None = None) -> Collected:
             claimed.update(r.path for r in runs)
             duplicates.update((r.path, _duplicate(r.path, runs[0].path, arm, seed)) for r in runs[1:])
         missing = [s for s in seeds if s not in by_seed]
-        known = [s for s in missing if not found.unknown(plan.run_dir(arm, s))]
+        cell.unreadable = [s for s in missing if found.unreadable(plan.run_dir(arm, s))]
+        known = [s for s in missing if s not in cell.unreadable]
         cell.pending = [s for s in known if plan.run_dir(arm, s) not in found.paths]
-        # a sweep refuses these: their dir holds another config, or cannot be read
-        cell.conflicts = [s for s in missing if s not in cell.pending]
+        cell.conflicts = [s for s in known if s not in cell.pending]  # their dir holds another config
         return cell
 
     duplicates: set[tuple[Path, str]] = set()
