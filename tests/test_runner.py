@@ -470,6 +470,8 @@ def test_a_run_that_cannot_start_fails_alone_and_three_alike_stop_the_queue(
     assert state["cosine"].state == RunState.FAILED
     assert state["cosine"].note == f"cannot start: exists but is not a directory ({runs}/tiny/cosine/seed0)"
     assert state["base"].state == RunState.COMPLETED  # the sweep went on
+    print_failures([state["cosine"]])
+    assert capsys.readouterr().err == f"failed: tiny/cosine/seed0: {state['cosine'].note}\n"  # no log to name
     specs = plan_for(suite_file, tmp_path / "more", ["broken"], seeds=(0, 1, 2, 3, 4)).specs
     sweep_ = LocalSweep(
         specs,

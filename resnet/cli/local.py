@@ -172,7 +172,8 @@ def print_failures(failed: list[RunStatus]) -> None:
         runs = ", ".join(spec.label for spec in specs)
         log_file = RunDir(specs[0].run_dir).log_file
         logs = f"{log_file.name} in each run dir" if len(specs) > 1 else str(log_file)
-        print(f"failed: {runs}: {reason} (log: {logs})", file=sys.stderr)
+        started = log_file.is_file()  # one that could not start (an unwritable dir) has no log to show
+        print(f"failed: {runs}: {reason}" + (f" (log: {logs})" if started else ""), file=sys.stderr)
 
 
 def pilot(pending: list[RunSpec], slots, launcher, piloted: set, args: argparse.Namespace) -> None:
