@@ -34,6 +34,7 @@ from resnet.errors import ConfigError, PresetError
 from resnet.files import PROJECT_ROOT, describe_os_error
 from resnet.models.registry import unknown_name_message
 from resnet.references import Reference, parse_reference
+from resnet.run_dir import STANDALONE_RUNS
 from resnet.tuning import Tune, parse_tune
 
 log = logging.getLogger("resnet.presets")
@@ -199,6 +200,11 @@ def load_suite(path: str | Path) -> Suite:
             "names the suite's runs and results (runs/NAME/, results/NAME.md); save it as NAME.toml"
         )
     name = check_name("suite", path.stem, str(path))
+    if name == STANDALONE_RUNS:
+        raise PresetError(
+            f"{path}: a suite cannot be named '{name}': runs/{name}/ holds train_cifar.py's own runs, which "
+            "its table would read as its own; rename the file"
+        )
     data = _with_parent(read_toml(path, "suite file"), path)
     base = data.get("base", {})
     refuse_seed(base, f"{path} [base]")

@@ -174,6 +174,12 @@ def test_bad_suites_fail_in_one_line_naming_the_file(tmp_path, text, message, mo
     assert message in str(err.value) and str(path) in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_suite_cannot_be_named_after_train_cifar_pys_own_runs_dir(tmp_path):
+    path = write(tmp_path, "[presets.a]\n", "train.toml")
+    with pytest.raises(PresetError, match=r"train.toml: a suite cannot be named 'train': runs/train/ holds"):
+        load_suite(path)
+
+
 @pytest.mark.parametrize("table", ["base", "presets"])
 def test_a_suite_that_extends_another_checks_its_tables_before_merging(tmp_path, table):
     write(tmp_path, "[base]\nepochs = 2\n[presets.a]\n", "parent.toml")
