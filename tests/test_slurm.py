@@ -101,7 +101,21 @@ def test_dry_run_prints_the_array_without_submitting(tmp_path, suite_file):
         and "--resume" in lines[3]
     )
     assert "--config-json" in lines[3] and "--device cuda --threads 4" in lines[3]
+    assert lines[-1].startswith("# 2 arms x 2 seeds = 4 runs; about ") and "wall time" not in result.stdout
     assert not (tmp_path / "runs").exists()
+    failed = tmp_path / "runs" / "tiny" / "base" / "seed0"
+    failed.mkdir(parents=True)
+    (failed / "failure.json").write_text('{"reason": "out of memory"}')
+    result = run_cli(
+        "run_ablations.py", *two_arms_on_slurm(suite_file), "--runs-dir", tmp_path / "runs", "--dry-run"
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        "# skip tiny/base/seed0: failed before: out of memory (failure.json); pass --retry-failed to run it "
+        "again"
+    )
+    assert lines[1] == "would submit 1 Slurm job array of 3 tasks (one run each) through submitit:"
+    assert lines[-1].startswith("# still to train: 3 runs, about ")  # what a submission costs, as locally
 
 
 def slurm_sweep(tmp_path, suite_file, *flags):

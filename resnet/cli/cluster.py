@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resnet.cli.common import fail
-from resnet.pending import adopt_finished_elsewhere, to_run
+from resnet.cli.listing import cost_lines
+from resnet.pending import adopt_finished_elsewhere, skip_reasons, to_run
 from resnet.plan import Plan, make_plan
 from resnet.run_dir import SUBMITIT_DIR
 from resnet.states import ExitCode, RunState
@@ -33,10 +34,14 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         fail(str(exc))
     launch = options.launch(args.keep_checkpoints, args.checkpoint_every)
     if args.dry_run:
-        fresh, queued = already_queued(to_run(plan.specs, args.retry_failed), args.runs_dir)
+        checked = skip_reasons(plan.specs, args.retry_failed)  # the runs' states, read once
+        print("".join(f"# skip {spec.label}: {skip}\n" for spec, skip in checked if skip), end="")
+        to_train = [spec for spec, skip in checked if skip is None]
+        fresh, queued = already_queued(to_train, args.runs_dir)
         say_queued(queued)
         print(describe_submission(fresh, options, args.runs_dir, launch))
         say_awaiting(plan, "then, once tuning finished,")
+        print("".join(f"# {line}\n" for line in cost_lines(plan, args.runs_dir, None, to_train)), end="")
         return ExitCode.OK
     record_sweep(args.runs_dir, plan.suite, plan.selection)
     waited: list[RunSpec] = []

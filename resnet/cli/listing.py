@@ -53,13 +53,12 @@ def print_suites() -> None:
 
 
 def cost_lines(
-    plan: Plan, runs_dir: Path, device: str, to_train: list[RunSpec] | None = None, slots: int = 1
+    plan: Plan, runs_dir: Path, device: str | None, to_train: list[RunSpec] | None = None, slots: int = 1
 ) -> list[str]:
-    """The run count, the FLOPs, and the wall time where earlier runs of the same models were timed here
-    (on `slots` slots too, as the sweep hands them out); with `to_train` (a dry run of a sweep begun
-    before), what is left (an interrupted run counts whole)."""
-    name = device_name(device)
-    speeds = recorded_speeds(runs_dir, name)
+    """The run count, the FLOPs, and the wall time where earlier runs of the same models were timed on
+    `device` (on `slots` slots too, as the sweep hands them out; None: not known here, as for a cluster's
+    nodes); with `to_train` (a dry run of a sweep begun before), what is left (an interrupted run counts
+    whole)."""
     seeds, tune = plan.selection.seeds, plan.selection.tune
     waiting = [  # final runs that wait for tuning's choice (off the tuning seeds, which reuse tuning runs)
         plan.spec(arm, seed).config
@@ -88,19 +87,23 @@ def cost_lines(
             else "still to train: nothing (every run finished or failed; --retry-failed reruns failed ones)"
         )
         configs = left
+    return lines if device is None else lines + _time_lines(configs, runs_dir, device, slots)
+
+
+def _time_lines(configs: list, runs_dir: Path, device: str, slots: int) -> list[str]:
+    name = device_name(device)
+    speeds = recorded_speeds(runs_dir, name)
     seconds = [estimate_seconds(config, speeds) for config in configs]
     timed = [s for s in seconds if s is not None]
     if timed:
         untimed = len(configs) - len(timed)
         on_slots = f", {format_seconds(makespan(timed, slots))} on {slots} slots" if slots > 1 else ""
-        lines.append(
+        return [
             f"about {format_seconds(sum(timed))} of training on {name} (one slot{on_slots}), from earlier "
             f"runs of the same models here"
             + (f"; {plural(untimed, 'run')} of models never run here not included" if untimed else "")
-        )
-    elif configs:
-        lines.append(f"wall time: no earlier run of these models on {name} to time them by")
-    return lines
+        ]
+    return [f"wall time: no earlier run of these models on {name} to time them by"] if configs else []
 
 
 def arms_table(plan: Plan, factors: list[str]):
