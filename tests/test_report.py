@@ -265,6 +265,22 @@ def test_a_resolvable_difference_beyond_the_100_point_scale_is_said_so(tmp_path)
     assert arms.loc["cosine", "resolvable"] == pytest.approx(expected) and expected > 211
 
 
+def test_a_table_without_the_suites_baseline_says_why_it_compares_nothing(tmp_path):
+    suite = find_suite("ablations")
+    runs = tmp_path / "runs"
+    for arm in ("cosine", "no_schedule"):
+        write_run(runs, "ablations", arm, suite.config(arm, seed=0, epochs=2), finals=(50.0, 60.0))
+    plan = make_plan(suite, Selection(("cosine", "no_schedule"), None, (("epochs", 2),), (0,)), runs)
+    written = write_report(plan, tmp_path / "results")
+    words = (
+        "No Δ, p-values or findings: the suite's baseline `baseline` is not in this table; run it too "
+        "(--config baseline ...) to compare the arms with it."
+    )
+    assert written.warnings == [words]  # under the terminal's table too
+    md = (tmp_path / "results" / "ablations.md").read_text()
+    assert f"**{words}**" in md and "## Findings" not in md
+
+
 def test_runs_on_official_and_modified_files_are_told_apart(tmp_path):
     """One seed trained on a modified CIFAR-10 copy among verified ones: the header says how many runs,
     and the runs CSV which."""

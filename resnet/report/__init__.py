@@ -25,7 +25,7 @@ from resnet.report.collect import Collected, collect, compared_key, find_runs, w
 from resnet.report.design import interaction_series
 from resnet.report.figures import plot_curves, plot_forest, plot_interaction
 from resnet.report.latex import latex_tables
-from resnet.report.markdown import render_markdown
+from resnet.report.markdown import no_baseline_words, render_markdown
 from resnet.report.protocol import headers, protocol_words
 from resnet.report.provenance import (
     dataset_words,
@@ -106,7 +106,7 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
         )
     remove_stale_figures(results_dir, plan.suite.name, paths)
     outside = [row.cell.outside() for row in rows]
-    warnings = edited + provenance_warnings(footer)
+    warnings = edited + provenance_warnings(footer) + [w for w in [no_baseline_words(plan, rows)] if w]
     return Written(paths, table, outside, title, aside_words(collected), warnings)
 
 

@@ -48,6 +48,7 @@ def render_markdown(
     tested = tested_comparisons(rows)
     if plan.baseline:
         out.append(_comparison_words(plan.baseline, tested))
+    out += [f"**{line}**" for line in [no_baseline_words(plan, rows)] if line]
     out += ["", markdown_table(table)]
     notes = reference_notes(rows)
     if notes:
@@ -64,6 +65,16 @@ def render_markdown(
         out += ["", "## Skipped directories", "", "Not counted anywhere:", ""]
         out += [f"- `{path}`: {reason}" for path, reason in collected.skipped]
     return "\n".join(out + ["", "---", "", *footer]) + "\n"
+
+
+def no_baseline_words(plan: Plan, rows: list[ArmStats]) -> str:
+    """Arms compared with nothing, as the suite's baseline is not among them: why, and how to compare."""
+    if plan.baseline or len(rows) < 2 or not plan.suite.baseline:
+        return ""
+    return (
+        f"No Δ, p-values or findings: the suite's baseline `{plan.suite.baseline}` is not in this table; "
+        f"run it too (--config {plan.suite.baseline} ...) to compare the arms with it."
+    )
 
 
 def _comparison_words(baseline: str, tested: int) -> str:
