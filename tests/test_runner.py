@@ -306,6 +306,20 @@ def test_a_flag_of_the_other_launcher_is_one_line_not_ignored(tmp_path, suite_fi
     assert sweep_main(*base, "--launcher", "slurm", "--time", "12:00:00", "--dry-run")[0] == 0  # the default
 
 
+def test_a_training_flag_with_report_is_one_line_and_writes_nothing(tmp_path, suite_file):
+    """--report --dry-run overwrote the results while --dry-run promised to write nothing."""
+    (tmp_path / "runs" / "tiny").mkdir(parents=True)
+    base = ("--suite-file", suite_file, "--runs-dir", tmp_path / "runs", "--results-dir", tmp_path / "res")
+    for flags, words in (
+        (("--dry-run",), "--dry-run does nothing with --report"),
+        (("--jobs", "2", "--no-pilot"), "--jobs, --no-pilot do nothing with --report"),
+    ):
+        code, out, err = sweep_main(*base, "--report", *flags)
+        assert code == 2 and out == "" and err.startswith(f"error: {words}, which only writes the table")
+        assert err.count("\n") == 1 and not (tmp_path / "res").exists()
+    assert sweep_main(*base, "--report", "--interval", "std", "--seeds", "0", "1")[0] == 0  # what it uses
+
+
 def test_a_runs_dir_or_results_dir_inside_a_run_dir_is_refused(tmp_path, suite_file):
     run = tmp_path / "runs" / "tiny" / "base" / "seed0"
     run.mkdir(parents=True)

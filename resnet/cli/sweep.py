@@ -123,6 +123,7 @@ def sweep_main(argv: list[str] | None = None) -> int:
     for name in ("jobs", "jobs_per_gpu"):
         if getattr(args, name) < 1:
             fail(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    refuse_training_flags_with_report(p, args)
     refuse_other_launchers_flags(p, args)
     if args.list_suites:
         from resnet.cli.listing import print_suites
@@ -179,6 +180,25 @@ LAUNCHER_FLAGS = {
     "local": ("device", "gpus", "jobs_per_gpu", "jobs", "no_pilot"),
     "slurm": ("partition", "gpus_per_run", "cpus_per_run", "mem_gb", "time", "max_parallel", "wait"),
 }
+
+
+TRAINING_FLAGS = (
+    "dry_run", "list", "retry_failed", "keep_checkpoints", "checkpoint_every", "launcher",
+    *LAUNCHER_FLAGS["local"], *LAUNCHER_FLAGS["slurm"],
+)  # fmt: skip
+
+
+def refuse_training_flags_with_report(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--report trains nothing: a flag about training (--dry-run, above all, which writes nothing) would be
+    ignored while the report overwrote the results; say so instead."""
+    flags = [name for name in TRAINING_FLAGS if getattr(args, name) != p.get_default(name)]
+    if args.report and flags:
+        given = ", ".join(f"--{name.replace('_', '-')}" for name in flags)
+        fail(
+            f"{given} {'does' if len(flags) == 1 else 'do'} nothing with --report, which only writes the "
+            f"table from what the runs recorded; drop {'it' if len(flags) == 1 else 'them'}, or --report to "
+            "run the sweep"
+        )
 
 
 def refuse_other_launchers_flags(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
