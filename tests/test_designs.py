@@ -211,6 +211,17 @@ def test_tune_from_the_command_line_replaces_the_suites(tmp_path):
         assert code == 2 and message in err and err.count("\n") == 1, err
 
 
+def test_grid_flags_without_a_grid_are_one_line_not_ignored(tmp_path):
+    suite = suite_with(tmp_path, "")
+    args = ("--suite-file", suite.path, "--all", "--runs-dir", tmp_path / "runs", "--dry-run")
+    for flags, message in (
+        (("--grid-kind", "zip"), "error: --grid-kind zip goes with --grid FIELD=V1,V2 ...\n"),
+        (("--from", "base"), "error: --from PRESET goes with --grid\n"),
+    ):
+        code, _, err = sweep_main(*args, *flags)
+        assert code == 2 and err == message
+
+
 def test_an_override_of_a_factor_is_refused_as_the_table_would_claim_it(tmp_path):
     """The grid's values win, so no design arm trains at lr 0.3, while the table's header would say that
     the runs override lr=0.3."""

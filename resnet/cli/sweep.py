@@ -227,6 +227,8 @@ def make_selection(args: argparse.Namespace, suite: Suite, overrides: dict) -> S
             suite.preset(args.start)
     elif args.start:
         fail("--from PRESET goes with --grid")
+    elif args.grid_kind != "factorial":  # a suite's [design] has its own kind
+        fail(f"--grid-kind {args.grid_kind} goes with --grid FIELD=V1,V2 ...")
     elif args.design or (args.all and suite.design):
         if suite.design is None:
             fail(f"suite '{suite.name}' has no [design]; give one with --grid FIELD=V1,V2 ...")
