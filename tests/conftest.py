@@ -211,6 +211,13 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture(autouse=True)
+def working_directory(tmp_path, monkeypatch):
+    """Each test runs in its own directory: a command's default runs/, results/ or data/ (or the probe
+    that checks results/ is writable) never lands in the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
 def idle_cpu(monkeypatch):
     """The load of the machine running the tests is not what they test: a sweep run in this process sees
     an idle CPU, whatever the test before left exiting (test_runner tests the busy-CPU warning itself)."""
