@@ -384,7 +384,8 @@ def test_a_filesystem_without_locks_is_one_line_and_counts_as_unlocked(tmp_path,
     ],
 )
 def test_bad_input_is_one_clear_line_and_touches_nothing(tmp_path, args, message):
-    code, _, err = train_main(*args, "--run-dir", tmp_path / "run")
+    run_dir = [] if "--evaluate" in args else ["--run-dir", tmp_path / "run"]  # it trains nothing
+    code, _, err = train_main(*args, *run_dir)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
@@ -427,6 +428,8 @@ def test_unwritable_run_dir_and_things_that_are_not_checkpoints(tmp_path, finish
     assert code == 0 and "resnet8 after epoch 2: test acc" in out
     code, from_dir, _ = train_main("--evaluate", run_dir)  # a run dir: its model.pt
     assert code == 0 and from_dir == out
+    code, _, err = train_main("--evaluate", run_dir, "--epochs", "3", "--resume")  # not ignored: refused
+    assert code == 2 and err.endswith("nothing is trained (got --epochs, --resume)\n"), err
     code, _, err = train_main("--evaluate", tmp_path)
     assert code == 2 and err == f"error: run dir {tmp_path} holds no model.pt or checkpoint.pt to evaluate\n"
     junk = tmp_path / "junk.pt"

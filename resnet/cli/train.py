@@ -118,7 +118,8 @@ def train_main(argv: list[str] | None = None) -> int:
         print_model_table()
         return ExitCode.OK
     if args.evaluate:
-        return _evaluate(args, overrides)
+        given = [name for name in TRAINING_OPTIONS if getattr(args, name) != p.get_default(name)]
+        return _evaluate(args, overrides, given)
     config, label, threads = _to_train(args, overrides)
     return _train(args, config, label, threads)
 
@@ -190,15 +191,23 @@ def _train(args: argparse.Namespace, config: TrainConfig, label: str, threads: i
     return ExitCode.OK if summary["status"] == RunState.COMPLETED else ExitCode.FAILED
 
 
-def _evaluate(args: argparse.Namespace, overrides: dict) -> int:
+TRAINING_OPTIONS = (
+    "config", "config_json", "expect_hash", "run_dir", "resume", "keep_checkpoints", "checkpoint_every",
+    "threads",
+)  # fmt: skip
+
+
+def _evaluate(args: argparse.Namespace, overrides: dict, given: list[str]) -> int:
+    """`given`: the training options on the command line, which evaluating would ignore."""
     with stop_signals_held():
         from resnet.evaluate import evaluate_checkpoint
 
-    unexpected = set(overrides) - {"model", "data_dir"}
-    if unexpected or args.config:
+    unexpected = sorted(set(overrides) - {"model", "data_dir"}) + given
+    if unexpected:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unexpected)
         fail(
-            f"--evaluate takes only --model, --data-dir and --device; the checkpoint holds its config "
-            f"(got {', '.join(sorted(unexpected | ({'config'} if args.config else set())))})"
+            "--evaluate takes only --model, --data-dir and --device; the checkpoint holds its config, and "
+            f"nothing is trained (got {flags})"
         )
     path = _weights_file(args.evaluate)
     result = evaluate_checkpoint(path, overrides.get("model"), overrides.get("data_dir"), args.device)
