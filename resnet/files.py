@@ -58,12 +58,18 @@ def describe_os_error(exc: OSError, path: Path | str | None = None) -> str:
     }
     reason = reasons.get(exc.errno or 0, exc.strerror or type(exc).__name__)
     if exc.errno == errno.EEXIST and exc.filename and os.path.islink(exc.filename):
-        reason = _symlink_words(os.fsdecode(exc.filename))
+        link = os.fsdecode(exc.filename)
+        reason = f"{link} is {symlink_words(link)}"
     return f"{reason} ({where})" if where else reason
 
 
-def _symlink_words(link: str) -> str:
-    """Why a symlink is no directory to write in: where it leads, and what is (or is not) there."""
+def symlink_words(link: str | Path) -> str:
+    """Where a symlink leads and what is (or is not) there: why it is no directory to write in, or to
+    read runs from. 'a symlink to /mnt/x, which does not exist'."""
+    try:
+        target = os.readlink(link)
+    except OSError as exc:
+        return f"a symlink that cannot be read ({exc.strerror})"
     try:
         os.stat(link)
         what = "which is not a directory"
@@ -71,9 +77,9 @@ def _symlink_words(link: str) -> str:
         what = (
             "which leads back to itself (a loop of links)"
             if exc.errno == errno.ELOOP
-            else "which does not exist"
+            else "which does not exist (a disk not mounted, or moved?)"
         )
-    return f"{link} is a symlink to {os.readlink(link)}, {what}"
+    return f"a symlink to {target}, {what}"
 
 
 def write_synced(path: Path | str, data: str | bytes) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from resnet.config import TrainConfig
 from resnet.errors import ConfigError
-from resnet.files import DamagedFile, load_json, read_json
+from resnet.files import DamagedFile, load_json, read_json, symlink_words
 from resnet.plan import Plan, presets_by_arm
 from resnet.run_dir import RunDir, find_run_dirs
 from resnet.run_spec import Arm
@@ -234,21 +234,13 @@ def with_presets_on_disk(plan: Plan, found: Found) -> Plan:
 
 def _not_searched(path: Path) -> str:
     if path.is_symlink() and not path.exists():
-        return _leads_nowhere(path)
+        return f"{symlink_words(path)}: runs behind it are not counted"
     why = "it could not be listed while the report read the runs dir"
     try:
         os.listdir(path)
     except OSError as exc:
         why = f"it cannot be listed ({(exc.strerror or type(exc).__name__).lower()})"
     return f"{why}: runs in it are not counted"
-
-
-def _leads_nowhere(link: Path) -> str:
-    try:
-        target = os.readlink(link)
-    except OSError as exc:
-        return f"a symbolic link that cannot be read ({exc.strerror})"
-    return f"a symbolic link to {target}, which leads nowhere (a disk not mounted, moved, or a loop)"
 
 
 def collect(plan: Plan, found: Found | None = None) -> Collected:
