@@ -14,6 +14,12 @@ from resnet.states import describe_exit
 LOG_TAIL_LINES = 20
 
 
+def any_runs_reason(reason: str, spec: RunSpec) -> str:
+    """`reason` with the run's own directory in words: runs that failed alike (a full disk, each naming
+    its own dir) read as one error, for the sweep's stop after three and its summary."""
+    return reason.replace(str(spec.run_dir), "its run dir")
+
+
 def last_line(lines: list[str]) -> str:
     """The last thing a run said: its error line or the last line of a traceback."""
     line = next((line.strip() for line in reversed(lines) if line.strip()), "")

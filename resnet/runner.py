@@ -18,7 +18,7 @@ import signal
 import time
 
 from resnet.display import SweepDisplay
-from resnet.failure import record_failure
+from resnet.failure import any_runs_reason, record_failure
 from resnet.files import describe_os_error
 from resnet.launch import LOST_STATUS, Child, Launcher, stop_this_process
 from resnet.pending import launch_options, skip_reason
@@ -206,7 +206,7 @@ class LocalSweep:
         exit_words = describe_exit(code) if code is not None else record["reason"]
         status.note = exit_words if record["reason"] == exit_words else f"{exit_words}: {record['reason']}"
         self.display.message(f"failed: {status.spec.label}: {status.note}", live_only=True)
-        self.failures.append(record["reason"])
+        self.failures.append(any_runs_reason(record["reason"], status.spec))
         first = self.failures[:SAME_FAILURES_TO_STOP]
         if (
             not self.successes

@@ -504,6 +504,28 @@ def test_a_run_that_cannot_start_fails_alone_and_three_alike_stop_the_queue(
     assert lines[0].count("cannot write to the data dir") == 1 and "train.log in each run dir" in lines[0]
 
 
+def test_runs_that_fail_alike_in_their_own_dirs_stop_the_queue_and_share_one_line(
+    tmp_path, suite_file, capsys
+):
+    """A full disk: each run's reason names its own dir, which made three alike look different, so the
+    sweep went on failing every run, and printed a line for each."""
+    specs = plan_for(suite_file, tmp_path / "runs", ["base"], seeds=(0, 1, 2, 3)).specs
+    sweep_ = LocalSweep(specs, make_slots("cpu"), display=SweepDisplay(live=False, stream=io.StringIO()))
+    statuses = sweep_.statuses
+    for status in statuses[:3]:
+        status.spec.run_dir.mkdir(parents=True)
+        (status.spec.run_dir / "train.log").write_text("epoch 1/2 | train loss 0.5\n")  # it started
+        sweep_._failed(status, 2, f"no space left on device ({status.spec.run_dir}); fix that")
+    assert "the first 3 runs failed with the same error" in sweep_.abort_reason
+    print_failures(statuses[:3])
+    assert capsys.readouterr().err == (
+        "failed: tiny/base/seed0, tiny/base/seed1, tiny/base/seed2: exit 2: no space left on device (its run "
+        "dir); fix that (log: train.log in each run dir)\n"
+    )
+    print_failures(statuses[:1])  # one run: its own dir named
+    assert f"no space left on device ({specs[0].run_dir}); fix that" in capsys.readouterr().err
+
+
 def test_a_run_held_by_another_process_is_waited_for_not_skipped(tmp_path, suite_file, launcher):
     runs = tmp_path / "runs"
     held = runs / "tiny" / "base" / "seed0"

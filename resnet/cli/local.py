@@ -15,6 +15,7 @@ from resnet.cli.common import fail, on_stop_signals, raise_interrupt
 from resnet.cli.listing import cost_lines
 from resnet.cost import TimeLeft
 from resnet.display import SweepDisplay
+from resnet.failure import any_runs_reason
 from resnet.machine import busy_cpus
 from resnet.pending import adopt_finished_elsewhere, dry_run_lines, skip_reasons, to_run
 from resnet.plan import Plan, make_plan
@@ -164,16 +165,18 @@ def _import_report() -> None:
 
 
 def print_failures(failed: list[RunStatus]) -> None:
-    """One line per distinct reason, naming the runs that failed with it (and where their logs are)."""
-    by_reason: dict[str, list[RunSpec]] = {}
+    """One line per distinct reason, naming the runs that failed with it (and where their logs are); runs
+    whose reasons differ only in naming their own run dir (a full disk) share one."""
+    by_reason: dict[str, list[RunStatus]] = {}
     for status in failed:
-        by_reason.setdefault(status.note, []).append(status.spec)
-    for reason, specs in by_reason.items():
-        runs = ", ".join(spec.label for spec in specs)
-        log_file = RunDir(specs[0].run_dir).log_file
-        logs = f"{log_file.name} in each run dir" if len(specs) > 1 else str(log_file)
+        by_reason.setdefault(any_runs_reason(status.note, status.spec), []).append(status)
+    for reason, statuses in by_reason.items():
+        runs = ", ".join(status.spec.label for status in statuses)
+        log_file = RunDir(statuses[0].spec.run_dir).log_file
+        logs = f"{log_file.name} in each run dir" if len(statuses) > 1 else str(log_file)
+        said = reason if len(statuses) > 1 else statuses[0].note
         started = log_file.is_file()  # one that could not start (an unwritable dir) has no log to show
-        print(f"failed: {runs}: {reason}" + (f" (log: {logs})" if started else ""), file=sys.stderr)
+        print(f"failed: {runs}: {said}" + (f" (log: {logs})" if started else ""), file=sys.stderr)
 
 
 def pilot(pending: list[RunSpec], slots, launcher, piloted: set, args: argparse.Namespace) -> None:
