@@ -62,6 +62,18 @@ def _not_utf8(text: str) -> str | None:
     return None
 
 
+def flag(name: str) -> str:
+    """The command-line flag of an argument's dest: 'jobs_per_gpu' -> '--jobs-per-gpu'."""
+    return "--" + name.replace("_", "-")
+
+
+def given_flags(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, names: tuple[str, ...]
+) -> list[str]:
+    """The flags among `names` that the command line set (away from their defaults), as typed."""
+    return [flag(name) for name in names if getattr(args, name) != parser.get_default(name)]
+
+
 def utf8_path(text: str) -> Path:
     """An argparse type: a path whose name is UTF-8 (run records are JSON and TensorBoard refuses other
     bytes, after a whole epoch has trained)."""

@@ -8,7 +8,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, Literal, cast
 
-from resnet.cli.common import utf8_text
+from resnet.cli.common import flag, utf8_text
 from resnet.config import TrainConfig
 
 
@@ -20,18 +20,17 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
     for name, info in TrainConfig.model_fields.items():
         if name in skip:
             continue
-        flag = "--" + name.replace("_", "-")
         kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": info.description}
         annotation = info.annotation
         if annotation in (bool, bool | None):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            group.add_argument(flag(name), action=argparse.BooleanOptionalAction, **kwargs)
         elif typing.get_origin(annotation) is Literal:
-            group.add_argument(flag, choices=typing.get_args(annotation), **kwargs)
+            group.add_argument(flag(name), choices=typing.get_args(annotation), **kwargs)
         elif name == "milestones":
-            group.add_argument(flag, nargs="+", type=utf8_text, metavar="FRACTION", **kwargs)
+            group.add_argument(flag(name), nargs="+", type=utf8_text, metavar="FRACTION", **kwargs)
         else:
             kind = utf8_text if annotation is str else cast(Callable[[str], Any], annotation)
-            group.add_argument(flag, type=kind, metavar=name.upper(), **kwargs)
+            group.add_argument(flag(name), type=kind, metavar=name.upper(), **kwargs)
         dests.append(name)
     if "norm" not in skip:
         group.add_argument(

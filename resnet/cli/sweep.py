@@ -13,6 +13,8 @@ from resnet.cli.common import (
     check_runs_dir,
     ensure_writable,
     fail,
+    flag,
+    given_flags,
     gpu_ids,
     main_wrapper,
     minutes,
@@ -122,7 +124,7 @@ def sweep_main(argv: list[str] | None = None) -> int:
     setup_logging(args)
     for name in ("jobs", "jobs_per_gpu"):
         if getattr(args, name) < 1:
-            fail(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+            fail(f"{flag(name)} must be at least 1, got {getattr(args, name)}")
     refuse_training_flags_with_report(p, args)
     refuse_other_launchers_flags(p, args)
     if args.list_suites:
@@ -191,13 +193,12 @@ TRAINING_FLAGS = (
 def refuse_training_flags_with_report(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """--report trains nothing: a flag about training (--dry-run, above all, which writes nothing) would be
     ignored while the report overwrote the results; say so instead."""
-    flags = [name for name in TRAINING_FLAGS if getattr(args, name) != p.get_default(name)]
+    flags = given_flags(p, args, TRAINING_FLAGS)
     if args.report and flags:
-        given = ", ".join(f"--{name.replace('_', '-')}" for name in flags)
+        one = len(flags) == 1
         fail(
-            f"{given} {'does' if len(flags) == 1 else 'do'} nothing with --report, which only writes the "
-            f"table from what the runs recorded; drop {'it' if len(flags) == 1 else 'them'}, or --report to "
-            "run the sweep"
+            f"{', '.join(flags)} {'does' if one else 'do'} nothing with --report, which only writes the "
+            f"table from what the runs recorded; drop {'it' if one else 'them'}, or --report to run the sweep"
         )
 
 
@@ -205,13 +206,13 @@ def refuse_other_launchers_flags(p: argparse.ArgumentParser, args: argparse.Name
     """A flag the chosen launcher would ignore (--time without --launcher slurm, --jobs with it) most
     likely means the other launcher was meant: say so rather than run a sweep that ignores it."""
     other = "slurm" if args.launcher == "local" else "local"
-    flags = [name for name in LAUNCHER_FLAGS[other] if getattr(args, name) != p.get_default(name)]
+    flags = given_flags(p, args, LAUNCHER_FLAGS[other])
     if flags:
-        given = ", ".join(f"--{name.replace('_', '-')}" for name in flags)
         fix = "add --launcher slurm"
         if other == "local":
             fix = "leave it out: Slurm places the runs (CPU tasks: --gpus-per-run 0)"
-        fail(f"{given} {'applies' if len(flags) == 1 else 'apply'} to --launcher {other} only; {fix}")
+        verb = "applies" if len(flags) == 1 else "apply"
+        fail(f"{', '.join(flags)} {verb} to --launcher {other} only; {fix}")
 
 
 def _seeds(args: argparse.Namespace) -> tuple[int, ...]:

@@ -11,6 +11,8 @@ from resnet.cli.common import (
     Parser,
     add_verbosity,
     fail,
+    flag,
+    given_flags,
     main_wrapper,
     minutes,
     on_stop_signals,
@@ -103,7 +105,7 @@ def resolve(args: argparse.Namespace, overrides: dict) -> Resolved:
             return resolve_config(str(run.config_file), **overrides)
         if not overrides and not run.has_checkpoint():
             fail(f"nothing to resume in {args.run_dir}: it holds no run; drop --resume to start one there")
-    flags = ", ".join(f"--{name.replace('_', '-')}" for name in overrides if name != "seed")
+    flags = ", ".join(flag(name) for name in overrides if name != "seed")
     return Resolved(TrainConfig.from_dict(overrides), f"defaults and {flags}" if flags else "defaults")
 
 
@@ -118,8 +120,7 @@ def train_main(argv: list[str] | None = None) -> int:
         print_model_table()
         return ExitCode.OK
     if args.evaluate:
-        given = [name for name in TRAINING_OPTIONS if getattr(args, name) != p.get_default(name)]
-        return _evaluate(args, overrides, given)
+        return _evaluate(args, overrides, given_flags(p, args, TRAINING_OPTIONS))
     config, label, threads = _to_train(args, overrides)
     return _train(args, config, label, threads)
 
@@ -198,16 +199,15 @@ TRAINING_OPTIONS = (
 
 
 def _evaluate(args: argparse.Namespace, overrides: dict, given: list[str]) -> int:
-    """`given`: the training options on the command line, which evaluating would ignore."""
+    """`given`: the training options on the command line (as flags), which evaluating would ignore."""
     with stop_signals_held():
         from resnet.evaluate import evaluate_checkpoint
 
-    unexpected = sorted(set(overrides) - {"model", "data_dir"}) + given
+    unexpected = [flag(name) for name in sorted(set(overrides) - {"model", "data_dir"})] + given
     if unexpected:
-        flags = ", ".join("--" + name.replace("_", "-") for name in unexpected)
         fail(
             "--evaluate takes only --model, --data-dir and --device; the checkpoint holds its config, and "
-            f"nothing is trained (got {flags})"
+            f"nothing is trained (got {', '.join(unexpected)})"
         )
     path = _weights_file(args.evaluate)
     result = evaluate_checkpoint(path, overrides.get("model"), overrides.get("data_dir"), args.device)
