@@ -80,6 +80,11 @@ def launch_options(slot: Slot, template: LaunchOptions) -> LaunchOptions:
     )
 
 
+def skip_line(spec: RunSpec, reason: str) -> str:
+    """A dry run's comment for a run it would not start (either launcher's)."""
+    return f"# skip {spec.label}: {reason}"
+
+
 def dry_run_lines(
     checked: list[tuple[RunSpec, str | None]], slots: list[Slot], template: LaunchOptions
 ) -> list[str]:
@@ -88,7 +93,7 @@ def dry_run_lines(
     lines, i = [], 0
     for spec, skip in checked:
         if skip:
-            lines.append(f"# skip {spec.label}: {skip}")
+            lines.append(skip_line(spec, skip))
             continue
         slot = slots[i % len(slots)]
         i += 1

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from resnet.cli.common import fail
 from resnet.cli.listing import cost_lines
-from resnet.pending import adopt_finished_elsewhere, skip_reasons, to_run
+from resnet.pending import adopt_finished_elsewhere, skip_line, skip_reasons, to_run
 from resnet.plan import Plan, make_plan
 from resnet.run_dir import SUBMITIT_DIR
 from resnet.states import ExitCode, RunState
@@ -35,7 +35,7 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
     launch = options.launch(args.keep_checkpoints, args.checkpoint_every)
     if args.dry_run:
         checked = skip_reasons(plan.specs, args.retry_failed)  # the runs' states, read once
-        print("".join(f"# skip {spec.label}: {skip}\n" for spec, skip in checked if skip), end="")
+        print("".join(skip_line(spec, skip) + "\n" for spec, skip in checked if skip), end="")
         to_train = [spec for spec, skip in checked if skip is None]
         fresh, queued = already_queued(to_train, args.runs_dir)
         say_queued(queued)
