@@ -59,7 +59,10 @@ torch.backends.cudnn.version(), torch.cuda.get_device_name(0), 'bf16', torch.cud
 }
 
 suite() {  # the README's test command: installed first (entry points, --version), offline
-    $PY -m pip install -q --no-deps --no-build-isolation -e . && $PY -m pytest -q -rfE -p no:cacheprovider -n "${TEST_WORKERS:-6}"
+    $PY -m pip install -q --no-deps --no-build-isolation -e . || return
+    $PY -m pytest -q -rfE -n "${TEST_WORKERS:-6}" && return
+    echo "=== the failures again, one at a time, nothing beside them:"
+    $PY -m pytest -q -rfE --lf
 }
 
 # Seed k draws the same initial weights and the same batches on the CPU and on the GPU (README: Paired seeds).
@@ -165,7 +168,7 @@ step bad-gpu-input 10 30 bad_gpu_input
 step paired-across-devices 30 90 paired_across_devices
 step main-job-1-epoch 60 240 $PY run_ablations.py --all --seed 42 --epochs 1 --data-dir "$DATA" \
     --runs-dir "$WORK/main" --results-dir "$WORK/main-results"
-step tests 90 170 suite
+step tests 90 200 suite
 step runner 60 160 $PY benchmarks/bench.py --dataset synthetic --only runner --json "$OUT/runner-gpu.json"
 step main-job-cost 10 60 $PY run_ablations.py --all --seed 42 --dry-run --data-dir "$DATA" --runs-dir "$WORK/main"
 step bench 100 200 $PY benchmarks/bench.py --data-dir "$DATA" --only data step e2e pack --skip-compile \
