@@ -114,7 +114,8 @@ def test_dry_run_prints_exact_commands_with_devices_and_skips(tmp_path, suite_fi
     commands = [line for line in lines if not line.startswith("#")]
     assert len(commands) == 8 and "# 4 arms x 2 seeds = 8 runs; about" in out
     first = commands[0]
-    assert first.startswith("CUDA_VISIBLE_DEVICES='' ") and "--device cpu --threads 1" in first
+    threads = max(1, usable_cpus() // 2)  # two jobs share the cores: 1 each on 2 cores, 8 on 16
+    assert first.startswith("CUDA_VISIBLE_DEVICES='' ") and f"--device cpu --threads {threads}" in first
     assert "--expect-hash" in first and f"--run-dir {tmp_path}/runs/tiny/base/seed0 --resume" in first
     assert not (tmp_path / "runs").exists()  # a dry run writes nothing
     # The printed command really runs: it trains the first run, exactly the planned config.
