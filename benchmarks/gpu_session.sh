@@ -133,7 +133,7 @@ print(sys.argv[2], [round(e['epoch_seconds'], 2) for e in m], [round(e['images_p
 }
 
 bad_gpu_input() {  # one line each, exit 2
-    $PY run_ablations.py --gpus 7 --dry-run
+    $PY run_ablations.py --all --gpus 7 --dry-run
     echo "exit $?"
     $PY train_cifar.py --device cuda:3 --dataset synthetic --epochs 1 --run-dir "$WORK/bad"
     echo "exit $?"

@@ -100,7 +100,7 @@ os.environ.update(OFFLINE)
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
-BUSY_NOTICE = "the CPU is busy: "  # resnet.cli.local.warn_if_cpu_busy
+BUSY_NOTICE = "warning: the CPU is busy: "  # resnet.cli.local.warn_if_cpu_busy
 
 
 def user_lines(stderr: str) -> list[str]:
