@@ -100,6 +100,23 @@ os.environ.update(OFFLINE)
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
+def _pin_xdist_worker() -> None:
+    """Under pytest-xdist (`-n N`), each worker and the runs it starts get their own share of the CPUs, as
+    `taskset` would: unpinned, every worker's training took all cores' threads, each thread barrier waited
+    on the others', and 12 workers on 16 cores ran about 25x slower per test, into timeouts
+    (benchmarks/README.md, fourth GPU lease). Children inherit the affinity; usable_cpus() follows it."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not (worker and count and hasattr(os, "sched_setaffinity")):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    share = max(1, len(cpus) // int(count))
+    first = int(worker.removeprefix("gw")) * share % len(cpus)
+    os.sched_setaffinity(0, cpus[first : first + share])
+
+
+_pin_xdist_worker()
+
+
 BUSY_NOTICE = "warning: the CPU is busy: "  # resnet.cli.local.warn_if_cpu_busy
 
 
