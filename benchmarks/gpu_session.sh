@@ -60,7 +60,7 @@ torch.backends.cudnn.version(), torch.cuda.get_device_name(0), 'bf16', torch.cud
 
 suite() {  # the README's test command: installed first (entry points, --version), offline
     $PY -m pip install -q --no-deps --no-build-isolation -e . || return
-    $PY -m pytest -q -rfE -n "${TEST_WORKERS:-6}" && return
+    $PY -m pytest -q -rfE -n "${TEST_WORKERS:-auto}" && return
     echo "=== the failures again, one at a time, nothing beside them:"
     $PY -m pytest -q -rfE --lf
 }
