@@ -17,6 +17,7 @@ from resnet.config import DATASETS, TrainConfig
 from resnet.files import read_json
 from resnet.machine import device_name
 from resnet.models.table import MODEL_STATS
+from resnet.progress import EVAL_SHARE
 from resnet.run_dir import RunDir, find_run_dirs
 from resnet.states import RunState
 from resnet.summary import finite, steady_epochs
@@ -86,6 +87,20 @@ def _unfinished_speed(run: RunDir, record: dict, config: TrainConfig, device_nam
     return sum(r["epoch_seconds"] for r in steady) / (len(steady) * train_images(config))
 
 
+def live_speeds(rows: list[tuple[Any, dict]]) -> dict[Any, list[float]]:
+    """Seconds per training image, evaluation guessed in, that the running runs show now, by (model, batch
+    size) and by model: on a machine with no run recorded yet (a sweep's first runs there), they time the
+    queued runs of their model until one ends."""
+    speeds: dict[Any, list[float]] = {}
+    for status, info in rows:
+        images_per_second = info.get("ips")
+        if status.state == RunState.RUNNING and images_per_second and images_per_second > 0:
+            config = status.spec.config
+            for key in ((config.model, config.batch_size), config.model):
+                speeds.setdefault(key, []).append((1 + EVAL_SHARE) / images_per_second)
+    return speeds
+
+
 def estimate_seconds(config: TrainConfig, speeds: dict[Any, list[float]]) -> float | None:
     """From runs of the same model and batch size here, else of the same model."""
     recorded = speeds.get((config.model, config.batch_size)) or speeds.get(config.model)
@@ -104,8 +119,9 @@ def makespan(seconds: list[float], slots: int, busy: list[float] | None = None) 
 
 class TimeLeft:
     """The live view's estimate of a sweep's time left: each running run by its own ETA, then the queued
-    runs, timed as --dry-run times them (earlier runs of the model here, read again whenever a run ends),
-    handed in plan order to whichever slot frees first."""
+    runs, timed as --dry-run times them (earlier runs of the model here, read again whenever a run ends;
+    before any, the speed a running run of the model shows), handed in plan order to whichever slot frees
+    first."""
 
     def __init__(self, runs_dir: Path, device: str, slots: int):
         self.runs_dir, self.device, self.slots = runs_dir, device_name(device), slots
@@ -118,10 +134,11 @@ class TimeLeft:
         finished = sum(status.state.finished for status, _ in rows)
         if finished != self.finished:  # a run ended: a new measurement
             self.finished, self.speeds = finished, recorded_speeds(self.runs_dir, self.device)
-        etas = [self._eta(status, info) for status, info in rows if status.state == RunState.RUNNING]
+        speeds = {**live_speeds(rows), **self.speeds}  # a whole recorded run beats a few live steps
+        etas = [self._eta(status, info, speeds) for status, info in rows if status.state == RunState.RUNNING]
         queued = [status.spec.config for status, _ in rows if status.state == RunState.QUEUED]
         running = [eta for eta in etas if eta is not None]
-        estimates = [estimate_seconds(config, self.speeds) for config in queued]
+        estimates = [estimate_seconds(config, speeds) for config in queued]
         timed = [seconds for seconds in estimates if seconds is not None]
         total, untimed = len(etas) + len(queued), len(etas) + len(queued) - len(running) - len(timed)
         if untimed == total:
@@ -132,11 +149,11 @@ class TimeLeft:
             return f"about {left} left"
         return f"at least {left} left ({not_timed})" if seconds >= 1 else not_timed  # not "at least 0s"
 
-    def _eta(self, status: Any, info: dict) -> float | None:
+    def _eta(self, status: Any, info: dict, speeds: dict[Any, list[float]]) -> float | None:
         """A running run's own ETA, or, in its first steps, its model's time here less what it did."""
         if info.get("eta") is not None:
             return float(info["eta"])
-        estimate = estimate_seconds(status.spec.config, self.speeds)
+        estimate = estimate_seconds(status.spec.config, speeds)
         done = info.get("epochs", 0.0) / status.spec.config.epochs
         return None if estimate is None else estimate * max(0.0, 1 - done)
 

@@ -24,6 +24,7 @@ from resnet.words import format_seconds
 log = logging.getLogger("resnet.train")
 FILE_EVERY_S = 2.0
 LINE_EVERY_S = 30.0
+EVAL_SHARE = 0.1  # an epoch's evaluation, guessed as a tenth of its training time until one is measured
 _continues = 0  # SIGCONTs this process got while a Progress watched: each ended a stop
 
 
@@ -82,7 +83,7 @@ class Progress:
         if per_step is None:
             return None
         remaining_steps = (self.epochs - epoch) * self.steps + (self.steps - step)
-        per_eval = self.eval_seconds if self.eval_seconds is not None else per_step * self.steps * 0.1
+        per_eval = self.eval_seconds if self.eval_seconds is not None else per_step * self.steps * EVAL_SHARE
         return remaining_steps * per_step + (self.epochs - epoch + (step < self.steps)) * per_eval
 
     def step(self, epoch: int, step: int) -> None:
