@@ -103,8 +103,9 @@ os.environ["CUDA_VISIBLE_DEVICES"] = ""
 def _pin_xdist_worker() -> None:
     """Under pytest-xdist (`-n N`), each worker and the runs it starts get their own share of the CPUs, as
     `taskset` would: unpinned, every worker's training took all cores' threads, each thread barrier waited
-    on the others', and 12 workers on 16 cores ran about 25x slower per test, into timeouts
-    (benchmarks/README.md, fourth GPU lease). Children inherit the affinity; usable_cpus() follows it."""
+    on the others': 12 workers on 16 cores ran about 25x slower per test (two tests failed, most likely
+    at their timeouts: benchmarks/README.md, fourth GPU lease), 2 on 2 cores slower than one process.
+    Children inherit the affinity; usable_cpus() follows it."""
     worker, count = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if not (worker and count and hasattr(os, "sched_setaffinity")):
         return
