@@ -21,6 +21,7 @@ from resnet.errors import PresetError
 from resnet.presets import SWEEP_RECORD, Suite, design_start
 from resnet.run_spec import Arm, RunSpec
 from resnet.tuning import Tune, apply_tuning, is_seed, parse_tune
+from resnet.words import flag
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,6 @@ def _refuse_overridden_factors(selection: Selection) -> None:
     design = selection.design.factor_names if selection.design else ()
     tuned = (selection.tune.param,) if selection.tune else ()
     for name, value in selection.overrides:
-        flag = f"--{name.replace('_', '-')}"
         if name in design:
             by, source, fix = "the design's factor", "", "(or vary another parameter)"
         elif name in tuned:
@@ -220,6 +220,6 @@ def _refuse_overridden_factors(selection: Selection) -> None:
         else:
             continue
         raise PresetError(
-            f"{flag} {format_value(value)} and {by}{source} both set {name}; {by} wins in every arm, "
-            f"so drop {flag} {fix}"
+            f"{flag(name)} {format_value(value)} and {by}{source} both set {name}; {by} wins in every "
+            f"arm, so drop {flag(name)} {fix}"
         )

@@ -35,6 +35,7 @@ from resnet.run_dir import SUBMITIT_DIR, RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.slurm_queue import arrays, still_queued
 from resnet.states import ExitCode, RunState, state_after_exit
+from resnet.words import flag
 
 SIGNAL_DELAY_S = 120  # warn a task this long before its time limit, so it can requeue itself
 
@@ -53,7 +54,7 @@ class SlurmOptions:
         for name, minimum in least.items():
             value = getattr(self, name)
             if value is not None and value < minimum:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
+                raise ValueError(f"{flag(name)} must be at least {minimum}, got {value}")
         if self.timeout_min * 60 <= SIGNAL_DELAY_S:  # the warning would come at the start: endless requeues
             raise ValueError(
                 f"--time {self.time} leaves no time to train: a task is told to checkpoint "

@@ -4,6 +4,11 @@ so every module may use it."""
 from __future__ import annotations
 
 
+def flag(name: str) -> str:
+    """The command-line flag of a field or an argument's dest: 'jobs_per_gpu' -> '--jobs-per-gpu'."""
+    return "--" + name.replace("_", "-")
+
+
 def plural(count: int, noun: str) -> str:
     """'1 run', '3 runs' (nouns with a plain -s plural only)."""
     return f"{count} {noun}{'s' * (count != 1)}"

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from resnet.errors import UserError
 from resnet.files import describe_os_error, path_too_long
 from resnet.states import STOP_SIGNALS, ExitCode
+from resnet.words import flag
 
 
 def fail(message: str, status: int = ExitCode.BAD_INPUT) -> NoReturn:
@@ -60,11 +61,6 @@ def _not_utf8(text: str) -> str | None:
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
     return None
-
-
-def flag(name: str) -> str:
-    """The command-line flag of an argument's dest: 'jobs_per_gpu' -> '--jobs-per-gpu'."""
-    return "--" + name.replace("_", "-")
 
 
 def given_flags(

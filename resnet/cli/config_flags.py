@@ -8,8 +8,9 @@ import typing
 from collections.abc import Callable
 from typing import Any, Literal, cast
 
-from resnet.cli.common import flag, utf8_text
+from resnet.cli.common import utf8_text
 from resnet.config import TrainConfig
+from resnet.words import flag
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> list[str]:

@@ -13,7 +13,6 @@ from resnet.cli.common import (
     check_runs_dir,
     ensure_writable,
     fail,
-    flag,
     given_flags,
     gpu_ids,
     main_wrapper,
@@ -29,6 +28,7 @@ from resnet.presets import DEFAULT_SUITE, Suite, find_suite, load_suite
 from resnet.run_spec import LaunchOptions
 from resnet.states import ExitCode
 from resnet.tuning import Tune, parse_tune_flag
+from resnet.words import flag
 
 log = logging.getLogger("resnet.cli")
 

@@ -11,7 +11,6 @@ from resnet.cli.common import (
     Parser,
     add_verbosity,
     fail,
-    flag,
     given_flags,
     main_wrapper,
     minutes,
@@ -27,7 +26,7 @@ from resnet.config import TrainConfig
 from resnet.resolve import Resolved, config_from_json, resolve_config
 from resnet.run_dir import STANDALONE_RUNS, RunDir
 from resnet.states import ExitCode, RunState
-from resnet.words import plural
+from resnet.words import flag, plural
 
 log = logging.getLogger("resnet.cli")
 
