@@ -1413,6 +1413,63 @@ def test_the_curves_of_a_one_epoch_smoke_run_have_an_epoch_axis_of_whole_epochs(
         assert list(ax.get_xticks()) == [1] and ax.get_xlim() == (0.5, 1.5)
 
 
+def test_the_loss_axis_of_a_short_run_labels_its_ticks(tmp_path, monkeypatch):
+    """A loss that spans less than a decade falls between the log axis' labelled ticks (1 and the 2s and
+    5s): its minor ticks (0.6, 0.7, ...) are labelled then, or the axis shows no number beside the data."""
+    from resnet.report.figures import plot_curves
+
+    path = tmp_path / "two.toml"
+    path.write_text('[base]\nmodel = "resnet8"\ndataset = "synthetic"\nepochs = 2\n[presets.base]\n')
+    suite = load_suite(path)
+    plan = make_plan(suite, Selection(("base",), None, (), (0,)), tmp_path / "runs")
+    write_run(tmp_path / "runs", "two", "base", suite.config("base"), finals=(40.0, 50.0))  # loss 1, 0.5
+    figures = []
+    monkeypatch.setattr("resnet.report.figures.save", lambda fig, stem: figures.append(fig) or [])
+    plot_curves(collect(plan).arms, tmp_path / "two-curves", "t")
+    loss = figures[0].axes[1]
+    figures[0].canvas.draw()
+    low, high = loss.get_ylim()
+    ticks = loss.yaxis.get_major_ticks() + loss.yaxis.get_minor_ticks()
+    labels = {round(t.get_loc(), 3): t.label1.get_text() for t in ticks if low <= t.get_loc() <= high}
+    assert {0.6, 0.7, 0.8, 0.9} <= set(labels) and all(labels.values()), labels
+
+
+@pytest.mark.parametrize("figure", ["curves", "forest", "interaction"])
+def test_a_long_title_wraps_inside_the_figure(figure, tmp_path, monkeypatch):
+    """Every override must show in the title, however many: a one-line title ran off the forest plot."""
+    from types import SimpleNamespace
+
+    from resnet.report import figures
+    from resnet.stats import Comparison
+
+    overrides = ", ".join(f"field_{i}={i}" for i in range(12))
+    title = f"ablations on CIFAR-10, non-official files ({overrides})"
+    if figure == "curves":
+        made = []
+        monkeypatch.setattr(figures, "save", lambda fig, stem: made.append(fig) or [])
+        figures.plot_curves([], tmp_path / "curves", title)
+        fig = made[0]
+    elif figure == "forest":
+        rows = [
+            SimpleNamespace(name="baseline", vs_baseline=None, reference=None),
+            SimpleNamespace(
+                name="a_long_arm_name=multistep,crop=false",
+                vs_baseline=Comparison("paired", 1.0, 3, 0.5, 1.5),
+                reference=None,
+            ),
+        ]
+        fig = figures.forest_figure(rows, "baseline", title)
+    else:
+        fig = figures.interaction_figure({"crop=true": [("multistep", 60.0, 1.0)]}, "lr", title + "\nlr", "a")
+    fig.canvas.draw()
+    box, frame = fig._suptitle.get_window_extent(), fig.bbox
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1, (box, frame)
+    assert "field_11=11" in fig._suptitle.get_text().replace("\n", " ")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def test_the_curves_of_a_large_design_show_the_baseline_and_the_best_arms_and_say_so(tmp_path):
     """Past 20 arms lines would share colours: the baseline and the 19 best (by the plotted accuracy)."""
     from resnet.report.figures import MAX_CURVES, curve_arms, curves_frame

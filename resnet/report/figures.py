@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,17 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+TITLE_CHARS_PER_INCH = 9  # suptitle's 12-point DejaVu Sans averages about 10 characters an inch
+
+
+def set_title(fig: Any, title: str) -> None:
+    """The title over the whole figure, each line wrapped to its width: the overrides it lists must all
+    show, and one line of them ran off the forest plot's right edge (an axes title is centred on the
+    axes, right of the arm names)."""
+    width = max(30, int(fig.get_figwidth() * TITLE_CHARS_PER_INCH))
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in title.split("\n")))
 
 
 def palette(lines: int) -> Any:
@@ -104,7 +116,8 @@ def plot_curves(cells: list[ArmRuns], stem: Path, title: str, baseline: str | No
     # plain tick labels (1, 0.5, 0.2, 0.1): the default 10^k ones go through mathtext, which costs about
     # half a second of every report
     axes[1].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    axes[1].yaxis.set_minor_formatter(FuncFormatter(_two_and_five))
+    if not curves.empty:
+        axes[1].yaxis.set_minor_formatter(_minor_log_labels(curves["train_loss"]))
     epochs = sorted(curves["epoch"].unique()) if not curves.empty else []
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -114,7 +127,7 @@ def plot_curves(cells: list[ArmRuns], stem: Path, title: str, baseline: str | No
             ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
     if not curves.empty:
         axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False)
-    fig.suptitle(f"{title}\n{note}" if note else title)
+    set_title(fig, f"{title}\n{note}" if note else title)
     return save(fig, stem)
 
 
@@ -139,6 +152,16 @@ def _two_and_five(value: float, _position: int) -> str:
     """Minor tick labels of a log axis: only 2 and 5 times a power of ten, so they never crowd."""
     leading = round(value / 10 ** math.floor(math.log10(value))) if value > 0 else 0
     return f"{value:g}" if leading in (2, 5) else ""
+
+
+def _minor_log_labels(values: pd.Series) -> Any:
+    """Every minor tick labelled when the values span under 0.6 of a decade: the ticks then sit at 1.1,
+    1.2, ... and the loss of a short run falls between 2 and 5 (it showed no number below 1.5)."""
+    from matplotlib.ticker import FuncFormatter
+
+    low, high = values.min(), values.max()
+    narrow = bool(low > 0 and high / low < 4)
+    return FuncFormatter(lambda v, _: f"{v:g}") if narrow else FuncFormatter(_two_and_five)
 
 
 # No difference of two accuracies lies beyond ±100 points: an interval past that (a t-interval over 2-3
@@ -179,7 +202,8 @@ def forest_figure(rows: list[ArmStats], baseline: str | None, title: str) -> Any
     ax.set_xlim(max(left, -POSSIBLE_DELTA - margin), min(right, POSSIBLE_DELTA + margin))
     ax.set_yticks(y, [row.name for row in shown])
     ax.set_ylim(-0.7, len(shown) - 0.3)  # room above the top row for its label, inside the frame
-    ax.set(xlabel=f"Δ accuracy vs {baseline} (points), 95% CI", title=title)
+    ax.set(xlabel=f"Δ accuracy vs {baseline} (points), 95% CI")
+    set_title(fig, title)
     ax.grid(axis="x", alpha=0.3)
     if not published_label:
         ax.legend(loc="lower right", fontsize=8)
@@ -268,7 +292,8 @@ def interaction_figure(
                 if cut:
                     ax.plot(x, edge, arrow, color=style["color"], ms=7, clip_on=False)
     bottom = ax.get_ylim()[0]
-    ax.set(xlabel=factor, ylabel=ylabel, title=title, ylim=(max(bottom, 0.0), 100))
+    ax.set(xlabel=factor, ylabel=ylabel, ylim=(max(bottom, 0.0), 100))
+    set_title(fig, title)
     ax.set_xticks(range(len(levels)), levels)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # off the data
