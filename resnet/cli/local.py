@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -36,10 +37,8 @@ log = logging.getLogger("resnet.cli")  # information (-q hides it); states, tall
 
 
 def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argparse.Namespace], int]) -> int:
-    from resnet.cli.sweep import launch_template
-
     slots = make_slots(args.device, args.gpus, args.jobs_per_gpu, args.jobs)
-    template = launch_template(args)
+    template = LaunchOptions(keep_checkpoints=args.keep_checkpoints, checkpoint_every=args.checkpoint_every)
     if args.dry_run:
         print_dry_run(plan, args, slots, template)
         return ExitCode.OK
@@ -107,8 +106,6 @@ def _finish(
     sweep: LocalSweep | None,
 ) -> int:
     """Say what became of the runs, write the table, and return the sweep's exit status."""
-    from resnet.cli.sweep import summarise_states
-
     print(f"sweep: {summarise_states(statuses)}", flush=True)
     failed = [s for s in statuses if s.state == RunState.FAILED]
     print_failures(failed)
@@ -203,3 +200,8 @@ def pilot(pending: list[RunSpec], slots, launcher, piloted: set, args: argparse.
         fail(f"pilot: {exc}")
     piloted.update(pilot_key(spec.config) for spec in new)
     log.info("pilot: every setting trains (%.1f s)", seconds)
+
+
+def summarise_states(statuses: list[RunStatus]) -> str:
+    counts = Counter(str(status.state) for status in statuses)
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))

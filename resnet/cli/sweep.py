@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
-from collections import Counter
 from pathlib import Path
 
 from resnet.cli.common import (
@@ -21,16 +19,14 @@ from resnet.cli.common import (
     utf8_path,
 )
 from resnet.cli.config_flags import add_config_arguments, config_overrides
+from resnet.cli.preflight import adopt_finished, refuse_conflicts, say_merged
 from resnet.cli.reporting import recorded_plan, report, report_everything
 from resnet.designs import KINDS, parse_grid
-from resnet.plan import Plan, Selection, make_plan
+from resnet.plan import Selection, make_plan
 from resnet.presets import DEFAULT_SUITE, Suite, find_suite, load_suite
-from resnet.run_spec import LaunchOptions
 from resnet.states import ExitCode
 from resnet.tuning import Tune, parse_tune_flag
 from resnet.words import flag
-
-log = logging.getLogger("resnet.cli")
 
 
 def parser() -> tuple[argparse.ArgumentParser, list[str]]:
@@ -262,63 +258,6 @@ def _load_suite(args: argparse.Namespace) -> Suite:
     if args.suite and args.suite_file:
         fail("give --suite or --suite-file, not both")
     return load_suite(args.suite_file) if args.suite_file else find_suite(args.suite or DEFAULT_SUITE)
-
-
-def say_merged(plan: Plan) -> None:
-    """Presets that the overrides made one config (--model resnet20 turns resnet34 into the baseline)
-    are one arm, trained once: say so, or the table would seem to have lost rows."""
-    into: dict[str, list[str]] = {}
-    for preset, arm in plan.merged.items():
-        into.setdefault(arm, []).append(preset)
-    for arm, presets in into.items():
-        log.warning(
-            "%s %s the same config as %s under %s: one arm, trained and reported once as %s",
-            ", ".join(presets),
-            "is" if len(presets) == 1 else "are",
-            arm,
-            plan.overrides_words or "these overrides",
-            arm,
-        )
-
-
-def refuse_conflicts(plan: Plan) -> None:
-    """Stop before anything starts when a planned run dir holds another config (its state would be
-    CONFLICT): only the recorded configs are read, not every finished run's summary."""
-    from resnet.run_dir import RunDir
-
-    conflicts = [c for c in (RunDir(s.run_dir).conflict(s.config) for s in plan.specs) if c]
-    if conflicts:
-        more = f" (and {len(conflicts) - 1} more runs)" if len(conflicts) > 1 else ""
-        fail(f"{conflicts[0]}{more}")
-
-
-def adopt_finished(plan: Plan) -> None:
-    """Runs of the plan that finished under other directories of the suite count there: say so once."""
-    from resnet.pending import adopt_finished_elsewhere
-
-    found = adopt_finished_elsewhere(plan)
-    if found:
-        planned, there = next(iter(found.items()))
-        which = (
-            f"{planned} finished as {there}"
-            if len(found) == 1
-            else f"{len(found)} runs of this plan finished under other directories of the suite (e.g. "
-            f"{planned} as {there})"
-        )
-        log.warning(
-            "notice: %s, with the same config and seed (a preset renamed, a grid reordered or extended "
-            "since?): counted there, not trained again",
-            which,
-        )
-
-
-def launch_template(args: argparse.Namespace) -> LaunchOptions:
-    return LaunchOptions(keep_checkpoints=args.keep_checkpoints, checkpoint_every=args.checkpoint_every)
-
-
-def summarise_states(statuses: list) -> str:
-    counts = Counter(str(status.state) for status in statuses)
-    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
