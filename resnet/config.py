@@ -93,7 +93,9 @@ class TrainConfig(BaseModel):
 
     seed: int = Field(0, ge=0, lt=2**63)
     amp: bool | None = Field(
-        None, description="bf16 autocast; None = where it was measured faster (CPUs with AMX or AVX512-BF16)"
+        None,
+        description="bf16 autocast; default: on where it was measured faster (CPUs with AMX or "
+        "AVX512-BF16), off elsewhere, GPUs included",
     )
     channels_last: bool = Field(True, description="NHWC memory format (faster convs on CPU and CUDA)")
     compile: bool = Field(False, description="torch.compile the model (opt-in)")
