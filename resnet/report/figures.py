@@ -115,7 +115,7 @@ def plot_curves(cells: list[ArmRuns], stem: Path, title: str, baseline: str | No
     axes[1].set(xlabel="epoch", ylabel="train loss", title="Train loss", yscale="log")
     # plain tick labels (1, 0.5, 0.2, 0.1): the default 10^k ones go through mathtext, which costs about
     # half a second of every report
-    axes[1].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axes[1].yaxis.set_major_formatter(FuncFormatter(_plain))
     if not curves.empty:
         axes[1].yaxis.set_minor_formatter(_minor_log_labels(curves["train_loss"]))
     epochs = sorted(curves["epoch"].unique()) if not curves.empty else []
@@ -148,10 +148,14 @@ def curve_arms(
     return [cell for cell in cells if cell.arm.name in kept], note
 
 
+def _plain(value: float, _position: int) -> str:
+    return f"{value:g}"
+
+
 def _two_and_five(value: float, _position: int) -> str:
     """Minor tick labels of a log axis: only 2 and 5 times a power of ten, so they never crowd."""
     leading = round(value / 10 ** math.floor(math.log10(value))) if value > 0 else 0
-    return f"{value:g}" if leading in (2, 5) else ""
+    return _plain(value, _position) if leading in (2, 5) else ""
 
 
 def _minor_log_labels(values: pd.Series) -> Any:
@@ -161,7 +165,7 @@ def _minor_log_labels(values: pd.Series) -> Any:
 
     low, high = values.min(), values.max()
     narrow = bool(low > 0 and high / low < 4)
-    return FuncFormatter(lambda v, _: f"{v:g}") if narrow else FuncFormatter(_two_and_five)
+    return FuncFormatter(_plain if narrow else _two_and_five)
 
 
 # No difference of two accuracies lies beyond ±100 points: an interval past that (a t-interval over 2-3
