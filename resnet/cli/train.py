@@ -95,7 +95,7 @@ def resolve(args: argparse.Namespace, overrides: dict) -> Resolved:
     if args.config and args.config_json:
         fail("give --config or --config-json, not both")
     if args.config_json:
-        return Resolved(config_from_json(args.config_json, overrides), "planned")
+        return Resolved(config_from_json(args.config_json, overrides), "the config of --config-json")
     if args.config:
         return resolve_config(args.config, **overrides)
     if args.resume and args.run_dir:  # `--resume --run-dir D` continues D as it was recorded
