@@ -50,6 +50,13 @@ def save_checkpoint(state: dict[str, Any], run: RunDir, keep_epoch: bool = False
         if run.checkpoint_file.exists():
             os.replace(run.checkpoint_file, run.previous_checkpoint_file)
         os.replace(tmp, run.checkpoint_file)
+        log.debug(
+            "checkpoint: epoch %d + %d steps -> %s (%.1f MB)",
+            state["epoch"],
+            state.get("step", 0),
+            run.checkpoint_file,
+            len(data) / 1e6,
+        )
         if keep_epoch and state.get("step", 0) == 0:
             kept = run.kept_checkpoints_dir / f"epoch_{state['epoch']:04d}.pt"
             kept.parent.mkdir(exist_ok=True)

@@ -101,6 +101,7 @@ def decoded(source: CifarSource, root: Path) -> tuple[dict[str, np.ndarray], lis
             meta = json.loads(str(cached["meta"]))
             if meta["fingerprint"] == fingerprint:
                 cached_arrays = {k: cached[k] for k in ("train_x", "train_y", "test_x", "test_y")}
+                log.debug("data: the decoded arrays from %s (the files unchanged since)", root / CACHE_NAME)
                 return cached_arrays, meta["differing"], meta["files_sha256"]
     except Exception:  # absent, stale, torn or from an older version: decode again
         pass
@@ -120,6 +121,7 @@ def decoded(source: CifarSource, root: Path) -> tuple[dict[str, np.ndarray], lis
     np.savez(buffer, meta=np.array(meta), **arrays)  # type: ignore[arg-type]  # numpy's stub: **kwds as bool
     try:
         write_atomic(root / CACHE_NAME, buffer.getvalue())
+        log.debug("data: %d files md5-checked and decoded; cached in %s", len(files), root / CACHE_NAME)
     except OSError as exc:  # a read-only or full data dir: decode every time instead
         log.debug("not caching the decoded dataset: %s", describe_os_error(exc, root / CACHE_NAME))
     return arrays, differing, digest

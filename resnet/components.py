@@ -4,6 +4,7 @@ the model with its initial weights drawn from the seed's init stream, SGD and th
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,9 +52,19 @@ def build(config: TrainConfig, runtime: Runtime) -> Setup:
     and the schedule."""
     if runtime.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    started = time.perf_counter()
     splits = load_splits(config)
     if splits.notice:
         log.warning(splits.notice)
+    held_out = 0 if splits.val_labels is None else len(splits.val_labels)
+    log.debug(
+        "data: %s, %s training, %s validation and %s test images (%.1f s)",
+        config.dataset,
+        f"{len(splits.train_labels):,}",
+        f"{held_out:,}",
+        f"{len(splits.test_labels):,}",
+        time.perf_counter() - started,
+    )
     place: dict[str, Any] = {"device": runtime.device, "channels_last": runtime.channels_last}
     train_loader = DeviceLoader(
         splits.train_images,

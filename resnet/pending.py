@@ -5,6 +5,7 @@ the exact commands a local dry run prints for them. No torch import here."""
 from __future__ import annotations
 
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 from resnet.errors import RunDirError
@@ -75,9 +76,7 @@ def finished_elsewhere(specs: list[RunSpec], suite_dir: Path) -> dict[Path, Path
 
 
 def launch_options(slot: Slot, template: LaunchOptions) -> LaunchOptions:
-    return LaunchOptions(
-        slot.launch_device, slot.threads, template.keep_checkpoints, template.checkpoint_every
-    )
+    return replace(template, device=slot.launch_device, threads=slot.threads)
 
 
 def skip_line(spec: RunSpec, reason: str) -> str:

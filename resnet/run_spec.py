@@ -47,12 +47,23 @@ class LaunchOptions:
     threads: int | None = None
     keep_checkpoints: bool = False
     checkpoint_every: float | None = None  # minutes
+    verbose: bool = False  # the sweep's -v: each run's debug messages go to its train.log too
+
+    @classmethod
+    def from_args(cls, args) -> LaunchOptions:
+        """What a sweep's command line says of how each run starts (the launcher adds device and threads)."""
+        return cls(
+            keep_checkpoints=args.keep_checkpoints,
+            checkpoint_every=args.checkpoint_every,
+            verbose=args.verbose,
+        )
 
     def flags(self) -> list[str]:
         flags = ["--device", self.device] if self.device else []
         flags += ["--threads", str(self.threads)] if self.threads else []
         flags += ["--keep-checkpoints"] if self.keep_checkpoints else []
-        return flags + (["--checkpoint-every", f"{self.checkpoint_every:g}"] if self.checkpoint_every else [])
+        flags += ["--checkpoint-every", f"{self.checkpoint_every:g}"] if self.checkpoint_every else []
+        return flags + (["-v"] if self.verbose else [])
 
 
 @dataclass(frozen=True)

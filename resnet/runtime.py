@@ -47,7 +47,18 @@ class Runtime:
         amp = bf16_is_fast(resolved) if config.amp is None else config.amp
         if config.compile and resolved.type == "cpu":
             check_cpp_compiler()
-        return cls(resolved, amp, config.channels_last, config.compile, torch.get_num_threads())
+        runtime = cls(resolved, amp, config.channels_last, config.compile, torch.get_num_threads())
+        log.debug(
+            "runtime: %s (%s), %d threads, bf16 autocast %s%s, %s memory format%s",
+            resolved,
+            device_name(resolved),
+            runtime.threads,
+            "on" if amp else "off",
+            " (chosen for this device)" if config.amp is None else "",
+            "channels-last" if config.channels_last else "contiguous",
+            ", torch.compile" if config.compile else "",
+        )
+        return runtime
 
     def place(self, model: torch.nn.Module) -> torch.nn.Module:
         model = model.to(self.device)

@@ -19,7 +19,7 @@ import shutil
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +61,9 @@ class SlurmOptions:
                 f"{SIGNAL_DELAY_S // 60} minutes before its limit; give at least 00:03:00"
             )
 
-    def launch(self, keep_checkpoints: bool = False, checkpoint_every: float | None = None) -> LaunchOptions:
+    def launch(self, template: LaunchOptions) -> LaunchOptions:
         """Each task trains on what Slurm gave it: its GPU (CUDA_VISIBLE_DEVICES) or its CPUs."""
-        return LaunchOptions(
-            "cuda" if self.gpus_per_run else "cpu", self.cpus_per_run, keep_checkpoints, checkpoint_every
-        )
+        return replace(template, device="cuda" if self.gpus_per_run else "cpu", threads=self.cpus_per_run)
 
     @classmethod
     def from_args(cls, args) -> SlurmOptions:
@@ -181,7 +179,7 @@ def submit_sweep(
             "here; submit from a cluster's login node, or leave out --launcher slurm to train on this machine"
         )
     executor = submitit.AutoExecutor(folder=Path(runs_dir) / SUBMITIT_DIR / "%j", cluster=cluster)
-    task = SlurmTrainTask(os.getcwd(), launch or options.launch())
+    task = SlurmTrainTask(os.getcwd(), launch or options.launch(LaunchOptions()))
     # Tasks unpickle resnet.* objects, so they must import this checkout even when it is not pip-installed;
     # sbatch (and the local executor) pass the submitting environment on.
     python_path = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
@@ -284,6 +282,6 @@ def describe_submission(
         f"  submitit folder: {Path(runs_dir) / SUBMITIT_DIR}; a task requeues itself on timeout or "
         "preemption",
     ]
-    launch = launch or options.launch()
+    launch = launch or options.launch(LaunchOptions())
     lines += [f"  task {i}: {spec.label}: {shlex.join(spec.command(launch))}" for i, spec in enumerate(specs)]
     return "\n".join(lines)

@@ -37,14 +37,19 @@ def test_list_models_answers_in_under_a_second_with_exact_counts():
 
 
 def test_quiet_and_verbose(tmp_path):
+    """-q: warnings only; -v: how the run executes (device, threads, precision), its data and each
+    checkpoint too, which a sweep's -v passes on to every run's train.log."""
     args = ["--model", "resnet8", "--dataset", "synthetic", "--batch-size", "64", "--epochs", "1"]
     code, out, err = train_main(*args, "--run-dir", tmp_path / "run", "-q")
     assert code == 0 and out == "" and "notice: dataset 'synthetic'" in err  # warnings still show
     code, out, _ = train_main(*args, "--run-dir", tmp_path / "run")
     assert code == 0 and "already holds this finished run" in out
     assert "run: defaults and --model, --dataset, --epochs, --batch-size (config " in out  # what it trains
-    code, out, _ = train_main(*args, "--run-dir", tmp_path / "run", "-v")
-    assert code == 0 and "already holds this finished run" in out
+    assert "runtime: cpu" not in out
+    code, out, _ = train_main(*args, "--run-dir", tmp_path / "verbose", "-v", "--no-amp")
+    assert code == 0 and "runtime: cpu (" in out and "bf16 autocast off, channels-last memory format" in out
+    assert "data: synthetic, 1,024 training, 0 validation and 256 test images (" in out
+    assert f"checkpoint: epoch 1 + 0 steps -> {tmp_path / 'verbose' / 'checkpoint.pt'} (" in out
 
 
 def test_a_terminal_without_utf8_gets_question_marks_not_a_traceback():

@@ -132,6 +132,8 @@ def test_dry_run_prints_exact_commands_with_devices_and_skips(tmp_path, suite_fi
     assert again[0] == "# skip tiny/base/seed0: already completed; summary.json verified" and len(again) == 11
     assert again[8].startswith("# 4 arms x 2 seeds = 8 runs; about") and "still to train" not in out
     assert again[9].startswith("# still to train: 7 runs, about ")  # what is left of a sweep begun before
+    verbose = [line for line in sweep_main(*args, "-v")[1].splitlines() if not line.startswith("#")]
+    assert len(verbose) == 7 and all(line.endswith(f"--threads {threads} -v") for line in verbose)
 
 
 def test_a_run_finished_under_another_name_counts_there_and_is_not_trained_again(tmp_path, suite_file):

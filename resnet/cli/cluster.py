@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argparse.Namespace], int]) -> int:
     """Submit what is left to run (not what an earlier submission still has queued); with --wait, wait for
     it, then (a tuned sweep) submit the final runs tuning chose and wait for those, and write the report."""
+    from resnet.run_spec import LaunchOptions
     from resnet.slurm import SlurmOptions, already_queued, describe_submission
     from resnet.slurm_queue import say_if_never_starting, wait_for
 
@@ -32,7 +33,7 @@ def run_slurm(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argp
         options = SlurmOptions.from_args(args)
     except ValueError as exc:
         fail(str(exc))
-    launch = options.launch(args.keep_checkpoints, args.checkpoint_every)
+    launch = options.launch(LaunchOptions.from_args(args))
     if args.dry_run:
         checked = skip_reasons(plan.specs, args.retry_failed)  # the runs' states, read once
         print("".join(skip_line(spec, skip) + "\n" for spec, skip in checked if skip), end="")

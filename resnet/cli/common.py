@@ -161,11 +161,12 @@ def ensure_writable(directory: Path, what: str) -> None:
         )
 
 
-def add_verbosity(parser: argparse.ArgumentParser, quiet_keeps: str = "") -> None:
+def add_verbosity(parser: argparse.ArgumentParser, quiet_keeps: str = "", verbose_adds: str = "") -> None:
     group = parser.add_mutually_exclusive_group()
     keeps = f" ({quiet_keeps})" if quiet_keeps else ""
     group.add_argument("-q", "--quiet", action="store_true", help=f"only warnings and errors{keeps}")
-    group.add_argument("-v", "--verbose", action="store_true", help="debug messages too")
+    adds = f" ({verbose_adds})" if verbose_adds else ""
+    group.add_argument("-v", "--verbose", action="store_true", help=f"debug messages too{adds}")
 
 
 class _Below(logging.Filter):

@@ -38,7 +38,7 @@ log = logging.getLogger("resnet.cli")  # information (-q hides it); states, tall
 
 def run_local(plan: Plan, args: argparse.Namespace, report: Callable[[Plan, argparse.Namespace], int]) -> int:
     slots = make_slots(args.device, args.gpus, args.jobs_per_gpu, args.jobs)
-    template = LaunchOptions(keep_checkpoints=args.keep_checkpoints, checkpoint_every=args.checkpoint_every)
+    template = LaunchOptions.from_args(args)
     if args.dry_run:
         print_dry_run(plan, args, slots, template)
         return ExitCode.OK

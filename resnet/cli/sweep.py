@@ -110,7 +110,11 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     )
     slurm.add_argument("--max-parallel", type=int, help="at most this many array tasks at once")
     slurm.add_argument("--wait", action="store_true", help="wait for the jobs, then write the results")
-    add_verbosity(p, "and each run's state changes, the sweep's tally and where the results went")
+    add_verbosity(
+        p,
+        "and each run's state changes, the sweep's tally and where the results went",
+        "each run's go to its train.log",
+    )
     return p, add_config_arguments(p, skip=("seed",))
 
 

@@ -81,7 +81,7 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
         help="CPU threads (default: as recorded when resuming, else torch's, at most the usable CPUs)",
     )
     p.add_argument("--list-models", action="store_true", help="print the model zoo with params and FLOPs")
-    add_verbosity(p)
+    add_verbosity(p, verbose_adds="device, threads, precision, data, each checkpoint")
     return p, add_config_arguments(p)
 
 
