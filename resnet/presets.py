@@ -254,6 +254,7 @@ def _load_presets(path: Path, entries: Any, base_config: TrainConfig) -> dict[st
         if same:  # macOS's and Windows' filesystems ignore case: one run directory for both
             raise PresetError(f"{path}: presets '{same}' and '{preset_name}' differ only in case; rename one")
         refuse_seed(entry, where)
+        refuse_subtables(entry, where, preset_name)
         overrides = {k: v for k, v in entry.items() if k not in PRESET_KEYS}
         try:
             config = apply_overrides(base_config.to_dict(), overrides)
@@ -262,6 +263,17 @@ def _load_presets(path: Path, entries: Any, base_config: TrainConfig) -> dict[st
         reference = parse_reference(entry["reference"], where) if "reference" in entry else None
         presets[preset_name] = Preset(preset_name, entry.get("description", ""), config, aliases, reference)
     return presets
+
+
+def refuse_subtables(entry: dict[str, Any], where: str, preset: str) -> None:
+    """TOML reads [presets.lr0.05] as a table '05' inside a table 'lr0' inside presets: a dotted preset
+    name unquoted. Say so, not 'unknown field'."""
+    inner = next((k for k, v in entry.items() if isinstance(v, dict) and k != "reference"), None)
+    if inner is not None:
+        raise PresetError(
+            f"{where}: [presets.{preset}.{inner}] is a table inside preset '{preset}', not a preset; to name "
+            f'a preset with a dot, quote its name: [presets."{preset}.{inner}"]'
+        )
 
 
 def refuse_seed(table: dict[str, Any], where: str) -> None:

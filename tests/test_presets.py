@@ -180,6 +180,19 @@ def test_a_suite_cannot_be_named_after_train_cifar_pys_own_runs_dir(tmp_path):
         load_suite(path)
 
 
+def test_an_unquoted_dotted_preset_name_is_named_as_such(tmp_path):
+    """TOML reads [presets.lr0.05] as a table '05' inside preset 'lr0': say how to quote the name."""
+    path = write(tmp_path, "[presets.base]\n[presets.lr0.05]\nlr = 0.05\n", "dots.toml")
+    with pytest.raises(PresetError) as err:
+        load_suite(path)
+    assert str(err.value) == (
+        f"{path} [presets.lr0]: [presets.lr0.05] is a table inside preset 'lr0', not a preset; to name a "
+        'preset with a dot, quote its name: [presets."lr0.05"]'
+    )
+    path.write_text('[presets.base]\n[presets."lr0.05"]\nlr = 0.05\n')
+    assert load_suite(path).preset("lr0.05").config.lr == 0.05
+
+
 @pytest.mark.parametrize("table", ["base", "presets"])
 def test_a_suite_that_extends_another_checks_its_tables_before_merging(tmp_path, table):
     write(tmp_path, "[base]\nepochs = 2\n[presets.a]\n", "parent.toml")
