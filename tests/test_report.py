@@ -778,6 +778,27 @@ def test_the_terminal_table_breaks_a_design_arms_name_between_factors_only_when_
     assert "0.145" in narrow[at]  # and every column still shown
 
 
+def test_arms_that_set_amp_differ_in_precision_by_design_not_by_accident(tmp_path):
+    """A bf16-against-fp32 comparison differs in precision by its configs: no warning. Runs whose
+    precision the device chose (amp unset) and that came out different are still flagged."""
+    path = tmp_path / "bf16.toml"
+    path.write_text(
+        '[base]\nmodel = "resnet8"\n[presets.fp32]\namp = false\n[presets.bf16]\namp = true\n[presets.auto]\n'
+    )
+    suite, runs = load_suite(path), tmp_path / "runs"
+    for arm, bf16 in (("fp32", False), ("bf16", True)):
+        write_run(runs, "bf16", arm, suite.config(arm), runtime={"amp_bf16": bf16})
+    by_design = make_plan(suite, Selection(("fp32", "bf16"), None, (), (0,)), runs)
+    assert provenance(collect(by_design)) == [
+        "Provenance: git abc1234def; torch 2.4.0; CUDA none; device cpu (test, 2 threads); precision bf16 "
+        "autocast, fp32."
+    ]
+    for seed, bf16 in ((0, True), (1, False)):  # the device chose: one AMX machine, one without
+        write_run(runs, "bf16", "auto", suite.config("auto", seed=seed), runtime={"amp_bf16": bf16})
+    by_accident = make_plan(suite, Selection(("auto",), None, (), (0, 1)), runs)
+    assert provenance(collect(by_accident))[1].startswith("⚠ Mixed provenance: the arms' runs (or a resumed")
+
+
 def test_a_run_resumed_on_another_machine_is_mixed_provenance(tmp_path):
     """Its last session alone would say one device and one precision: every session is read."""
     suite = find_suite("ablations")

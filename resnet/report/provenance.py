@@ -69,12 +69,15 @@ def _code_version(git: object, release: object) -> str:
 def provenance(collected: Collected) -> list[str]:
     """What produced the numbers, and a warning when the arms disagree on it. Each value carries the group
     within which it must agree: one git commit for the table, one copy of the files per dataset, one
-    validation split per (dataset, size, seed) -- arms that differ in those by config are not mixed."""
+    validation split per (dataset, size, seed), one precision per amp setting (an arm that sets amp,
+    as a bf16-against-fp32 design does, differs in precision by its config) -- arms that differ in those
+    by config are not mixed."""
     keys = ("git", "torch", "CUDA", "device", "precision", "data files", "validation split")
     seen: dict[str, set[tuple[str, str]]] = {key: set() for key in keys}
     for cell in collected.arms:
         for run in cell.completed:
             data = run.record.get("data", {})
+            amp = "" if run.config.amp is None else f"amp={run.config.amp}"  # None: the device chose
             for env, runtime in run.sessions():  # a resumed run may have moved
                 seen["git"].add(("", _code_version(env.get("git"), env.get("resnet_ablations"))))
                 seen["torch"].add(("", str(env.get("torch"))))
@@ -84,7 +87,7 @@ def provenance(collected: Collected) -> list[str]:
                 bf16 = runtime.get("amp_bf16")
                 if isinstance(bf16, bool):
                     fp32 = "fp32 (TF32 convolutions)" if runtime.get("tf32_convs") else "fp32"
-                    seen["precision"].add(("", "bf16 autocast" if bf16 else fp32))
+                    seen["precision"].add((amp, "bf16 autocast" if bf16 else fp32))
             if data.get("files_sha256"):
                 dataset = str(data.get("dataset"))
                 seen["data files"].add((dataset, f"{dataset} {data['files_sha256']}"))
