@@ -1455,6 +1455,20 @@ def test_the_loss_axis_of_a_short_run_labels_its_ticks(tmp_path, monkeypatch):
     assert {0.6, 0.7, 0.8, 0.9} <= set(labels) and all(labels.values()), labels
 
 
+def test_curves_before_any_run_completed_say_so_on_both_panels(tmp_path, monkeypatch):
+    """A partial sweep's report draws its curves early: an empty loss panel must not pass for a figure."""
+    from resnet.report import figures
+
+    made = []
+    monkeypatch.setattr(figures, "save", lambda fig, stem: made.append(fig) or [])
+    figures.plot_curves([], tmp_path / "curves", "t")
+    notes = [[t.get_text() for t in ax.texts] for ax in made[0].axes]
+    assert notes == [["no completed run yet"], ["no completed run yet"]]
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 @pytest.mark.parametrize("figure", ["curves", "forest", "interaction"])
 def test_a_long_title_wraps_inside_the_figure(figure, tmp_path, monkeypatch):
     """Every override must show in the title, however many: a one-line title ran off the forest plot."""
