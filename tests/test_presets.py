@@ -314,6 +314,15 @@ def test_sweep_cli_rejects_bad_suites_and_unwritable_dirs_without_touching_disk(
     assert code == 2 and f"loop is a symlink to {tmp_path}/loop, which leads back to itself" in err
     code, _, err = sweep_main("--all", "--runs-dir", str(tmp_path / "r\udcffx"))  # how Python reads the byte
     assert code == 2 and "argument --runs-dir: the path" in err and "r\\xffx is not valid UTF-8" in err
+    for flag in (
+        "--suite",
+        "--config",
+        "--grid",
+        "--tune",
+        "--partition",
+    ):  # as typed, never a '?' or a pydantic note
+        code, _, err = sweep_main(flag, "lr=0.1,\udcff", "--runs-dir", tmp_path / "runs")
+        assert code == 2 and f"argument {flag}: lr=0.1,\\xff is not valid UTF-8 text" in err, err
     code, _, err = sweep_main("--config", "cosin", "--runs-dir", tmp_path / "runs")
     assert code == 2 and "unknown preset 'cosin' in suite 'ablations' (did you mean cosine?)" in err
     code, _, err = sweep_main("--all", "--lr", "0", "--runs-dir", tmp_path / "runs")

@@ -362,6 +362,8 @@ def test_a_filesystem_without_locks_is_one_line_and_counts_as_unlocked(tmp_path,
             "--config-json is not valid JSON (a \\u escape that is no",
         ),
         (["--model", "r\udcff"], "argument --model: r\\xff is not valid UTF-8 text"),  # bytes, not UTF-8
+        (["--config", "c\udcff"], "argument --config: c\\xff is not valid UTF-8 text"),
+        (["--device", "cu\udcff"], "argument --device: cu\\xff is not valid UTF-8 text"),
         (["--milestones", "1e309"], "milestones must be numbers or fractions like 81/164, got ['1e309']"),
         (
             ["--run-dir", ""],

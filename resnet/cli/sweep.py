@@ -17,6 +17,7 @@ from resnet.cli.common import (
     minutes,
     setup_logging,
     utf8_path,
+    utf8_text,
 )
 from resnet.cli.config_flags import add_config_arguments, config_overrides
 from resnet.cli.preflight import adopt_finished, refuse_conflicts, say_merged
@@ -39,7 +40,7 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
         "run_ablations.py --grid lr_schedule=multistep,cosine norm=batch,none | run_ablations.py --report",
     )
     what = p.add_argument_group("what")
-    what.add_argument("--suite", help=f"a suite in configs/ (default: {DEFAULT_SUITE})")
+    what.add_argument("--suite", type=utf8_text, help=f"a suite in configs/ (default: {DEFAULT_SUITE})")
     what.add_argument("--suite-file", type=utf8_path, help="a suite TOML file anywhere")
     what.add_argument(
         "--list", action="store_true", help="show the suite's presets, design, run count and cost"
@@ -50,17 +51,24 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     what.add_argument(
         "--all", action="store_true", help="run every preset of the suite (and its [design], if any)"
     )
-    what.add_argument("--config", nargs="+", metavar="PRESET", help="run these presets")
+    what.add_argument("--config", nargs="+", type=utf8_text, metavar="PRESET", help="run these presets")
     what.add_argument("--design", action="store_true", help="run the suite's [design]")
-    what.add_argument("--grid", nargs="+", metavar="FIELD=V1,V2", help="a design from the command line")
+    what.add_argument(
+        "--grid", nargs="+", type=utf8_text, metavar="FIELD=V1,V2", help="a design from the command line"
+    )
     what.add_argument(
         "--grid-kind", choices=KINDS, default="factorial", help="how --grid combines (default factorial)"
     )
     what.add_argument(
-        "--from", dest="start", metavar="PRESET", help="vary this preset with --grid (default: [base])"
+        "--from",
+        dest="start",
+        type=utf8_text,
+        metavar="PRESET",
+        help="vary this preset with --grid (default: [base])",
     )
     what.add_argument(
         "--tune",
+        type=utf8_text,
         metavar="FIELD=V1,V2,...",
         help="select this parameter per arm on the validation split (default: the suite's [tune])",
     )
@@ -99,14 +107,17 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     )
     slurm = p.add_argument_group("Slurm")
     slurm.add_argument("--launcher", choices=("local", "slurm"), default="local", help="default: local")
-    slurm.add_argument("--partition", help="Slurm partition")
+    slurm.add_argument("--partition", type=utf8_text, help="Slurm partition")
     slurm.add_argument(
         "--gpus-per-run", type=int, default=1, help="GPUs per array task (default 1; 0 for CPU)"
     )
     slurm.add_argument("--cpus-per-run", type=int, default=4, help="CPUs per array task (default 4)")
     slurm.add_argument("--mem-gb", type=int, help="memory per array task in GB")
     slurm.add_argument(
-        "--time", default="12:00:00", help="time limit per run, [D-]HH:MM:SS (default 12:00:00)"
+        "--time",
+        type=utf8_text,
+        default="12:00:00",
+        help="time limit per run, [D-]HH:MM:SS (default 12:00:00)",
     )
     slurm.add_argument("--max-parallel", type=int, help="at most this many array tasks at once")
     slurm.add_argument("--wait", action="store_true", help="wait for the jobs, then write the results")

@@ -20,6 +20,7 @@ from resnet.cli.common import (
     setup_logging,
     stop_signals_held,
     utf8_path,
+    utf8_text,
 )
 from resnet.cli.config_flags import add_config_arguments, config_overrides
 from resnet.config import TrainConfig
@@ -40,13 +41,22 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     )
     p.add_argument(
         "--config",
+        type=utf8_text,
         metavar="PRESET_OR_FILE",
         help="a preset ('cosine', 'depth:resnet56', 'my_suite.toml:fast') or a config .json/.toml "
         "(a run's config.json works); default: TrainConfig's defaults",
     )
-    p.add_argument("--config-json", metavar="JSON", help="the config itself, as the sweep runner passes it")
     p.add_argument(
-        "--expect-hash", metavar="HASH", help="refuse unless the config's hash is this (the planned one)"
+        "--config-json",
+        type=utf8_text,
+        metavar="JSON",
+        help="the config itself, as the sweep runner passes it",
+    )
+    p.add_argument(
+        "--expect-hash",
+        type=utf8_text,
+        metavar="HASH",
+        help="refuse unless the config's hash is this (the planned one)",
     )
     p.add_argument(
         "--run-dir", type=utf8_path, help="where the run writes (default: runs/train/<name>-<dataset>-<hash>)"
@@ -74,7 +84,7 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
         type=utf8_path,
         help="only report the test accuracy of a model.pt, a checkpoint or a run dir",
     )
-    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    p.add_argument("--device", type=utf8_text, help="cpu, cuda or cuda:N (default: cuda if available)")
     p.add_argument(
         "--threads",
         type=int,
