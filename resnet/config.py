@@ -148,8 +148,11 @@ class TrainConfig(BaseModel):
     @field_validator("milestones", mode="before")
     @classmethod
     def _fractions(cls, value: Any) -> Any:
-        if not isinstance(value, (list, tuple)):
-            return value
+        if not isinstance(value, (list, tuple)):  # pydantic would say only "a valid tuple"
+            raise ValueError(
+                "milestones must be a list of fractions of the run, e.g. [0.5, 0.75] or "
+                f'["81/164", "122/164"], got {value!r}'
+            )
         try:
             return tuple(float(Fraction(v)) if isinstance(v, str) else v for v in value)
         except (ValueError, ZeroDivisionError, OverflowError):  # 'x', '81/0', '1e309'

@@ -121,6 +121,11 @@ def test_a_new_field_whose_default_keeps_behaviour_leaves_every_hash_unchanged()
             "each milestone must be a fraction of the run in (0, 1), got [0.5, 1.0]",
         ),
         ({"milestones": ["81/0"]}, "milestones must be numbers or fractions like 81/164, got ['81/0']"),
+        (  # one string in a TOML file (a design's factor value, say): pydantic says only "a valid tuple"
+            {"milestones": "0.5/0.75"},
+            'milestones must be a list of fractions of the run, e.g. [0.5, 0.75] or ["81/164", '
+            "\"122/164\"], got '0.5/0.75'",
+        ),
         ({"milestones": [0.75, 0.5]}, "milestones must be strictly increasing"),
         ({"momentum": 1.0}, "momentum: Input should be less than 1"),
         ({"warmup_epochs": 10, "epochs": 10}, "warmup_epochs must be below epochs (10)"),
