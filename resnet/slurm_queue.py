@@ -28,7 +28,6 @@ ENDED_STATES |= {"OUT_OF_MEMORY", "PREEMPTED", "SPECIAL_EXIT", "REVOKED"}
 # pending reasons that ask more than the partition, account or QOS allows: the task waits for good
 NEVER_STARTS = {"PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints"}
 NEVER_STARTS |= {"InvalidAccount", "InvalidQOS", "AccountNotAllowed", "QOSNotAllowed"}
-NEVER_STARTS_PREFIXES = ("QOSMax", "AssocMax")
 
 Tasks = dict[str, set[tuple[str, str]]]  # task id -> its (state, reason) lines
 
@@ -134,6 +133,17 @@ def _say_ended(job, spec: RunSpec, cancelled: bool, echo) -> None:
         echo(f"{spec.label}: {state} ({task})")
 
 
+def never_starts(reason: str) -> bool:
+    """Whether a pending reason lasts as long as the task does: a request past a partition's bounds, or past
+    a QOS or association limit on one job or node (QOSMaxCpuPerJobLimit, AssocMaxGRESPerNode) or below a
+    QOS minimum. Not the limits on how much a user or account runs at once (QOSMaxJobsPerUserLimit,
+    AssocMaxJobsLimit, QOSMaxCpuPerUserLimit): those pass as the sweep's other tasks end, which is how a
+    large array on a shared cluster normally waits."""
+    if reason in NEVER_STARTS or reason.startswith("QOSMin"):
+        return True
+    return reason.startswith(("QOSMax", "AssocMax")) and ("PerJob" in reason or "PerNode" in reason)
+
+
 def say_if_never_starting(job_ids: list[str], echo=print) -> None:
     """One look at the queue, for a sweep that does not wait: Slurm gives a task asking for more than the
     cluster grants its reason at submission, so the submitter hears it now, not after hours of 'queued'."""
@@ -144,7 +154,7 @@ def _say_never_starting(tasks: Tasks, told: set[str], echo) -> None:
     stuck: dict[str, list[str]] = {}
     for job_id, lines in sorted(tasks.items()):
         for state, reason in lines:
-            if state == "PENDING" and (reason in NEVER_STARTS or reason.startswith(NEVER_STARTS_PREFIXES)):
+            if state == "PENDING" and never_starts(reason):
                 stuck.setdefault(reason, []).append(job_id)
     for reason, ids in stuck.items():
         if reason not in told:

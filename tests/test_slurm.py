@@ -182,6 +182,32 @@ def test_a_submission_slurm_will_never_start_is_named_at_once(tmp_path, suite_fi
     )
 
 
+@pytest.mark.parametrize(
+    "reason, for_good",
+    [  # Slurm's own reason names (libslurm 22.05)
+        ("PartitionConfig", True),
+        ("QOSMaxCpuPerJobLimit", True),
+        ("QOSMaxWallDurationPerJobLimit", True),
+        ("AssocMaxGRESPerNode", True),
+        ("AssocMaxNodePerJobLimit", True),
+        ("QOSMinCpuNotSatisfied", True),
+        ("QOSMaxJobsPerUserLimit", False),  # a user's Nth task waits for the others: the normal case
+        ("QOSMaxCpuPerUserLimit", False),
+        ("QOSMaxSubmitJobPerUserLimit", False),
+        ("AssocMaxJobsLimit", False),
+        ("AssocGrpCpuLimit", False),
+        ("Resources", False),
+        ("Priority", False),
+    ],
+)
+def test_only_a_request_no_wait_can_grant_is_called_pending_for_good(reason, for_good):
+    """A 100-task array on a cluster that runs 4 tasks per user waits behind QOSMaxJobsPerUserLimit: telling
+    that user to scancel a healthy sweep would be the harm."""
+    from resnet.slurm_queue import never_starts
+
+    assert never_starts(reason) is for_good
+
+
 def test_a_gpu_request_on_a_cluster_without_gpus_says_how_to_train_on_cpus(tmp_path, suite_file, monkeypatch):
     """What sbatch says (here a real slurmctld without GPUs, word for word) when --gpus-per-run keeps its
     default of 1: the fix is named, not left among five flags to check."""
