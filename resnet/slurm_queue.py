@@ -25,8 +25,9 @@ from resnet.words import plural
 # Slurm's job states after which a task will not run again (squeue's long names)
 ENDED_STATES = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "BOOT_FAIL", "DEADLINE"}
 ENDED_STATES |= {"OUT_OF_MEMORY", "PREEMPTED", "SPECIAL_EXIT", "REVOKED"}
-# pending reasons that ask more than the partition, account or QOS allows: the task waits for good
-NEVER_STARTS = {"PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints"}
+# pending reasons that ask more than the partition, account or QOS allows: the task waits for good.
+# Not PartitionNodeLimit: for a one-node task it means the partition's nodes are down or drained.
+NEVER_STARTS = {"PartitionConfig", "PartitionTimeLimit", "BadConstraints"}
 NEVER_STARTS |= {"InvalidAccount", "InvalidQOS", "AccountNotAllowed", "QOSNotAllowed"}
 
 Tasks = dict[str, set[tuple[str, str]]]  # task id -> its (state, reason) lines

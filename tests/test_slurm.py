@@ -196,6 +196,7 @@ def test_a_submission_slurm_will_never_start_is_named_at_once(tmp_path, suite_fi
         ("QOSMaxSubmitJobPerUserLimit", False),
         ("AssocMaxJobsLimit", False),
         ("AssocGrpCpuLimit", False),
+        ("PartitionNodeLimit", False),  # for one-node tasks: the partition's nodes are down or drained
         ("Resources", False),
         ("Priority", False),
     ],
