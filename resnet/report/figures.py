@@ -84,8 +84,9 @@ def plot_curves(cells: list[ArmRuns], stem: Path, title: str, baseline: str | No
     cells, note = curve_arms(cells, curves, split, baseline)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
     colours = palette(len(cells))
-    for ax in axes if curves.empty else ():
-        ax.text(0.5, 0.5, "no completed run yet", ha="center", transform=ax.transAxes)
+    if curves.empty:
+        for ax in axes:
+            ax.text(0.5, 0.5, "no completed run yet", ha="center", transform=ax.transAxes)
     for i, cell in enumerate(cells if not curves.empty else []):
         data = curves[curves["arm"] == cell.arm.name]
         if data.empty:
