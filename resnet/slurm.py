@@ -37,6 +37,7 @@ from resnet.slurm_queue import arrays, still_queued
 from resnet.states import ExitCode, RunState, state_after_exit
 from resnet.words import flag
 
+NOTHING_TO_SUBMIT = "nothing to submit: every run is finished (or failed; --retry-failed runs those again)"
 SIGNAL_DELAY_S = 120  # warn a task this long before its time limit, so it can requeue itself
 
 
@@ -162,8 +163,8 @@ def submit_sweep(
     specs: list[RunSpec],
     options: SlurmOptions,
     runs_dir: Path,
+    launch: LaunchOptions,
     cluster: str = "slurm",
-    launch: LaunchOptions | None = None,
 ):
     """Submit the runs as job arrays of one task per run, each no longer than Slurm's MaxArraySize allows
     (1001 tasks by default: a sweep of more was refused whole), and return submitit's jobs in the order of
@@ -179,7 +180,7 @@ def submit_sweep(
             "here; submit from a cluster's login node, or leave out --launcher slurm to train on this machine"
         )
     executor = submitit.AutoExecutor(folder=Path(runs_dir) / SUBMITIT_DIR / "%j", cluster=cluster)
-    task = SlurmTrainTask(os.getcwd(), launch or options.launch(LaunchOptions()))
+    task = SlurmTrainTask(os.getcwd(), launch)
     # Tasks unpickle resnet.* objects, so they must import this checkout even when it is not pip-installed;
     # sbatch (and the local executor) pass the submitting environment on.
     python_path = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
@@ -270,10 +271,10 @@ def already_queued(specs: list[RunSpec], runs_dir: Path) -> tuple[list[RunSpec],
 
 
 def describe_submission(
-    specs: list[RunSpec], options: SlurmOptions, runs_dir: Path, launch: LaunchOptions | None = None
+    specs: list[RunSpec], options: SlurmOptions, runs_dir: Path, launch: LaunchOptions
 ) -> str:
     if not specs:
-        return "nothing to submit: every run is finished (or failed; --retry-failed runs those again)"
+        return NOTHING_TO_SUBMIT
     name, parts = f"resnet-{specs[0].suite}", job_arrays(specs, max_array_size())
     arrays_words = "1 Slurm job array" if len(parts) == 1 else f"{len(parts)} Slurm job arrays (MaxArraySize)"
     lines = [
@@ -282,6 +283,5 @@ def describe_submission(
         f"  submitit folder: {Path(runs_dir) / SUBMITIT_DIR}; a task requeues itself on timeout or "
         "preemption",
     ]
-    launch = launch or options.launch(LaunchOptions())
     lines += [f"  task {i}: {spec.label}: {shlex.join(spec.command(launch))}" for i, spec in enumerate(specs)]
     return "\n".join(lines)

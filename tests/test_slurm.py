@@ -346,7 +346,9 @@ def test_a_sweep_past_maxarraysize_goes_in_several_arrays_all_or_nothing(tmp_pat
     specs = specs_for(suite_file, tmp_path / "runs", ["base", "cosine"], seeds=(0, 1, 2))  # 6 runs
     options = SlurmOptions(gpus_per_run=0, cpus_per_run=1, time="00:10:00")
     with pytest.raises(SubmissionError) as refused:
-        submit_sweep(specs[:5], options, tmp_path / "runs")  # arrays of 2, 2 and 1
+        submit_sweep(
+            specs[:5], options, tmp_path / "runs", options.launch(LaunchOptions())
+        )  # arrays of 2, 2 and 1
     assert str(refused.value).endswith(
         "fit this cluster (the 2 arrays submitted before it, jobs 41, 42, were cancelled)"
     )
@@ -354,11 +356,15 @@ def test_a_sweep_past_maxarraysize_goes_in_several_arrays_all_or_nothing(tmp_pat
     sbatch = [line for line in calls.read_text().splitlines() if line.startswith("sbatch")]
     assert len(sbatch) == 3 and calls.read_text().splitlines()[-1] == "scancel 41 42"
     calls.unlink()
-    jobs = submit_sweep(specs[:4], options, tmp_path / "runs")  # two arrays, both taken
+    jobs = submit_sweep(
+        specs[:4], options, tmp_path / "runs", options.launch(LaunchOptions())
+    )  # two arrays, both taken
     assert [job.job_id for job in jobs] == ["41_0", "41_1", "42_0", "42_1"]
     from resnet.slurm import describe_submission
 
-    described = describe_submission(specs, options, tmp_path / "runs").splitlines()
+    described = describe_submission(
+        specs, options, tmp_path / "runs", options.launch(LaunchOptions())
+    ).splitlines()
     assert described[0].startswith("would submit 3 Slurm job arrays (MaxArraySize) of 6 tasks")
     assert [line.split("--array=")[1].split()[0] for line in described[1:4]] == ["0-1%2"] * 3
 
@@ -372,12 +378,8 @@ def test_a_task_requeues_itself_with_the_same_run():
 def test_sweep_through_submitits_local_executor(tmp_path, suite_file, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative run dirs resolve where the sweep was submitted
     specs = specs_for(suite_file, tmp_path / "runs", ["base", "broken"])
-    jobs = submit_sweep(
-        specs,
-        SlurmOptions(gpus_per_run=0, cpus_per_run=1, time="00:10:00"),
-        tmp_path / "runs",
-        cluster="local",
-    )
+    options = SlurmOptions(gpus_per_run=0, cpus_per_run=1, time="00:10:00")
+    jobs = submit_sweep(specs, options, tmp_path / "runs", options.launch(LaunchOptions()), cluster="local")
     failed = wait_for(jobs, specs, poll_s=0.5, echo=quiet)
     assert [s.arm.name for s in failed] == ["broken"]
     assert [job.result() for job in jobs] == ["completed", "failed"]
@@ -386,7 +388,7 @@ def test_sweep_through_submitits_local_executor(tmp_path, suite_file, monkeypatc
     assert failure["exit_code"] == 2 and "cannot write to the data dir" in failure["reason"]
     # A second submission of a finished run trains nothing.
     again = submit_sweep(
-        specs[:1], SlurmOptions(gpus_per_run=0, cpus_per_run=1), tmp_path / "runs", cluster="local"
+        specs[:1], options, tmp_path / "runs", options.launch(LaunchOptions()), cluster="local"
     )
     assert again[0].result() == "completed" and sessions(specs[0].run_dir) == 1
 
@@ -486,9 +488,8 @@ def test_preempted_task_requeues_and_resumes_to_the_same_result(tmp_path, suite_
     monkeypatch.chdir(tmp_path)
     # 12 epochs: the 4 of 'long' could end on a fast CPU before the preemption signal reaches the task
     specs = specs_for(suite_file, tmp_path / "runs", ["long"], epochs=12)
-    jobs = submit_sweep(
-        specs, SlurmOptions(gpus_per_run=0, cpus_per_run=2, time="00:10:00"), tmp_path / "runs"
-    )
+    options = SlurmOptions(gpus_per_run=0, cpus_per_run=2, time="00:10:00")
+    jobs = submit_sweep(specs, options, tmp_path / "runs", options.launch(LaunchOptions()))
     run_dir = specs[0].run_dir
 
     class Running:  # wait_for_epochs wants a process; the Slurm task is one as long as squeue lists it

@@ -83,7 +83,7 @@ def _submit_what_is_left(
 ) -> tuple[list[tuple[RunSpec, Any]], list[tuple[RunSpec, Any]]]:
     """Submit the runs neither finished nor queued by an earlier submission; say which are queued already,
     or why nothing is submitted. Returns (run, Slurm job) pairs: those submitted now, those queued."""
-    from resnet.slurm import already_queued
+    from resnet.slurm import NOTHING_TO_SUBMIT, already_queued
 
     pending, queued = already_queued(to_run(plan.specs, args.retry_failed), args.runs_dir)
     say_queued(queued)
@@ -94,7 +94,7 @@ def _submit_what_is_left(
         why = "; ".join(f"{name}: {reason}" for name, reason in plan.awaiting.items())
         print(f"nothing to submit, and tuning cannot choose ({why}); --retry-failed reruns failed runs")
     elif not queued:
-        print("nothing to submit: every run is finished (or failed; --retry-failed runs those again)")
+        print(NOTHING_TO_SUBMIT)
     return [], queued
 
 
