@@ -207,13 +207,14 @@ class LocalSweep:
         status.note = exit_words if record["reason"] == exit_words else f"{exit_words}: {record['reason']}"
         self.display.message(f"failed: {status.spec.label}: {status.note}", live_only=True)
         self.failures.append(any_runs_reason(record["reason"], status.spec))
+        self._stop_queue_if_failing_alike()
+
+    def _stop_queue_if_failing_alike(self) -> None:
+        """The first runs all failed with one error, and more wait in the queue: they would fail alike."""
         first = self.failures[:SAME_FAILURES_TO_STOP]
-        if (
-            not self.successes
-            and len(first) == SAME_FAILURES_TO_STOP
-            and len(set(first)) == 1
-            and not self.abort_reason
-        ):
+        alike = not self.successes and len(first) == SAME_FAILURES_TO_STOP and len(set(first)) == 1
+        queued = any(s.state == RunState.QUEUED for s in self.statuses)
+        if alike and queued and not self.abort_reason:
             self.abort_reason = (
                 f"the first {SAME_FAILURES_TO_STOP} runs failed with the same error; "
                 "stopped queueing the others: fix it and run the same command"

@@ -519,7 +519,7 @@ def test_runs_that_fail_alike_in_their_own_dirs_stop_the_queue_and_share_one_lin
         status.spec.run_dir.mkdir(parents=True)
         (status.spec.run_dir / "train.log").write_text("epoch 1/2 | train loss 0.5\n")  # it started
         sweep_._failed(status, 2, f"no space left on device ({status.spec.run_dir}); fix that")
-    assert "the first 3 runs failed with the same error" in sweep_.abort_reason
+    assert "the first 3 runs failed with the same error" in sweep_.abort_reason  # seed 3 was queued
     print_failures(statuses[:3])
     assert capsys.readouterr().err == (
         "failed: tiny/base/seed0, tiny/base/seed1, tiny/base/seed2: exit 2: no space left on device (its run "
@@ -527,6 +527,11 @@ def test_runs_that_fail_alike_in_their_own_dirs_stop_the_queue_and_share_one_lin
     )
     print_failures(statuses[:1])  # one run: its own dir named
     assert f"no space left on device ({specs[0].run_dir}); fix that" in capsys.readouterr().err
+    # Three runs, all failed alike, and nothing left in the queue: no queue to stop, nothing to say.
+    sweep_ = LocalSweep(specs[:3], make_slots("cpu"), display=SweepDisplay(live=False, stream=io.StringIO()))
+    for status in sweep_.statuses:
+        sweep_._failed(status, 2, f"no space left on device ({status.spec.run_dir}); fix that")
+    assert sweep_.abort_reason == ""
 
 
 def test_a_run_held_by_another_process_is_waited_for_not_skipped(tmp_path, suite_file, launcher):
