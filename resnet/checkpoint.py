@@ -20,6 +20,7 @@ from resnet.config import TrainConfig
 from resnet.errors import CheckpointError, RunDirError
 from resnet.files import describe_os_error, write_atomic, write_synced
 from resnet.run_dir import RunDir
+from resnet.words import plural
 
 log = logging.getLogger(__name__)
 FORMAT = 2
@@ -148,8 +149,8 @@ def check_resumable(checkpoint: dict, config: TrainConfig, run: RunDir, threads:
     recorded = checkpoint.get("runtime", {}).get("threads")
     if recorded and threads and recorded != threads:
         log.warning(
-            "notice: resuming with %d threads as the run started (not %d): CPU numbers depend on it",
-            recorded,
+            "notice: resuming with %s as the run started (not %d): CPU numbers depend on it",
+            plural(recorded, "thread"),
             threads,
         )
     return recorded or threads

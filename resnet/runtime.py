@@ -49,10 +49,10 @@ class Runtime:
             check_cpp_compiler()
         runtime = cls(resolved, amp, config.channels_last, config.compile, torch.get_num_threads())
         log.debug(
-            "runtime: %s (%s), %d threads, bf16 autocast %s%s, %s memory format%s",
+            "runtime: %s (%s), %s, bf16 autocast %s%s, %s memory format%s",
             resolved,
             device_name(resolved),
-            runtime.threads,
+            plural(runtime.threads, "thread"),
             "on" if amp else "off",
             " (chosen for this device)" if config.amp is None else "",
             "channels-last" if config.channels_last else "contiguous",
@@ -90,17 +90,18 @@ def check_threads(threads: int) -> None:
     """A thread count OpenMP can start: it aborts the process, no Python error, when it cannot."""
     if not 1 <= threads <= MAX_THREADS:
         raise DeviceError(
-            f"--threads must be between 1 and {MAX_THREADS}, got {threads} ({usable_cpus()} usable CPUs here)"
+            f"--threads must be between 1 and {MAX_THREADS}, got {threads} "
+            f"({plural(usable_cpus(), 'usable CPU')} here)"
         )
 
 
 def warn_oversubscribed(threads: int, cpus: int) -> None:
     if threads > cpus:
         log.warning(
-            "warning: %d threads on %d usable CPUs: oversubscribed, so slower (far over, many times slower); "
+            "warning: %d threads on %s: oversubscribed, so slower (far over, many times slower); "
             "use --threads %d or fewer",
             threads,
-            cpus,
+            plural(cpus, "usable CPU"),
             cpus,
         )
 

@@ -347,7 +347,7 @@ def test_resume_restores_the_thread_count_it_started_with(tmp_path, caplog):
             train(fast_config(epochs=1), run_dir, threads=1, stop=StopRequest(requested=True))
         with caplog.at_level("WARNING", logger="resnet"):
             train(fast_config(epochs=1), run_dir, resume=True, threads=2)
-        assert "resuming with 1 threads as the run started (not 2)" in caplog.text
+        assert "resuming with 1 thread as the run started (not 2)" in caplog.text
         assert read_json(run_dir / "config.json")["runtime"]["threads"] == 1
     finally:
         torch.set_num_threads(threads)
@@ -364,7 +364,7 @@ def test_more_threads_than_usable_cpus_is_warned(monkeypatch, caplog):
             assert caplog.text == ""
             resnet.runtime.Runtime.resolve(fast_config(), "cpu", threads=2)
         assert (
-            "2 threads on 1 usable CPUs: oversubscribed" in caplog.text
+            "2 threads on 1 usable CPU: oversubscribed" in caplog.text
             and "--threads 1 or fewer" in caplog.text
         )
     finally:

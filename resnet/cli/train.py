@@ -147,9 +147,9 @@ def _to_train(args: argparse.Namespace, overrides: dict) -> tuple[TrainConfig, s
     threads = recorded_threads if args.threads is None else args.threads
     if args.threads and recorded_threads and args.threads != recorded_threads:
         log.warning(
-            "notice: %s was recorded with %d threads; with --threads %d its numbers will differ",
+            "notice: %s was recorded with %s; with --threads %d its numbers will differ",
             args.config,
-            recorded_threads,
+            plural(recorded_threads, "thread"),
             args.threads,
         )
     return config, label, threads
