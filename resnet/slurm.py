@@ -35,7 +35,7 @@ from resnet.run_dir import SUBMITIT_DIR, RunDir
 from resnet.run_spec import LaunchOptions, RunSpec
 from resnet.slurm_queue import arrays, still_queued
 from resnet.states import ExitCode, RunState, state_after_exit
-from resnet.words import flag
+from resnet.words import flag, plural
 
 NOTHING_TO_SUBMIT = "nothing to submit: every run is finished (or failed; --retry-failed runs those again)"
 SIGNAL_DELAY_S = 120  # warn a task this long before its time limit, so it can requeue itself
@@ -278,7 +278,7 @@ def describe_submission(
     name, parts = f"resnet-{specs[0].suite}", job_arrays(specs, max_array_size())
     arrays_words = "1 Slurm job array" if len(parts) == 1 else f"{len(parts)} Slurm job arrays (MaxArraySize)"
     lines = [
-        f"would submit {arrays_words} of {len(specs)} tasks (one run each) through submitit:",
+        f"would submit {arrays_words} of {plural(len(specs), 'task')} (one run each) through submitit:",
         *("  sbatch " + " ".join(options.sbatch_flags(name, len(part))) for part in parts),
         f"  submitit folder: {Path(runs_dir) / SUBMITIT_DIR}; a task requeues itself on timeout or "
         "preemption",
