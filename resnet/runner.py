@@ -219,6 +219,7 @@ class LocalSweep:
                 f"the first {SAME_FAILURES_TO_STOP} runs failed with the same error; "
                 "stopped queueing the others: fix it and run the same command"
             )
+            self.display.update(self.statuses)  # the third failure's line first, then why the queue stops
             self.display.message(f"stopping: {self.abort_reason}")
 
     def _check_waiting(self) -> None:
