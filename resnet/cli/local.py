@@ -142,11 +142,11 @@ def warn_if_cpu_busy(threads: int) -> None:
     busy, cpus = busy_cpus(), os.cpu_count() or 1
     if busy is not None and busy - (cpus - threads) >= BUSY_CPUS_TO_WARN:
         log.warning(
-            "warning: the CPU is busy: other processes keep about %.1f of its %d CPUs busy and this sweep's "
+            "warning: the CPU is busy: other processes keep about %.1f of its %s busy and this sweep's "
             "runs use %s; training whose threads compete for cores slows down sharply, often several "
             "times over (and records those speeds): let the other work finish first (an earlier sweep? top)",
             busy,
-            cpus,
+            plural(cpus, "CPU"),
             plural(threads, "thread"),
         )
 
