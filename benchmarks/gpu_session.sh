@@ -4,7 +4,7 @@
 #
 #   OUT=gpu-out DATA=data bash benchmarks/gpu_session.sh
 #
-# SKIP="step names" leaves steps out (a second lease ran only the last three; a third: the test suite as
+# TESTS_LIMIT (default 200) is the test suite's time limit in seconds. SKIP="step names" leaves steps out (a second lease ran only the last three; a third: the test suite as
 # is, GPU visible, with pytest-xdist, and the runner's dispatch overhead on the GPU).
 # DATA must hold cifar-10-batches-py. CPU_RUN (optional) is a run dir interrupted mid-epoch on a CPU, to
 # resume here. Logs, tables and small run files go to $OUT/gpu-session.tar.gz (checkpoints only for the
@@ -168,7 +168,7 @@ step bad-gpu-input 10 30 bad_gpu_input
 step paired-across-devices 30 90 paired_across_devices
 step main-job-1-epoch 60 240 $PY run_ablations.py --all --seed 42 --epochs 1 --data-dir "$DATA" \
     --runs-dir "$WORK/main" --results-dir "$WORK/main-results"
-step tests 90 200 suite
+step tests 90 "${TESTS_LIMIT:-200}" suite
 step runner 60 160 $PY benchmarks/bench.py --dataset synthetic --only runner --json "$OUT/runner-gpu.json"
 step main-job-cost 10 60 $PY run_ablations.py --all --seed 42 --dry-run --data-dir "$DATA" --runs-dir "$WORK/main"
 step bench 100 200 $PY benchmarks/bench.py --data-dir "$DATA" --only data step e2e pack --skip-compile \
