@@ -4,8 +4,10 @@
 #
 #   OUT=gpu-out DATA=data bash benchmarks/gpu_session.sh
 #
-# TESTS_LIMIT (default 200) is the test suite's time limit in seconds. SKIP="step names" leaves steps out (a second lease ran only the last three; a third: the test suite as
-# is, GPU visible, with pytest-xdist, and the runner's dispatch overhead on the GPU).
+# SKIP="step names" leaves steps out (a second lease ran only the last three; a third: the test suite as
+# is, GPU visible, with pytest-xdist, and the runner's dispatch overhead on the GPU). TESTS_LIMIT (default
+# 200) is the test suite's time limit in seconds. WHEELS (optional) is a folder of wheels installed first,
+# for an image that lacks some of our dependencies (the fifth lease's lacked pydantic and submitit).
 # DATA must hold cifar-10-batches-py. CPU_RUN (optional) is a run dir interrupted mid-epoch on a CPU, to
 # resume here. Logs, tables and small run files go to $OUT/gpu-session.tar.gz (checkpoints only for the
 # cross-device runs), bench.py's JSON to $OUT/results-gpu.json.
@@ -20,6 +22,9 @@ CPU_RUN=${CPU_RUN:-}
 EXTRA=${EXTRA:-}
 export PYTHONUNBUFFERED=1 OUT DATA WORK PY GPU CPU_RUN EXTRA
 mkdir -p "$OUT" "$WORK/logs"
+if [ -n "${WHEELS:-}" ]; then
+    PIP_BREAK_SYSTEM_PACKAGES=1 $PY -m pip install -q --no-index --no-deps --no-compile "$WHEELS"/*.whl || exit
+fi
 
 pack() {
     tar -czf "$OUT/gpu-session.tar.gz" -C "$WORK" --exclude='*.pt' --exclude='tb' . 2>/dev/null
