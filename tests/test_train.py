@@ -353,6 +353,23 @@ def test_resume_restores_the_thread_count_it_started_with(tmp_path, caplog):
         torch.set_num_threads(threads)
 
 
+def test_a_recorded_configs_other_thread_count_is_noticed_once(tmp_path):
+    """`--config <config.json> --threads N` with another count than recorded: a new run says its numbers
+    will differ; a resume keeps its checkpoint's count and says only that."""
+    run_dir, threads = tmp_path / "run", torch.get_num_threads()
+    try:
+        with pytest.raises(Interrupted):
+            train(fast_config(epochs=1), run_dir, threads=1, stop=StopRequest(requested=True))
+        recorded = run_dir / "config.json"
+        code, _, err = train_main("--config", recorded, "--threads", "2", "--run-dir", tmp_path / "new")
+        assert code == 0 and "was recorded with 1 thread; with --threads 2 its numbers will differ" in err
+        code, _, err = train_main("--config", recorded, "--threads", "2", "--run-dir", run_dir, "--resume")
+        assert code == 0 and "resuming with 1 thread as the run started (not 2)" in err
+        assert "was recorded with" not in err, err
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_more_threads_than_usable_cpus_is_warned(monkeypatch, caplog):
     import resnet.runtime
 

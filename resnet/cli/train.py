@@ -145,7 +145,9 @@ def _to_train(args: argparse.Namespace, overrides: dict) -> tuple[TrainConfig, s
             f"anew"
         )
     threads = recorded_threads if args.threads is None else args.threads
-    if args.threads and recorded_threads and args.threads != recorded_threads:
+    # a resume keeps its checkpoint's thread count and says so itself (checkpoint.check_resumable)
+    resuming = args.resume and args.run_dir and RunDir(args.run_dir).has_checkpoint()
+    if args.threads and recorded_threads and args.threads != recorded_threads and not resuming:
         log.warning(
             "notice: %s was recorded with %s; with --threads %d its numbers will differ",
             args.config,
