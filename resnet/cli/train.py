@@ -130,13 +130,13 @@ def train_main(argv: list[str] | None = None) -> int:
         return ExitCode.OK
     if args.evaluate:
         return _evaluate(args, overrides, given_flags(p, args, TRAINING_OPTIONS))
-    config, label, threads = _to_train(args, overrides)
-    return _train(args, config, label, threads)
+    config, label, run_dir, threads = _to_train(args, overrides)
+    return _train(args, config, label, run_dir, threads)
 
 
-def _to_train(args: argparse.Namespace, overrides: dict) -> tuple[TrainConfig, str, int | None]:
-    """The config to train, its label and thread count: refused when it is not what a sweep planned
-    (--expect-hash); a recorded config's threads unless --threads says otherwise (with a notice)."""
+def _to_train(args: argparse.Namespace, overrides: dict) -> tuple[TrainConfig, str, Path, int | None]:
+    """The config to train, its label, run dir and thread count: refused when it is not what a sweep
+    planned (--expect-hash); a recorded config's threads unless --threads says otherwise (with a notice)."""
     config, label, recorded_threads = resolve(args, overrides)
     if args.expect_hash and config.short_hash() != args.expect_hash:
         fail(
@@ -144,9 +144,10 @@ def _to_train(args: argparse.Namespace, overrides: dict) -> tuple[TrainConfig, s
             f"suite or the code changed since the sweep planned this run; run the sweep again to plan it "
             f"anew"
         )
+    run_dir = args.run_dir or default_run_dir(config, label)
     threads = recorded_threads if args.threads is None else args.threads
     # a resume keeps its checkpoint's thread count and says so itself (checkpoint.check_resumable)
-    resuming = args.resume and args.run_dir and RunDir(args.run_dir).has_checkpoint()
+    resuming = args.resume and RunDir(run_dir).has_checkpoint()
     if args.threads and recorded_threads and args.threads != recorded_threads and not resuming:
         log.warning(
             "notice: %s was recorded with %s; with --threads %d its numbers will differ",
@@ -154,14 +155,15 @@ def _to_train(args: argparse.Namespace, overrides: dict) -> tuple[TrainConfig, s
             plural(recorded_threads, "thread"),
             args.threads,
         )
-    return config, label, threads
+    return config, label, run_dir, threads
 
 
-def _train(args: argparse.Namespace, config: TrainConfig, label: str, threads: int | None) -> int:
+def _train(
+    args: argparse.Namespace, config: TrainConfig, label: str, run_dir: Path, threads: int | None
+) -> int:
     """Train in --run-dir (or the run's default dir); the first Ctrl-C or SIGTERM stops after the current
     step with a checkpoint, a second at once."""
-    run_dir = args.run_dir or default_run_dir(config, label)
-    refuse_inside_a_run(Path(run_dir).absolute().parent, f"--run-dir {run_dir}")  # it may be a run itself
+    refuse_inside_a_run(run_dir.absolute().parent, f"--run-dir {run_dir}")  # it may be a run itself
     with stop_signals_held():
         from resnet.runtime import check_device, check_threads
         from resnet.train import Interrupted, StopRequest, train
