@@ -345,10 +345,9 @@ def test_a_sweep_past_maxarraysize_goes_in_several_arrays_all_or_nothing(tmp_pat
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     specs = specs_for(suite_file, tmp_path / "runs", ["base", "cosine"], seeds=(0, 1, 2))  # 6 runs
     options = SlurmOptions(gpus_per_run=0, cpus_per_run=1, time="00:10:00")
+    launch = options.launch(LaunchOptions())
     with pytest.raises(SubmissionError) as refused:
-        submit_sweep(
-            specs[:5], options, tmp_path / "runs", options.launch(LaunchOptions())
-        )  # arrays of 2, 2 and 1
+        submit_sweep(specs[:5], options, tmp_path / "runs", launch)  # arrays of 2, 2 and 1
     assert str(refused.value).endswith(
         "fit this cluster (the 2 arrays submitted before it, jobs 41, 42, were cancelled)"
     )
@@ -356,15 +355,11 @@ def test_a_sweep_past_maxarraysize_goes_in_several_arrays_all_or_nothing(tmp_pat
     sbatch = [line for line in calls.read_text().splitlines() if line.startswith("sbatch")]
     assert len(sbatch) == 3 and calls.read_text().splitlines()[-1] == "scancel 41 42"
     calls.unlink()
-    jobs = submit_sweep(
-        specs[:4], options, tmp_path / "runs", options.launch(LaunchOptions())
-    )  # two arrays, both taken
+    jobs = submit_sweep(specs[:4], options, tmp_path / "runs", launch)  # two arrays, both taken
     assert [job.job_id for job in jobs] == ["41_0", "41_1", "42_0", "42_1"]
     from resnet.slurm import describe_submission
 
-    described = describe_submission(
-        specs, options, tmp_path / "runs", options.launch(LaunchOptions())
-    ).splitlines()
+    described = describe_submission(specs, options, tmp_path / "runs", launch).splitlines()
     assert described[0].startswith("would submit 3 Slurm job arrays (MaxArraySize) of 6 tasks")
     assert [line.split("--array=")[1].split()[0] for line in described[1:4]] == ["0-1%2"] * 3
 
@@ -379,7 +374,8 @@ def test_sweep_through_submitits_local_executor(tmp_path, suite_file, monkeypatc
     monkeypatch.chdir(tmp_path)  # relative run dirs resolve where the sweep was submitted
     specs = specs_for(suite_file, tmp_path / "runs", ["base", "broken"])
     options = SlurmOptions(gpus_per_run=0, cpus_per_run=1, time="00:10:00")
-    jobs = submit_sweep(specs, options, tmp_path / "runs", options.launch(LaunchOptions()), cluster="local")
+    launch = options.launch(LaunchOptions())
+    jobs = submit_sweep(specs, options, tmp_path / "runs", launch, cluster="local")
     failed = wait_for(jobs, specs, poll_s=0.5, echo=quiet)
     assert [s.arm.name for s in failed] == ["broken"]
     assert [job.result() for job in jobs] == ["completed", "failed"]
@@ -387,9 +383,7 @@ def test_sweep_through_submitits_local_executor(tmp_path, suite_file, monkeypatc
     failure = json.loads((tmp_path / "runs" / "tiny" / "broken" / "seed0" / "failure.json").read_text())
     assert failure["exit_code"] == 2 and "cannot write to the data dir" in failure["reason"]
     # A second submission of a finished run trains nothing.
-    again = submit_sweep(
-        specs[:1], options, tmp_path / "runs", options.launch(LaunchOptions()), cluster="local"
-    )
+    again = submit_sweep(specs[:1], options, tmp_path / "runs", launch, cluster="local")
     assert again[0].result() == "completed" and sessions(specs[0].run_dir) == 1
 
 
