@@ -151,8 +151,8 @@ def test_a_run_finished_under_another_name_counts_there_and_is_not_trained_again
     assert trains == [str(runs / "base" / "seed2"), str(runs / "cos" / "seed2")]  # the new seed only
     assert err == (
         f"notice: 2 runs of this plan finished under other directories of the suite (e.g. "
-        f"{runs / 'cos' / 'seed0'} as {runs / 'cosine' / 'seed0'}), with the same config and seed (a preset "
-        "renamed, a grid reordered or extended since?): counted there, not trained again\n"
+        f"{runs / 'cos' / 'seed0'} as {runs / 'cosine' / 'seed0'}), with the same config and seed (a tuning "
+        "run, a preset renamed, a grid reordered or extended since?): counted there, not trained again\n"
     )
     code, out, err = sweep_main(*renamed)
     assert code == 0 and err.startswith("notice: 2 runs of this plan finished"), err

@@ -53,7 +53,7 @@ def adopt_finished(plan: Plan) -> None:
             f"{planned} as {there})"
         )
         log.warning(
-            "notice: %s, with the same config and seed (a preset renamed, a grid reordered or extended "
-            "since?): counted there, not trained again",
+            "notice: %s, with the same config and seed (a tuning run, a preset renamed, a grid reordered "
+            "or extended since?): counted there, not trained again",
             which,
         )
