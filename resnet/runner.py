@@ -3,10 +3,11 @@
 A slot is one GPU (several with --jobs-per-gpu) or, without GPUs, a share of the CPU cores. A queue
 hands the next run to whichever slot frees first. The runner supervises: its children die with it,
 runs held by another live process are waited for (and shown), a run that cannot start (unwritable dir,
-full disk) fails with the reason while the sweep goes on, and when the first three runs fail with the
-same error it stops queueing and says why. Ctrl-C (or SIGTERM, SIGHUP) asks every run to checkpoint and
-stop; a second one stops them at once. Ctrl-Z (SIGTSTP) stops the runs with the sweep, and `fg` or `bg`
-continues them. No torch import here.
+full disk) fails with the reason while the sweep goes on, and when three runs in a row fail with the
+same error (the sweep's first three, or, once runs finished, three of different arms: a disk that
+filled up, not an arm's config) it stops queueing and says why. Ctrl-C (or SIGTERM, SIGHUP) asks every
+run to checkpoint and stop; a second one stops them at once. Ctrl-Z (SIGTSTP) stops the runs with the
+sweep, and `fg` or `bg` continues them. No torch import here.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class LocalSweep:
         self.suspend_requested = False
         self.stop_started: float | None = None
         self.abort_reason = ""
-        self.failures: list[str] = []
+        self.failing: list[tuple[str, str]] = []  # (reason, arm) of the runs failed since one finished
         self.successes = 0
 
     @property
@@ -195,10 +196,16 @@ class LocalSweep:
             elif state == RunState.RUNNING:
                 status.state, status.note = state, WAITING_NOTE
             else:
-                status.state = state
-                status.note = "stopped; the same command resumes it" if state == RunState.INTERRUPTED else ""
-                self.successes += state.finished
+                self._ended(status, state)
         return freed
+
+    def _ended(self, status: RunStatus, state: RunState) -> None:
+        """A run finished or was interrupted; a finished one ends a streak of failures."""
+        status.state = state
+        status.note = "stopped; the same command resumes it" if state == RunState.INTERRUPTED else ""
+        if state.finished:
+            self.successes += 1
+            self.failing = []
 
     def _failed(self, status: RunStatus, code: int | None, reason: str = "") -> None:
         record = record_failure(status.spec, code, reason)
@@ -206,18 +213,22 @@ class LocalSweep:
         exit_words = describe_exit(code) if code is not None else record["reason"]
         status.note = exit_words if record["reason"] == exit_words else f"{exit_words}: {record['reason']}"
         self.display.message(f"failed: {status.spec.label}: {status.note}", live_only=True)
-        self.failures.append(any_runs_reason(record["reason"], status.spec))
+        self.failing.append((any_runs_reason(record["reason"], status.spec), status.spec.arm.name))
         self._stop_queue_if_failing_alike()
 
     def _stop_queue_if_failing_alike(self) -> None:
-        """The first runs all failed with one error, and more wait in the queue: they would fail alike."""
-        first = self.failures[:SAME_FAILURES_TO_STOP]
-        alike = not self.successes and len(first) == SAME_FAILURES_TO_STOP and len(set(first)) == 1
+        """The last runs all failed with one error, and more wait in the queue: they would fail alike. Once
+        runs finished, only if the failures span arms: one arm's seeds failing alike is that arm's problem,
+        and the other arms go on."""
+        last = self.failing[-SAME_FAILURES_TO_STOP:]
+        arms = {arm for _, arm in last}
+        alike = len(last) == SAME_FAILURES_TO_STOP and len({reason for reason, _ in last}) == 1
         queued = any(s.state == RunState.QUEUED for s in self.statuses)
-        if alike and queued and not self.abort_reason:
+        if alike and (not self.successes or len(arms) > 1) and queued and not self.abort_reason:
+            of_arms = f", of {plural(len(arms), 'arm')}," if self.successes else ""
             self.abort_reason = (
-                f"the first {SAME_FAILURES_TO_STOP} runs failed with the same error; "
-                "stopped queueing the others: fix it and run the same command"
+                f"{SAME_FAILURES_TO_STOP} runs in a row{of_arms} failed with the same error; stopped "
+                "queueing the others: fix it, then run the same command with --retry-failed"
             )
             self.display.update(self.statuses)  # the third failure's line first, then why the queue stops
             self.display.message(f"stopping: {self.abort_reason}")

@@ -30,6 +30,7 @@ from resnet.plan import Selection, make_plan
 from resnet.presets import load_suite
 from resnet.run_dir import RunDir
 from resnet.run_lock import RunLock
+from resnet.run_status import RunStatus
 from resnet.runner import LocalSweep
 from resnet.slots import make_slots
 from resnet.states import RunState
@@ -498,7 +499,7 @@ def test_a_run_that_cannot_start_fails_alone_and_three_alike_stop_the_queue(
     )
     statuses = sweep_.run()
     assert [s.state for s in statuses] == [RunState.FAILED] * 3 + [RunState.PENDING] * 2
-    assert "the first 3 runs failed with the same error" in sweep_.abort_reason
+    assert "3 runs in a row failed with the same error" in sweep_.abort_reason
     print_failures([s for s in statuses if s.state == RunState.FAILED])
     lines = capsys.readouterr().err.splitlines()  # the three alike in one line, the reason once
     assert len(lines) == 1 and lines[0].startswith(
@@ -519,7 +520,7 @@ def test_runs_that_fail_alike_in_their_own_dirs_stop_the_queue_and_share_one_lin
         status.spec.run_dir.mkdir(parents=True)
         (status.spec.run_dir / "train.log").write_text("epoch 1/2 | train loss 0.5\n")  # it started
         sweep_._failed(status, 2, f"no space left on device ({status.spec.run_dir}); fix that")
-    assert "the first 3 runs failed with the same error" in sweep_.abort_reason  # seed 3 was queued
+    assert "3 runs in a row failed with the same error" in sweep_.abort_reason  # seed 3 was queued
     print_failures(statuses[:3])
     assert capsys.readouterr().err == (
         "failed: tiny/base/seed0, tiny/base/seed1, tiny/base/seed2: exit 2: no space left on device (its run "
@@ -532,6 +533,35 @@ def test_runs_that_fail_alike_in_their_own_dirs_stop_the_queue_and_share_one_lin
     for status in sweep_.statuses:
         sweep_._failed(status, 2, f"no space left on device ({status.spec.run_dir}); fix that")
     assert sweep_.abort_reason == ""
+
+
+def test_a_disk_that_fills_mid_sweep_stops_the_queue_but_one_arm_failing_does_not(tmp_path, suite_file):
+    """Once runs finished, the first-three rule never fired again: a disk that filled up mid-sweep failed
+    every run left, each after training until its first checkpoint. Three alike in a row stop the queue
+    when they span arms; three seeds of one arm failing alike are that arm's problem, and a run that
+    finishes in between ends the streak."""
+    specs = plan_for(suite_file, tmp_path / "runs", ["base", "cosine", "long"], seeds=(0, 1, 2, 3)).specs
+    sweep_ = LocalSweep(specs, make_slots("cpu"), display=SweepDisplay(live=False, stream=io.StringIO()))
+    base, cosine, long = sweep_.statuses[:4], sweep_.statuses[4:8], sweep_.statuses[8:]
+
+    def fail(status: RunStatus, reason: str = "no space left on device ({}); free space") -> None:
+        sweep_._failed(status, 2, reason.format(status.spec.run_dir))
+
+    sweep_._ended(base[0], RunState.COMPLETED)
+    for status in base[1:]:
+        fail(status, "CUDA out of memory ({})")  # one arm's seeds, alike: the others go on
+    assert sweep_.abort_reason == ""
+    fail(cosine[0])
+    fail(cosine[1])
+    sweep_._ended(cosine[2], RunState.COMPLETED)  # space came back: the streak ends
+    fail(cosine[3])
+    fail(long[0])
+    assert sweep_.abort_reason == ""
+    fail(long[1])  # the third in a row, of two arms, and long's seeds 2 and 3 still queued
+    assert sweep_.abort_reason == (
+        "3 runs in a row, of 2 arms, failed with the same error; stopped queueing the others: fix it, then "
+        "run the same command with --retry-failed"
+    )
 
 
 def test_a_run_held_by_another_process_is_waited_for_not_skipped(tmp_path, suite_file, launcher):
