@@ -213,7 +213,8 @@ class LocalSweep:
         exit_words = describe_exit(code) if code is not None else record["reason"]
         status.note = exit_words if record["reason"] == exit_words else f"{exit_words}: {record['reason']}"
         self.display.message(f"failed: {status.spec.label}: {status.note}", live_only=True)
-        self.failing.append((any_runs_reason(record["reason"], status.spec), status.spec.arm.name))
+        arm = status.spec.arm.parent or status.spec.arm.name  # an arm's tuning runs are that arm's
+        self.failing.append((any_runs_reason(record["reason"], status.spec), arm))
         self._stop_queue_if_failing_alike()
 
     def _stop_queue_if_failing_alike(self) -> None:

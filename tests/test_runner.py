@@ -35,6 +35,7 @@ from resnet.runner import LocalSweep
 from resnet.slots import make_slots
 from resnet.states import RunState
 from resnet.sweep_record import record_sweep
+from resnet.tuning import Tune
 from tests.conftest import (
     ROOT,
     alive,
@@ -562,6 +563,18 @@ def test_a_disk_that_fills_mid_sweep_stops_the_queue_but_one_arm_failing_does_no
         "3 runs in a row, of 2 arms, failed with the same error; stopped queueing the others: fix it, then "
         "run the same command with --retry-failed"
     )
+    # An arm's tuning runs (one per value) are that arm's: three of them failing alike stop nothing.
+    tuned = Selection(("base", "cosine"), None, (), (0,), Tune("lr", (0.05, 0.1, 0.2)))
+    sweep_ = LocalSweep(
+        make_plan(load_suite(suite_file), tuned, tmp_path / "tuned").specs,
+        make_slots("cpu"),
+        display=SweepDisplay(live=False, stream=io.StringIO()),
+    )
+    assert [s.spec.arm.path for s in sweep_.statuses[:3]] == [f"base/tune-lr={v}" for v in (0.05, 0.1, 0.2)]
+    sweep_._ended(sweep_.statuses[3], RunState.COMPLETED)
+    for status in sweep_.statuses[:3]:
+        fail(status, "CUDA out of memory ({})")
+    assert sweep_.abort_reason == "" and sweep_.statuses[4].state == RunState.QUEUED
 
 
 def test_a_run_held_by_another_process_is_waited_for_not_skipped(tmp_path, suite_file, launcher):
