@@ -249,6 +249,39 @@ def test_a_stop_signal_during_imports_is_held_until_they_are_done():
     assert (result.stdout, result.stderr, result.returncode) == ("imported\n", "\ninterrupted\n", 130)
 
 
+def test_one_stop_signal_delivered_twice_counts_once_and_a_second_request_still_counts():
+    """`timeout` signals its command and then its process group; a closed terminal's SIGHUP comes from the
+    shell and again from the kernel. Taken as two, they stopped the runs at once, with no checkpoint. The
+    same signal within 0.1 s of the last one taken is dropped, as it arrives (held or not); a later one, or
+    another signal, is a request of its own, and two requests while imports hold them both go through."""
+    script = (
+        "import os, signal, sys, time\n"
+        "from resnet.cli.stop_signals import on_stop_signals, stop_signals_held\n"
+        "on_stop_signals(lambda signum: print(signal.Signals(signum).name, flush=True))\n"
+        "def send(sig, wait):\n"
+        "    os.kill(os.getpid(), sig)\n"
+        "    time.sleep(wait)\n"
+        "send(signal.SIGTERM, 0)  # its handler runs as os.kill returns, before the next line\n"
+        "send(signal.SIGTERM, 0.2)  # a repeat: dropped\n"
+        "send(signal.SIGTERM, 0)  # a second request\n"
+        "send(signal.SIGINT, 0.2)  # another signal\n"
+        "print('held', flush=True)\n"
+        "with stop_signals_held():\n"
+        "    send(signal.SIGTERM, 0)\n"
+        "    send(signal.SIGTERM, 0.2)  # a repeat, dropped as it arrives\n"
+        "    print('imported', flush=True)\n"
+        "    send(signal.SIGTERM, 0)  # a second request: both go through now\n"
+        "    print('import went on', flush=True)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.splitlines() == [
+        "SIGTERM", "SIGTERM", "SIGINT", "held", "imported", "SIGTERM", "SIGTERM", "import went on"
+    ]  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
 def test_ctrl_c_after_the_work_is_done_ends_the_process_without_a_traceback():
     # the signal arrives during interpreter shutdown (an atexit handler stands in for the forkserver's)
     result = in_a_command(
@@ -264,7 +297,8 @@ def in_a_command(body: str, before: str = "") -> subprocess.CompletedProcess:
     KeyboardInterrupt), in a Python of its own: signal handlers are the whole process's."""
     script = (
         "import atexit, os, signal, sys, time\n"
-        "from resnet.cli.common import main_wrapper, on_stop_signals, raise_interrupt, stop_signals_held\n"
+        "from resnet.cli.common import main_wrapper\n"
+        "from resnet.cli.stop_signals import on_stop_signals, raise_interrupt, stop_signals_held\n"
         f"{before}"
         "def main(argv):\n"
         "    on_stop_signals(raise_interrupt)\n"

@@ -628,6 +628,25 @@ def test_hangup_then_ctrl_c_stop_everything_at_once_and_cleanly(tmp_path, suite_
     assert not RunDir(run_dir).is_locked()
 
 
+def test_a_stop_from_timeout_lets_the_runs_checkpoint(tmp_path, suite_file):
+    """`timeout` signals its command, then its process group, which holds the command: the sweep got SIGINT
+    twice, took it for a second Ctrl-C and killed its runs before their checkpoint (the shell and then the
+    kernel hanging up a closed terminal do the same with SIGHUP, milliseconds apart, as here). One request
+    sent twice is one: each run checkpoints and stops."""
+    quiet = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    runner = start_sweep(tmp_path, suite_file, "--config", "long", *LONGER, process_group=0, **quiet)
+    run_dir = tmp_path / "runs" / "tiny" / "long" / "seed0"
+    wait_for_epochs(run_dir / "metrics.jsonl", 1, runner)
+    os.kill(runner.pid, signal.SIGINT)
+    time.sleep(0.02)
+    os.killpg(runner.pid, signal.SIGINT)  # the sweep's children lead groups of their own: not them
+    _, err = runner.communicate(timeout=60)
+    assert runner.returncode == 130 and "Traceback" not in err, err
+    log = (run_dir / "train.log").read_text()
+    assert "stopping after the current step" in log and f"{run_dir} keeps a checkpoint" in log, log
+    assert RunDir(run_dir).state(load_suite(suite_file).config("long", epochs=40)) == RunState.INTERRUPTED
+
+
 def test_a_closed_terminal_stops_the_sweep_cleanly_though_nothing_can_be_written_to_it(tmp_path, suite_file):
     """Closing the terminal (the tmux window, the ssh session) hangs it up: SIGHUP, then EIO for every
     write. The runs still checkpoint and stop, and the table is still written, with no one to read them."""

@@ -1,4 +1,5 @@
-"""What both command lines share: one-line errors, logging, signals, and a clean exit on a closed pipe.
+"""What both command lines share: one-line errors, logging, and a clean exit on a closed pipe (their stop
+signals: resnet/cli/stop_signals.py).
 
 A user error (resnet.errors.UserError) ends in one line on stderr, "error: ...", and exit status 2 (75
 when another process holds the run). Ctrl-C exits 130. A closed pipe (`| head`) ends quietly.
@@ -7,21 +8,20 @@ when another process holds the run). Ctrl-C exits 130. A closed pipe (`| head`) 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
 import logging
 import math
 import os
 import resource
-import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from resnet.cli.stop_signals import default_stop_signals
 from resnet.errors import UserError
 from resnet.files import describe_os_error, path_too_long
-from resnet.states import STOP_SIGNALS, ExitCode
+from resnet.states import ExitCode
 from resnet.words import flag
 
 
@@ -194,80 +194,6 @@ def setup_logging(args: argparse.Namespace) -> None:
     root.propagate = False
 
 
-def on_stop_signals(handler: Callable[[int], Any]) -> None:
-    """Ctrl-C, SIGTERM and SIGHUP (a closed terminal) all go to `handler`, even when the process was
-    started with SIGINT ignored (`cmd &` in a script). A SIGHUP ignored from the start stays ignored:
-    that is nohup's request to outlive the terminal (and the runs it starts inherit it)."""
-    _TERMINALS.update(fd for fd in (1, 2) if os.isatty(fd))
-    for sig in STOP_SIGNALS:
-        if not _started_ignoring(sig):
-            signal.signal(sig, lambda signum, frame: _on_stop_signal(signum, handler))
-
-
-_TERMINALS: set[int] = set()  # stdout and stderr, where they were a terminal
-
-
-def _on_stop_signal(signum: int, handler: Callable[[int], Any]) -> None:
-    if signum == signal.SIGHUP:
-        silence_a_closed_terminal()
-    handler(signum)
-
-
-def silence_a_closed_terminal() -> None:
-    """After a hang-up the terminal answers every write with EIO, which would end the command before it
-    wrote its checkpoint or its table: output that went to it goes nowhere instead."""
-    gone = [fd for fd in sorted(_TERMINALS) if not os.isatty(fd)]
-    if gone:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        for fd in gone:
-            os.dup2(devnull, fd)
-        os.close(devnull)
-
-
-def _started_ignoring(sig: int) -> bool:
-    return sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN
-
-
-@contextlib.contextmanager
-def stop_signals_held() -> Iterator[None]:
-    """Around imports of C extensions (numpy, torch, pandas): a KeyboardInterrupt raised inside one can
-    come out as an ImportError that a library's `except ImportError` swallows (torch then imports without
-    numpy, the run trains on as if never stopped and crashes at its end). A stop signal meanwhile is held
-    and given, once the imports are done, to the handler that was in place; a second one (an import that
-    hangs) gives them both to it at once."""
-    held: list[int] = []
-    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS if not _started_ignoring(sig)}
-    previous = {sig: handler for sig, handler in previous.items() if handler is not None}  # None: C's own
-
-    def deliver() -> None:
-        while held:
-            signum = held.pop(0)
-            handler = previous[signal.Signals(signum)]
-            if callable(handler):
-                handler(signum, None)
-            elif handler == signal.SIG_DFL:  # what the signal does by default: SIGTERM ends the process
-                signal.signal(signum, handler)
-                signal.raise_signal(signum)
-
-    def hold(signum: int, frame: object) -> None:
-        held.append(signum)
-        if len(held) > 1:
-            deliver()
-
-    for sig in previous:
-        signal.signal(sig, hold)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        deliver()
-
-
-def raise_interrupt(signum: int) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 def main_wrapper(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Run a CLI main: user errors in one line, Ctrl-C as exit 130, a closed pipe as a quiet exit."""
     try:
@@ -292,8 +218,4 @@ def main_wrapper(main: Callable[[list[str] | None], int], argv: list[str] | None
             ExitCode.BAD_INPUT,
         )
     finally:
-        # the work is done: a Ctrl-C during interpreter shutdown (atexit, the forkserver) just ends the
-        # process, rather than raising into code that prints a traceback
-        for sig in STOP_SIGNALS:
-            if not _started_ignoring(sig):
-                signal.signal(sig, signal.SIG_DFL)
+        default_stop_signals()  # a Ctrl-C during interpreter shutdown (atexit, the forkserver) ends it

@@ -113,7 +113,7 @@ def _run(module: str) -> int:
             file=sys.stderr,
         )
         return ExitCode.BAD_INPUT
-    from resnet.cli.common import on_stop_signals, raise_interrupt, stop_signals_held
+    from resnet.cli.stop_signals import on_stop_signals, raise_interrupt, stop_signals_held
 
     on_stop_signals(raise_interrupt)  # SIGTERM or a hang-up before the command's own handlers: as Ctrl-C
     try:

@@ -12,8 +12,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from resnet.cli.common import fail, on_stop_signals, raise_interrupt
+from resnet.cli.common import fail
 from resnet.cli.listing import cost_lines
+from resnet.cli.stop_signals import on_stop_signals, raise_interrupt
 from resnet.cost import TimeLeft
 from resnet.display import SweepDisplay
 from resnet.failure import any_runs_reason

@@ -9,7 +9,8 @@ import logging
 import sys
 from pathlib import Path
 
-from resnet.cli.common import ensure_writable, fail, on_stop_signals, raise_interrupt, stop_signals_held
+from resnet.cli.common import ensure_writable, fail
+from resnet.cli.stop_signals import on_stop_signals, raise_interrupt, stop_signals_held
 from resnet.errors import ConfigError, UserError
 from resnet.files import describe_os_error
 from resnet.plan import Plan, Selection, make_plan

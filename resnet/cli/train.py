@@ -14,15 +14,13 @@ from resnet.cli.common import (
     given_flags,
     main_wrapper,
     minutes,
-    on_stop_signals,
-    raise_interrupt,
     refuse_inside_a_run,
     setup_logging,
-    stop_signals_held,
     utf8_path,
     utf8_text,
 )
 from resnet.cli.config_flags import add_config_arguments, config_overrides
+from resnet.cli.stop_signals import on_stop_signals, raise_interrupt, stop_signals_held
 from resnet.config import TrainConfig
 from resnet.resolve import Resolved, config_from_json, resolve_config
 from resnet.run_dir import STANDALONE_RUNS, RunDir
