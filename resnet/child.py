@@ -70,6 +70,7 @@ def train(arguments: list[str], log_path: str, env: dict[str, str]) -> None:
     """A run of the sweep: train_cifar.py's main with `arguments`; the exit status is the CLI's."""
     _detach(Path(log_path), env)
     sys.argv = ["train_cifar.py", *arguments]
+    resnet.cli.train.in_a_sweep = True  # a second stop signal is its sweep's to act on
     code = resnet.cli.train.main(arguments)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -150,6 +150,32 @@ def test_ctrl_c_mid_epoch_checkpoints_there_and_resumes_bit_for_bit(tmp_path, un
     assert comparable(run_dir) == comparable(uninterrupted) and same_weights(run_dir, uninterrupted)
 
 
+@pytest.mark.parametrize("in_a_sweep", [False, True])
+def test_a_sweeps_run_checkpoints_however_many_stop_signals_reach_it(tmp_path, in_a_sweep):
+    """Slurm and systemd signal every process of a job: a sweep's run got SIGTERM from them and SIGINT from
+    its sweep, took the second for a second request and stopped without its checkpoint. In a sweep's run
+    (resnet.child sets in_a_sweep) only the first counts, as its sweep kills it when asked twice; run
+    alone, a second signal still stops it at once."""
+    run_dir = tmp_path / "run"
+    script = f"import sys, resnet.cli.train as t; t.in_a_sweep = {in_a_sweep}; sys.exit(t.main(sys.argv[1:]))"
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *ARGS, "--epochs", "6", "--run-dir", str(run_dir)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for_epochs(run_dir / "metrics.jsonl", 1, process)
+    process.send_signal(signal.SIGTERM)
+    process.send_signal(signal.SIGINT)  # microseconds later: the step the first one waits for goes on
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    if in_a_sweep:
+        assert "interrupted (stopped in epoch" in err and f"{run_dir} keeps a checkpoint" in err, err
+    else:
+        assert re.search(r"interrupted \(SIG(INT|TERM)\): ", err), err  # at once, the last checkpoint kept
+
+
 def two_checkpoints(run_dir):
     """checkpoint.prev.pt after step 1 and checkpoint.pt after step 2 of an interrupted run."""
     for _ in range(2):

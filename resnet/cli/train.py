@@ -156,11 +156,17 @@ def _to_train(args: argparse.Namespace, overrides: dict) -> tuple[TrainConfig, s
     return config, label, run_dir, threads
 
 
+# Set by resnet.child in a sweep's run. Its sweep kills it when asked to stop twice, so a second stop signal
+# here is the first one reaching it again (Slurm and systemd signal every process of a job, and the sweep
+# then passes its own on): the run still checkpoints. Run alone, a second signal stops it at once.
+in_a_sweep = False
+
+
 def _train(
     args: argparse.Namespace, config: TrainConfig, label: str, run_dir: Path, threads: int | None
 ) -> int:
     """Train in --run-dir (or the run's default dir); the first Ctrl-C or SIGTERM stops after the current
-    step with a checkpoint, a second at once."""
+    step with a checkpoint, a second at once (in a sweep's run: in_a_sweep)."""
     refuse_inside_a_run(run_dir.absolute().parent, f"--run-dir {run_dir}")  # it may be a run itself
     with stop_signals_held():
         from resnet.runtime import check_device, check_threads
@@ -173,10 +179,14 @@ def _train(
     stop = StopRequest()
 
     def request_stop(signum: int) -> None:
-        if stop.requested:
+        if not stop.requested:
+            stop.requested = True
+            again = (
+                "the sweep's second Ctrl-C stops it at once" if in_a_sweep else "signal again to stop at once"
+            )
+            log.warning("stopping after the current step (%s)", again)
+        elif not in_a_sweep:
             raise_interrupt(signum)  # a second signal: stop now, the last checkpoint stays
-        stop.requested = True
-        log.warning("stopping after the current step (signal again to stop at once)")
 
     on_stop_signals(request_stop)
     log.info("run: %s (config %s, seed %d) -> %s", label, config.short_hash(), config.seed, run_dir)
