@@ -17,6 +17,7 @@ from pathlib import Path
 
 from submitit.slurm.slurm import SlurmJob
 
+from resnet.errors import SubmissionError
 from resnet.failure import record_failure
 from resnet.run_spec import RunSpec
 from resnet.states import RunState
@@ -101,7 +102,9 @@ def _of_this_task(path: Path, job) -> bool:
 
 def wait_for(jobs, specs: list[RunSpec], poll_s: float = 5.0, echo=print) -> list[RunSpec]:
     """Wait until every task ended, saying what became of each run (_say_ended); returns the specs whose
-    run did not finish. Tasks pending for a reason that never passes are named once per reason."""
+    run did not finish. Tasks pending for a reason that never passes are named once per reason; when they
+    are all that is left, waiting would never end: SubmissionError (the tasks stay queued for the user to
+    scancel, as an admin may still raise the limit)."""
     pending = dict(zip(jobs, specs, strict=True))
     told: set[str] = set()
     while pending:
@@ -110,10 +113,22 @@ def wait_for(jobs, specs: list[RunSpec], poll_s: float = 5.0, echo=print) -> lis
             if _ended(job, tasks):
                 pending.pop(job)
                 _say_ended(job, spec, "CANCELLED" in _states(tasks or {}, job.job_id), echo)
-        _say_never_starting(tasks or {}, told, echo)
+        stuck = _never_starting(tasks or {})
+        if pending and all(_only_stuck(job, tasks or {}, stuck) for job in pending):
+            raise SubmissionError(
+                f"stopped waiting: Slurm will never start the {plural(len(pending), 'task')} left "
+                f"{_why_stuck(stuck)}; `run_ablations.py --report` tables what finished"
+            )
+        _say_never_starting(stuck, told, echo)
         if pending:
             time.sleep(poll_s)
     return [spec for spec in specs if not spec.state().finished]
+
+
+def _only_stuck(job, tasks: Tasks, stuck: dict[str, list[str]]) -> bool:
+    """Whether every line squeue has for this task is a pending one that never passes."""
+    ids = {job_id for ids in stuck.values() for job_id in ids}
+    return isinstance(job, SlurmJob) and job.job_id in ids and _states(tasks, job.job_id) == {"PENDING"}
 
 
 def _say_ended(job, spec: RunSpec, cancelled: bool, echo) -> None:
@@ -148,20 +163,31 @@ def never_starts(reason: str) -> bool:
 def say_if_never_starting(job_ids: list[str], echo=print) -> None:
     """One look at the queue, for a sweep that does not wait: Slurm gives a task asking for more than the
     cluster grants its reason at submission, so the submitter hears it now, not after hours of 'queued'."""
-    _say_never_starting(squeue(job_ids) or {}, set(), echo)
+    _say_never_starting(_never_starting(squeue(job_ids) or {}), set(), echo)
 
 
-def _say_never_starting(tasks: Tasks, told: set[str], echo) -> None:
+def _never_starting(tasks: Tasks) -> dict[str, list[str]]:
+    """The tasks pending for a reason that never passes, by reason."""
     stuck: dict[str, list[str]] = {}
     for job_id, lines in sorted(tasks.items()):
         for state, reason in lines:
             if state == "PENDING" and never_starts(reason):
                 stuck.setdefault(reason, []).append(job_id)
+    return stuck
+
+
+def _say_never_starting(stuck: dict[str, list[str]], told: set[str], echo) -> None:
     for reason, ids in stuck.items():
         if reason not in told:
             told.add(reason)
-            echo(
-                f"Slurm holds {plural(len(ids), 'task')} pending for good ({reason}: more than "
-                f"this cluster grants such a job); scancel {' '.join(arrays(ids))}, then submit again with "
-                "less (--cpus-per-run, --gpus-per-run, --mem-gb, --time) or another --partition"
-            )
+            echo(f"Slurm holds {plural(len(ids), 'task')} pending for good {_why_stuck({reason: ids})}")
+
+
+def _why_stuck(stuck: dict[str, list[str]]) -> str:
+    """The reasons, and the fix: what was asked for is more than the cluster grants."""
+    ids = [job_id for ids in stuck.values() for job_id in ids]
+    return (
+        f"({', '.join(stuck)}: more than this cluster grants such a job); scancel {' '.join(arrays(ids))}, "
+        "then submit again with less (--cpus-per-run, --gpus-per-run, --mem-gb, --time) or another "
+        "--partition"
+    )

@@ -266,6 +266,37 @@ def test_waiting_reads_squeue_names_a_request_slurm_never_grants_and_records_a_t
     assert not (specs[0].run_dir / "failure.json").exists()
 
 
+def test_waiting_stops_once_only_tasks_slurm_never_starts_are_left(tmp_path, suite_file, monkeypatch):
+    """--wait on an array asking for more than the cluster grants (a real slurmctld gave PartitionConfig to
+    --cpus-per-run 4 on a 2-CPU node) waited forever. It waits while another task runs (8_0), then stops
+    with the fix once nothing but the stuck tasks is left; they stay queued, and no run counts as failed."""
+    from submitit.slurm.slurm import SlurmJob
+
+    bin_dir, polls = tmp_path / "bin", tmp_path / "polls"
+    fake_tool(  # 8_0 runs for two polls, then has left the queue; 7_0 and 7_1 stay stuck
+        bin_dir,
+        "squeue",
+        f'echo . >> "{polls}"\necho "7_0 PENDING PartitionConfig"\necho "7_1 PENDING QOSMaxCpuPerJobLimit"\n'
+        f'if [ $(wc -l < "{polls}") -lt 3 ]; then echo "8_0 RUNNING None"; fi',
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    specs = specs_for(suite_file, tmp_path / "runs", ["base", "cosine"], seeds=(0, 1))[:3]
+    jobs = [SlurmJob(tmp_path / "submitit" / "%j", job_id) for job_id in ("7_0", "7_1", "8_0")]
+    said: list[str] = []
+    with pytest.raises(SubmissionError) as raised:
+        wait_for(jobs, specs, poll_s=0.01, echo=said.append)
+    assert polls.read_text().count(".") == 3  # stopped at the first poll with only the stuck tasks left
+    assert said[0].startswith("Slurm holds 1 task pending for good (PartitionConfig: more than this")
+    assert said[2] == f"{specs[2].label}: never started (Slurm task 8_0); the next sweep submits it"
+    assert str(raised.value) == (
+        "stopped waiting: Slurm will never start the 2 tasks left (PartitionConfig, QOSMaxCpuPerJobLimit: "
+        "more than this cluster grants such a job); scancel 7, then submit again with less (--cpus-per-run, "
+        "--gpus-per-run, --mem-gb, --time) or another --partition; `run_ablations.py --report` tables what "
+        "finished"
+    )
+    assert not list((tmp_path / "runs").glob("**/failure.json"))
+
+
 def test_a_run_stopped_by_scancel_is_not_recorded_as_failed(tmp_path, suite_file, monkeypatch):
     """scancel stops a task's trainer with SIGTERM: it checkpoints and the task returns 'interrupted' (9_0),
     or Slurm, which lists the task CANCELLED, kills it first (9_2, 9_3: before it trained). Those runs
