@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from resnet.cli.local import print_failures, warn_if_cpu_busy
+from resnet.cli.local import interrupted_line, print_failures, warn_if_cpu_busy
 from resnet.display import SweepDisplay
 from resnet.errors import DeviceError
 from resnet.launch import Launcher
@@ -1104,6 +1104,18 @@ def test_a_pilot_past_its_time_limit_is_one_line_and_killed(tmp_path, suite_file
     )
     (child,) = started
     assert child.poll() is not None  # killed and reaped, not left running
+
+
+def test_a_stop_after_every_run_finished_does_not_ask_to_resume(tmp_path, suite_file):
+    """Ctrl-C while a rerun of a finished sweep checked its runs said every stopped run kept a checkpoint
+    and asked to resume, with nothing stopped and nothing to resume."""
+    specs = plan_for(suite_file, tmp_path / "runs", ["base", "cosine"]).specs
+    statuses = [RunStatus(spec, RunState.COMPLETED) for spec in specs]
+    assert interrupted_line(statuses) == "interrupted after every run had finished: nothing to resume"
+    statuses[1].state = RunState.INTERRUPTED
+    assert interrupted_line(statuses) == (
+        "interrupted: every stopped run kept a checkpoint; run the same command to resume"
+    )
 
 
 def test_a_sweep_stopped_during_its_pilot_says_so_in_one_line_and_leaves_no_pilot_behind(

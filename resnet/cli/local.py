@@ -114,15 +114,19 @@ def _finish(
         print(f"stopped: {sweep.abort_reason}", file=sys.stderr)
     code = report(make_plan(plan.suite, plan.selection, args.runs_dir), args)
     if sweep and sweep.interrupted:
-        print(
-            "interrupted: every stopped run kept a checkpoint; run the same command to resume",
-            file=sys.stderr,
-        )
+        print(interrupted_line(statuses), file=sys.stderr)
         return ExitCode.INTERRUPTED
     if code != ExitCode.OK:
         return code
     bad = failed or [s for s in statuses if s.state == RunState.DIVERGED]
     return ExitCode.FAILED if bad else ExitCode.OK
+
+
+def interrupted_line(statuses: list[RunStatus]) -> str:
+    """What a stopped sweep leaves: a stop that came once every run had finished left nothing to resume."""
+    if all(status.state.finished for status in statuses):
+        return "interrupted after every run had finished: nothing to resume"
+    return "interrupted: every stopped run kept a checkpoint; run the same command to resume"
 
 
 def print_dry_run(plan: Plan, args: argparse.Namespace, slots: list, template: LaunchOptions) -> None:
