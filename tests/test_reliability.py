@@ -166,8 +166,12 @@ def test_a_sweeps_run_checkpoints_however_many_stop_signals_reach_it(tmp_path, i
         text=True,
     )
     wait_for_epochs(run_dir / "metrics.jsonl", 1, process)
+    # Both arrive together, while a step goes on: frozen meanwhile, the run cannot finish its step and stop
+    # between the two when this test is descheduled between them (a busy CI machine did).
+    process.send_signal(signal.SIGSTOP)
     process.send_signal(signal.SIGTERM)
-    process.send_signal(signal.SIGINT)  # microseconds later: the step the first one waits for goes on
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGCONT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130
     if in_a_sweep:
