@@ -519,7 +519,8 @@ def test_runs_that_fail_alike_in_their_own_dirs_stop_the_queue_and_share_one_lin
     statuses = sweep_.statuses
     for status in statuses[:3]:
         status.spec.run_dir.mkdir(parents=True)
-        (status.spec.run_dir / "train.log").write_text("epoch 1/2 | train loss 0.5\n")  # it started
+        (status.spec.run_dir / "train.log").write_text("epoch 1/2 | train loss 0.5\n")
+        status.started = time.monotonic()  # it started
         sweep_._failed(status, 2, f"no space left on device ({status.spec.run_dir}); fix that")
     assert "3 runs in a row failed with the same error" in sweep_.abort_reason  # seed 3 was queued
     print_failures(statuses[:3])

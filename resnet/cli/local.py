@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from resnet.launch import Launcher
 
 BUSY_CPUS_TO_WARN = 0.75
+RETRY_HINT = "fix what failed, then run the same command with --retry-failed: the failed runs resume"
 log = logging.getLogger("resnet.cli")  # information (-q hides it); states, tally and results are printed
 
 
@@ -112,6 +113,8 @@ def _finish(
     print_failures(failed)
     if sweep and sweep.abort_reason:
         print(f"stopped: {sweep.abort_reason}", file=sys.stderr)
+    elif failed:
+        print(RETRY_HINT, file=sys.stderr)
     code = report(make_plan(plan.suite, plan.selection, args.runs_dir), args)
     if sweep and sweep.interrupted:
         print(interrupted_line(statuses), file=sys.stderr)
@@ -177,7 +180,7 @@ def print_failures(failed: list[RunStatus]) -> None:
         log_file = RunDir(statuses[0].spec.run_dir).log_file
         logs = f"{log_file.name} in each run dir" if len(statuses) > 1 else str(log_file)
         said = reason if len(statuses) > 1 else statuses[0].note
-        started = log_file.is_file()  # one that could not start (an unwritable dir) has no log to show
+        started = statuses[0].started is not None  # one that could not start has no log of this try
         print(f"failed: {runs}: {said}" + (f" (log: {logs})" if started else ""), file=sys.stderr)
 
 
