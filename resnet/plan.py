@@ -116,8 +116,10 @@ class Plan:
 
     @property
     def specs(self) -> list[RunSpec]:
-        """Tuning runs first (their results choose the final configs), then every final run; a final run at
-        a tuning seed is the selected tuning run, listed (and counted) once."""
+        """Tuning runs first (their results choose the final configs), then every final run, seed by seed:
+        a sweep stopped halfway has every arm on the same seeds, so its table still compares them (arm by
+        arm, the last arms had none). A final run at a tuning seed is the selected tuning run, listed (and
+        counted) once."""
         tuning = (
             [
                 self.spec(t, s)
@@ -131,9 +133,9 @@ class Plan:
         tuned = {spec.run_dir for spec in tuning}
         final = [
             self.spec(arm, seed)
+            for seed in self.selection.seeds
             for arm in self.arms
             if arm.name not in self.awaiting
-            for seed in self.selection.seeds
         ]
         return tuning + [spec for spec in final if spec.run_dir not in tuned]
 

@@ -537,6 +537,19 @@ def test_runs_that_fail_alike_in_their_own_dirs_stop_the_queue_and_share_one_lin
     assert sweep_.abort_reason == ""
 
 
+def test_a_sweep_goes_seed_by_seed_so_a_partial_one_compares_its_arms(tmp_path, suite_file):
+    """Arm by arm, a five-seed sweep stopped halfway had the first arms' every seed and none of the last
+    arms': its table compared nothing. Seed by seed, every arm is on the same seeds at any point."""
+    specs = plan_for(suite_file, tmp_path / "runs", ["base", "cosine", "long"], seeds=(0, 1)).specs
+    assert [(spec.arm.name, spec.seed) for spec in specs] == [
+        ("base", 0), ("cosine", 0), ("long", 0), ("base", 1), ("cosine", 1), ("long", 1)
+    ]  # fmt: skip
+    tuned = Selection(("base", "cosine"), None, (), (0, 1), Tune("lr", (0.05, 0.1)))
+    specs = make_plan(load_suite(suite_file), tuned, tmp_path / "tuned").specs
+    paths = [spec.arm.path for spec in specs]  # tuning first; the final runs follow once tuning chose
+    assert paths == ["base/tune-lr=0.05", "base/tune-lr=0.1", "cosine/tune-lr=0.05", "cosine/tune-lr=0.1"]
+
+
 def test_a_disk_that_fills_mid_sweep_stops_the_queue_but_one_arm_failing_does_not(tmp_path, suite_file):
     """Once runs finished, the first-three rule never fired again: a disk that filled up mid-sweep failed
     every run left, each after training until its first checkpoint. Three alike in a row stop the queue
@@ -544,7 +557,9 @@ def test_a_disk_that_fills_mid_sweep_stops_the_queue_but_one_arm_failing_does_no
     finishes in between ends the streak."""
     specs = plan_for(suite_file, tmp_path / "runs", ["base", "cosine", "long"], seeds=(0, 1, 2, 3)).specs
     sweep_ = LocalSweep(specs, make_slots("cpu"), display=SweepDisplay(live=False, stream=io.StringIO()))
-    base, cosine, long = sweep_.statuses[:4], sweep_.statuses[4:8], sweep_.statuses[8:]
+    base, cosine, long = (
+        [s for s in sweep_.statuses if s.spec.arm.name == arm] for arm in ("base", "cosine", "long")
+    )
 
     def fail(status: RunStatus, reason: str = "no space left on device ({}); free space") -> None:
         sweep_._failed(status, 2, reason.format(status.spec.run_dir))
@@ -1238,8 +1253,8 @@ def test_the_live_table_fits_a_small_terminal_with_the_running_runs_in_it(tmp_pa
     text = "\n".join(lines)
     assert len(lines) <= 20 - 4 and max(map(len, lines)) <= 100  # room for messages above it
     assert text.startswith("sweep on cpu") and " device " not in text  # one device: in the title
-    assert "tiny/long/seed6  running" in text and "tiny/long/seed7  running" in text
-    assert "tiny/base/seed3  failed" in text and "FIX" in text  # the reason wraps, never cut
+    assert "tiny/cosine/seed7  running" in text and "tiny/long/seed7    running" in text
+    assert "tiny/base/seed1    failed" in text and "FIX" in text  # the reason wraps, never cut
     assert "… 17 more" in text and "15 completed, 2 queued" in text  # what did not fit, summed up
 
 
