@@ -5,7 +5,8 @@
 - A comparison of two arms: when they share at least two seeds, the paired mean difference over the
   shared seeds, its 95% t-interval and the paired t-test p (paired seeds see the same data order,
   augmentation and initial weights, so pairing removes that noise); otherwise Welch's unequal-variance
-  t-test on all their seeds, marked as such.
+  t-test on all their seeds, marked as such. Too few seeds for either: the difference on the one seed
+  both ran (paired, untested), else the difference of the means (untested).
 - Holm-Bonferroni adjusted p-values across the comparisons of one table.
 - P(A > B): over paired seeds, the fraction where A beat B (ties count half); unpaired, the
   probability that a random seed of A beats one of B (Mann-Whitney U / (n_A n_B)).
@@ -48,7 +49,7 @@ def half_width(values: list[float], kind: str = "ci95") -> float | None:
 
 @dataclass(frozen=True)
 class Comparison:
-    kind: str  # "paired", "welch", or "none" (too few seeds for a test)
+    kind: str  # "paired", "welch"; no test: "single" (the one seed both ran), "none" (no seed shared)
     diff: float  # mean of a minus mean of b (paired: mean of the differences)
     n: int  # paired: shared seeds; otherwise the smaller arm's n
     low: float | None = None
@@ -82,6 +83,8 @@ def compare(a: dict[int, float], b: dict[int, float]) -> Comparison | None:
         return paired([a[s] for s in shared], [b[s] for s in shared])
     if len(a) >= 2 and len(b) >= 2:
         return welch(list(a.values()), list(b.values()))
+    if shared:  # the seed both ran: the difference of the means would add the other arm's other seeds
+        return Comparison("single", noiseless(a[shared[0]] - b[shared[0]]), 1)
     return Comparison("none", mean(list(a.values())) - mean(list(b.values())), min(len(a), len(b)))
 
 

@@ -342,7 +342,17 @@ def test_welch_when_seeds_are_not_shared_by_hand():
     assert result.kind == "welch" and result.diff == pytest.approx(2.5)
     assert result.p == pytest.approx(2 * scipy_stats.t.sf(2.5 / se, df))
     assert result.p_superior == 1.0  # both of a's seeds beat both of b's
-    assert compare({0: 93.0}, {0: 90.0}).kind == "none" and compare({0: 93.0}, {}) is None
+    assert compare({0: 93.0}, {}) is None
+
+
+def test_too_few_seeds_for_a_test_compare_the_seed_both_ran():
+    """An arm with seed 0 against a baseline with seeds 0 and 1 (a sweep stopped halfway) was given the
+    difference of the two means, mixing in the baseline's seed 1, which the arm never ran."""
+    one = compare({0: 41.0}, {0: 97.5, 1: 98.25})
+    assert (one.kind, one.diff, one.n, one.low, one.p) == ("single", -56.5, 1, None, None)  # 41 - 97.5
+    apart = compare({2: 41.0}, {0: 97.5, 1: 98.25})  # no seed shared: the means, untested
+    assert (apart.kind, apart.diff, apart.n) == ("none", 41.0 - 97.875, 1)
+    assert compare({0: 93.0}, {0: 90.0}).kind == "single"
 
 
 def test_holm_bonferroni_by_hand():
@@ -414,7 +424,9 @@ def test_the_table_compares_paired_seeds_with_intervals_and_holm(ablations, tmp_
         f"`cosine`: +2.67 points vs `baseline` (95% CI [{cosine.low:+.2f}, {cosine.high:+.2f}], paired over "
         "3 seeds)" in md
     )
-    assert "`no_batchnorm`: -11.50 points vs `baseline` (n = 1); not resolved with n = 1" in md
+    # its seed 0 against the baseline's (80 - 90), not against the baseline's mean over seeds it never ran
+    assert "| -10.00 (1 shared seed, no test) |" in md
+    assert "`no_batchnorm`: -10.00 points vs `baseline` (1 shared seed); not resolved with n = 1" in md
     assert "⚠ No validation split: the test split chose each run's best epoch" in md
     assert "**These runs override the suite's presets: epochs=2**" in md
     assert "Dataset: CIFAR-10 (files differ from the official release: md5)" in md

@@ -152,6 +152,16 @@ def finding(row: ArmStats, baseline: str, comparisons: int) -> str:
     return sentence
 
 
+def untested_basis(row: ArmStats) -> str:
+    """What an untested Δ rests on: 'n=1', or '1 shared seed' when a cell holds more (its mean is not the
+    one compared)."""
+    test = row.vs_baseline
+    assert test is not None
+    if test.kind == "single" and test.n < max(row.headline.n, row.baseline_n):
+        return "1 shared seed"
+    return f"n={test.n}"
+
+
 def _effect_sentence(row: ArmStats, baseline: str, comparisons: int) -> str:
     test, n = row.vs_baseline, row.headline.n
     if row.headline.mean is None:
@@ -159,10 +169,10 @@ def _effect_sentence(row: ArmStats, baseline: str, comparisons: int) -> str:
     if test is None:
         return f"`{row.name}`: not compared with `{baseline}` (no completed baseline run)."
     effect = f"{test.diff:+.2f} points vs `{baseline}`"
-    if test.kind == "none":
+    if test.kind in ("none", "single"):
         return (
-            f"`{row.name}`: {effect} (n = {n}); not resolved with n = {n}: "
-            "a test needs at least two seeds per arm."
+            f"`{row.name}`: {effect} ({untested_basis(row).replace('=', ' = ')}); not resolved with "
+            f"n = {n}: a test needs at least two seeds per arm."
         )
     kind = f"paired over {test.n} seeds" if test.kind == "paired" else "Welch, seeds not shared"
     if test.no_spread or row.p_holm is None:  # only a comparison without spread has no p

@@ -8,7 +8,7 @@ import pandas as pd
 
 from resnet.config import format_value
 from resnet.plan import Plan
-from resnet.report.analysis import ArmStats, Cell
+from resnet.report.analysis import ArmStats, Cell, untested_basis
 from resnet.report.protocol import headers, second_cell, selection_tag
 from resnet.stats import Comparison
 
@@ -61,7 +61,7 @@ def fmt_delta(row: ArmStats) -> str:
     if test is None:
         return ""
     if test.low is None or test.high is None:
-        return f"{test.diff:+.2f} (n={test.n}, no test)"
+        return f"{test.diff:+.2f} ({untested_basis(row)}, no test)"
     mark = {"welch": " (Welch)", "shared": f" ({test.n} shared seeds)"}.get(delta_mark(row), "")
     return delta_interval(test) + mark
 
