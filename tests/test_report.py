@@ -1405,6 +1405,32 @@ def test_the_forest_plot_never_draws_a_difference_past_100_points():
     assert ax.get_ylim()[1] >= top_row_label + 0.3  # its label stays inside the frame
 
 
+def test_the_forest_plot_keeps_the_label_of_its_outermost_point_inside_the_frame():
+    """An arm far from the others (no BatchNorm at -57 points, the rest within ±15) sat at the axis' edge,
+    and half its label, centred on it, over the frame and the arm names."""
+    from types import SimpleNamespace
+
+    from resnet.report.figures import forest_figure
+    from resnet.stats import Comparison
+
+    def arm(name, comparison):
+        return SimpleNamespace(name=name, vs_baseline=comparison, reference=None)
+
+    rows = [
+        arm("base", None),
+        arm("cosine", Comparison("paired", -0.39, 2, low=-15.28, high=14.5)),
+        arm("no_bn", Comparison("single", -56.64, 1)),
+        arm("deeper", Comparison("single", 1.17, 1)),
+    ]
+    figure = forest_figure(rows, "base", "t")
+    ax = figure.axes[0]
+    renderer = figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    for label in ax.texts:
+        box = label.get_window_extent(renderer)
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1, label.get_text()
+
+
 def test_the_forest_plot_marks_a_published_difference_only_where_the_table_compares_references():
     """Runs of an overridden config (--epochs 1, say) are not compared with the paper: no marker either."""
     from types import SimpleNamespace

@@ -199,6 +199,7 @@ def forest_figure(rows: list[ArmStats], baseline: str | None, title: str) -> Any
                 published, yi, "D", color="#c0392b", ms=6, label="published Δ" if published_label else None
             )
             published_label = False
+    ax.margins(x=0.1)  # room beside the outermost points for their labels, which are centred on them
     ax.axvline(0, color="black", lw=1)
     if all(row.vs_baseline is None for row in shown):
         ax.set_xlim(-1, 1)  # nothing drawn yet: the zero line in the middle, not on the frame
