@@ -1237,7 +1237,13 @@ def test_report_without_suite_rewrites_every_suite_found(tmp_path, suite_file):
     code, _, err = sweep_main(
         "--report", "--runs-dir", tmp_path / "empty", "--results-dir", tmp_path / "results"
     )
-    assert code == 2 and "no runs under" in err
+    assert code == 2 and "no runs of any suite under" in err
+    (tmp_path / "alone" / "train" / "resnet8-synthetic-1234abcd").mkdir(parents=True)  # train_cifar.py's
+    code, _, err = sweep_main(
+        "--report", "--runs-dir", tmp_path / "alone", "--results-dir", tmp_path / "results"
+    )
+    assert code == 2 and err.count("\n") == 1
+    assert f"({tmp_path / 'alone' / 'train'} holds train_cifar.py's own runs, which no table reads)" in err
 
 
 def test_report_without_suite_names_what_it_does_not_table(tmp_path):

@@ -43,9 +43,15 @@ def report_everything(args: argparse.Namespace, overrides: dict) -> int:
     """--report without --suite: every suite found in the runs dir."""
     found = _suite_dirs(args.runs_dir)
     if not found:
+        standalone = args.runs_dir / STANDALONE_RUNS
+        alone = (
+            f" ({standalone} holds train_cifar.py's own runs, which no table reads)"
+            if standalone.is_dir()
+            else ""
+        )
         fail(
-            f"no runs under {args.runs_dir}; run some first (run_ablations.py --all), or point --runs-dir "
-            f"at them"
+            f"no runs of any suite under {args.runs_dir}{alone}; run some first (run_ablations.py --all), or "
+            "point --runs-dir at them"
         )
     status: int = ExitCode.OK
     for directory in found:
