@@ -114,7 +114,8 @@ def wait_for(jobs, specs: list[RunSpec], poll_s: float = 5.0, echo=print) -> lis
                 pending.pop(job)
                 _say_ended(job, spec, "CANCELLED" in _states(tasks or {}, job.job_id), echo)
         stuck = _never_starting(tasks or {})
-        if pending and all(_only_stuck(job, tasks or {}, stuck) for job in pending):
+        stuck_ids = {job_id for ids in stuck.values() for job_id in ids}
+        if pending and all(_only_stuck(job, tasks or {}, stuck_ids) for job in pending):
             raise SubmissionError(
                 f"stopped waiting: Slurm will never start the {plural(len(pending), 'task')} left "
                 f"{_why_stuck(stuck)}; `run_ablations.py --report` tables what finished"
@@ -125,10 +126,9 @@ def wait_for(jobs, specs: list[RunSpec], poll_s: float = 5.0, echo=print) -> lis
     return [spec for spec in specs if not spec.state().finished]
 
 
-def _only_stuck(job, tasks: Tasks, stuck: dict[str, list[str]]) -> bool:
+def _only_stuck(job, tasks: Tasks, stuck_ids: set[str]) -> bool:
     """Whether every line squeue has for this task is a pending one that never passes."""
-    ids = {job_id for ids in stuck.values() for job_id in ids}
-    return isinstance(job, SlurmJob) and job.job_id in ids and _states(tasks, job.job_id) == {"PENDING"}
+    return isinstance(job, SlurmJob) and job.job_id in stuck_ids and _states(tasks, job.job_id) == {"PENDING"}
 
 
 def _say_ended(job, spec: RunSpec, cancelled: bool, echo) -> None:
