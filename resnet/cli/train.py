@@ -221,17 +221,13 @@ TRAINING_OPTIONS = (
 
 def _evaluate(args: argparse.Namespace, overrides: dict, given: list[str]) -> int:
     """`given`: the training options on the command line (as flags), which evaluating would ignore."""
-    with stop_signals_held():
-        from resnet.evaluate import evaluate_checkpoint
-
     unexpected = [flag(name) for name in sorted(set(overrides) - {"model", "data_dir"})] + given
     if unexpected:
         fail(
             "--evaluate takes only --model, --data-dir and --device; the checkpoint holds its config, and "
             f"nothing is trained (got {', '.join(unexpected)})"
         )
-    path = _weights_file(args.evaluate)
-    result = evaluate_checkpoint(path, overrides.get("model"), overrides.get("data_dir"), args.device)
+    path, result = _evaluate_first_readable(args, overrides)
     where = f"epoch {result['epoch']}"
     if result["step"]:
         where += f" and {plural(result['step'], 'step')} of epoch {result['epoch'] + 1}"
@@ -242,17 +238,41 @@ def _evaluate(args: argparse.Namespace, overrides: dict, given: list[str]) -> in
     return ExitCode.OK
 
 
-def _weights_file(path: Path) -> Path:
-    """--evaluate takes a model.pt or checkpoint, or a run dir: its model.pt, else its latest checkpoint."""
+ACCEPTED = "--evaluate takes a model.pt or checkpoint.pt, or the run dir that holds one"
+
+
+def _evaluate_first_readable(args: argparse.Namespace, overrides: dict) -> tuple[Path, dict]:
+    """A run dir's model.pt, else its latest checkpoint, else the one before: a damaged file is reported
+    and the next one evaluated, as a resume falls back to checkpoint.prev.pt."""
+    from resnet.errors import CheckpointError
+
+    with stop_signals_held():
+        from resnet.evaluate import evaluate_checkpoint
+    problems: list[str] = []
+    for path in _weights_files(args.evaluate):
+        try:
+            result = evaluate_checkpoint(path, overrides.get("model"), overrides.get("data_dir"), args.device)
+        except CheckpointError as exc:
+            problems.append(str(exc))
+            continue
+        for problem in problems:
+            log.warning("notice: %s; evaluated %s instead", problem, path.name)
+        return path, result
+    fail("; ".join(problems) + f"; {ACCEPTED}")
+
+
+def _weights_files(path: Path) -> list[Path]:
     if path.is_dir():
         run = RunDir(path)
-        found = next((f for f in (run.model_file, run.checkpoint_file) if f.is_file()), None)
-        if found is None:
-            fail(f"run dir {path} holds no model.pt or checkpoint.pt to evaluate")
+        candidates = (run.model_file, run.checkpoint_file, run.previous_checkpoint_file)
+        found = [f for f in candidates if f.is_file()]
+        if not found:
+            fail(f"run dir {path} holds no model.pt or checkpoint to evaluate; {ACCEPTED}")
         return found
     if not path.is_file():
-        fail(f"checkpoint {path} {'is not a regular file' if path.exists() else 'does not exist'}")
-    return path
+        what = "is not a regular file" if path.exists() else "does not exist"
+        fail(f"checkpoint {path} {what}; {ACCEPTED}")
+    return [path]
 
 
 def main(argv: list[str] | None = None) -> int:
