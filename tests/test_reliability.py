@@ -6,6 +6,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -470,8 +471,23 @@ def test_unwritable_run_dir_and_things_that_are_not_checkpoints(tmp_path, finish
         code, _, err = train_main("--evaluate", junk)
         assert code == 2 and err.count("\n") == 1, err
         assert re.fullmatch(
-            rf"error: {re.escape(str(junk))} is unreadable \(damaged or not a checkpoint: \w+\)\n", err
+            rf"error: {re.escape(str(junk))} is unreadable \(damaged or not a checkpoint: \w+\); "
+            r"--evaluate takes a model.pt or checkpoint.pt, or the run dir that holds one\n",
+            err,
         )
+
+
+def test_evaluating_a_run_dir_falls_back_past_a_damaged_file_and_says_what_it_takes(finished_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run[0], run_dir)
+    shutil.copy(run_dir / "model.pt", run_dir / "checkpoint.prev.pt")
+    (run_dir / "model.pt").write_bytes(b"PK\x03\x04 torn")
+    code, out, err = train_main("--evaluate", run_dir)
+    assert code == 0 and out.startswith(f"{run_dir / 'checkpoint.prev.pt'}: resnet8 after epoch 2")
+    assert "model.pt is unreadable" in err and "evaluated checkpoint.prev.pt instead" in err
+    code, out, err = train_main("--evaluate", run_dir / "config.json")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert "config.json is unreadable" in err and err.rstrip().endswith("or the run dir that holds one")
 
 
 def test_resume_of_a_run_with_a_different_config_is_refused(tmp_path, finished_run):

@@ -267,7 +267,7 @@ def _weights_files(path: Path) -> list[Path]:
         candidates = (run.model_file, run.checkpoint_file, run.previous_checkpoint_file)
         found = [f for f in candidates if f.is_file()]
         if not found:
-            fail(f"run dir {path} holds no model.pt or checkpoint to evaluate; {ACCEPTED}")
+            fail(f"run dir {path} holds no model.pt or checkpoint.pt to evaluate")
         return found
     if not path.is_file():
         what = "is not a regular file" if path.exists() else "does not exist"
