@@ -6,7 +6,7 @@ left (resnet.cost.TimeLeft). Without a terminal, a line per state change, the ti
 and, for running runs, at most one progress line every 30 s (however short the epochs).
 A failure's reason is wrapped, never cut (and printed whole above the table when it happens). On a
 screen too small for every run, running and failed runs are shown first and the rest summed up in one
-row.
+row; on one too narrow for every column, whole columns go (images/s first) before any cell is cut.
 """
 
 from __future__ import annotations
@@ -178,8 +178,9 @@ def sweep_table(rows: list[tuple[RunStatus, dict[str, Any]]], console: Any, left
     note takes several lines), the rest summed up in one; `left`, the sweep's time left, under it."""
     limit = max(6, console.size.height - 4)
     room = len(rows)
+    columns = _columns_that_fit(rows, console)
     while True:
-        table = _build_table(rows, room)
+        table = _build_table(rows, room, columns)
         table.caption, table.caption_justify = left or None, "left"
         lines = len(console.render_lines(table, console.options.update(height=None), pad=False))
         if lines <= limit or room <= 3:
@@ -187,9 +188,29 @@ def sweep_table(rows: list[tuple[RunStatus, dict[str, Any]]], console: Any, left
         room = max(3, room - (lines - limit))
 
 
-def _build_table(rows: list[tuple[RunStatus, dict[str, Any]]], room: int) -> Any:
-    """One line per run where possible: no vertical rules, the device column only when devices differ,
-    the run's label never wrapped; the note (a failure's reason) wraps, never cut."""
+# On a screen too narrow for every column, these go first, in this order, rather than every cell being
+# cut to an ellipsis ('complet…'): the run and its state always show, and progress longest.
+DROPPED_WHEN_NARROW = ("img/s", "acc", "ETA", "epoch")
+
+
+def _columns_that_fit(rows: list[tuple[RunStatus, dict[str, Any]]], console: Any) -> list[str]:
+    from rich.measure import Measurement
+
+    devices = {status.slot.device for status, _ in rows if status.slot}
+    columns = ["run", "state", "device", "epoch", "acc", "img/s", "ETA"]
+    if len(devices) <= 1:
+        columns.remove("device")  # in the title
+    for column in DROPPED_WHEN_NARROW:
+        table = _build_table(rows, len(rows), columns)
+        if Measurement.get(console, console.options.update_width(10**4), table).minimum <= console.width:
+            break
+        columns.remove(column)
+    return columns
+
+
+def _build_table(rows: list[tuple[RunStatus, dict[str, Any]]], room: int, columns: list[str]) -> Any:
+    """One line per run where possible: no vertical rules, the run's label never wrapped; the note (a
+    failure's reason) wraps, never cut."""
     from rich import box
     from rich.table import Table
 
@@ -201,9 +222,6 @@ def _build_table(rows: list[tuple[RunStatus, dict[str, Any]]], room: int) -> Any
         collapse_padding=True,
         pad_edge=False,
     )
-    columns = ["run", "state", "device", "epoch", "acc", "img/s", "ETA"]
-    if len(devices) <= 1:
-        columns.remove("device")  # in the title
     for column in columns:
         justify = "left" if column in ("run", "state", "device") else "right"
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]

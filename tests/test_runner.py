@@ -1256,6 +1256,11 @@ def test_the_live_table_fits_a_small_terminal_with_the_running_runs_in_it(tmp_pa
     assert "tiny/cosine/seed7  running" in text and "tiny/long/seed7    running" in text
     assert "tiny/base/seed1    failed" in text and "FIX" in text  # the reason wraps, never cut
     assert "… 17 more" in text and "15 completed, 2 queued" in text  # what did not fit, summed up
+    narrow = Console(file=io.StringIO(), width=60, height=20, color_system=None)
+    narrow.print(sweep_table(rows, narrow))  # a split pane: columns go, whole, before cells are cut
+    text = narrow.file.getvalue()
+    assert text.count("…") == 1 and "… 22 more" in text and "running  1.00/4" in text
+    assert " img/s" not in text and " acc" not in text and "ETA" in text
 
 
 def test_a_reason_with_brackets_or_colour_codes_is_shown_as_it_is(tmp_path, suite_file):
