@@ -152,14 +152,14 @@ def finding(row: ArmStats, baseline: str, comparisons: int) -> str:
     return sentence
 
 
-def untested_basis(row: ArmStats) -> str:
-    """What an untested Δ rests on: 'n=1', or '1 shared seed' when a cell holds more (its mean is not the
-    one compared)."""
+def untested_basis(row: ArmStats, equals: str = "=") -> str:
+    """What an untested Δ rests on: 'n=1' (a sentence: 'n = 1'), or '1 shared seed' when a cell holds
+    more (its mean is not the one compared)."""
     test = row.vs_baseline
     assert test is not None
     if test.kind == "single" and test.n < max(row.headline.n, row.baseline_n):
         return "1 shared seed"
-    return f"n={test.n}"
+    return f"n{equals}{test.n}"
 
 
 def _effect_sentence(row: ArmStats, baseline: str, comparisons: int) -> str:
@@ -171,7 +171,7 @@ def _effect_sentence(row: ArmStats, baseline: str, comparisons: int) -> str:
     effect = f"{test.diff:+.2f} points vs `{baseline}`"
     if test.kind in ("none", "single"):
         return (
-            f"`{row.name}`: {effect} ({untested_basis(row).replace('=', ' = ')}); not resolved with "
+            f"`{row.name}`: {effect} ({untested_basis(row, equals=' = ')}); not resolved with "
             f"n = {n}: a test needs at least two seeds per arm."
         )
     kind = f"paired over {test.n} seeds" if test.kind == "paired" else "Welch, seeds not shared"
