@@ -60,6 +60,11 @@ class Comparison:
     df: float | None = None
 
     @property
+    def tested(self) -> bool:
+        """Paired or Welch: a test, with an interval (kinds 'single' and 'none' have neither)."""
+        return self.low is not None and self.high is not None
+
+    @property
     def no_spread(self) -> bool:
         """Every seed gave the same difference: its interval has zero width and there is nothing to test."""
         return self.low is not None and self.low == self.high

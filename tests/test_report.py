@@ -427,6 +427,12 @@ def test_the_table_compares_paired_seeds_with_intervals_and_holm(ablations, tmp_
     # its seed 0 against the baseline's (80 - 90), not against the baseline's mean over seeds it never ran
     assert "| -10.00 (1 shared seed, no test) |" in md
     assert "`no_batchnorm`: -10.00 points vs `baseline` (1 shared seed); not resolved with n = 1" in md
+    from resnet.report.analysis import analyse
+    from resnet.report.figures import forest_figure
+
+    rows = analyse(plan, collect(plan).arms, "ci95", set())
+    labels = [text.get_text() for text in forest_figure(rows, "baseline", "t").axes[0].texts]
+    assert "-10.00 (1 shared seed)" in labels  # the figure says what the table says
     assert "⚠ No validation split: the test split chose each run's best epoch" in md
     assert "**These runs override the suite's presets: epochs=2**" in md
     assert "Dataset: CIFAR-10 (files differ from the official release: md5)" in md

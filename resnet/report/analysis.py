@@ -169,7 +169,7 @@ def _effect_sentence(row: ArmStats, baseline: str, comparisons: int) -> str:
     if test is None:
         return f"`{row.name}`: not compared with `{baseline}` (no completed baseline run)."
     effect = f"{test.diff:+.2f} points vs `{baseline}`"
-    if test.kind in ("none", "single"):
+    if not test.tested:
         return (
             f"`{row.name}`: {effect} ({untested_basis(row, equals=' = ')}); not resolved with "
             f"n = {n}: a test needs at least two seeds per arm."

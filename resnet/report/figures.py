@@ -14,9 +14,8 @@ from typing import Any
 import pandas as pd
 
 from resnet.files import write_atomic
-from resnet.report.analysis import ArmStats
+from resnet.report.analysis import ArmStats, untested_basis
 from resnet.report.collect import ArmRuns
-from resnet.stats import Comparison
 
 
 def _pyplot() -> Any:
@@ -192,7 +191,7 @@ def forest_figure(rows: list[ArmStats], baseline: str | None, title: str) -> Any
             why = "no completed run" if row.headline.mean is None else f"no completed {baseline} run"
             ax.text(0, yi, f"  not compared: {why}", va="center", fontsize=8, color="grey")
             continue
-        _draw_delta(ax, yi, test)
+        _draw_delta(ax, yi, row)
         published = _published_delta(row, base)
         if published is not None:
             ax.plot(
@@ -216,9 +215,11 @@ def forest_figure(rows: list[ArmStats], baseline: str | None, title: str) -> Any
     return fig
 
 
-def _draw_delta(ax: Any, yi: int, test: Comparison) -> None:
+def _draw_delta(ax: Any, yi: int, row: ArmStats) -> None:
     """One arm's Δ at height yi: its interval, capped, or arrowed where the axis cut it; a hollow point
-    with no bar for n = 1 or no spread; the value written above."""
+    with no bar for n = 1 (or one shared seed) or no spread; the value written above."""
+    test = row.vs_baseline
+    assert test is not None
     if test.low is not None and test.high is not None and not test.no_spread:
         note = ""
         low, high = max(test.low, -POSSIBLE_DELTA), min(test.high, POSSIBLE_DELTA)
@@ -234,7 +235,7 @@ def _draw_delta(ax: Any, yi: int, test: Comparison) -> None:
             ax.plot(end, yi, arrow if cut else "|", color="#1f4e79", ms=7 if cut else 9, mew=1.5)
     else:  # n = 1, or every seed the same difference: a point, no bar
         ax.plot(test.diff, yi, "o", color="#1f4e79", mfc="white")
-        note = " (no spread)" if test.low is not None else f" (n={test.n})"
+        note = f" ({'no spread' if test.tested else untested_basis(row)})"
     ax.annotate(
         f"{test.diff:+.2f}{note}",
         (test.diff, yi),

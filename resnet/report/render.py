@@ -41,7 +41,7 @@ def delta_mark(row: ArmStats) -> str:
     """What a Δ cell must say besides its numbers: 'welch' (seeds not shared), 'shared' (paired over fewer
     seeds than a cell holds, so not the difference of the two cells' means), or ''."""
     test = row.vs_baseline
-    if test is None or test.low is None:
+    if test is None or not test.tested:
         return ""
     if test.kind == "welch":
         return "welch"
@@ -60,7 +60,7 @@ def fmt_delta(row: ArmStats) -> str:
     test = row.vs_baseline
     if test is None:
         return ""
-    if test.low is None or test.high is None:
+    if not test.tested:
         return f"{test.diff:+.2f} ({untested_basis(row)}, no test)"
     mark = {"welch": " (Welch)", "shared": f" ({test.n} shared seeds)"}.get(delta_mark(row), "")
     return delta_interval(test) + mark
