@@ -1426,7 +1426,8 @@ def test_the_forest_plot_keeps_the_label_of_its_outermost_point_inside_the_frame
     from resnet.stats import Comparison
 
     def arm(name, comparison):
-        return SimpleNamespace(name=name, vs_baseline=comparison, reference=None)
+        n = SimpleNamespace(n=comparison.n if comparison else 1)
+        return SimpleNamespace(name=name, vs_baseline=comparison, reference=None, headline=n, baseline_n=1)
 
     rows = [
         arm("base", None),
