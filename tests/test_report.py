@@ -1290,7 +1290,7 @@ def test_the_sweep_prints_the_headline_table_unless_quiet(tmp_path):
     assert "In no cell: baseline 1 pending; cosine 1 pending" in lines  # seed 2: why n = 2
     assert "Also found, in no row: 1 skipped directory (the Markdown lists them)" in lines  # the copy
     code, out, _ = sweep_main(*args, "-q", "--runs-dir", runs, "--results-dir", tmp_path / "results")
-    assert code == 0 and "Experiment" not in out and out.startswith("results: ")
+    assert code == 0 and "Experiment" not in out and out.startswith("results in ")
 
 
 def test_a_table_of_runs_not_yet_finished_names_no_empty_setting(tmp_path):

@@ -415,7 +415,7 @@ def test_quiet_keeps_each_state_change_the_tally_and_the_results_only(tmp_path, 
     lines = [line.split(" | ", 1)[-1] for line in out.splitlines()]  # without the time of day
     assert len(lines) == 4 and lines[0] == "tiny/base/seed0 | running | on cpu", lines
     assert lines[1].startswith("tiny/base/seed0 | completed | on cpu | epoch 1.00/1")
-    assert lines[2] == "sweep: 1 completed" and lines[3].startswith("results: ")
+    assert lines[2] == "sweep: 1 completed" and lines[3].startswith("results in ")
     code, out, _ = sweep_main(*common(tmp_path, suite_file), "--config", "base", "cosine", "-q")
     assert code == 0 and " sweep: about " not in out  # base's run times cosine's, but -q leaves it out
     code, out, _ = sweep_main(*common(tmp_path, suite_file), "--config", "base")  # not quiet: what and where

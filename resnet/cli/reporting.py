@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -127,5 +128,6 @@ def report(plan: Plan, args: argparse.Namespace) -> int:
         title = f"{written.title}: {INTERVAL_WORDS[args.interval]} ({where})"
         print_table(written.table, title, written.outside, written.aside, written.warnings)
     vector = " (each figure also as .pdf)" if any(p.suffix == ".pdf" for p in paths) else ""
-    print("results: " + ", ".join(str(p) for p in paths if p.suffix != ".pdf") + vector, flush=True)
+    names = ", ".join(p.name for p in paths if p.suffix != ".pdf")  # all in one folder: named once
+    print(f"results in {paths[0].parent}{os.sep}: {names}{vector}", flush=True)
     return ExitCode.OK
