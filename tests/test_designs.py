@@ -126,6 +126,9 @@ def test_an_invalid_combination_is_named_before_anything_runs():
         parse_grid(["=1,2"])
     with pytest.raises(PresetError, match="factor 'lr' given twice; list its values once"):
         parse_grid(["lr=0.1", "norm=none", "lr=0.2"])
+    for item in ("lr=0.1,", "lr=,0.1", "lr=0.1,,0.2"):  # not one value, silently
+        with pytest.raises(PresetError, match=f"--grid: '{item}' has an empty value; list values as lr=V1"):
+            parse_grid([item])
 
 
 def test_a_design_too_large_to_be_meant_is_refused_before_it_is_expanded():
@@ -202,6 +205,7 @@ def test_tune_from_the_command_line_replaces_the_suites(tmp_path):
     assert code == 0 and "tune:" not in out
     for bad, message in (
         (("--tune", "lr"), "--tune takes FIELD=VALUE,VALUE,...; got 'lr'"),
+        (("--tune", "lr=0.1,"), "--tune: 'lr=0.1,' has an empty value"),
         (("--tune-seeds", "1"), "--tune-seeds goes with --tune"),
         (("--tune", "lr=0.1,0.10"), "lr lists the same value twice"),
         (("--lr", "0.3"), "both set lr; tuning wins in every arm, so drop --lr (or add --no-tune)"),
