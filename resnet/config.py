@@ -128,6 +128,16 @@ class TrainConfig(BaseModel):
             raise ValueError(f"must be a number, got {str(value).lower()}")
         return value
 
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _auto_amp(cls, value: Any) -> Any:
+        """'auto', as tables and --list print the default: a suite or --grid can write it back."""
+        if isinstance(value, str) and value.lower() == "auto":
+            return None
+        if isinstance(value, str) and value.lower() not in ("true", "false"):
+            raise ValueError(f"must be true, false or auto, got {value!r}")
+        return value
+
     @field_validator("data_dir")
     @classmethod
     def _usable_path(cls, path: str) -> str:

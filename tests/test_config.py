@@ -53,6 +53,12 @@ def test_json_round_trip_is_exact_and_hash_is_stable():
     assert TrainConfig.from_dict(c.compact()) == c
 
 
+def test_amp_auto_as_printed_is_the_default():
+    """Tables and --list print amp's default as 'auto': a suite or --grid that writes it back gets it."""
+    assert TrainConfig.from_dict({"amp": "auto"}) == TrainConfig() and TrainConfig(amp="AUTO").amp is None
+    assert TrainConfig.from_dict({"amp": "false"}).amp is False
+
+
 def test_a_data_dir_under_home_is_the_home_directorys(tmp_path, monkeypatch):
     """`data_dir = "~/datasets"` in a suite file: no shell expands it, and a literal ~ directory in the
     project would receive the 170 MB download."""
@@ -151,6 +157,7 @@ def test_a_new_field_whose_default_keeps_behaviour_leaves_every_hash_unchanged()
         ({"epochs": True}, "epochs: must be a number, got true"),  # pydantic alone trains 1 epoch
         ({"lr": False}, "lr: must be a number, got false"),
         ({"data_dir": "d" * 256}, "data_dir: a name in the path is 256 bytes (dddd"),  # ENAMETOOLONG later
+        ({"amp": "fast"}, "amp: must be true, false or auto, got 'fast'"),
     ],
 )
 def test_invalid_configs_name_the_field_and_the_constraint(overrides, message):
