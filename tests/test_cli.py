@@ -459,3 +459,30 @@ def test_too_many_open_files_is_one_line_saying_how_to_raise_the_limit(capsys):
 
     with pytest.raises(OSError):  # any other OSError is no user's doing: it stays a traceback to report
         main_wrapper(fails_otherwise)
+
+
+def test_a_dependency_that_cannot_be_imported_is_one_line(tmp_path):
+    """torch's libraries fail to load under a low `ulimit -v` ('failed to map segment'), and a broken or
+    partial install fails alike: one line saying so, not a traceback from deep inside torch."""
+    broken = tmp_path / "site" / "torch"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text(
+        "raise ImportError('libtorch_cpu.so: failed to map segment from shared object', name='torch._C')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path / 'site'}{os.pathsep}{ROOT}"}
+    result = subprocess.run(
+        [sys.executable, ROOT / "train_cifar.py", "--dataset", "synthetic", "--run-dir", tmp_path / "run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: cannot import torch._C (libtorch_cpu.so: failed to map segment")
+    assert "pip install -e ." in result.stderr and "ulimit -v" in result.stderr
+
+    def our_own_bug(argv):
+        raise ImportError("cannot import name 'x' from 'resnet.data'", name="resnet.data")
+
+    with pytest.raises(ImportError):  # a bug of ours stays a traceback to report
+        main_wrapper(our_own_bug)

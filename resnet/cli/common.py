@@ -208,6 +208,15 @@ def main_wrapper(main: Callable[[list[str] | None], int], argv: list[str] | None
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return ExitCode.OK
+    except ImportError as exc:  # a dependency missing or broken (a memory limit torch cannot load under)
+        if (exc.name or "").startswith("resnet"):
+            raise  # our own code: a bug, with its traceback
+        module = exc.name if exc.name and not exc.name.startswith("_") else "a dependency"  # torch's _C
+        fail(
+            f"cannot import {module} ({exc}): install the dependencies again (pip install -e . in the "
+            "project), or raise a memory limit that stops its libraries loading (ulimit -v)",
+            ExitCode.BAD_INPUT,
+        )
     except OSError as exc:  # after BrokenPipeError, one of them
         if exc.errno not in (errno.EMFILE, errno.ENFILE):
             raise
