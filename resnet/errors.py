@@ -50,3 +50,11 @@ class DeviceError(UserError):
 
 class SubmissionError(UserError):
     """A cluster that refused the job (or is not there): says what it said and what to check."""
+
+
+# The fix when a dependency cannot be imported: missing, broken, or torch's libraries unable to load under
+# a memory limit ('failed to map segment'). Said by both CLIs and by the pilot, for the runs' processes.
+IMPORT_FAILED_FIX = (
+    "install the dependencies again (pip install -e . in the project), or raise a memory limit that stops "
+    "torch's libraries loading (ulimit -v)"
+)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from resnet.config import TrainConfig
-from resnet.errors import DatasetError, DeviceError
+from resnet.errors import IMPORT_FAILED_FIX, DatasetError, DeviceError
 from resnet.failure import last_line
 from resnet.files import read_json
 from resnet.launch import Launcher
@@ -69,10 +69,11 @@ def run_pilot(
         results = read_json(result)
         if results is None:
             tail = log.read_text(errors="replace").splitlines() if log.exists() else []
-            raise DeviceError(
-                f"the pilot step crashed on {slot.device} ({describe_exit(code)}: "
-                f"{last_line(tail) or 'no output'}); pass --no-pilot to skip this check"
-            )
+            why = last_line(tail) or "no output"
+            imports = why.startswith(("ImportError", "ModuleNotFoundError"))  # every run would fail alike
+            fix = IMPORT_FAILED_FIX if imports else "pass --no-pilot to skip this check"
+            crash = f"the pilot step crashed on {slot.device} ({describe_exit(code)}: {why})"
+            raise DeviceError(f"{crash}; {fix}")
     if results.get("data"):
         raise DatasetError(results["data"])
     if results.get("device"):

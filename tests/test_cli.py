@@ -480,6 +480,17 @@ def test_a_dependency_that_cannot_be_imported_is_one_line(tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("error: cannot import torch._C (libtorch_cpu.so: failed to map segment")
     assert "pip install -e ." in result.stderr and "ulimit -v" in result.stderr
+    sweep = subprocess.run(  # the sweep imports no torch itself: its pilot's process meets it first
+        [sys.executable, ROOT / "run_ablations.py", "--suite", "quick", "--config", "baseline"]
+        + ["--runs-dir", tmp_path / "runs", "--results-dir", tmp_path / "results"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert sweep.returncode == 2 and sweep.stderr.count("\n") == 1, sweep.stderr
+    assert "pilot step crashed on cpu (exit 1: ImportError: libtorch_cpu.so" in sweep.stderr
+    assert sweep.stderr.rstrip().endswith("(ulimit -v)") and not (tmp_path / "runs/quick/baseline").exists()
 
     def our_own_bug(argv):
         raise ImportError("cannot import name 'x' from 'resnet.data'", name="resnet.data")

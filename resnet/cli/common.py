@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from resnet.cli.stop_signals import default_stop_signals
-from resnet.errors import UserError
+from resnet.errors import IMPORT_FAILED_FIX, UserError
 from resnet.files import describe_os_error, path_too_long
 from resnet.states import ExitCode
 from resnet.words import flag
@@ -212,11 +212,7 @@ def main_wrapper(main: Callable[[list[str] | None], int], argv: list[str] | None
         if (exc.name or "").startswith("resnet"):
             raise  # our own code: a bug, with its traceback
         module = exc.name if exc.name and not exc.name.startswith("_") else "a dependency"  # torch's _C
-        fail(
-            f"cannot import {module} ({exc}): install the dependencies again (pip install -e . in the "
-            "project), or raise a memory limit that stops its libraries loading (ulimit -v)",
-            ExitCode.BAD_INPUT,
-        )
+        fail(f"cannot import {module} ({exc}): {IMPORT_FAILED_FIX}", ExitCode.BAD_INPUT)
     except OSError as exc:  # after BrokenPipeError, one of them
         if exc.errno not in (errno.EMFILE, errno.ENFILE):
             raise
