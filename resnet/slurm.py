@@ -56,6 +56,11 @@ class SlurmOptions:
             value = getattr(self, name)
             if value is not None and value < minimum:
                 raise ValueError(f"{flag(name)} must be at least {minimum}, got {value}")
+        if self.gpus_per_run > 1:  # a second GPU would sit idle, held from everyone else
+            raise ValueError(
+                f"--gpus-per-run {self.gpus_per_run}: a run trains on one GPU (no data parallelism here); "
+                "give 1 (or 0 for CPU runs): a sweep spreads its runs over the cluster's GPUs instead"
+            )
         if self.timeout_min * 60 <= SIGNAL_DELAY_S:  # the warning would come at the start: endless requeues
             raise ValueError(
                 f"--time {self.time} leaves no time to train: a task is told to checkpoint "

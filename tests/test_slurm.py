@@ -47,6 +47,7 @@ def test_time_limits_and_sbatch_flags():
         SlurmOptions(time="00:02:00")  # USR2 two minutes before the limit: at the start, requeued forever
     for bad, message in (
         ({"gpus_per_run": -1}, "--gpus-per-run must be at least 0, got -1"),
+        ({"gpus_per_run": 2}, "--gpus-per-run 2: a run trains on one GPU"),  # the second would sit idle
         ({"cpus_per_run": 0}, "--cpus-per-run must be at least 1, got 0"),
         ({"mem_gb": 0}, "--mem-gb must be at least 1, got 0"),
         ({"max_parallel": 0}, "--max-parallel must be at least 1, got 0"),

@@ -109,7 +109,10 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     slurm.add_argument("--launcher", choices=("local", "slurm"), default="local", help="default: local")
     slurm.add_argument("--partition", type=utf8_text, help="Slurm partition")
     slurm.add_argument(
-        "--gpus-per-run", type=int, default=1, help="GPUs per array task (default 1; 0 for CPU)"
+        "--gpus-per-run",
+        type=int,
+        default=1,
+        help="GPUs per array task: 1 (default; a run trains on one GPU) or 0 for CPU",
     )
     slurm.add_argument("--cpus-per-run", type=int, default=4, help="CPUs per array task (default 4)")
     slurm.add_argument("--mem-gb", type=int, help="memory per array task in GB")
