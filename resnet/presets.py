@@ -36,6 +36,7 @@ from resnet.models.registry import unknown_name_message
 from resnet.references import Reference, parse_reference
 from resnet.run_dir import STANDALONE_RUNS
 from resnet.tuning import Tune, parse_tune
+from resnet.words import control_character
 
 log = logging.getLogger("resnet.presets")
 
@@ -127,6 +128,8 @@ def expect(value: Any, kind: type, where: str, what: str) -> Any:
     """`value` when it is of `kind`; else one line saying what `what` must be."""
     if not isinstance(value, kind):
         raise PresetError(f"{where}: {what} must be {KIND_WORDS[kind]}, got {value!r}")
+    if isinstance(value, str) and (found := control_character(value)):
+        raise PresetError(f"{where}: {what} holds a control character ({found}); remove it")
     return value
 
 

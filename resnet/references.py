@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from resnet.errors import PresetError
+from resnet.words import control_character
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ def parse_reference(data: Any, where: str) -> Reference:
                 f'{where}: reference needs {key} = "..." '
                 "(where the number comes from, and how it was measured)"
             )
+        if found := control_character(data[key]):
+            raise PresetError(f"{where}: reference {key} holds a control character ({found}); remove it")
     numbers = {k: data.get(k) for k in ("best", "final")}
     if all(v is None for v in numbers.values()):
         raise PresetError(

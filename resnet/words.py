@@ -1,7 +1,15 @@
-"""How numbers read in messages and tables: counts with their nouns, durations. Standard library only,
-so every module may use it."""
+"""How numbers and text read in messages and tables: counts with their nouns, durations, text fit to
+print. Standard library only, so every module may use it."""
 
 from __future__ import annotations
+
+
+def control_character(text: str) -> str | None:
+    """The first control character in `text` (newlines and tabs aside), as repr writes it: a suite's
+    description or source reaches the Markdown verbatim, where an escape code would clear the terminal
+    that cats it."""
+    found = next((ch for ch in text if (ord(ch) < 32 and ch not in "\n\t") or 127 <= ord(ch) < 160), None)
+    return None if found is None else repr(found)
 
 
 def flag(name: str) -> str:

@@ -162,6 +162,14 @@ def write(tmp_path, text, name="mine.toml"):
         ("[presets]\na = 5\n", "[presets.a]: a preset must be a table, got 5"),
         ("[presets.a]\ndescription = 5\n", "[presets.a]: description must be text in quotes, got 5"),
         ("[presets.a]\naliases = 'ab'\n", "[presets.a]: aliases must be a list, got 'ab'"),
+        (  # it would reach the Markdown verbatim: `cat results/x.md` would clear the screen
+            '[presets.a]\ndescription = "x \\u001b[2J"\n',
+            "[presets.a]: description holds a control character ('\\x1b'); remove it",
+        ),
+        (
+            "[presets.a]\nreference = { best = 90, source = \"s\\u0007\", protocol = 'p' }\n",
+            "reference source holds a control character ('\\x07'); remove it",
+        ),
     ],
 )
 def test_bad_suites_fail_in_one_line_naming_the_file(tmp_path, text, message, monkeypatch):
