@@ -4,12 +4,22 @@ print. Standard library only, so every module may use it."""
 from __future__ import annotations
 
 
+def _is_control(ch: str) -> bool:
+    return (ord(ch) < 32 and ch not in "\n\t") or 127 <= ord(ch) < 160
+
+
 def control_character(text: str) -> str | None:
     """The first control character in `text` (newlines and tabs aside), as repr writes it: a suite's
     description or source reaches the Markdown verbatim, where an escape code would clear the terminal
     that cats it."""
-    found = next((ch for ch in text if (ord(ch) < 32 and ch not in "\n\t") or 127 <= ord(ch) < 160), None)
+    found = next((ch for ch in text if _is_control(ch)), None)
     return None if found is None else repr(found)
+
+
+def printable(text: str) -> str:
+    """`text` with each control character written as its escape ('\\x1b'): a directory name the report
+    quotes may hold any byte but '/'."""
+    return "".join(repr(ch)[1:-1] if _is_control(ch) else ch for ch in text)
 
 
 def flag(name: str) -> str:

@@ -562,6 +562,9 @@ def test_arms_not_directories_a_cell_holds_one_config_each_seed_once(tmp_path):
     not_utf8 = runs / "ablations" / "baseline" / os.fsdecode(b"seed\xff")  # a name that is not UTF-8
     not_utf8.mkdir()
     (not_utf8 / "config.json").write_text("{}")
+    escape = runs / "ablations" / "baseline" / "seed9\x1b[2J"  # `cat` of the Markdown cleared the screen
+    escape.mkdir()
+    (escape / "config.json").write_text("{bad")
     plan = make_plan(suite, Selection(("baseline", "cosine"), None, (("epochs", 2),), (2,)), runs)
     collected = collect(plan)
     baseline, cosine = collected.arms
@@ -579,8 +582,9 @@ def test_arms_not_directories_a_cell_holds_one_config_each_seed_once(tmp_path):
         and "a second run of cosine seed 0" in skipped["seed5"]
     )
     written = write_report(plan, tmp_path / "results")  # never crashes on what it cannot read
-    assert written.aside == "2 runs of other configurations, 7 skipped directories"  # said in the terminal
+    assert written.aside == "2 runs of other configurations, 8 skipped directories"  # said in the terminal
     md = (tmp_path / "results" / "ablations.md").read_text()
+    assert "\x1b" not in md and "/seed9\\x1b[2J`: config.json unreadable" in md
     assert "| baseline | **60.00 (n=1)** |" in md or "| baseline | 60.00 (n=1) |" in md
     assert "## Other configurations" in md and "`baseline` with epochs=8" in md
     others = md.split("## Other configurations")[1].split("## Skipped")[0]

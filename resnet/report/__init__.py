@@ -40,6 +40,7 @@ from resnet.report.render import (
     fmt_cell,
     main_table,
 )
+from resnet.words import printable
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,8 @@ def write_report(plan: Plan, results_dir: Path, interval: str = "ci95") -> Writt
     ]
     table, footer = main_table(plan, rows), provenance(collected)  # each used by the Markdown and beyond
     edited = suite_file_warnings(plan)
-    write_atomic(paths[0], render_markdown(plan, collected, rows, interval, table, footer, edited))
+    markdown = render_markdown(plan, collected, rows, interval, table, footer, edited)
+    write_atomic(paths[0], printable(markdown))  # a skipped directory's name may hold escape codes
     write_atomic(paths[1], runs_frame(collected).to_csv(index=False))
     write_atomic(paths[2], arms_frame(rows, interval).to_csv(index=False))
     full, compact = latex_tables(plan, rows, captions, footer)
