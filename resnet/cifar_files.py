@@ -130,11 +130,14 @@ def decoded(source: CifarSource, root: Path) -> tuple[dict[str, np.ndarray], lis
 @contextlib.contextmanager
 def download_lock(data_dir: Path) -> Iterator[None]:
     """An exclusive lock for the download, removed afterwards: a lock file that was unlinked while we
-    waited for it is not the lock any more, so take the new one."""
+    waited for it is not the lock any more, so take the new one. A data dir this download created is
+    removed again if it stays empty (offline, say): an empty data/ would only mislead the next step,
+    such as a link to the dataset made inside it."""
     path = data_dir / ".download.lock"
+    created = not data_dir.exists()
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
         while True:
+            data_dir.mkdir(parents=True, exist_ok=True)  # again: another process may have removed it
             fh = open(path, "a")  # noqa: SIM115  (held, and closed, below)
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
@@ -153,6 +156,9 @@ def download_lock(data_dir: Path) -> Iterator[None]:
     finally:
         path.unlink(missing_ok=True)
         fh.close()
+        if created:
+            with contextlib.suppress(OSError):  # not empty (the download's files), or not ours to remove
+                data_dir.rmdir()
 
 
 def fetch_archive(source: CifarSource, data_dir: Path) -> None:

@@ -158,8 +158,11 @@ def test_missing_data_is_downloaded_once_md5_checked_and_the_lock_removed(
         DatasetError, match=r"downloading .* failed .*fix: download it where there is internet"
     ):
         load_cifar("cifar10", tmp_path / "other")
-    assert not (tmp_path / "other" / ".download.lock").exists()  # a failed download leaves nothing behind
-    assert not (tmp_path / "other" / "cifar-10-python.tar.gz").exists()
+    assert not (tmp_path / "other").exists()  # a failed download leaves nothing behind, not even its dir
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(DatasetError, match="downloading .* failed"):
+        load_cifar("cifar10", tmp_path / "mine")
+    assert (tmp_path / "mine").is_dir() and not list((tmp_path / "mine").iterdir())  # not ours to remove
 
 
 def test_official_md5_sums_match_torchvision():
