@@ -177,8 +177,8 @@ def sweep_table(rows: list[tuple[RunStatus, dict[str, Any]]], console: Any, left
     """The table for `console`'s screen, messages above it left room for: as many rows as fit (a wrapped
     note takes several lines), the rest summed up in one; `left`, the sweep's time left, under it."""
     limit = max(6, console.size.height - 4)
-    room = len(rows)
-    columns = _columns_that_fit(rows, console)
+    room = min(len(rows), limit)  # each run takes a line at least: more never fit
+    columns = _columns_that_fit(rows, console, limit)
     while True:
         table = _build_table(rows, room, columns)
         table.caption, table.caption_justify = left or None, "left"
@@ -193,7 +193,9 @@ def sweep_table(rows: list[tuple[RunStatus, dict[str, Any]]], console: Any, left
 DROPPED_WHEN_NARROW = ("img/s", "acc", "ETA", "epoch")
 
 
-def _columns_that_fit(rows: list[tuple[RunStatus, dict[str, Any]]], console: Any) -> list[str]:
+def _columns_that_fit(rows: list[tuple[RunStatus, dict[str, Any]]], console: Any, room: int) -> list[str]:
+    """Measured on the rows a screen of `room` lines shows at most: the rest never widen a column (and a
+    sweep of hundreds of runs would measure them all at every refresh)."""
     from rich.measure import Measurement
 
     devices = {status.slot.device for status, _ in rows if status.slot}
@@ -201,7 +203,7 @@ def _columns_that_fit(rows: list[tuple[RunStatus, dict[str, Any]]], console: Any
     if len(devices) <= 1:
         columns.remove("device")  # in the title
     for column in DROPPED_WHEN_NARROW:
-        table = _build_table(rows, len(rows), columns)
+        table = _build_table(rows, room, columns)
         if Measurement.get(console, console.options.update_width(10**4), table).minimum <= console.width:
             break
         columns.remove(column)
