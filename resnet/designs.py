@@ -218,10 +218,11 @@ def field_values(item: str, usage: str) -> tuple[str, list[Any]]:
     name = name.replace("-", "_")
     if not name or not sep or not values:
         raise PresetError(f"{usage}; got {item!r}")
-    if "" in values.split(","):  # 'lr=0.1,' would quietly be one value, 'lr=,0.1' too
+    listed = values.split(",")
+    if "" in listed:  # 'lr=0.1,' would quietly be one value, 'lr=,0.1' too
         flag = usage.split()[0]
         raise PresetError(f"{flag}: {item!r} has an empty value; list values as {name}=V1,V2,...")
-    return name, [v.split("+") if name in LIST_FIELDS else v for v in values.split(",")]
+    return name, [v.split("+") if name in LIST_FIELDS else v for v in listed]
 
 
 def parse_grid(items: list[str], kind: str = "factorial", start: str | None = None) -> Design:
